@@ -1,0 +1,158 @@
+"""Connections to one SQLite file: a single writer thread with group commit, and readers.
+
+Every write is a function of a connection, submitted to the writer. The writer
+takes whatever functions are waiting, runs each inside its own SAVEPOINT (so
+one failure rolls back only itself) and commits them all in one transaction
+with synchronous=FULL before any caller is answered: an acknowledged write
+survives kill -9 and power loss, and many concurrent writers share one fsync.
+Reads use a small pool of their own connections (WAL lets them run beside the
+writer).
+"""
+
+import logging
+import queue
+import sqlite3
+import threading
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from db.schema import migrate
+
+log = logging.getLogger("onsell.db")
+
+MAX_WRITES_PER_COMMIT = 512
+READ_POOL_SIZE = 8
+BUSY_TIMEOUT_MS = 10_000
+WRITE_TIMEOUT_S = 30.0
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not complete the operation (closed, disk error, timeout)."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+class Database:
+    """One SQLite file: write(fn) through the group-commit writer, read(fn) from the pool."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer_conn = connect(self.path)
+        mode = self._writer_conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise DatabaseUnavailable(f"could not switch {self.path} to WAL mode")
+        migrate(self._writer_conn)
+        self._jobs: queue.Queue = queue.Queue()
+        self._readers: queue.Queue = queue.Queue()
+        for _ in range(READ_POOL_SIZE):
+            reader = connect(self.path)
+            reader.execute("PRAGMA query_only = ON")
+            self._readers.put(reader)
+        self._closed = False
+        self.commits = 0
+        self._thread = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = WRITE_TIMEOUT_S) -> Any:
+        """Run fn(conn) in the next group commit and return its result once durable."""
+        if self._closed:
+            raise DatabaseUnavailable("database is closed")
+        future: Future = Future()
+        self._jobs.put((fn, future))
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            raise DatabaseUnavailable("the write did not complete in time") from None
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection from the pool, returned afterwards."""
+        conn = self._readers.get()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._readers.put(conn)
+
+    def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run fn(conn) on a pooled reader inside one snapshot."""
+        with self.reader() as conn:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join(timeout=WRITE_TIMEOUT_S)
+        while not self._readers.empty():
+            self._readers.get_nowait().close()
+
+    def _next_batch(self) -> list | None:
+        first = self._jobs.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < MAX_WRITES_PER_COMMIT:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._jobs.put(None)  # finish this batch, then stop
+                break
+            batch.append(job)
+        return batch
+
+    def _write_loop(self) -> None:
+        conn = self._writer_conn
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                conn.close()
+                return
+            self._commit_batch(conn, batch)
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list) -> None:
+        outcomes: list[tuple[Future, bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, future in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((future, True, fn(conn)))
+                    conn.execute("RELEASE job")
+                except Exception as exc:  # one bad write must not sink the others
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, False, exc))
+            conn.execute("COMMIT")
+            self.commits += 1
+        except sqlite3.Error as exc:
+            log.error("group commit of %d writes failed: %s", len(batch), exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for _, future in batch:
+                future.set_exception(DatabaseUnavailable(f"database error: {exc}"))
+            return
+        for future, ok, value in outcomes:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)

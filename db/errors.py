@@ -1,0 +1,9 @@
+"""What repositories raise when the data forbids a write."""
+
+
+class AlreadyExists(Exception):
+    """A unique key (CPF, CNPJ, network name) is taken."""
+
+
+class SaleConflict(Exception):
+    """A sale_id is already stored with other content."""

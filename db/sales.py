@@ -1,0 +1,96 @@
+"""Sales: the idempotent insert that keeps the daily aggregates, and the seller's list.
+
+A sale is immutable and keyed by the client's sale_id. Inserting an existing
+sale_id with the same content is a no-op that returns the stored sale; with
+other content it raises SaleConflict. Each new sale takes the accepting node's
+next sequence number, so "everything after position N" is well defined.
+"""
+
+import datetime as dt
+import sqlite3
+
+from db.database import Database
+from db.errors import SaleConflict
+from models.records import Sale
+
+_SALE_COLUMNS = "sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_seq"
+_ADD_TO_DAILY = """
+    INSERT INTO {table} ({key}, day, total_cents, sale_count) VALUES (?, ?, ?, 1)
+    ON CONFLICT ({key}, day) DO UPDATE SET
+        total_cents = total_cents + excluded.total_cents,
+        sale_count = sale_count + 1
+"""
+_ADD_TO_STORE_DAY = _ADD_TO_DAILY.format(table="store_daily_totals", key="store_id")
+_ADD_TO_SELLER_DAY = _ADD_TO_DAILY.format(table="seller_daily_totals", key="seller_id")
+
+
+def _sale(row: sqlite3.Row) -> Sale:
+    return Sale(
+        row["sale_id"], row["seller_id"], row["store_id"], row["amount_cents"],
+        dt.date.fromisoformat(row["sold_on"]), row["recorded_at"], row["origin_node"], row["origin_seq"],
+    )
+
+
+def find_sale(conn: sqlite3.Connection, sale_id: str) -> Sale | None:
+    row = conn.execute(f"SELECT {_SALE_COLUMNS} FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
+    return _sale(row) if row else None
+
+
+def next_sequence(conn: sqlite3.Connection, node_id: int) -> int:
+    """The next position in node_id's own sequence (the writer is the only caller)."""
+    return conn.execute("SELECT COALESCE(MAX(origin_seq), 0) + 1 FROM sales WHERE origin_node = ?", (node_id,)).fetchone()[0]
+
+
+def insert_sale(conn: sqlite3.Connection, sale: Sale) -> None:
+    """Insert a complete sale (with origin) and add it to the daily aggregates."""
+    conn.execute(
+        f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on.isoformat(),
+         sale.recorded_at, sale.origin_node, sale.origin_seq),
+    )
+    day = sale.sold_on.isoformat()
+    conn.execute(_ADD_TO_STORE_DAY, (sale.store_id, day, sale.amount_cents))
+    conn.execute(_ADD_TO_SELLER_DAY, (sale.seller_id, day, sale.amount_cents))
+
+
+def record_sale(conn: sqlite3.Connection, sale: Sale, node_id: int, date_given: bool = True) -> tuple[Sale, bool]:
+    """Store a new sale as node_id's next position; (stored, duplicate). SaleConflict on a reused id."""
+    stored = find_sale(conn, sale.sale_id)
+    if stored is not None:
+        if not stored.same_content(sale, compare_date=date_given):
+            raise SaleConflict(f"sale {sale.sale_id} was already recorded with other content")
+        return stored, True
+    new = Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on,
+               sale.recorded_at, node_id, next_sequence(conn, node_id))
+    insert_sale(conn, new)
+    return new, False
+
+
+class SalesRepository:
+    def __init__(self, database: Database, node_id: int):
+        self.db = database
+        self.node_id = node_id
+
+    def record(self, sale: Sale, date_given: bool = True) -> tuple[Sale, bool]:
+        """Durably record the sale (idempotent on sale_id); (stored sale, was it a duplicate)."""
+        return self.db.write(lambda c: record_sale(c, sale, self.node_id, date_given))
+
+    def list_for_seller(self, seller_id: str, start: dt.date | None, end: dt.date | None, limit: int) -> list[Sale]:
+        """The seller's sales in the range, newest first, at most `limit`."""
+        def query(conn: sqlite3.Connection) -> list[Sale]:
+            rows = conn.execute(
+                f"""SELECT {_SALE_COLUMNS} FROM sales
+                    WHERE seller_id = ? AND sold_on >= ? AND sold_on <= ?
+                    ORDER BY sold_on DESC, recorded_at DESC, sale_id LIMIT ?""",
+                (seller_id, *date_bounds(start, end), limit),
+            ).fetchall()
+            return [_sale(r) for r in rows]
+        return self.db.read(query)
+
+    def count(self) -> int:
+        return self.db.read(lambda c: c.execute("SELECT COUNT(*) FROM sales").fetchone()[0])
+
+
+def date_bounds(start: dt.date | None, end: dt.date | None) -> tuple[str, str]:
+    """Inclusive ISO bounds for a range where either end may be open."""
+    return (start.isoformat() if start else "0000-01-01", end.isoformat() if end else "9999-12-31")

@@ -1,0 +1,48 @@
+"""Users (sellers and managers): queries and inserts. PIN hashes never leave this layer
+except to the sign-in check."""
+
+import sqlite3
+
+from db.database import Database
+from db.errors import AlreadyExists
+from models.people import SELLER
+from models.records import User
+
+_USER_COLUMNS = "id, cpf, name, birth_year, role"
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(row["id"], row["cpf"], row["name"], row["birth_year"], row["role"])
+
+
+class UserRepository:
+    def __init__(self, database: Database):
+        self.db = database
+
+    def find_by_cpf(self, cpf: str) -> tuple[User, str] | None:
+        """The user with this CPF and its PIN hash, or None."""
+        row = self.db.read(lambda c: c.execute(f"SELECT {_USER_COLUMNS}, pin_hash FROM users WHERE cpf = ?", (cpf,)).fetchone())
+        return (_user(row), row["pin_hash"]) if row else None
+
+    def find_by_id(self, user_id: str) -> User | None:
+        row = self.db.read(lambda c: c.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone())
+        return _user(row) if row else None
+
+    def list_sellers(self) -> list[User]:
+        rows = self.db.read(lambda c: c.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE role = ? ORDER BY name", (SELLER,)).fetchall())
+        return [_user(r) for r in rows]
+
+    def create(self, user: User, pin_hash: str, created_at: str) -> User:
+        """Store a new user durably; AlreadyExists when the CPF is taken."""
+        return self.db.write(lambda c: self.insert(c, user, pin_hash, created_at))
+
+    @staticmethod
+    def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str) -> User:
+        try:
+            conn.execute(
+                "INSERT INTO users (id, cpf, name, birth_year, role, pin_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (user.id, user.cpf, user.name, user.birth_year, user.role, pin_hash, created_at),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"CPF {user.cpf} already has an account") from None
+        return user

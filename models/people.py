@@ -1,0 +1,50 @@
+"""People: names, birth years, PINs and roles."""
+
+import re
+
+from models.errors import ValidationError
+
+SELLER = "seller"
+MANAGER = "manager"
+ROLES = (SELLER, MANAGER)
+PIN_PATTERN = re.compile(r"^\d{4,8}$")
+MAX_NAME_LENGTH = 100
+OLDEST_BIRTH_YEAR = 1900
+MIN_AGE_YEARS = 14  # the youngest a worker (apprentice) may be in Brazil
+
+
+def parse_name(value: object, field: str = "name") -> str:
+    """A person's or store's name: 2 to MAX_NAME_LENGTH printable characters, spaces folded."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string")
+    name = " ".join(value.split())
+    if len(name) < 2 or len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(field, f"must have 2 to {MAX_NAME_LENGTH} characters")
+    if not name.isprintable():
+        raise ValidationError(field, "must not contain control characters")
+    return name
+
+
+def parse_birth_year(value: object, current_year: int, field: str = "birth_year") -> int:
+    """A birth year between OLDEST_BIRTH_YEAR and current_year - MIN_AGE_YEARS."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(field, "must be a year such as 1990")
+    if not OLDEST_BIRTH_YEAR <= value <= current_year - MIN_AGE_YEARS:
+        raise ValidationError(field, f"must be between {OLDEST_BIRTH_YEAR} and {current_year - MIN_AGE_YEARS}")
+    return value
+
+
+def parse_pin(value: object, field: str = "pin") -> str:
+    """A PIN of 4 to 8 digits, as a string (leading zeros matter)."""
+    if not isinstance(value, str) or not PIN_PATTERN.match(value):
+        raise ValidationError(field, "must be 4 to 8 digits")
+    return value
+
+
+def parse_role(value: object, field: str = "role") -> str:
+    """'seller' or 'manager'."""
+    if value not in ROLES:
+        raise ValidationError(field, "must be 'seller' or 'manager'")
+    return value

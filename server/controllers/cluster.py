@@ -1,0 +1,19 @@
+"""ping and cluster.status: who this node is and what it knows of the others."""
+
+from server.dispatch import Method
+
+
+class ClusterController:
+    def __init__(self, node_view):
+        """node_view.status() gives this node's id, role, epoch, coordinator and peers."""
+        self.node_view = node_view
+
+    def methods(self) -> list[Method]:
+        return [Method("ping", self.ping), Method("cluster.status", self.status)]
+
+    def ping(self, caller) -> dict:
+        status = self.node_view.status()
+        return {key: status[key] for key in ("node_id", "role", "epoch", "coordinator_id")}
+
+    def status(self, caller) -> dict:
+        return self.node_view.status()

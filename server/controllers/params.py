@@ -1,0 +1,29 @@
+"""Parameter parsers shared by controllers: each turns a raw JSON value into a domain value."""
+
+from models.dates import parse_iso_date
+from models.errors import ValidationError
+from models.records import parse_uuid
+from server.dispatch import Param
+
+MAX_RANKING_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+
+
+def uuid_param(name: str) -> Param:
+    return Param(name, lambda v: parse_uuid(v, name))
+
+
+def date_range_params() -> tuple[Param, Param]:
+    """Optional inclusive `from` and `to` dates (handler keywords start and end)."""
+    return (
+        Param("from", lambda v: parse_iso_date(v, "from"), required=False, keyword="start"),
+        Param("to", lambda v: parse_iso_date(v, "to"), required=False, keyword="end"),
+    )
+
+
+def limit_param(maximum: int) -> Param:
+    def parse(value):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+            raise ValidationError("limit", f"must be a whole number from 1 to {maximum}")
+        return value
+    return Param("limit", parse, required=False)

@@ -1,0 +1,31 @@
+"""How stored records look on the wire (plain JSON-ready dicts)."""
+
+from models.money import format_cents
+from models.records import Network, Sale, Store, Total, User
+
+
+def user_json(user: User) -> dict:
+    return {"id": user.id, "name": user.name, "cpf": user.cpf, "role": user.role}
+
+
+def network_json(network: Network) -> dict:
+    return {"id": network.id, "name": network.name}
+
+
+def store_json(store: Store) -> dict:
+    return {"id": store.id, "name": store.name, "cnpj": store.cnpj, "network": network_json(store.network)}
+
+
+def sale_json(sale: Sale) -> dict:
+    return {
+        "sale_id": sale.sale_id,
+        "seller_id": sale.seller_id,
+        "store_id": sale.store_id,
+        "amount": format_cents(sale.amount_cents),
+        "sold_on": sale.sold_on.isoformat(),
+        "recorded_at": sale.recorded_at,
+    }
+
+
+def total_json(total: Total) -> dict:
+    return {"total": format_cents(total.total_cents), "count": total.count}

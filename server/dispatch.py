@@ -1,0 +1,134 @@
+"""From a request line to a response line: method lookup, params, token and role, errors.
+
+Every method declares its parameters (name, parser, required) and the role it
+needs. Unknown methods get -32601 and unknown parameters -32602: nothing is
+silently ignored. A controller's unexpected exception is logged with its
+traceback here and answered with a bare -32603; no traceback ever goes out.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from db.database import DatabaseUnavailable
+from models.errors import ValidationError
+from server import jsonrpc
+from server.errors import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, app_error, invalid_params
+from server.jsonrpc import Invalid, RpcError
+from server.tokens import InvalidToken, TokenSigner
+
+log = logging.getLogger("onsell.rpc")
+
+PUBLIC = None
+ANY_ROLE = "any"
+TOKEN_PARAM = "token"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named parameter: its parser (raising ValidationError) and the handler's keyword."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    required: bool = True
+    keyword: str = ""
+
+    @property
+    def arg(self) -> str:
+        return self.keyword or self.name
+
+
+@dataclass(frozen=True)
+class Method:
+    """A callable method: handler(caller, **params) -> result dict."""
+
+    name: str
+    handler: Callable[..., Any]
+    params: tuple[Param, ...] = ()
+    role: str | None = PUBLIC
+
+
+@dataclass
+class Dispatcher:
+    methods: dict[str, Method]
+    tokens: TokenSigner
+    wall_clock_s: Callable[[], float] = time.time
+
+    @classmethod
+    def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s=time.time) -> "Dispatcher":
+        methods: dict[str, Method] = {}
+        for method in (m for group in method_lists for m in group):
+            if method.name in methods:
+                raise ValueError(f"method {method.name} registered twice")
+            methods[method.name] = method
+        return cls(methods, tokens, wall_clock_s)
+
+    def handle_line(self, line: bytes) -> bytes | None:
+        """The response line for one request line, or None when nothing is owed (notifications)."""
+        message = jsonrpc.decode_message(line)
+        responses = [r for r in (self._answer(item) for item in message.items) if r is not None]
+        if not responses:
+            return None
+        return jsonrpc.encode(responses if message.is_batch else responses[0])
+
+    def _answer(self, item) -> dict | None:
+        if isinstance(item, Invalid):
+            return jsonrpc.failure(item.id, item.error)
+        try:
+            result = self.call(item.method, item.params)
+        except RpcError as error:
+            return None if item.is_notification else jsonrpc.failure(item.id, error)
+        return None if item.is_notification else jsonrpc.success(item.id, result)
+
+    def call(self, name: str, params: dict) -> Any:
+        """Run one method with raw params; raises RpcError for every failure."""
+        method = self.methods.get(name)
+        if method is None:
+            raise RpcError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {name}", {"reason": "method_not_found", "method": name})
+        caller = self._authenticate(method, params)
+        kwargs = self._parse_params(method, params)
+        try:
+            return method.handler(caller, **kwargs)
+        except RpcError:
+            raise
+        except ValidationError as exc:
+            raise invalid_params(exc.field, exc.reason) from None
+        except DatabaseUnavailable as exc:
+            log.error("%s failed: %s", name, exc)
+            raise app_error(UNAVAILABLE, "The service cannot store or read data right now; try again") from None
+        except Exception:
+            log.exception("internal error in %s", name)
+            raise RpcError(jsonrpc.INTERNAL_ERROR, "Internal error", {"reason": "internal_error"}) from None
+
+    def _authenticate(self, method: Method, params: dict):
+        if method.role is PUBLIC:
+            return None
+        token = params.get(TOKEN_PARAM)
+        if token is None:
+            raise app_error(UNAUTHENTICATED, "Sign in first: this method needs a token")
+        try:
+            claims = self.tokens.verify(token, self.wall_clock_s())
+        except InvalidToken as exc:
+            raise app_error(UNAUTHENTICATED, f"Sign in again: {exc}") from None
+        if method.role != ANY_ROLE and claims.role != method.role:
+            raise app_error(FORBIDDEN, f"Only a {method.role} may call {method.name}", required_role=method.role)
+        return claims
+
+    @staticmethod
+    def _parse_params(method: Method, params: dict) -> dict:
+        known = {p.name for p in method.params} | {TOKEN_PARAM}  # a token is accepted (and unused) anywhere
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise invalid_params(unknown[0], "unknown parameter")
+        kwargs = {}
+        for param in method.params:
+            if param.name not in params or params[param.name] is None:
+                if param.required:
+                    raise invalid_params(param.name, "is required")
+                continue
+            try:
+                kwargs[param.arg] = param.parse(params[param.name])
+            except ValidationError as exc:
+                raise invalid_params(param.name, exc.reason) from None
+        return kwargs

@@ -1,0 +1,101 @@
+"""The threaded TCP server: one thread per connection, one JSON-RPC line at a time.
+
+Limits, each set from the Config: at most max_connections at once (one over
+gets an `unavailable` error line and is closed), lines of at most
+max_line_bytes (a longer one gets -32600 line_too_long and the connection is
+closed), and idle_timeout_s of silence (also mid-line) before a connection is
+closed, so no peer can hold a thread forever. Responses go out in request order.
+"""
+
+import logging
+import socket
+import socketserver
+import threading
+
+from server import jsonrpc
+from server.errors import UNAVAILABLE, app_error
+from server.jsonrpc import INVALID_REQUEST, LineDecoder, LineTooLong, RpcError
+
+log = logging.getLogger("onsell.tcp")
+RECV_BYTES = 64 * 1024
+REFUSAL_SEND_TIMEOUT_S = 1.0
+
+
+class RpcServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(self, address, dispatcher, max_connections: int, max_line_bytes: int, idle_timeout_s: float):
+        self.dispatcher = dispatcher
+        self.max_line_bytes = max_line_bytes
+        self.idle_timeout_s = idle_timeout_s
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(address, RpcHandler)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            log.warning("connection from %s refused: %d connections already open", client_address[0], self.max_connections)
+            refusal = app_error(UNAVAILABLE, "Too many connections; try again shortly", limit="MAX_CONNECTIONS")
+            try:
+                request.settimeout(REFUSAL_SEND_TIMEOUT_S)
+                request.sendall(jsonrpc.encode(jsonrpc.failure(None, refusal)))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class RpcHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server: RpcServer = self.server
+        sock: socket.socket = self.request
+        sock.settimeout(server.idle_timeout_s)
+        decoder = LineDecoder(server.max_line_bytes)
+        peer = self.client_address[0]
+        while True:
+            try:
+                data = sock.recv(RECV_BYTES)
+            except TimeoutError:
+                log.info("closing idle connection from %s (%d bytes of an unfinished line)", peer, decoder.pending_bytes)
+                return
+            except OSError:
+                return
+            if not data:
+                return
+            for event in decoder.feed(data):
+                if isinstance(event, LineTooLong):
+                    log.warning("closing connection from %s: line over %d bytes", peer, event.limit)
+                    error = RpcError(INVALID_REQUEST, f"Invalid Request: line longer than {event.limit} bytes",
+                                     {"reason": "line_too_long", "limit": event.limit})
+                    self._send(sock, jsonrpc.encode(jsonrpc.failure(None, error)))
+                    return
+                try:
+                    reply = server.dispatcher.handle_line(event)
+                except Exception:  # a bug must cost one answer, not the connection's thread
+                    log.exception("could not answer a request from %s", peer)
+                    reply = jsonrpc.encode(jsonrpc.failure(None, RpcError(jsonrpc.INTERNAL_ERROR, "Internal error", {"reason": "internal_error"})))
+                if reply is not None and not self._send(sock, reply):
+                    return
+
+    @staticmethod
+    def _send(sock: socket.socket, data: bytes) -> bool:
+        try:
+            sock.sendall(data)
+            return True
+        except OSError:
+            return False

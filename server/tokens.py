@@ -1,0 +1,66 @@
+"""Signed bearer tokens: "v1.<payload>.<signature>", base64url, HMAC-SHA256 with the cluster secret.
+
+The payload names the user, role and expiry (Unix seconds). Nothing is kept
+per connection or per node, so a token issued by one node is valid on every
+node that shares the secret. Time is always passed in.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+TOKEN_VERSION = "v1"
+TOKEN_TTL_S = 12 * 3600
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged or expired; str() says which."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: str
+    role: str
+    name: str
+    expires_at: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    def __init__(self, secret: bytes, ttl_s: int = TOKEN_TTL_S):
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret, f"{TOKEN_VERSION}.{payload}".encode(), hashlib.sha256).digest())
+
+    def issue(self, user_id: str, role: str, name: str, now_s: float) -> str:
+        """A token for this user that expires ttl_s after now_s."""
+        body = {"sub": user_id, "role": role, "name": name, "exp": int(now_s) + self.ttl_s}
+        payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+        return f"{TOKEN_VERSION}.{payload}.{self._sign(payload)}"
+
+    def verify(self, token: object, now_s: float) -> Claims:
+        """The token's claims; InvalidToken when forged, malformed or expired at now_s."""
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise InvalidToken("malformed token")
+        version, payload, signature = token.split(".")
+        if version != TOKEN_VERSION or not hmac.compare_digest(signature, self._sign(payload)):
+            raise InvalidToken("bad signature")
+        try:
+            body = json.loads(_unb64(payload))
+            claims = Claims(str(body["sub"]), str(body["role"]), str(body["name"]), int(body["exp"]))
+        except (ValueError, KeyError, TypeError):
+            raise InvalidToken("malformed token") from None
+        if now_s >= claims.expires_at:
+            raise InvalidToken("token expired")
+        return claims
