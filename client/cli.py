@@ -1,0 +1,231 @@
+"""python -m client [command]: the interactive client, or one command for scripts.
+
+Commands print their result on stdout (table, json or csv) and errors on
+stderr, in Portuguese. Credentials come from ONSELL_CPF and ONSELL_PIN when
+set, else they are asked on the terminal. Exit status: see EXIT_*.
+"""
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import sys
+import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from client import views
+from client.api import Api
+from client.connection import Connection, RemoteError, ServerUnreachable
+from client.console import Console, Quit
+from client.controllers import Interactive
+from models.cluster import DEFAULT_CLUSTER, parse_cluster
+from models.dates import check_range, parse_br_date, parse_iso_date
+from models.documents import parse_cpf
+from models.errors import ValidationError
+from models.money import parse_typed_amount
+from models.people import parse_pin
+
+EXIT_OK = 0
+EXIT_ERROR = 1        # the server refused the request, or the input was invalid
+EXIT_USAGE = 2        # wrong command line (argparse)
+EXIT_UNREACHABLE = 3  # no server answered
+
+REPORTS = {
+    "best-store": ("best_store", None),
+    "best-seller": ("best_seller", None),
+    "seller-total": ("seller_total", "seller"),
+    "store-total": ("store_total", "store"),
+    "network-total": ("network_total", "network"),
+}
+
+
+class CommandError(Exception):
+    """A user error in a script command, already in Portuguese."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return parse_iso_date(text, "date") if "-" in text else parse_br_date(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"data inválida: {text!r} (use dd/mm/aaaa ou AAAA-MM-DD)") from None
+
+
+def _amount(text: str) -> int:
+    try:
+        return parse_typed_amount(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"valor inválido: {text!r} (exemplo: 10.50 ou 10,50)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m client", description="Cliente do onsell (registro de vendas).")
+    parser.add_argument("--servers", help="lista de servidores id=host:porta,... (padrão: CLUSTER)")
+    commands = parser.add_subparsers(dest="command")
+    sale = commands.add_parser("sale", help="registra uma venda (vendedor)")
+    sale.add_argument("--store", required=True, help="código (id) ou CNPJ da loja")
+    sale.add_argument("--amount", required=True, type=_amount, help="valor, por exemplo 10.50")
+    sale.add_argument("--date", type=_date, help="data da venda (padrão: hoje)")
+    sale.add_argument("--sale-id", help="código da venda (UUID) para reenviar a mesma venda com segurança")
+    report = commands.add_parser("report", help="relatórios (gerente)")
+    report.add_argument("name", choices=sorted(REPORTS))
+    report.add_argument("--seller", help="id do vendedor (seller-total)")
+    report.add_argument("--store", help="id ou CNPJ da loja (store-total)")
+    report.add_argument("--network", help="id ou nome da rede (network-total)")
+    report.add_argument("--from", dest="start", type=_date, help="data inicial")
+    report.add_argument("--to", dest="end", type=_date, help="data final")
+    report.add_argument("--limit", type=int, default=None, help="posições no ranking (1 a 100)")
+    for name, text in (("stores", "lista as lojas"), ("networks", "lista as redes"), ("sellers", "lista os vendedores (gerente)")):
+        commands.add_parser(name, help=text)
+    for sub in commands.choices.values():
+        if sub.prog.split()[-1] != "sale":
+            sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    return parser
+
+
+def timezone_from_env() -> ZoneInfo:
+    try:
+        return ZoneInfo(os.environ.get("TIMEZONE", "America/Sao_Paulo"))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("America/Sao_Paulo")
+
+
+def sign_in(api: Api) -> dict:
+    """Sign in with ONSELL_CPF / ONSELL_PIN, or ask for them on the terminal."""
+    console = Console(stdout=sys.stderr)
+    try:
+        cpf = os.environ.get("ONSELL_CPF") or console.ask("CPF: ", parse_cpf, "CPF inválido.")
+        pin = os.environ.get("ONSELL_PIN") or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
+        return api.login(parse_cpf(cpf), parse_pin(pin))
+    except ValidationError:
+        raise CommandError("ONSELL_CPF ou ONSELL_PIN inválido.") from None
+    except Quit:
+        raise CommandError("entrada encerrada antes do login.") from None
+
+
+def find_store(api: Api, key: str) -> dict:
+    for store in api.stores():
+        if key in (store["id"], store["cnpj"]) or _digits(key) == store["cnpj"]:
+            return store
+    raise CommandError(f"loja não encontrada: {key} (veja 'python -m client stores')")
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def find_network(api: Api, key: str) -> dict:
+    for network in api.networks():
+        if key == network["id"] or key.casefold() == network["name"].casefold():
+            return network
+    raise CommandError(f"rede não encontrada: {key} (veja 'python -m client networks')")
+
+
+def emit(rows: list[dict], fmt: str, raw, out) -> None:
+    """Print rows as an aligned table, CSV (with header), or the raw JSON result."""
+    if fmt == "json":
+        out.write(json.dumps(raw, ensure_ascii=False, indent=2) + "\n")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["vazio"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        out.write(buffer.getvalue())
+    else:
+        out.write((views.table(list(rows[0]), [list(map(str, r.values())) for r in rows]) if rows else "(nada)") + "\n")
+
+
+def run_command(args, api: Api, out) -> int:
+    if args.command == "stores":
+        stores = api.stores()
+        emit([{"id": s["id"], "loja": s["name"], "rede": s["network"]["name"], "cnpj": s["cnpj"]} for s in stores], args.format, {"stores": stores}, out)
+        return EXIT_OK
+    if args.command == "networks":
+        networks = api.networks()
+        emit([{"id": n["id"], "rede": n["name"]} for n in networks], args.format, {"networks": networks}, out)
+        return EXIT_OK
+    sign_in(api)
+    if args.command == "sellers":
+        sellers = api.sellers()
+        emit([{"id": s["id"], "vendedor": s["name"], "cpf": s["cpf"]} for s in sellers], args.format, {"sellers": sellers}, out)
+        return EXIT_OK
+    if args.command == "sale":
+        store = find_store(api, args.store)
+        sale_id = args.sale_id or str(uuid.uuid4())
+        result = api.record_sale(sale_id, store["id"], args.amount, args.date)
+        sale = result["sale"]
+        note = " (já estava registrada)" if result["duplicate"] else ""
+        out.write(f"Venda registrada{note}: {views.wire_money(sale['amount'])} em {store['name']}, "
+                  f"{views.date(sale['sold_on'])} (código {sale['sale_id']})\n")
+        return EXIT_OK
+    return run_report(args, api, out)
+
+
+def run_report(args, api: Api, out) -> int:
+    method, needs = REPORTS[args.name]
+    try:
+        check_range(args.start, args.end)
+    except ValidationError:
+        raise CommandError("--from é depois de --to.") from None
+    params = {}
+    if needs == "seller":
+        if not args.seller:
+            raise CommandError("informe --seller (veja 'python -m client sellers').")
+        params["seller_id"] = args.seller
+    elif needs == "store":
+        if not args.store:
+            raise CommandError("informe --store (veja 'python -m client stores').")
+        params["store_id"] = find_store(api, args.store)["id"]
+    elif needs == "network":
+        if not args.network:
+            raise CommandError("informe --network (veja 'python -m client networks').")
+        params["network_id"] = find_network(api, args.network)["id"]
+    elif args.limit is not None:
+        params["limit"] = args.limit
+    result = api.report(method, args.start, args.end, **params)
+    if needs is None:
+        kind = "store" if method == "best_store" else "seller"
+        rows = [{"posição": i, "nome": e[kind]["name"], "id": e[kind]["id"], "total": e["total"], "vendas": e["count"]}
+                for i, e in enumerate(result["ranking"], start=1)]
+        if args.format == "table":
+            out.write(views.ranking(kind, result["ranking"]) + "\n")
+        else:
+            emit(rows, args.format, result, out)
+    else:
+        subject = result[needs]
+        rows = [{needs: subject["name"], "id": subject["id"], "de": args.start.isoformat() if args.start else "",
+                 "até": args.end.isoformat() if args.end else "", "total": result["total"], "vendas": result["count"]}]
+        if args.format == "table":
+            out.write(views.total_line(subject["name"], result, args.start, args.end) + "\n")
+        else:
+            emit(rows, args.format, result, out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        servers = parse_cluster(args.servers or os.environ.get("CLUSTER", DEFAULT_CLUSTER), "--servers")
+    except ValidationError as exc:
+        print(f"onsell: lista de servidores inválida: {exc.reason}", file=sys.stderr)
+        return EXIT_USAGE
+    connection = Connection(servers)
+    api = Api(connection)
+    try:
+        if args.command is None:
+            return Interactive(api, Console(), timezone_from_env()).run()
+        return run_command(args, api, sys.stdout)
+    except CommandError as exc:
+        print(f"onsell: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except RemoteError as exc:
+        print(f"onsell: {views.remote_error(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except ServerUnreachable as exc:
+        print(f"onsell: não foi possível falar com o servidor: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    finally:
+        connection.close()

@@ -1,0 +1,75 @@
+"""Asking and telling: every question is asked again until the answer is valid.
+
+Input ends (EOF, Ctrl+C) raise Quit, which the client turns into a clean exit.
+PINs are read with getpass on a terminal, and as plain lines from a pipe.
+"""
+
+import getpass
+import sys
+from typing import Callable, TypeVar
+
+from models.errors import ValidationError
+
+T = TypeVar("T")
+
+
+class Quit(Exception):
+    """The person closed the input or pressed Ctrl+C."""
+
+
+class Console:
+    def __init__(self, stdin=None, stdout=None):
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.stdout, flush=True)
+
+    def _read(self, prompt: str, secret: bool = False) -> str:
+        try:
+            if secret and self.stdin.isatty():
+                return getpass.getpass(prompt)
+            self.stdout.write(prompt)
+            self.stdout.flush()
+            line = self.stdin.readline()
+        except (KeyboardInterrupt, EOFError):
+            raise Quit() from None
+        if not line:
+            raise Quit()
+        return line.rstrip("\r\n")
+
+    def ask(self, prompt: str, parse: Callable[[str], T], error: str, secret: bool = False) -> T:
+        """Ask until parse() accepts the answer; `error` is shown after each bad one."""
+        while True:
+            answer = self._read(prompt, secret).strip()
+            try:
+                return parse(answer)
+            except ValidationError:
+                self.say(error)
+
+    def ask_optional(self, prompt: str, parse: Callable[[str], T], error: str) -> T | None:
+        """Like ask(), but an empty answer gives None."""
+        return self.ask(prompt, lambda a: parse(a) if a else None, error)
+
+    def confirm(self, prompt: str) -> bool:
+        def parse(answer: str) -> bool:
+            if answer.lower() in ("s", "sim"):
+                return True
+            if answer.lower() in ("n", "não", "nao"):
+                return False
+            raise ValidationError("confirm", "s or n")
+        return self.ask(f"{prompt} (s/n): ", parse, "Responda s (sim) ou n (não).")
+
+    def choose(self, title: str, options: list[str], allow_back: bool = True) -> int | None:
+        """A numbered menu; the chosen index, or None for 0 (voltar)."""
+        self.say(title)
+        for number, text in enumerate(options, start=1):
+            self.say(f"  {number}) {text}")
+        if allow_back:
+            self.say("  0) Voltar")
+
+        def parse(answer: str) -> int | None:
+            if answer.isdigit() and (1 <= int(answer) <= len(options) or allow_back and answer == "0"):
+                return None if answer == "0" else int(answer) - 1
+            raise ValidationError("option", "not an option")
+        return self.ask("Opção: ", parse, f"Escolha um número de {0 if allow_back else 1} a {len(options)}.")

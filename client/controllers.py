@@ -1,0 +1,277 @@
+"""The interactive flows: sign-in (with registration), the seller's menu and the manager's menu.
+
+Each menu action runs inside guard(): a server error or an unreachable server
+becomes one Portuguese line and the menu comes back; nothing is lost and no
+traceback is shown.
+"""
+
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
+
+from client import views
+from client.api import Api
+from client.connection import RemoteError, ServerUnreachable
+from client.console import Console, Quit
+from models.dates import check_range, parse_br_date, today_in
+from models.documents import parse_cpf
+from models.errors import ValidationError
+from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin
+from models.money import parse_typed_amount
+
+DEFAULT_RANKING_SIZE = 5
+MAX_RANKING_SIZE = 100
+
+
+class SignedOut(Exception):
+    """The session ended (sign-out or expired token): back to the sign-in screen."""
+
+
+class Interactive:
+    def __init__(self, api: Api, console: Console, timezone: ZoneInfo, clock=None):
+        self.api = api
+        self.console = console
+        self.timezone = timezone
+        self.now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._stores: list[dict] | None = None
+
+    # -- the whole program ---------------------------------------------------------------
+    def run(self) -> int:
+        say = self.console.say
+        say("=== onsell: registro de vendas ===")
+        try:
+            while True:
+                user = self.sign_in()
+                if user is None:
+                    continue
+                say(f"\nOlá, {user['name']}! Perfil: {views.ROLE_NAMES.get(user['role'], user['role'])}.")
+                try:
+                    self.seller_menu() if user["role"] == SELLER else self.manager_menu()
+                except SignedOut:
+                    self.api.logout()
+                    say("Sessão encerrada.\n")
+        except Quit:
+            say("\nAté logo!")
+        return 0
+
+    def guard(self, action) -> bool:
+        """Run an action; on a server error show one line and return False."""
+        try:
+            action()
+            return True
+        except RemoteError as error:
+            self.console.say(views.remote_error(error))
+            if error.reason == "unauthenticated":
+                raise SignedOut() from None
+        except ServerUnreachable as error:
+            self.console.say(f"Não foi possível falar com o servidor: {error}. Tente novamente.")
+        return False
+
+    # -- sign-in -------------------------------------------------------------------------
+    def sign_in(self) -> dict | None:
+        ask = self.console.ask
+        cpf = ask("CPF: ", parse_cpf, "CPF inválido: digite os 11 dígitos (com ou sem pontos e traço).")
+        pin = ask("PIN: ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
+        try:
+            return self.api.login(cpf, pin)
+        except RemoteError as error:
+            if error.reason == "unknown_user":
+                return self.register(cpf)
+            self.console.say(views.remote_error(error))
+        except ServerUnreachable as error:
+            self.console.say(f"Não foi possível falar com o servidor: {error}.")
+        return None
+
+    def register(self, cpf: str) -> dict | None:
+        say, ask = self.console.say, self.console.ask
+        say(f"O CPF {views.cpf(cpf)} não tem cadastro.")
+        if not self.console.confirm("Deseja criar uma conta de vendedor(a)?"):
+            return None
+        name, year, pin = self.ask_person()
+        try:
+            self.api.register(cpf, name, year, pin)
+            say(f"Conta criada para {name}.")
+            return self.api.login(cpf, pin)
+        except RemoteError as error:
+            say(views.remote_error(error))
+        except ServerUnreachable as error:
+            say(f"Não foi possível falar com o servidor: {error}.")
+        return None
+
+    def ask_person(self) -> tuple[str, int, str]:
+        ask = self.console.ask
+        current_year = self.now().year
+        name = ask("Nome completo: ", parse_name, "Digite o nome (de 2 a 100 letras).")
+        year = ask("Ano de nascimento: ", lambda a: parse_birth_year(a, current_year), "Ano inválido (exemplo: 1990).")
+        while True:
+            pin = ask("Escolha um PIN (4 a 8 dígitos): ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
+            again = ask("Repita o PIN: ", lambda a: a, "", secret=True)
+            if again == pin:
+                return name, year, pin
+            self.console.say("Os PINs não conferem. Vamos de novo.")
+
+    # -- seller ------------------------------------------------------------------------------
+    def seller_menu(self) -> None:
+        actions = [
+            ("Registrar venda", self.record_sale),
+            ("Minhas vendas de hoje", self.sales_today),
+            ("Minhas vendas por período", self.sales_in_period),
+            ("Sair (trocar de usuário)", self.sign_out),
+        ]
+        self.menu(actions)
+
+    def menu(self, actions) -> None:
+        while True:
+            self.console.say("")
+            choice = self.console.choose("O que deseja fazer?", [label for label, _ in actions], allow_back=False)
+            self.guard(actions[choice][1])
+
+    def sign_out(self) -> None:
+        raise SignedOut()
+
+    def stores(self) -> list[dict]:
+        if self._stores is None:
+            self._stores = self.api.stores()
+        return self._stores
+
+    def pick_store(self) -> dict | None:
+        stores = self.stores()
+        if not stores:
+            self.console.say("Nenhuma loja cadastrada.")
+            return None
+        labels = [f"{s['name']} ({s['network']['name']})" for s in stores]
+        index = self.console.choose("Loja:", labels)
+        return None if index is None else stores[index]
+
+    def record_sale(self) -> None:
+        store = self.pick_store()
+        if store is None:
+            return
+        cents = self.console.ask("Valor da venda (exemplo: 10,50): ", parse_typed_amount,
+                                 "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00).")
+        if not self.console.confirm(f"Confirmar venda de {views.money(cents)} em {store['name']}?"):
+            self.console.say("Venda cancelada.")
+            return
+        sale_id = str(uuid.uuid4())  # kept across retries: the server records it once
+        while True:
+            try:
+                sale = self.api.record_sale(sale_id, store["id"], cents)["sale"]
+                break
+            except ServerUnreachable as error:
+                self.console.say(f"Não foi possível enviar a venda: {error}.")
+                if not self.console.confirm("Tentar enviar esta mesma venda de novo?"):
+                    self.console.say("Venda NÃO registrada.")
+                    return
+        self.console.say(f"Venda registrada: {views.wire_money(sale['amount'])} em {store['name']}, {views.date(sale['sold_on'])}.")
+
+    def today(self) -> dt.date:
+        return today_in(self.timezone, self.now())
+
+    def sales_today(self) -> None:
+        self.show_my_sales(self.today(), self.today())
+
+    def sales_in_period(self) -> None:
+        start, end = self.ask_period()
+        self.show_my_sales(start, end)
+
+    def show_my_sales(self, start, end) -> None:
+        result = self.api.my_sales(start, end)
+        names = {s["id"]: s["name"] for s in self.stores()}
+        self.console.say(views.total_line("Suas vendas", result, start, end))
+        if result["sales"]:
+            self.console.say(views.sales_table(result["sales"], names))
+            if len(result["sales"]) < result["count"]:
+                self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
+
+    def ask_period(self) -> tuple[dt.date | None, dt.date | None]:
+        error = "Data inválida: use dd/mm/aaaa (exemplo: 05/11/2026) ou deixe em branco."
+        while True:
+            start = self.console.ask_optional("Data inicial (dd/mm/aaaa, Enter para sem início): ", parse_br_date, error)
+            end = self.console.ask_optional("Data final (dd/mm/aaaa, Enter para sem fim): ", parse_br_date, error)
+            try:
+                check_range(start, end)
+                return start, end
+            except ValidationError:
+                self.console.say("A data inicial é depois da final. Vamos de novo.")
+
+    # -- manager -----------------------------------------------------------------------------
+    def manager_menu(self) -> None:
+        self.menu([
+            ("Total de um vendedor", self.seller_total),
+            ("Melhor loja", self.best_store),
+            ("Melhor vendedor", self.best_seller),
+            ("Total de uma rede", self.network_total),
+            ("Total de uma loja", self.store_total),
+            ("Listar vendedores", self.list_sellers),
+            ("Listar lojas", self.list_stores),
+            ("Criar usuário", self.create_user),
+            ("Sair (trocar de usuário)", self.sign_out),
+        ])
+
+    def seller_total(self) -> None:
+        sellers = self.api.sellers()
+        if not sellers:
+            self.console.say("Nenhum vendedor cadastrado.")
+            return
+        index = self.console.choose("Vendedor:", [f"{s['name']} ({views.cpf(s['cpf'])})" for s in sellers])
+        if index is None:
+            return
+        start, end = self.ask_period()
+        result = self.api.report("seller_total", start, end, seller_id=sellers[index]["id"])
+        self.console.say(views.total_line(f"Vendas de {result['seller']['name']}", result, start, end))
+
+    def store_total(self) -> None:
+        store = self.pick_store()
+        if store is None:
+            return
+        start, end = self.ask_period()
+        result = self.api.report("store_total", start, end, store_id=store["id"])
+        self.console.say(views.total_line(f"Vendas da loja {result['store']['name']}", result, start, end))
+
+    def network_total(self) -> None:
+        networks = self.api.networks()
+        index = self.console.choose("Rede:", [n["name"] for n in networks])
+        if index is None:
+            return
+        start, end = self.ask_period()
+        result = self.api.report("network_total", start, end, network_id=networks[index]["id"])
+        self.console.say(views.total_line(f"Vendas da rede {result['network']['name']}", result, start, end))
+
+    def _ranking(self, method: str, kind: str, title: str) -> None:
+        start, end = self.ask_period()
+
+        def parse_size(answer: str) -> int:
+            if not answer:
+                return DEFAULT_RANKING_SIZE
+            if answer.isdigit() and 1 <= int(answer) <= MAX_RANKING_SIZE:
+                return int(answer)
+            raise ValidationError("limit", "out of range")
+        limit = self.console.ask(f"Quantas posições? (Enter para {DEFAULT_RANKING_SIZE}): ", parse_size,
+                                 f"Digite um número de 1 a {MAX_RANKING_SIZE}.")
+        result = self.api.report(method, start, end, limit=limit)
+        self.console.say(f"{title} {views.period(start, end)}:")
+        self.console.say(views.ranking(kind, result["ranking"]))
+
+    def best_store(self) -> None:
+        self._ranking("best_store", "store", "Melhores lojas")
+
+    def best_seller(self) -> None:
+        self._ranking("best_seller", "seller", "Melhores vendedores")
+
+    def list_sellers(self) -> None:
+        sellers = self.api.sellers()
+        rows = [[s["name"], views.cpf(s["cpf"]), s["id"]] for s in sellers]
+        self.console.say(views.table(["Vendedor(a)", "CPF", "Código"], rows) if rows else "Nenhum vendedor cadastrado.")
+
+    def list_stores(self) -> None:
+        self._stores = None  # a manager wants the current list
+        rows = [[s["name"], s["network"]["name"], s["cnpj"], s["id"]] for s in self.stores()]
+        self.console.say(views.table(["Loja", "Rede", "CNPJ", "Código"], rows) if rows else "Nenhuma loja cadastrada.")
+
+    def create_user(self) -> None:
+        cpf = self.console.ask("CPF do novo usuário: ", parse_cpf, "CPF inválido: digite os 11 dígitos.")
+        name, year, pin = self.ask_person()
+        role_index = self.console.choose("Perfil:", ["Vendedor(a)", "Gerente"], allow_back=False)
+        role = (SELLER, MANAGER)[role_index]
+        user = self.api.create_user(cpf, name, year, pin, role)
+        self.console.say(f"Usuário criado: {user['name']} ({views.ROLE_NAMES[user['role']]}), CPF {views.cpf(user['cpf'])}.")
