@@ -1,0 +1,48 @@
+import pytest
+
+from client.api import Api
+from client.connection import Connection
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    """One demo node shared by a module's read-mostly tests."""
+    server = ServerProcess(tmp_path_factory.mktemp("node")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A demo node of the test's own, for tests that change or break things."""
+    servers = []
+
+    def start(**kwargs) -> ServerProcess:
+        server = ServerProcess(tmp_path / f"node{len(servers)}", **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def api_for(server: ServerProcess) -> Api:
+    return Api(Connection({1: ("127.0.0.1", server.port)}))
+
+
+@pytest.fixture
+def seller_api(demo_server):
+    api = api_for(demo_server)
+    api.login(DEMO_SELLER_CPF, DEMO_PIN)
+    yield api
+    api.connection.close()
+
+
+@pytest.fixture
+def manager_api(demo_server):
+    api = api_for(demo_server)
+    api.login(DEMO_MANAGER_CPF, DEMO_PIN)
+    yield api
+    api.connection.close()

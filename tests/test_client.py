@@ -1,0 +1,130 @@
+"""The client as people and scripts use it: python -m client over stdin/stdout."""
+
+import csv
+import io
+import json
+
+from conftest import api_for
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, free_port, run_client
+
+
+def lines(*answers: str) -> str:
+    return "\n".join(answers) + "\n"
+
+
+def test_seller_session_records_a_sale_and_sees_it(fresh_server):
+    server = fresh_server()
+    session = lines(
+        "234.567.890-92", "1234",         # sign in (masked CPF)
+        "1", "9", "1",                    # record a sale: 9 is not a store, then store 1
+        "abc", "0", "12,345", "1.234,56", "s",  # three bad amounts asked again, then confirm
+        "2",                              # today's sales
+        "3", "31/02/2026", "01/01/2020", "", # period: a bad date asked again
+        "4",                              # sign out
+    )
+    done = run_client([], server.port, session)
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "Olá, Maria das Dores! Perfil: vendedor." in out
+    assert out.count("Valor inválido") == 3
+    assert "Escolha um número de 0 a 6." in out
+    assert "Venda registrada: R$ 1.234,56 em" in out
+    assert "Suas vendas em" in out and "R$ 1.234,56 em 1 venda(s)" in out
+    assert "Data inválida" in out and "Suas vendas desde 01/01/2020" in out
+    assert "Sessão encerrada." in out and "Até logo!" in out
+    assert "Traceback" not in out + done.stderr
+    manager = api_for(server)
+    manager.login(DEMO_MANAGER_CPF, DEMO_PIN)
+    maria = next(s for s in manager.sellers() if s["cpf"] == DEMO_SELLER2_CPF)
+    today = manager.report("seller_total", seller_id=maria["id"], start=None)
+    assert today["count"] >= 1
+
+
+def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
+    server = fresh_server()
+    session = lines(
+        DEMO_MANAGER_CPF, "0000",          # wrong PIN
+        DEMO_MANAGER_CPF, "1234",
+        "2", "", "", "3",                  # best store, all time, top 3
+        "3", "", "", "",                   # best seller, default size
+        "1", "2", "", "",                  # total of seller 2 (João)
+        "4", "3", "", "",                  # total of network 3
+        "5", "1", "", "",                  # total of store 1
+        "6", "7",                          # lists
+        "8", "529.982.247-25", "Carla Nova", "1999", "5555", "5556", "5555", "5555", "1",  # PINs differ once
+        "9",
+    )
+    done = run_client([], server.port, session)
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "CPF ou PIN incorretos." in out
+    assert "Olá, Lucas Matos de Abreu! Perfil: gerente." in out
+    assert "Melhores lojas em todo o período:" in out and "1º" in out and "3º" in out and "4º" not in out.split("Melhores lojas")[1].split("O que deseja")[0]
+    assert "█" in out
+    assert "Melhores vendedores em todo o período:" in out
+    assert "Vendas de João de Alencar em todo o período: R$" in out
+    assert "Vendas da rede MAX ATACADO em todo o período" in out
+    assert "Vendas da loja Atakadão Leste em todo o período" in out
+    assert "Os PINs não conferem." in out
+    assert "Usuário criado: Carla Nova (vendedor), CPF 529.982.247-25." in out
+    assert "Traceback" not in out + done.stderr
+    assert api_for(server).login("52998224725", "5555")["role"] == "seller"
+
+
+def test_an_unknown_cpf_leads_to_registration_then_sign_in(fresh_server):
+    server = fresh_server()
+    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "4")
+    done = run_client([], server.port, session)
+    assert "O CPF 390.533.447-05 não tem cadastro." in done.stdout
+    assert "Conta criada para Rafael Novo." in done.stdout
+    assert "Olá, Rafael Novo! Perfil: vendedor." in done.stdout
+    assert api_for(server).login("39053344705", "2468")["name"] == "Rafael Novo"
+
+
+def test_an_unreachable_server_is_one_clear_line_not_a_traceback():
+    port = free_port()
+    done = run_client([], port, lines("12345678909", "1234"))
+    assert done.returncode == 0
+    assert "Não foi possível falar com o servidor" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    script = run_client(["report", "best-store"], port, env={"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN})
+    assert script.returncode == 3 and "não foi possível falar com o servidor" in script.stderr
+
+
+def test_script_sale_and_reports_in_every_format(fresh_server):
+    server = fresh_server()
+    seller_env = {"ONSELL_CPF": "12345678909", "ONSELL_PIN": DEMO_PIN}
+    manager_env = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
+    store = api_for(server).stores()[0]
+    sale = run_client(["sale", "--store", store["id"], "--amount", "10.50"], server.port, env=seller_env)
+    assert sale.returncode == 0, sale.stderr
+    assert f"Venda registrada: R$ 10,50 em {store['name']}" in sale.stdout
+    by_cnpj = run_client(["sale", "--store", store["cnpj"], "--amount", "R$ 2,00", "--date", "01/11/2026"], server.port, env=seller_env)
+    assert by_cnpj.returncode == 0, by_cnpj.stderr
+    as_json = run_client(["report", "best-store", "--limit", "3", "--format", "json"], server.port, env=manager_env)
+    ranking = json.loads(as_json.stdout)["ranking"]
+    assert as_json.returncode == 0 and len(ranking) == 3
+    as_csv = run_client(["report", "best-seller", "--from", "2020-01-01", "--format", "csv"], server.port, env=manager_env)
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert rows[0]["posição"] == "1" and set(rows[0]) == {"posição", "nome", "id", "total", "vendas"}
+    table = run_client(["report", "network-total", "--network", "max atacado"], server.port, env=manager_env)
+    assert table.returncode == 0 and "MAX ATACADO em todo o período: R$" in table.stdout
+    store_csv = run_client(["report", "store-total", "--store", store["id"], "--format", "csv"], server.port, env=manager_env)
+    assert list(csv.DictReader(io.StringIO(store_csv.stdout)))[0]["store"] == store["name"]
+
+
+def test_script_errors_exit_non_zero_with_the_error_on_stderr(fresh_server):
+    server = fresh_server()
+    seller_env = {"ONSELL_CPF": "12345678909", "ONSELL_PIN": DEMO_PIN}
+    forbidden = run_client(["report", "best-store"], server.port, env=seller_env)
+    assert forbidden.returncode == 1 and "permissão" in forbidden.stderr and forbidden.stdout == ""
+    bad_amount = run_client(["sale", "--store", "x", "--amount", "1e3"], server.port, env=seller_env)
+    assert bad_amount.returncode == 2 and "valor inválido" in bad_amount.stderr
+    no_store = run_client(["sale", "--store", "00000000000000", "--amount", "5"], server.port, env=seller_env)
+    assert no_store.returncode == 1 and "loja não encontrada" in no_store.stderr
+    wrong_pin = run_client(["stores"], server.port, env={**seller_env, "ONSELL_PIN": "9999"})
+    assert wrong_pin.returncode == 0  # listing stores needs no sign-in
+    bad_login = run_client(["sellers"], server.port, env={**seller_env, "ONSELL_PIN": "9999"})
+    assert bad_login.returncode == 1 and "CPF ou PIN incorretos" in bad_login.stderr
+    for done in (forbidden, bad_amount, no_store, bad_login):
+        assert "Traceback" not in done.stderr

@@ -1,0 +1,181 @@
+"""Every query against a real temporary SQLite file, the empty database included."""
+
+import datetime as dt
+import sqlite3
+import threading
+
+import pytest
+
+from db.catalogue import CatalogueRepository
+from db.database import Database
+from db.demo import load_demo
+from db.errors import AlreadyExists, SaleConflict
+from db.reports import ReportsRepository
+from db.sales import SalesRepository
+from db.schema import MIGRATIONS, schema_version
+from db.users import UserRepository
+from models.records import Network, Sale, Store, User, new_id
+
+TODAY = dt.date(2026, 11, 26)
+
+
+def fast_hash(pin: str) -> str:
+    return "scrypt$2$1$1$00$00"  # demo loading does not need real hashes in these tests
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(tmp_path / "node-1.db")
+    yield database
+    database.close()
+
+
+def _setup_chain(db: Database):
+    network = Network(new_id(), "REDE")
+    store_a, store_b = Store(new_id(), "Loja A", "11222333000181", network), Store(new_id(), "Loja B", "11444777000161", network)
+    seller = User(new_id(), "12345678909", "Vendedor", 1990, "seller")
+
+    def write(conn):
+        CatalogueRepository.insert_network(conn, network, "t")
+        CatalogueRepository.insert_store(conn, store_a, "t")
+        CatalogueRepository.insert_store(conn, store_b, "t")
+        UserRepository.insert(conn, seller, "hash", "t")
+    db.write(write)
+    return network, store_a, store_b, seller
+
+
+def test_schema_is_migrated_and_reopening_keeps_it(tmp_path):
+    path = tmp_path / "x.db"
+    Database(path).close()
+    conn = sqlite3.connect(path)
+    assert schema_version(conn) == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    Database(path).close()
+
+
+def test_empty_database_answers_every_query_with_empties_and_zeros(db):
+    reports, sales = ReportsRepository(db), SalesRepository(db, 1)
+    catalogue, users = CatalogueRepository(db), UserRepository(db)
+    assert catalogue.list_networks() == [] and catalogue.list_stores() == []
+    assert catalogue.get_store(new_id()) is None and catalogue.get_network(new_id()) is None
+    assert users.list_sellers() == [] and users.find_by_cpf("12345678909") is None and users.find_by_id(new_id()) is None
+    assert sales.list_for_seller(new_id(), None, None, 10) == [] and sales.count() == 0
+    for total in (reports.seller_total(new_id(), None, None), reports.store_total(new_id(), None, None),
+                  reports.network_total(new_id(), TODAY, TODAY)):
+        assert (total.total_cents, total.count) == (0, 0)
+    assert reports.best_stores(None, None, 5) == [] and reports.best_sellers(None, None, 5) == []
+
+
+def test_recording_is_idempotent_and_a_reused_id_with_other_content_conflicts(db):
+    _, store_a, store_b, seller = _setup_chain(db)
+    sales = SalesRepository(db, node_id=3)
+    sale = Sale(new_id(), seller.id, store_a.id, 1050, TODAY, "t")
+    stored, duplicate = sales.record(sale)
+    assert not duplicate and (stored.origin_node, stored.origin_seq) == (3, 1)
+    again, duplicate = sales.record(sale)
+    assert duplicate and again == stored
+    _, duplicate = sales.record(Sale(sale.sale_id, seller.id, store_a.id, 1050, TODAY - dt.timedelta(days=1), "t"), date_given=False)
+    assert duplicate  # a retry that did not name the date matches the stored one
+    for other in (Sale(sale.sale_id, seller.id, store_b.id, 1050, TODAY, "t"), Sale(sale.sale_id, seller.id, store_a.id, 1051, TODAY, "t")):
+        with pytest.raises(SaleConflict):
+            sales.record(other)
+    assert sales.count() == 1
+    assert ReportsRepository(db).store_total(store_a.id, None, None).total_cents == 1050
+
+
+def test_sequence_numbers_only_grow_per_node(db):
+    _, store_a, _, seller = _setup_chain(db)
+    sales = SalesRepository(db, node_id=2)
+    seqs = [sales.record(Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))[0].origin_seq for _ in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+
+
+def test_aggregates_equal_sums_of_the_sales_in_any_range(db):
+    network, store_a, store_b, seller = _setup_chain(db)
+    sales, reports = SalesRepository(db, 1), ReportsRepository(db)
+    rows = [(store_a, 1000, 0), (store_a, 250, 1), (store_b, 999, 1), (store_b, 1, 10)]
+    for store, cents, days_ago in rows:
+        sales.record(Sale(new_id(), seller.id, store.id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
+    yesterday = TODAY - dt.timedelta(days=1)
+    assert reports.store_total(store_a.id, None, None).total_cents == 1250
+    assert reports.store_total(store_b.id, yesterday, TODAY).total_cents == 999
+    assert reports.seller_total(seller.id, yesterday, yesterday).count == 2
+    assert reports.network_total(network.id, None, None).total_cents == 2250
+    ranking = reports.best_stores(None, None, 10)
+    assert [(name, t.total_cents, t.count) for _, name, t in ranking] == [("Loja A", 1250, 2), ("Loja B", 1000, 2)]
+    assert [name for _, name, _ in reports.best_stores(TODAY, TODAY, 1)] == ["Loja A"]
+    listed = sales.list_for_seller(seller.id, yesterday, None, 10)
+    assert [s.amount_cents for s in listed][0] == 1000 and len(listed) == 3
+    assert len(sales.list_for_seller(seller.id, None, None, 2)) == 2
+
+
+def test_rankings_break_ties_by_name(db):
+    network, store_a, store_b, seller = _setup_chain(db)
+    sales, reports = SalesRepository(db, 1), ReportsRepository(db)
+    for store in (store_b, store_a):
+        sales.record(Sale(new_id(), seller.id, store.id, 500, TODAY, "t"))
+    assert [name for _, name, _ in reports.best_stores(None, None, 2)] == ["Loja A", "Loja B"]
+
+
+def test_unique_keys_raise_already_exists(db):
+    _, store_a, _, seller = _setup_chain(db)
+    with pytest.raises(AlreadyExists):
+        UserRepository(db).create(User(new_id(), seller.cpf, "Outro", 1990, "seller"), "h", "t")
+    with pytest.raises(AlreadyExists):
+        db.write(lambda c: CatalogueRepository.insert_store(c, Store(new_id(), "X", store_a.cnpj, store_a.network), "t"))
+
+
+def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
+    _, store_a, _, seller = _setup_chain(db)
+    sales = SalesRepository(db, 1)
+    errors, barrier = [], threading.Barrier(20)
+
+    def writer(i):
+        barrier.wait()
+        try:
+            if i % 5 == 0:
+                sales.record(Sale(new_id(), "no-such-seller", store_a.id, 100, TODAY, "t"))  # foreign key fails
+            else:
+                sales.record(Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
+        except sqlite3.IntegrityError as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 4 and sales.count() == 16
+    assert ReportsRepository(db).seller_total(seller.id, None, None).count == 16
+
+
+def test_concurrent_writers_share_commits(db):
+    _, store_a, _, seller = _setup_chain(db)
+    sales, barrier = SalesRepository(db, 1), threading.Barrier(40)
+    commits_before = db.commits
+
+    def writer():
+        barrier.wait()
+        for _ in range(10):
+            sales.record(Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
+    threads = [threading.Thread(target=writer) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sales.count() == 400
+    assert db.commits - commits_before < 400  # group commit: fewer transactions than writes
+
+
+def test_demo_loads_once_into_an_empty_database_only(db):
+    assert load_demo(db, 1, TODAY, fast_hash, "t")
+    catalogue, users = CatalogueRepository(db), UserRepository(db)
+    assert [n.name for n in catalogue.list_networks()] == ["ATAKADAO", "LOJAS MARTINS", "MAX ATACADO"]
+    assert len(catalogue.list_stores()) == 6 and len(users.list_sellers()) == 4
+    assert users.find_by_cpf("56789012303")[0].role == "manager"
+    count = SalesRepository(db, 1).count()
+    assert count >= 300
+    assert not load_demo(db, 1, TODAY, fast_hash, "t")
+    assert SalesRepository(db, 1).count() == count
+    ranking = ReportsRepository(db).best_stores(TODAY - dt.timedelta(days=90), TODAY, 100)
+    assert sum(t.count for _, _, t in ranking) == count

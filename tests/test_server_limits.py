@@ -1,0 +1,57 @@
+"""Named limits: line size, idle and half-sent connections, connection count."""
+
+import json
+import time
+
+from support import RawClient, wait_until
+
+
+def test_a_2_mib_line_gets_line_too_long_and_the_connection_is_closed(demo_server):
+    raw = demo_server.raw()
+    payload = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' + b"a" * (2 * 1024 * 1024) + b'"}}\n'
+    try:
+        raw.send_bytes(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may close before we finish writing; the answer was sent first
+    response = raw.read()
+    assert response["error"]["code"] == -32600 and response["error"]["data"]["reason"] == "line_too_long"
+    assert raw.is_closed_by_server()
+    fresh = demo_server.raw()
+    assert "result" in fresh.call("ping")  # the server itself is fine
+    fresh.close()
+
+
+def test_half_a_line_then_silence_is_closed_after_the_idle_timeout(fresh_server):
+    server = fresh_server(env={"IDLE_TIMEOUT_S": "1"})
+    raw = server.raw()
+    raw.send_bytes(b'{"jsonrpc":"2.0","id":1,"meth')
+    started = time.monotonic()
+    assert raw.is_closed_by_server(timeout=10)
+    assert time.monotonic() - started < 10
+    assert "closing idle connection" in server.log()
+    silent = server.raw()
+    assert silent.is_closed_by_server(timeout=10)
+
+
+def test_connections_over_the_limit_get_unavailable_and_the_rest_keep_working(fresh_server):
+    server = fresh_server(env={"MAX_CONNECTIONS": "3"})
+    held = [server.raw() for _ in range(3)]
+    for client in held:
+        assert "result" in client.call("ping")  # all three are being served
+    extra = server.raw()
+    refusal = extra.read()
+    assert refusal["error"]["code"] == 1009 and refusal["error"]["data"]["reason"] == "unavailable"
+    assert extra.is_closed_by_server()
+    held.pop().close()
+
+    def a_new_connection_is_served():
+        client = RawClient(server.port)
+        try:
+            return "result" in client.call("ping")
+        except (ConnectionError, OSError, json.JSONDecodeError, KeyError):
+            return False
+        finally:
+            client.close()
+    wait_until(a_new_connection_is_served, what="a freed connection slot")
+    for client in held:
+        client.close()
