@@ -14,14 +14,17 @@ from db.errors import SaleConflict
 from models.records import Sale
 
 _SALE_COLUMNS = "sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_seq"
-_ADD_TO_DAILY = """
-    INSERT INTO {table} ({key}, day, total_cents, sale_count) VALUES (?, ?, ?, 1)
-    ON CONFLICT ({key}, day) DO UPDATE SET
+_ADD_TO_AGGREGATE = """
+    INSERT INTO {table} ({key}, {period}, total_cents, sale_count) VALUES (?, ?, ?, 1)
+    ON CONFLICT ({key}, {period}) DO UPDATE SET
         total_cents = total_cents + excluded.total_cents,
         sale_count = sale_count + 1
 """
-_ADD_TO_STORE_DAY = _ADD_TO_DAILY.format(table="store_daily_totals", key="store_id")
-_ADD_TO_SELLER_DAY = _ADD_TO_DAILY.format(table="seller_daily_totals", key="seller_id")
+_AGGREGATES = [
+    (_ADD_TO_AGGREGATE.format(table=f"{who}_{span}_totals", key=f"{who}_id", period=period), who, period)
+    for who in ("store", "seller")
+    for span, period in (("daily", "day"), ("monthly", "month"))
+]
 
 
 def _sale(row: sqlite3.Row) -> Sale:
@@ -42,15 +45,16 @@ def next_sequence(conn: sqlite3.Connection, node_id: int) -> int:
 
 
 def insert_sale(conn: sqlite3.Connection, sale: Sale) -> None:
-    """Insert a complete sale (with origin) and add it to the daily aggregates."""
+    """Insert a complete sale (with origin) and add it to the daily and monthly aggregates."""
     conn.execute(
         f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on.isoformat(),
          sale.recorded_at, sale.origin_node, sale.origin_seq),
     )
     day = sale.sold_on.isoformat()
-    conn.execute(_ADD_TO_STORE_DAY, (sale.store_id, day, sale.amount_cents))
-    conn.execute(_ADD_TO_SELLER_DAY, (sale.seller_id, day, sale.amount_cents))
+    keys = {"store": sale.store_id, "seller": sale.seller_id}
+    for sql, who, period in _AGGREGATES:
+        conn.execute(sql, (keys[who], day if period == "day" else day[:7], sale.amount_cents))
 
 
 def record_sale(conn: sqlite3.Connection, sale: Sale, node_id: int, date_given: bool = True) -> tuple[Sale, bool]:

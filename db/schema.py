@@ -3,8 +3,8 @@
 Never edit a released migration: append a new one. Ids are UUID strings so two
 nodes never hand out the same id; each sale records the node that accepted it
 and that node's growing sequence number, ready for replication. Daily
-aggregates per store and per seller are kept in the same transaction as each
-sale, so no report scans the sales table.
+and monthly aggregates per store and per seller are kept in the same
+transaction as each sale, so no report scans the sales table.
 """
 
 import sqlite3
@@ -62,6 +62,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (seller_id, day)
     ) WITHOUT ROWID;
     CREATE INDEX seller_daily_totals_by_day ON seller_daily_totals(day);
+    """,
+    # 2: monthly aggregates, so that a report over a long range reads whole months, not every day.
+    """
+    CREATE TABLE store_monthly_totals (
+        store_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        total_cents INTEGER NOT NULL,
+        sale_count INTEGER NOT NULL,
+        PRIMARY KEY (store_id, month)
+    ) WITHOUT ROWID;
+    CREATE INDEX store_monthly_totals_by_month ON store_monthly_totals(month);
+    CREATE TABLE seller_monthly_totals (
+        seller_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        total_cents INTEGER NOT NULL,
+        sale_count INTEGER NOT NULL,
+        PRIMARY KEY (seller_id, month)
+    ) WITHOUT ROWID;
+    CREATE INDEX seller_monthly_totals_by_month ON seller_monthly_totals(month);
+    INSERT INTO store_monthly_totals
+        SELECT store_id, substr(day, 1, 7), SUM(total_cents), SUM(sale_count) FROM store_daily_totals GROUP BY 1, 2;
+    INSERT INTO seller_monthly_totals
+        SELECT seller_id, substr(day, 1, 7), SUM(total_cents), SUM(sale_count) FROM seller_daily_totals GROUP BY 1, 2;
     """,
 ]
 

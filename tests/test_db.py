@@ -5,16 +5,18 @@ import sqlite3
 import threading
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from db.catalogue import CatalogueRepository
 from db.database import Database
 from db.demo import load_demo
 from db.errors import AlreadyExists, SaleConflict
+from db.periods import split_range
 from db.reports import ReportsRepository
 from db.sales import SalesRepository
 from db.schema import MIGRATIONS, schema_version
 from db.users import UserRepository
-from models.records import Network, Sale, Store, User, new_id
+from models.records import Network, Sale, Store, Total, User, new_id
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -179,3 +181,67 @@ def test_demo_loads_once_into_an_empty_database_only(db):
     assert SalesRepository(db, 1).count() == count
     ranking = ReportsRepository(db).best_stores(TODAY - dt.timedelta(days=90), TODAY, 100)
     assert sum(t.count for _, _, t in ranking) == count
+
+
+@given(st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31)), st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31)),
+       st.booleans(), st.booleans())
+def test_a_range_splits_into_days_and_whole_months_covering_it_exactly(a, b, open_start, open_end):
+    start, end = (None if open_start else min(a, b)), (None if open_end else max(a, b))
+    split = split_range(start, end)
+    window_start, window_end = dt.date(2019, 12, 1), dt.date(2031, 1, 31)
+    covered = []
+    for first, last in split.day_ranges:
+        day = dt.date.fromisoformat(first)
+        while day <= dt.date.fromisoformat(last):
+            covered.append(day)
+            day += dt.timedelta(days=1)
+    if split.month_range:
+        day = window_start
+        while day <= window_end:
+            if split.month_range[0] <= day.isoformat()[:7] <= split.month_range[1]:
+                covered.append(day)
+            day += dt.timedelta(days=1)
+    expected = []
+    day = window_start
+    while day <= window_end:
+        if (start is None or day >= start) and (end is None or day <= end):
+            expected.append(day)
+        day += dt.timedelta(days=1)
+    assert sorted(covered) == expected  # every day once: nothing missed, nothing counted twice
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(1, 10_000), st.booleans()), min_size=1, max_size=30),
+       st.integers(0, 420), st.integers(0, 420))
+def test_report_totals_match_summing_the_sales_for_any_range(tmp_path_factory, sales, a, b):
+    db = Database(tmp_path_factory.mktemp("agg") / "node-1.db")
+    try:
+        network, store_a, store_b, seller = _setup_chain(db)
+        repo, reports = SalesRepository(db, 1), ReportsRepository(db)
+        for days_ago, cents, first_store in sales:
+            repo.record(Sale(new_id(), seller.id, (store_a if first_store else store_b).id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
+        start, end = TODAY - dt.timedelta(days=max(a, b)), TODAY - dt.timedelta(days=min(a, b))
+        inside = [(c, f) for d, c, f in sales if start <= TODAY - dt.timedelta(days=d) <= end]
+        assert reports.seller_total(seller.id, start, end) == Total(sum(c for c, _ in inside), len(inside))
+        assert reports.store_total(store_a.id, start, end) == Total(sum(c for c, f in inside if f), sum(1 for _, f in inside if f))
+        assert reports.network_total(network.id, start, None).count == sum(1 for d, _, _ in sales if TODAY - dt.timedelta(days=d) >= start)
+        ranked = {name: total for _, name, total in reports.best_stores(start, end, 10)}
+        assert sum(t.total_cents for t in ranked.values()) == sum(c for c, _ in inside)
+    finally:
+        db.close()
+
+
+def test_migration_2_backfills_monthly_totals_from_a_version_1_file(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    conn.executemany("INSERT INTO store_daily_totals VALUES (?, ?, ?, ?)",
+                     [("s1", "2026-10-01", 100, 1), ("s1", "2026-10-31", 250, 2), ("s1", "2026-11-01", 7, 1)])
+    conn.close()
+    db = Database(path)
+    try:
+        rows = db.read(lambda c: c.execute("SELECT month, total_cents, sale_count FROM store_monthly_totals ORDER BY month").fetchall())
+        assert [tuple(r) for r in rows] == [("2026-10", 350, 3), ("2026-11", 7, 1)]
+        assert ReportsRepository(db).store_total("s1", None, None) == Total(357, 4)
+    finally:
+        db.close()

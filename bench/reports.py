@@ -1,0 +1,114 @@
+"""Benchmark: report latency on a node holding many sales; prints the median time of each report.
+
+    python bench/reports.py [--sales 1000000] [--sellers 1000] [--stores 200] [--days 366]
+
+Builds the database file directly through the same insert that the server
+uses (so the daily aggregates are filled exactly as in production), then
+starts a real node on it and times each report over the network.
+"""
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from client.api import Api  # noqa: E402
+from client.connection import Connection  # noqa: E402
+from db.catalogue import CatalogueRepository  # noqa: E402
+from db.database import Database  # noqa: E402
+from db.sales import insert_sale  # noqa: E402
+from db.users import UserRepository  # noqa: E402
+from models.documents import cnpj_check_digits, cpf_check_digits  # noqa: E402
+from models.records import Network, Sale, Store, User, new_id  # noqa: E402
+from server.pins import hash_pin  # noqa: E402
+from support import ServerProcess  # noqa: E402
+
+REPEATS = 20
+BATCH = 50_000
+
+
+def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
+    db = Database(path)
+    rng = random.Random(1)
+    networks = [Network(new_id(), f"REDE {i}") for i in range(10)]
+    store_list = [Store(new_id(), f"Loja {i:04d}", f"{10000000 + i:08d}0001" + cnpj_check_digits(f"{10000000 + i:08d}0001"),
+                        networks[i % 10]) for i in range(stores)]
+    seller_ids = [new_id() for _ in range(sellers)]
+    manager_hash = hash_pin("1234")
+    today = dt.date.today()
+
+    def catalogue(conn):
+        for network in networks:
+            CatalogueRepository.insert_network(conn, network, "bench")
+        for store in store_list:
+            CatalogueRepository.insert_store(conn, store, "bench")
+        for i, seller_id in enumerate(seller_ids):
+            nine = f"{600000000 + i:09d}"
+            UserRepository.insert(conn, User(seller_id, nine + cpf_check_digits(nine), f"Vendedor {i:04d}", 1990, "seller"), "x", "bench")
+        UserRepository.insert(conn, User(new_id(), "56789012303", "Gerente", 1975, "manager"), manager_hash, "bench")
+    db.write(catalogue)
+    seq = 0
+    while seq < sales:
+        def chunk(conn, first=seq):
+            for s in range(first, min(first + BATCH, sales)):
+                day = today - dt.timedelta(days=rng.randrange(days))
+                insert_sale(conn, Sale(new_id(), rng.choice(seller_ids), rng.choice(store_list).id, rng.randint(100, 100_000),
+                                       day, "bench", 1, s + 1))
+        db.write(chunk, timeout=600)
+        seq += BATCH
+        print(f"  built {min(seq, sales):,} sales", file=sys.stderr)
+    db.close()
+
+
+def timed(call) -> float:
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sales", type=int, default=1_000_000)
+    parser.add_argument("--sellers", type=int, default=1000)
+    parser.add_argument("--stores", type=int, default=200)
+    parser.add_argument("--days", type=int, default=366)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        build(Path(tmp) / "node-1.db", args.sales, args.sellers, args.stores, args.days)
+        print(f"built {args.sales:,} sales in {time.perf_counter() - started:.0f}s")
+        server = ServerProcess(Path(tmp), demo=False, env={"LOG_LEVEL": "WARNING"}).start()
+        try:
+            api = Api(Connection({1: ("127.0.0.1", server.port)}))
+            api.login("56789012303", "1234")
+            store, network = api.stores()[0], api.networks()[0]
+            seller = api.sellers()[0]
+            month_ago = dt.date.today() - dt.timedelta(days=30)
+            reports = {
+                "seller_total (all time)": lambda: api.report("seller_total", seller_id=seller["id"]),
+                "store_total (all time)": lambda: api.report("store_total", store_id=store["id"]),
+                "network_total (30 days)": lambda: api.report("network_total", month_ago, None, network_id=network["id"]),
+                "best_store (all time, top 10)": lambda: api.report("best_store", limit=10),
+                "best_seller (all time, top 10)": lambda: api.report("best_seller", limit=10),
+                "best_seller (30 days, top 10)": lambda: api.report("best_seller", month_ago, None, limit=10),
+            }
+            print(f"sales={args.sales:,} sellers={args.sellers} stores={args.stores} days={args.days}; median of {REPEATS} calls:")
+            for name, call in reports.items():
+                print(f"  {name:32s} {timed(call):8.1f} ms")
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

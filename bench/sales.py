@@ -1,0 +1,79 @@
+"""Benchmark: concurrent sellers recording sales on one real node; prints throughput and latency.
+
+    python bench/sales.py [--sellers 50] [--sales-each 100]
+
+Each seller is a thread with its own connection, as a till would be. Every
+call waits for the group commit (synchronous=FULL) before it returns.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from client.api import Api  # noqa: E402
+from client.connection import Connection  # noqa: E402
+from models.documents import cpf_check_digits  # noqa: E402
+from support import ServerProcess  # noqa: E402  (the test harness: a real server process on a free port)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sellers", type=int, default=50)
+    parser.add_argument("--sales-each", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp), demo=True, env={"LOG_LEVEL": "WARNING"}).start()
+        try:
+            stores = Api(Connection({1: ("127.0.0.1", server.port)})).stores()
+            apis = []
+            for n in range(args.sellers):
+                api = Api(Connection({1: ("127.0.0.1", server.port)}))
+                nine = f"{800000000 + n:09d}"
+                api.register(nine + cpf_check_digits(nine), f"Bench {n}", 1990, "4321")
+                api.login(nine + cpf_check_digits(nine), "4321")
+                apis.append(api)
+            latencies: list[float] = []
+            lock = threading.Lock()
+            barrier = threading.Barrier(args.sellers + 1)
+
+            def sell(api: Api, n: int):
+                mine = []
+                barrier.wait()
+                for i in range(args.sales_each):
+                    started = time.perf_counter()
+                    api.record_sale(str(uuid.uuid4()), stores[(n + i) % len(stores)]["id"], 100 + i)
+                    mine.append(time.perf_counter() - started)
+                with lock:
+                    latencies.extend(mine)
+            threads = [threading.Thread(target=sell, args=(api, n)) for n, api in enumerate(apis)]
+            for t in threads:
+                t.start()
+            barrier.wait()
+            started = time.perf_counter()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - started
+        finally:
+            server.stop()
+    total = len(latencies)
+    print(f"sellers={args.sellers} sales={total} elapsed={elapsed:.2f}s throughput={total / elapsed:.0f} sales/s")
+    print(f"latency ms: p50={percentile(latencies, 0.5) * 1000:.1f} p95={percentile(latencies, 0.95) * 1000:.1f} "
+          f"p99={percentile(latencies, 0.99) * 1000:.1f} max={max(latencies) * 1000:.1f} mean={statistics.mean(latencies) * 1000:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
