@@ -19,6 +19,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/sales.py
+	$(PY) bench/reports.py
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache
