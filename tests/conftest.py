@@ -32,17 +32,18 @@ def api_for(server: ServerProcess) -> Api:
     return Api(Connection({1: ("127.0.0.1", server.port)}))
 
 
-@pytest.fixture
-def seller_api(demo_server):
-    api = api_for(demo_server)
-    api.login(DEMO_SELLER_CPF, DEMO_PIN)
+def signed_in(server: ServerProcess, cpf: str):
+    api = api_for(server)
+    api.login(cpf, DEMO_PIN)
     yield api
     api.connection.close()
+
+
+@pytest.fixture
+def seller_api(demo_server):
+    yield from signed_in(demo_server, DEMO_SELLER_CPF)
 
 
 @pytest.fixture
 def manager_api(demo_server):
-    api = api_for(demo_server)
-    api.login(DEMO_MANAGER_CPF, DEMO_PIN)
-    yield api
-    api.connection.close()
+    yield from signed_in(demo_server, DEMO_MANAGER_CPF)
