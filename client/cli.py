@@ -227,5 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_ERROR
+    except Exception as exc:  # a bug: one line for the person, never a traceback
+        print(f"onsell: erro inesperado no cliente ({exc.__class__.__name__}: {exc})", file=sys.stderr)
+        return EXIT_ERROR
     finally:
         connection.close()
