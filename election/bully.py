@@ -1,0 +1,227 @@
+"""The bully election with epochs, as a pure deterministic state machine.
+
+Rules:
+- Time only comes in through the `now` (milliseconds) of each call; nothing
+  here reads a clock, opens a socket or starts a thread. Every call returns a
+  Ready: the messages to send, the epoch to persist first (if any) and the
+  role change (if any). The runner persists, then sends.
+- A node that starts, or misses the coordinator's heartbeats for
+  failure_ms, sends Election to every higher id. A node receiving Election
+  from a lower id answers Ok and, unless it is already electing or is the
+  coordinator, starts its own election (a coordinator re-announces itself).
+- A candidate with no Ok within election_ms (or whose every higher peer is
+  unreachable) becomes coordinator, but not before it has listened for an
+  existing coordinator for failure_ms after starting; then it asks again,
+  since peers that were down when it started may be up by now. One that got an Ok
+  waits election_ms + failure_ms for Coordinator, then starts over.
+- A new coordinator takes the epoch one above the highest it has seen and
+  persists it before announcing. Coordinator and Heartbeat of an older epoch
+  are ignored and answered with Stale; any message of a higher epoch makes a
+  coordinator step down at once.
+- A node following a lower id (the primary returning) claims the role only
+  once the application reports it caught up with that coordinator.
+"""
+
+from dataclasses import dataclass, field
+
+from election.messages import Coordinator, Election, Heartbeat, Ok, Stale
+
+HEARTBEAT_INTERVAL_MS = 100
+FAILURE_TIMEOUT_MS = 500
+ELECTION_TIMEOUT_MS = 200
+
+CANDIDATE = "candidate"
+WAITING = "waiting"  # got an Ok, waiting for the Coordinator announcement
+FOLLOWER = "follower"
+COORDINATOR = "coordinator"
+
+
+@dataclass(frozen=True)
+class Timing:
+    heartbeat_ms: int = HEARTBEAT_INTERVAL_MS
+    failure_ms: int = FAILURE_TIMEOUT_MS
+    election_ms: int = ELECTION_TIMEOUT_MS
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    """This node now has `role` in `epoch`, under `coordinator` (itself when coordinator)."""
+
+    role: str
+    epoch: int
+    coordinator: int
+    reason: str
+
+
+@dataclass
+class Ready:
+    """What one call asks of the runner: persist `persist_epoch` first, then send `messages`."""
+
+    messages: list = field(default_factory=list)  # (peer id, message)
+    persist_epoch: int | None = None
+    role_change: RoleChange | None = None
+    events: list = field(default_factory=list)  # human-readable lines for the log
+
+    def send(self, peer: int, message) -> None:
+        self.messages.append((peer, message))
+
+
+class BullyMachine:
+    def __init__(self, node_id: int, peers: list[int], epoch: int = 0, timing: Timing = Timing()):
+        if node_id in peers:
+            raise ValueError("a node is not its own peer")
+        self.node_id = node_id
+        self.peers = sorted(peers)
+        self.higher = [p for p in self.peers if p > node_id]
+        self.timing = timing
+        self.epoch = epoch  # the highest epoch seen (and persisted)
+        self.state = CANDIDATE
+        self.coordinator = 0  # 0: none known
+        self.coordinator_epoch = 0
+        self.caught_up = False
+        self._listen_until = 0
+        self._listening = False
+        self._deadline = 0
+        self._failed_higher: set[int] = set()
+        self._last_heard = 0
+        self._next_heartbeat = 0
+        self.position = 0  # set by the application; carried in heartbeats
+
+    # -- inputs ----------------------------------------------------------------------------
+    def start(self, now: int) -> Ready:
+        """Begin: listen for a coordinator for failure_ms while asking the higher ids."""
+        ready = Ready()
+        self._listen_until = now + self.timing.failure_ms
+        self._listening = True
+        self._start_election(now, ready, "started")
+        return ready
+
+    def tick(self, now: int) -> Ready:
+        """Advance time: heartbeats, failure detection, election deadlines."""
+        ready = Ready()
+        if self.state == COORDINATOR:
+            if now >= self._next_heartbeat:
+                for peer in self.peers:
+                    ready.send(peer, Heartbeat(self.node_id, self.coordinator_epoch, self.position))
+                self._next_heartbeat = now + self.timing.heartbeat_ms
+        elif self.state == FOLLOWER:
+            if now - self._last_heard > self.timing.failure_ms:
+                ready.events.append(f"missed heartbeats from coordinator {self.coordinator} for {now - self._last_heard} ms")
+                self._start_election(now, ready, f"coordinator {self.coordinator} silent")
+            elif self.coordinator < self.node_id and self.caught_up:
+                self._start_election(now, ready, f"caught up with temporary coordinator {self.coordinator}: reclaiming",
+                                     reclaiming=True)
+        elif self.state == CANDIDATE and self._listening and now >= self._listen_until:
+            self._listening = False  # peers that were down when we started may be up now: ask again
+            self._start_election(now, ready, "listening window over")
+        elif self.state == CANDIDATE:
+            no_higher_left = set(self.higher) <= self._failed_higher
+            if (now >= self._deadline or no_higher_left) and now >= self._listen_until:
+                self._become_coordinator(now, ready)
+        elif self.state == WAITING and now >= self._deadline:
+            self._start_election(now, ready, "no Coordinator announcement after Ok")
+        return ready
+
+    def step(self, message, now: int) -> Ready:
+        """Take one message from a peer."""
+        ready = Ready()
+        if message.sender == self.node_id or message.sender not in self.peers:
+            ready.events.append(f"ignored {type(message).__name__} from unknown node {message.sender}")
+            return ready
+        if message.epoch > self.epoch:
+            self.epoch = message.epoch
+            ready.persist_epoch = self.epoch
+            if self.state == COORDINATOR and not isinstance(message, (Coordinator, Heartbeat, Stale)):
+                ready.events.append(f"stepping down: saw epoch {self.epoch} from node {message.sender}")
+                self._start_election(now, ready, "stepped down (higher epoch)")
+        if isinstance(message, Election):
+            self._on_election(message, now, ready)
+        elif isinstance(message, Ok):
+            if self.state == CANDIDATE:
+                self.state = WAITING
+                self._deadline = now + self.timing.election_ms + self.timing.failure_ms
+                ready.events.append(f"Ok from {message.sender}: waiting for its Coordinator announcement")
+        elif isinstance(message, (Coordinator, Heartbeat)):
+            self._on_coordinator_claim(message, now, ready)
+        elif isinstance(message, Stale):
+            if self.state == COORDINATOR and message.epoch > self.coordinator_epoch:
+                ready.events.append(f"stepping down: node {message.sender} reports epoch {message.epoch}")
+                if message.coordinator and message.coordinator != self.node_id:
+                    self._follow(message.coordinator, message.epoch, now, ready, "stepped down (stale epoch)")
+                else:
+                    self._start_election(now, ready, "stepped down (stale epoch)")
+        return ready
+
+    def send_failed(self, peer: int, now: int) -> Ready:
+        """A message to `peer` could not be delivered (connection refused, reset, timeout)."""
+        if self.state == CANDIDATE and peer in self.higher:
+            self._failed_higher.add(peer)
+        return self.tick(now)
+
+    def report_caught_up(self, now: int) -> Ready:
+        """The application holds everything the coordinator it follows had when it looked."""
+        if self.state == FOLLOWER and not self.caught_up:
+            self.caught_up = True
+            return self.tick(now)
+        return Ready()
+
+    # -- transitions -------------------------------------------------------------------------
+    def _on_election(self, message: Election, now: int, ready: Ready) -> None:
+        if message.sender > self.node_id:
+            return  # Election only goes upwards; a higher sender is a confused peer
+        ready.send(message.sender, Ok(self.node_id, self.epoch))
+        if self.state == COORDINATOR:
+            ready.send(message.sender, Coordinator(self.node_id, self.coordinator_epoch))
+        elif self.state == FOLLOWER:
+            self._start_election(now, ready, f"Election from lower node {message.sender}")
+
+    def _on_coordinator_claim(self, message, now: int, ready: Ready) -> None:
+        if message.epoch < self.epoch:
+            ready.send(message.sender, Stale(self.node_id, self.epoch, self.coordinator if self.coordinator_epoch == self.epoch else 0))
+            ready.events.append(f"ignored {type(message).__name__} of old epoch {message.epoch} from node {message.sender}")
+            return
+        if self.state == COORDINATOR and message.epoch == self.coordinator_epoch:
+            if message.sender < self.node_id:
+                self._start_election(now, ready, f"node {message.sender} also claims epoch {message.epoch}")
+                return
+            # a higher id claiming the same epoch wins the tie
+        if self.state == FOLLOWER and message.sender == self.coordinator and message.epoch == self.coordinator_epoch:
+            self._last_heard = now
+            return
+        if self.state in (CANDIDATE, WAITING) and self.caught_up and message.sender < self.node_id:
+            return  # reclaiming from a lower coordinator: our own announcement will settle it
+        self._follow(message.sender, message.epoch, now, ready, f"{type(message).__name__} from node {message.sender}")
+
+    def _start_election(self, now: int, ready: Ready, reason: str, reclaiming: bool = False) -> None:
+        self.state = CANDIDATE
+        self.coordinator = 0
+        self.caught_up = reclaiming
+        self._failed_higher = set()
+        self._deadline = now + self.timing.election_ms
+        ready.role_change = RoleChange(CANDIDATE, self.epoch, 0, reason)
+        ready.events.append(f"election started ({reason}): Election to {self.higher or 'nobody (highest id)'}")
+        for peer in self.higher:
+            ready.send(peer, Election(self.node_id, self.epoch))
+        if not self.higher and now >= self._listen_until:
+            self._become_coordinator(now, ready)  # the highest id has nobody to ask
+
+    def _become_coordinator(self, now: int, ready: Ready) -> None:
+        self.epoch += 1
+        self.coordinator_epoch = self.epoch
+        self.state = COORDINATOR
+        self.coordinator = self.node_id
+        ready.persist_epoch = self.epoch
+        ready.role_change = RoleChange(COORDINATOR, self.epoch, self.node_id, "won the election")
+        ready.events.append(f"Coordinator announced: node {self.node_id}, epoch {self.epoch}")
+        for peer in self.peers:
+            ready.send(peer, Coordinator(self.node_id, self.epoch))
+        self._next_heartbeat = now + self.timing.heartbeat_ms
+
+    def _follow(self, coordinator: int, epoch: int, now: int, ready: Ready, reason: str) -> None:
+        self.state = FOLLOWER
+        self.coordinator = coordinator
+        self.coordinator_epoch = epoch
+        self.caught_up = False
+        self._last_heard = now
+        ready.role_change = RoleChange(FOLLOWER, epoch, coordinator, reason)
+        ready.events.append(f"following node {coordinator} in epoch {epoch} ({reason})")

@@ -1,0 +1,159 @@
+"""A deterministic simulator for the bully machine: fake clock, fake network.
+
+Messages take a seeded random latency; links can be cut (messages silently
+lost), nodes crashed (sends to them fail at once, like a refused connection),
+paused (they neither tick nor read; what is sent to them waits, as in a TCP
+buffer) and restarted with the epoch they persisted. A node that starts
+following a coordinator reports itself caught up catch_up_ms later. The same
+seed always gives the same run, so a failing case can be replayed and its
+trace read.
+"""
+
+import heapq
+import random
+
+from election.bully import COORDINATOR, FOLLOWER, BullyMachine, Timing
+
+TICK_MS = 10
+
+
+class Simulation:
+    def __init__(self, node_ids: list[int], seed: int = 1, timing: Timing = Timing(), latency_ms: tuple[int, int] = (1, 5),
+                 drop_rate: float = 0.0, catch_up_ms: int = 50):
+        self.node_ids = sorted(node_ids)
+        self.rng = random.Random(seed)
+        self.timing = timing
+        self.latency_ms = latency_ms
+        self.drop_rate = drop_rate
+        self.catch_up_ms = catch_up_ms
+        self.now = 0
+        self.machines: dict[int, BullyMachine] = {}
+        self.persisted = {n: 0 for n in node_ids}
+        self.crashed: set[int] = set(node_ids)
+        self.paused: set[int] = set()
+        self.cuts: set[frozenset] = set()
+        self.trace: list[str] = []
+        self.epoch_owner: dict[int, int] = {}
+        self._queue: list = []
+        self._held: dict[int, list] = {n: [] for n in node_ids}
+        self._catch_up_at: dict[int, tuple[int, int]] = {}
+        self._seq = 0
+
+    # -- faults ------------------------------------------------------------------------------
+    def start(self, *nodes: int) -> None:
+        for node in nodes:
+            peers = [p for p in self.node_ids if p != node]
+            self.machines[node] = BullyMachine(node, peers, self.persisted[node], self.timing)
+            self.crashed.discard(node)
+            self._held[node] = []
+            self._apply(node, self.machines[node].start(self.now))
+
+    def crash(self, node: int) -> None:
+        self.crashed.add(node)
+        self.paused.discard(node)
+        self.machines.pop(node, None)
+        self._catch_up_at.pop(node, None)
+        self.trace.append(f"{self.now:6d} !! node {node} crashed")
+
+    def pause(self, node: int) -> None:
+        self.paused.add(node)
+        self.trace.append(f"{self.now:6d} !! node {node} paused")
+
+    def resume(self, node: int) -> None:
+        self.paused.discard(node)
+        self.trace.append(f"{self.now:6d} !! node {node} resumed")
+        for src, message in self._held.pop(node, []):
+            self._deliver(src, node, message)
+        self._held[node] = []
+
+    def cut(self, a: int, b: int) -> None:
+        self.cuts.add(frozenset((a, b)))
+
+    def partition(self, *groups: list[int]) -> None:
+        """Cut every link between different groups."""
+        for i, group in enumerate(groups):
+            for other in groups[i + 1 :]:
+                for a in group:
+                    for b in other:
+                        self.cut(a, b)
+
+    def heal(self) -> None:
+        self.cuts.clear()
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, ms: int) -> None:
+        end = self.now + ms
+        while self.now < end:
+            self.now += TICK_MS
+            while self._queue and self._queue[0][0] <= self.now:
+                _, _, src, dst, message = heapq.heappop(self._queue)
+                if dst in self.crashed:
+                    continue
+                if dst in self.paused:
+                    self._held[dst].append((src, message))
+                    continue
+                self._deliver(src, dst, message)
+            for node, (at, coordinator) in list(self._catch_up_at.items()):
+                machine = self.machines.get(node)
+                if at <= self.now and machine and node not in self.paused:
+                    del self._catch_up_at[node]
+                    if machine.state == FOLLOWER and machine.coordinator == coordinator:
+                        self._apply(node, machine.report_caught_up(self.now))
+            for node, machine in list(self.machines.items()):
+                if node not in self.paused:
+                    self._apply(node, machine.tick(self.now))
+
+    def run_until(self, condition, limit_ms: int = 10_000) -> int:
+        """Run until condition() holds; the simulated ms it took. AssertionError past limit_ms."""
+        started = self.now
+        while not condition():
+            if self.now - started > limit_ms:
+                raise AssertionError(f"condition not met in {limit_ms} ms; trace tail:\n" + "\n".join(self.trace[-40:]))
+            self.run(TICK_MS)
+        return self.now - started
+
+    def _deliver(self, src: int, dst: int, message) -> None:
+        self.trace.append(f"{self.now:6d} {src}->{dst} {message}")
+        self._apply(dst, self.machines[dst].step(message, self.now))
+
+    def _apply(self, node: int, ready) -> None:
+        if ready.persist_epoch is not None:
+            self.persisted[node] = ready.persist_epoch  # persisted before anything is sent
+        for line in ready.events:
+            self.trace.append(f"{self.now:6d} [{node}] {line}")
+        change = ready.role_change
+        if change and change.role == COORDINATOR:
+            owner = self.epoch_owner.setdefault(change.epoch, node)
+            assert owner == node, f"epoch {change.epoch} claimed by {owner} and {node}"
+        if change and change.role == FOLLOWER:
+            self._catch_up_at[node] = (self.now + self.catch_up_ms, change.coordinator)
+        for dst, message in ready.messages:
+            self._send(node, dst, message)
+
+    def _send(self, src: int, dst: int, message) -> None:
+        if dst in self.crashed:
+            self._apply(src, self.machines[src].send_failed(dst, self.now))  # connection refused
+            return
+        if frozenset((src, dst)) in self.cuts or self.rng.random() < self.drop_rate:
+            return  # lost without a word
+        self._seq += 1
+        heapq.heappush(self._queue, (self.now + self.rng.randint(*self.latency_ms), self._seq, src, dst, message))
+
+    # -- observations ------------------------------------------------------------------------
+    def live(self) -> list[int]:
+        return [n for n in self.node_ids if n not in self.crashed]
+
+    def coordinators(self, among: list[int] | None = None) -> dict[int, int]:
+        """node -> epoch for every live, unpaused node that believes it is coordinator."""
+        nodes = among if among is not None else self.live()
+        return {n: self.machines[n].coordinator_epoch for n in nodes
+                if n in self.machines and n not in self.paused and self.machines[n].state == COORDINATOR}
+
+    def settled_on(self, coordinator: int, among: list[int] | None = None) -> bool:
+        """True when `coordinator` leads and every other node among those given follows it in its epoch."""
+        nodes = among if among is not None else [n for n in self.live() if n not in self.paused]
+        if coordinator not in nodes or self.coordinators(nodes) != {coordinator: self.machines[coordinator].coordinator_epoch}:
+            return False
+        epoch = self.machines[coordinator].coordinator_epoch
+        return all(self.machines[n].state == FOLLOWER and self.machines[n].coordinator == coordinator
+                   and self.machines[n].coordinator_epoch == epoch for n in nodes if n != coordinator)

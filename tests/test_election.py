@@ -1,0 +1,216 @@
+"""The bully state machine, without sockets: fake clock, fake network, fixed seeds."""
+
+import pytest
+
+from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, BullyMachine, Timing
+from election.messages import Coordinator, Election, Heartbeat, Ok, Stale, from_json, to_json
+from election.simulator import Simulation
+
+SEEDS = range(8)
+T = Timing()
+
+
+def started(nodes=(1, 2, 3), seed=0, **kwargs) -> Simulation:
+    sim = Simulation(list(nodes), seed=seed, **kwargs)
+    sim.start(*nodes)
+    return sim
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_highest_live_id_wins(seed):
+    sim = started((1, 2, 3, 4, 5), seed)
+    sim.run_until(lambda: sim.settled_on(5))
+    assert sim.machines[5].coordinator_epoch == 1
+    sim.run(2000)
+    assert sim.settled_on(5) and sim.machines[5].coordinator_epoch == 1  # stable: no needless elections
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_several_higher_ids_crashed(seed):
+    sim = started((1, 2, 3, 4, 5), seed)
+    sim.run_until(lambda: sim.settled_on(5))
+    sim.crash(5)
+    sim.crash(4)
+    took = sim.run_until(lambda: sim.settled_on(3))
+    assert took < T.failure_ms + T.election_ms + 300
+    assert sim.machines[3].coordinator_epoch == 2
+
+
+def test_a_crashed_coordinator_is_replaced_within_a_second_by_the_next_id():
+    sim = started()
+    sim.run_until(lambda: sim.settled_on(3))
+    sim.crash(3)
+    took = sim.run_until(lambda: sim.settled_on(2))
+    assert took < 1000 and sim.machines[2].coordinator_epoch == 2
+    assert any("missed heartbeats from coordinator 3" in line for line in sim.trace)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_primary_returns_catches_up_and_reclaims(seed):
+    sim = started(seed=seed, catch_up_ms=300)
+    sim.run_until(lambda: sim.settled_on(3))
+    sim.crash(3)
+    sim.run_until(lambda: sim.settled_on(2))
+    sim.start(3)
+    sim.run_until(lambda: sim.machines[3].state == FOLLOWER)
+    assert sim.coordinators() == {2: 2}  # it follows the temporary coordinator while catching up
+    sim.run(200)
+    assert sim.coordinators() == {2: 2}
+    sim.run_until(lambda: sim.settled_on(3))
+    assert sim.machines[3].coordinator_epoch == 3
+    assert sim.persisted[3] == 3
+
+
+def test_a_lone_highest_node_waits_the_listening_window_before_claiming():
+    sim = started((1, 2, 3))
+    sim.run(T.failure_ms - 20)
+    assert sim.coordinators() == {}
+    sim.run_until(lambda: sim.settled_on(3))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_elections_crossing_converge_on_one_coordinator(seed):
+    sim = started((1, 2, 3, 4), seed, latency_ms=(5, 40))
+    sim.run_until(lambda: sim.settled_on(4))
+    sim.crash(4)
+    # every survivor times out at about the same moment and their Elections cross in flight
+    sim.run_until(lambda: sim.settled_on(3))
+    assert len(sim.coordinators()) == 1
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_partition_elects_one_coordinator_per_side_and_heals_to_one(seed):
+    sim = started((1, 2, 3, 4, 5), seed)
+    sim.run_until(lambda: sim.settled_on(5))
+    sim.partition([1, 2, 3], [4, 5])
+    sim.run_until(lambda: sim.settled_on(3, among=[1, 2, 3]))
+    assert sim.settled_on(5, among=[4, 5])
+    assert sim.coordinators() == {3: 2, 5: 1}
+    sim.heal()
+    sim.run_until(lambda: sim.settled_on(5))
+    assert sim.machines[5].coordinator_epoch > 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_paused_coordinator_steps_down_when_it_wakes(seed):
+    sim = started(seed=seed)
+    sim.run_until(lambda: sim.settled_on(3))
+    sim.pause(3)
+    sim.run_until(lambda: sim.settled_on(2, among=[1, 2]))
+    sim.resume(3)
+    # the first thing it reads is the new coordinator's news: it is no longer coordinator
+    assert sim.machines[3].state != COORDINATOR
+    sim.run_until(lambda: sim.settled_on(3))
+    assert sim.machines[3].coordinator_epoch == 3
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lossy_links_still_settle(seed):
+    sim = started((1, 2, 3), seed, drop_rate=0.2)
+    sim.run_until(lambda: sim.settled_on(3), limit_ms=20_000)
+    sim.crash(3)
+    sim.run_until(lambda: sim.settled_on(2), limit_ms=20_000)
+
+
+def test_messages_of_an_old_epoch_are_ignored_and_answered_stale():
+    machine = BullyMachine(2, [1, 3], epoch=5)
+    machine.start(0)
+    ready = machine.step(Coordinator(3, 5), now=10)
+    assert machine.state == FOLLOWER and machine.coordinator == 3
+    for old in (Coordinator(1, 4), Heartbeat(1, 3)):
+        ready = machine.step(old, now=20)
+        assert machine.coordinator == 3 and machine.coordinator_epoch == 5
+        assert ready.messages == [(1, Stale(2, 5, 3))]
+
+
+def test_a_coordinator_steps_down_on_any_higher_epoch():
+    machine = BullyMachine(2, [1, 3], epoch=0)
+    machine.start(0)
+    machine.tick(T.failure_ms)  # asks 3 again
+    machine.send_failed(3, T.failure_ms + 1)
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 1
+    ready = machine.step(Election(1, 4), now=T.failure_ms + 2)
+    assert machine.state == CANDIDATE and machine.epoch == 4
+    assert (1, Ok(2, 4)) in ready.messages and ready.persist_epoch == 4
+
+
+def test_the_highest_id_stepping_down_reclaims_above_the_epoch_it_saw():
+    machine = BullyMachine(3, [1, 2], epoch=0)
+    machine.start(0)
+    machine.tick(T.failure_ms)
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 1
+    ready = machine.step(Election(1, 4), now=T.failure_ms + 1)
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 5
+    assert ready.persist_epoch == 5 and (1, Coordinator(3, 5)) in ready.messages
+
+
+def test_a_new_coordinator_persists_its_epoch_before_announcing():
+    machine = BullyMachine(2, [1], epoch=7)
+    machine.start(0)
+    ready = machine.tick(T.failure_ms)
+    assert ready.persist_epoch == 8 and ready.messages == [(1, Coordinator(2, 8))]
+
+
+def test_a_coordinator_answers_a_lower_election_with_ok_and_its_announcement():
+    machine = BullyMachine(3, [1, 2])
+    machine.start(0)
+    machine.tick(T.failure_ms)
+    ready = machine.step(Election(1, 0), now=T.failure_ms + 5)
+    assert ready.messages == [(1, Ok(3, 1)), (1, Coordinator(3, 1))]
+    assert machine.state == COORDINATOR
+
+
+def test_unknown_senders_are_ignored():
+    machine = BullyMachine(2, [1, 3])
+    machine.start(0)
+    ready = machine.step(Coordinator(9, 50), now=1)
+    assert machine.epoch == 0 and machine.state == CANDIDATE and ready.messages == []
+
+
+def test_messages_round_trip_and_reject_junk():
+    for message in (Election(1, 2), Ok(2, 3), Coordinator(3, 4), Heartbeat(3, 4, 99), Stale(1, 5, 3)):
+        assert from_json(to_json(message)) == message
+    for junk in ({"type": "coordinator", "sender": 3}, {"type": "boom", "sender": 1, "epoch": 1}, [], None,
+                 {"type": "ok", "sender": "3", "epoch": 1}, {"type": "ok", "sender": 3, "epoch": 1, "extra": 1},
+                 {"type": "ok", "sender": True, "epoch": 1}):
+        with pytest.raises(ValueError):
+            from_json(junk)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_after_random_faults_stop_everyone_settles_on_the_highest_id(seed):
+    nodes = [1, 2, 3, 4]
+    sim = Simulation(nodes, seed=seed, latency_ms=(1, 30), drop_rate=0.05)
+    sim.epoch_owner = _AnyOwner()  # partitions may elect in the same epoch on both sides; settled state is checked below
+    sim.start(*nodes)
+    for _ in range(12):
+        action = sim.rng.choice(["crash", "restart", "pause", "resume", "partition", "heal", "wait"])
+        node = sim.rng.choice(nodes)
+        if action == "crash" and node in sim.live():
+            sim.crash(node)
+        elif action == "restart" and node in sim.crashed:
+            sim.start(node)
+        elif action == "pause" and node in sim.live():
+            sim.pause(node)
+        elif action == "resume" and node in sim.paused:
+            sim.resume(node)
+        elif action == "partition":
+            split = sim.rng.randint(1, 3)
+            sim.partition(nodes[:split], nodes[split:])
+        elif action == "heal":
+            sim.heal()
+        sim.run(sim.rng.randint(50, 800))
+    sim.heal()
+    for node in list(sim.paused):
+        sim.resume(node)
+    sim.drop_rate = 0.0
+    for node in list(sim.crashed):
+        sim.start(node)
+    sim.run_until(lambda: sim.settled_on(4), limit_ms=20_000)
+    final_epoch = sim.machines[4].coordinator_epoch
+    assert all(sim.persisted[n] <= final_epoch for n in nodes)
+
+
+class _AnyOwner(dict):
+    def setdefault(self, key, default=None):
+        return default
