@@ -44,14 +44,15 @@ def connect(path: Path) -> sqlite3.Connection:
 class Database:
     """One SQLite file: write(fn) through the group-commit writer, read(fn) from the pool."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, node_id: int = 1):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer_conn = connect(self.path)
         mode = self._writer_conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise DatabaseUnavailable(f"could not switch {self.path} to WAL mode")
-        migrate(self._writer_conn)
+        migrate(self._writer_conn, node_id)
+        self.after_commit: list[Callable[[sqlite3.Connection], None]] = []
         self._jobs: queue.Queue = queue.Queue()
         self._readers: queue.Queue = queue.Queue()
         for _ in range(READ_POOL_SIZE):
@@ -144,6 +145,8 @@ class Database:
                     outcomes.append((future, False, exc))
             conn.execute("COMMIT")
             self.commits += 1
+            for listener in self.after_commit:  # before anyone is answered: what they wrote is visible
+                listener(conn)
         except sqlite3.Error as exc:
             log.error("group commit of %d writes failed: %s", len(batch), exc)
             if conn.in_transaction:

@@ -1,17 +1,22 @@
 """The demo chain: three networks, six stores, four sellers, one manager (every PIN 1234),
-and a few hundred sales over the 90 days before today. Loaded only into an empty database."""
+and a few hundred sales over the 90 days before today. Loaded only into an empty database.
+
+Ids are derived from names (UUIDv5), so demo data loaded on two nodes is the
+same data, and replication merges it instead of seeing two chains."""
 
 import datetime as dt
 import random
 import sqlite3
+import uuid
 
 from db.catalogue import CatalogueRepository
+from db.changes import ChangeLog
 from db.database import Database
 from db.sales import record_sale
 from db.users import UserRepository
 from models.documents import cnpj_check_digits
 from models.people import MANAGER, SELLER
-from models.records import Network, Sale, Store, User, new_id
+from models.records import Network, Sale, Store, User
 
 DEMO_PIN = "1234"
 DEMO_SALES = 360
@@ -30,6 +35,11 @@ SELLERS = [
     ("45678901249", "Ana Milena da Silva", 1996),
 ]
 MANAGERS = [("56789012303", "Lucas Matos de Abreu", 1975)]
+DEMO_NAMESPACE = uuid.UUID("6f1d9a52-4c2b-4b7e-9a0e-0c5e1d2a3b4c")
+
+
+def demo_id(name: str) -> str:
+    return str(uuid.uuid5(DEMO_NAMESPACE, name))
 
 
 def _cnpj(n: int) -> str:
@@ -41,7 +51,7 @@ def is_empty(conn: sqlite3.Connection) -> bool:
     return all(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] == 0 for t in ("networks", "stores", "users", "sales"))
 
 
-def load_demo(database: Database, node_id: int, today: dt.date, pin_hash_of, now_iso: str) -> bool:
+def load_demo(database: Database, changes: ChangeLog, today: dt.date, pin_hash_of, now_iso: str) -> bool:
     """Load the demo chain when the database is empty; False (and no change) otherwise."""
     hashes = {cpf: pin_hash_of(DEMO_PIN) for cpf, _, _ in SELLERS + MANAGERS}
 
@@ -50,22 +60,23 @@ def load_demo(database: Database, node_id: int, today: dt.date, pin_hash_of, now
             return False
         stores = []
         for network_name, store_names in NETWORKS.items():
-            network = CatalogueRepository.insert_network(conn, Network(new_id(), network_name), now_iso)
+            network = CatalogueRepository.insert_network(conn, Network(demo_id(network_name), network_name), now_iso, changes)
             for name in store_names:
-                store = Store(new_id(), name, _cnpj(len(stores) + 1), network)
-                stores.append(CatalogueRepository.insert_store(conn, store, now_iso))
+                store = Store(demo_id(name), name, _cnpj(len(stores) + 1), network)
+                stores.append(CatalogueRepository.insert_store(conn, store, now_iso, changes))
         sellers = []
         for role, people in ((SELLER, SELLERS), (MANAGER, MANAGERS)):
             for cpf, name, year in people:
-                user = UserRepository.insert(conn, User(new_id(), cpf, name, year, role), hashes[cpf], now_iso)
+                user = UserRepository.insert(conn, User(demo_id(cpf), cpf, name, year, role), hashes[cpf], now_iso, changes)
                 if role == SELLER:
                     sellers.append(user)
         rng = random.Random(DEMO_SEED)
-        for _ in range(DEMO_SALES):
+        for number in range(DEMO_SALES):
             day = today - dt.timedelta(days=rng.randint(1, DEMO_DAYS))
             cents = rng.randint(500, 80_000)
-            sale = Sale(new_id(), rng.choice(sellers).id, rng.choice(stores).id, cents, day, f"{day.isoformat()}T15:00:00.000000Z")
-            record_sale(conn, sale, node_id)
+            sale = Sale(demo_id(f"sale {number}"), rng.choice(sellers).id, rng.choice(stores).id, cents, day,
+                        f"{day.isoformat()}T15:00:00.000000Z")
+            record_sale(conn, sale, changes)
         return True
 
     return database.write(load)

@@ -9,11 +9,12 @@ next sequence number, so "everything after position N" is well defined.
 import datetime as dt
 import sqlite3
 
+from db.changes import ChangeLog, Origin
 from db.database import Database
 from db.errors import SaleConflict
 from models.records import Sale
 
-_SALE_COLUMNS = "sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_seq"
+_SALE_COLUMNS = "sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_epoch, origin_seq"
 _ADD_TO_AGGREGATE = """
     INSERT INTO {table} ({key}, {period}, total_cents, sale_count) VALUES (?, ?, ?, 1)
     ON CONFLICT ({key}, {period}) DO UPDATE SET
@@ -30,7 +31,7 @@ _AGGREGATES = [
 def _sale(row: sqlite3.Row) -> Sale:
     return Sale(
         row["sale_id"], row["seller_id"], row["store_id"], row["amount_cents"],
-        dt.date.fromisoformat(row["sold_on"]), row["recorded_at"], row["origin_node"], row["origin_seq"],
+        dt.date.fromisoformat(row["sold_on"]), row["recorded_at"], row["origin_node"], row["origin_epoch"], row["origin_seq"],
     )
 
 
@@ -39,17 +40,12 @@ def find_sale(conn: sqlite3.Connection, sale_id: str) -> Sale | None:
     return _sale(row) if row else None
 
 
-def next_sequence(conn: sqlite3.Connection, node_id: int) -> int:
-    """The next position in node_id's own sequence (the writer is the only caller)."""
-    return conn.execute("SELECT COALESCE(MAX(origin_seq), 0) + 1 FROM sales WHERE origin_node = ?", (node_id,)).fetchone()[0]
-
-
 def insert_sale(conn: sqlite3.Connection, sale: Sale) -> None:
     """Insert a complete sale (with origin) and add it to the daily and monthly aggregates."""
     conn.execute(
-        f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on.isoformat(),
-         sale.recorded_at, sale.origin_node, sale.origin_seq),
+         sale.recorded_at, sale.origin_node, sale.origin_epoch, sale.origin_seq),
     )
     day = sale.sold_on.isoformat()
     keys = {"store": sale.store_id, "seller": sale.seller_id}
@@ -57,27 +53,32 @@ def insert_sale(conn: sqlite3.Connection, sale: Sale) -> None:
         conn.execute(sql, (keys[who], day if period == "day" else day[:7], sale.amount_cents))
 
 
-def record_sale(conn: sqlite3.Connection, sale: Sale, node_id: int, date_given: bool = True) -> tuple[Sale, bool]:
-    """Store a new sale as node_id's next position; (stored, duplicate). SaleConflict on a reused id."""
+def record_sale(conn: sqlite3.Connection, sale: Sale, changes: ChangeLog, date_given: bool = True) -> tuple[Sale, bool]:
+    """Store a new sale as this node's next change; (stored, duplicate). SaleConflict on a reused id."""
     stored = find_sale(conn, sale.sale_id)
     if stored is not None:
         if not stored.same_content(sale, compare_date=date_given):
             raise SaleConflict(f"sale {sale.sale_id} was already recorded with other content")
         return stored, True
+    origin = changes.log(conn, "sale", sale.sale_id)
     new = Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on,
-               sale.recorded_at, node_id, next_sequence(conn, node_id))
+               sale.recorded_at, origin.node, origin.epoch, origin.seq)
     insert_sale(conn, new)
     return new, False
 
 
+def sale_origin(sale: Sale) -> Origin:
+    return Origin(sale.origin_node, sale.origin_epoch, sale.origin_seq)
+
+
 class SalesRepository:
-    def __init__(self, database: Database, node_id: int):
+    def __init__(self, database: Database, changes: ChangeLog):
         self.db = database
-        self.node_id = node_id
+        self.changes = changes
 
     def record(self, sale: Sale, date_given: bool = True) -> tuple[Sale, bool]:
         """Durably record the sale (idempotent on sale_id); (stored sale, was it a duplicate)."""
-        return self.db.write(lambda c: record_sale(c, sale, self.node_id, date_given))
+        return self.db.write(lambda c: record_sale(c, sale, self.changes, date_given))
 
     def list_for_seller(self, seller_id: str, start: dt.date | None, end: dt.date | None, limit: int) -> list[Sale]:
         """The seller's sales in the range, newest first, at most `limit`."""

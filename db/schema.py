@@ -1,8 +1,10 @@
 """The schema, as forward-only migrations numbered by PRAGMA user_version.
 
 Never edit a released migration: append a new one. Ids are UUID strings so two
-nodes never hand out the same id; each sale records the node that accepted it
-and that node's growing sequence number, ready for replication. Daily
+nodes never hand out the same id. Every write also appends a row to `changes`,
+the log replication ships: its origin (node, epoch, seq) is unique in the
+cluster and each origin's sequence has no gaps on any node. Each sale records
+its origin too. Daily
 and monthly aggregates per store and per seller are kept in the same
 transaction as each sale, so no report scans the sales table.
 """
@@ -86,27 +88,113 @@ MIGRATIONS: list[str] = [
     INSERT INTO seller_monthly_totals
         SELECT seller_id, substr(day, 1, 7), SUM(total_cents), SUM(sale_count) FROM seller_daily_totals GROUP BY 1, 2;
     """,
+    # 3: the change log for replication; users that can be merged; persisted node state.
+    "migrate_to_change_log",
 ]
+
+_CHANGE_LOG_SCHEMA = """
+    CREATE TABLE changes (
+        local_pos INTEGER PRIMARY KEY,
+        origin_node INTEGER NOT NULL,
+        origin_epoch INTEGER NOT NULL,
+        origin_seq INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('network', 'store', 'user', 'sale')),
+        entity_id TEXT NOT NULL,
+        UNIQUE (origin_node, origin_epoch, origin_seq)
+    );
+    CREATE INDEX changes_by_entity ON changes(kind, entity_id);
+    CREATE TABLE users_new (
+        id TEXT PRIMARY KEY,
+        cpf TEXT NOT NULL,
+        name TEXT NOT NULL,
+        birth_year INTEGER NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('seller', 'manager')),
+        pin_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        merged_into TEXT REFERENCES users(id)
+    );
+    INSERT INTO users_new SELECT id, cpf, name, birth_year, role, pin_hash, created_at, NULL FROM users;
+    DROP TABLE users;
+    ALTER TABLE users_new RENAME TO users;
+    CREATE UNIQUE INDEX users_active_cpf ON users(cpf) WHERE merged_into IS NULL;
+    CREATE INDEX users_by_cpf ON users(cpf);
+    CREATE TABLE sales_new (
+        sale_id TEXT PRIMARY KEY,
+        seller_id TEXT NOT NULL REFERENCES users(id),
+        store_id TEXT NOT NULL REFERENCES stores(id),
+        amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+        sold_on TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        origin_node INTEGER NOT NULL,
+        origin_epoch INTEGER NOT NULL,
+        origin_seq INTEGER NOT NULL
+    );
+    INSERT INTO sales_new SELECT sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, 1, origin_seq FROM sales;
+    DROP TABLE sales;
+    ALTER TABLE sales_new RENAME TO sales;
+    CREATE INDEX sales_by_seller_day ON sales(seller_id, sold_on);
+    CREATE TABLE node_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE user_merges (
+        loser_id TEXT PRIMARY KEY,
+        winner_id TEXT NOT NULL,
+        cpf TEXT NOT NULL,
+        merged_at TEXT NOT NULL
+    )
+"""
+
+
+def migrate_to_change_log(conn: sqlite3.Connection, node_id: int) -> None:
+    """Create the change log and give every existing row a change of this node in epoch 1
+    (a single node's epoch), parents first, so replicas can apply them in order."""
+    _run_statements(conn, _CHANGE_LOG_SCHEMA)
+    rows, seq = [], 0
+    for kind, sql in (("network", "SELECT id FROM networks ORDER BY created_at, id"),
+                      ("store", "SELECT id FROM stores ORDER BY created_at, id"),
+                      ("user", "SELECT id FROM users ORDER BY created_at, id"),
+                      ("sale", "SELECT sale_id FROM sales ORDER BY origin_seq, sale_id")):
+        for (entity_id,) in conn.execute(sql).fetchall():
+            seq += 1
+            rows.append((node_id, 1, seq, kind, entity_id))
+    conn.executemany("INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (?, ?, ?, ?, ?)", rows)
+    conn.executemany("UPDATE sales SET origin_node = ?, origin_epoch = 1, origin_seq = ? WHERE sale_id = ?",
+                     [(node_id, s, entity_id) for _, _, s, kind, entity_id in rows if kind == "sale"])
+
+
+def _run_statements(conn: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration above the file's user_version, each in its own transaction."""
+def migrate(conn: sqlite3.Connection, node_id: int = 1) -> int:
+    """Apply every migration above the file's user_version, each in its own transaction.
+
+    A migration is SQL, or the name of a function here taking (conn, node_id).
+    Foreign keys are off while a migration rebuilds tables, then checked."""
     version = schema_version(conn)
     if version > len(MIGRATIONS):
         raise RuntimeError(f"database schema {version} is newer than this program ({len(MIGRATIONS)})")
     for number in range(version + 1, len(MIGRATIONS) + 1):
+        step = MIGRATIONS[number - 1]
+        conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            if step.isidentifier():
+                globals()[step](conn, node_id)
+            else:
+                _run_statements(conn, step)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration {number} broke {len(broken)} foreign keys")
             conn.execute(f"PRAGMA user_version = {number}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
     return len(MIGRATIONS)

@@ -3,6 +3,7 @@ except to the sign-in check."""
 
 import sqlite3
 
+from db.changes import ChangeLog
 from db.database import Database
 from db.errors import AlreadyExists
 from models.people import SELLER
@@ -16,28 +17,42 @@ def _user(row: sqlite3.Row) -> User:
 
 
 class UserRepository:
-    def __init__(self, database: Database):
+    """Users that were merged into another (same CPF registered twice, see db.merge) answer as that one."""
+
+    def __init__(self, database: Database, changes: ChangeLog):
         self.db = database
+        self.changes = changes
 
     def find_by_cpf(self, cpf: str) -> tuple[User, str] | None:
-        """The user with this CPF and its PIN hash, or None."""
-        row = self.db.read(lambda c: c.execute(f"SELECT {_USER_COLUMNS}, pin_hash FROM users WHERE cpf = ?", (cpf,)).fetchone())
+        """The active user with this CPF and its PIN hash, or None."""
+        row = self.db.read(lambda c: c.execute(
+            f"SELECT {_USER_COLUMNS}, pin_hash FROM users WHERE cpf = ? AND merged_into IS NULL", (cpf,)).fetchone())
         return (_user(row), row["pin_hash"]) if row else None
 
     def find_by_id(self, user_id: str) -> User | None:
-        row = self.db.read(lambda c: c.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone())
+        """The user with this id, or the one it was merged into."""
+        row = self.db.read(lambda c: c.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE id = (SELECT COALESCE(merged_into, id) FROM users WHERE id = ?)",
+            (user_id,)).fetchone())
         return _user(row) if row else None
 
+    def canonical_id(self, user_id: str) -> str | None:
+        """The id that stands for this user now (itself, or the one it was merged into); None if unknown."""
+        row = self.db.read(lambda c: c.execute("SELECT COALESCE(merged_into, id) FROM users WHERE id = ?", (user_id,)).fetchone())
+        return row[0] if row else None
+
     def list_sellers(self) -> list[User]:
-        rows = self.db.read(lambda c: c.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE role = ? ORDER BY name", (SELLER,)).fetchall())
+        rows = self.db.read(lambda c: c.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE role = ? AND merged_into IS NULL ORDER BY name", (SELLER,)).fetchall())
         return [_user(r) for r in rows]
 
     def create(self, user: User, pin_hash: str, created_at: str) -> User:
         """Store a new user durably; AlreadyExists when the CPF is taken."""
-        return self.db.write(lambda c: self.insert(c, user, pin_hash, created_at))
+        return self.db.write(lambda c: self.insert(c, user, pin_hash, created_at, self.changes))
 
     @staticmethod
-    def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str) -> User:
+    def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str, changes: ChangeLog) -> User:
+        """Insert inside a writer transaction and log the change; AlreadyExists on a taken CPF."""
         try:
             conn.execute(
                 "INSERT INTO users (id, cpf, name, birth_year, role, pin_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -45,4 +60,5 @@ class UserRepository:
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"CPF {user.cpf} already has an account") from None
+        changes.log(conn, "user", user.id)
         return user

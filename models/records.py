@@ -54,6 +54,7 @@ class Sale:
     sold_on: dt.date
     recorded_at: str = ""
     origin_node: int = 0
+    origin_epoch: int = 0
     origin_seq: int = 0
 
     def same_content(self, other: "Sale", compare_date: bool = True) -> bool:

@@ -5,6 +5,7 @@ import threading
 from dataclasses import dataclass
 
 from db.catalogue import CatalogueRepository
+from db.changes import ChangeLog
 from db.database import Database
 from db.demo import load_demo
 from db.reports import ReportsRepository
@@ -21,7 +22,7 @@ from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
 from server.dispatch import Dispatcher
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
-from server.node import SingleNodeView
+from server.node import SINGLE_NODE_EPOCH, SingleNodeView
 from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.tokens import TokenSigner
@@ -49,19 +50,22 @@ class Node:
 
 def build_node(config: Config, demo: bool = False, clock=None) -> Node:
     clock = clock or SystemClock()
-    database = Database(config.database_path)
-    users = UserRepository(database)
+    database = Database(config.database_path, config.node_id)
+    changes = ChangeLog(config.node_id, lambda: SINGLE_NODE_EPOCH)
+    database.read(changes.load)
+    database.after_commit.append(changes.on_commit)
+    users = UserRepository(database, changes)
     catalogue = CatalogueRepository(database)
-    sales = SalesRepository(database, config.node_id)
+    sales = SalesRepository(database, changes)
     reports = ReportsRepository(database)
     if demo:
-        loaded = load_demo(database, config.node_id, today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now()))
+        loaded = load_demo(database, changes, today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now()))
         log.info("demo data %s", "loaded" if loaded else "skipped: the database already has data")
     tokens = TokenSigner(config.secret)
     throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s)
     controllers = [
         AuthController(users, tokens, throttle, clock),
-        SalesController(sales, reports, catalogue, clock, config.timezone),
+        SalesController(sales, reports, catalogue, users, clock, config.timezone),
         ReportsController(reports, users, catalogue),
         CatalogueController(catalogue, users),
         ClusterController(SingleNodeView(config.node_id, config.address)),

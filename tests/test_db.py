@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from db.catalogue import CatalogueRepository
+from db.changes import ChangeLog
 from db.database import Database
 from db.demo import load_demo
 from db.errors import AlreadyExists, SaleConflict
@@ -25,9 +26,17 @@ def fast_hash(pin: str) -> str:
     return "scrypt$2$1$1$00$00"  # demo loading does not need real hashes in these tests
 
 
+def open_db(path) -> Database:
+    database = Database(path)
+    database.changes = ChangeLog(1, lambda: 1)
+    database.read(database.changes.load)
+    database.after_commit.append(database.changes.on_commit)
+    return database
+
+
 @pytest.fixture
 def db(tmp_path):
-    database = Database(tmp_path / "node-1.db")
+    database = open_db(tmp_path / "node-1.db")
     yield database
     database.close()
 
@@ -38,10 +47,10 @@ def _setup_chain(db: Database):
     seller = User(new_id(), "12345678909", "Vendedor", 1990, "seller")
 
     def write(conn):
-        CatalogueRepository.insert_network(conn, network, "t")
-        CatalogueRepository.insert_store(conn, store_a, "t")
-        CatalogueRepository.insert_store(conn, store_b, "t")
-        UserRepository.insert(conn, seller, "hash", "t")
+        CatalogueRepository.insert_network(conn, network, "t", db.changes)
+        CatalogueRepository.insert_store(conn, store_a, "t", db.changes)
+        CatalogueRepository.insert_store(conn, store_b, "t", db.changes)
+        UserRepository.insert(conn, seller, "hash", "t", db.changes)
     db.write(write)
     return network, store_a, store_b, seller
 
@@ -57,8 +66,8 @@ def test_schema_is_migrated_and_reopening_keeps_it(tmp_path):
 
 
 def test_empty_database_answers_every_query_with_empties_and_zeros(db):
-    reports, sales = ReportsRepository(db), SalesRepository(db, 1)
-    catalogue, users = CatalogueRepository(db), UserRepository(db)
+    reports, sales = ReportsRepository(db), SalesRepository(db, db.changes)
+    catalogue, users = CatalogueRepository(db), UserRepository(db, db.changes)
     assert catalogue.list_networks() == [] and catalogue.list_stores() == []
     assert catalogue.get_store(new_id()) is None and catalogue.get_network(new_id()) is None
     assert users.list_sellers() == [] and users.find_by_cpf("12345678909") is None and users.find_by_id(new_id()) is None
@@ -71,10 +80,10 @@ def test_empty_database_answers_every_query_with_empties_and_zeros(db):
 
 def test_recording_is_idempotent_and_a_reused_id_with_other_content_conflicts(db):
     _, store_a, store_b, seller = _setup_chain(db)
-    sales = SalesRepository(db, node_id=3)
+    sales = SalesRepository(db, db.changes)
     sale = Sale(new_id(), seller.id, store_a.id, 1050, TODAY, "t")
     stored, duplicate = sales.record(sale)
-    assert not duplicate and (stored.origin_node, stored.origin_seq) == (3, 1)
+    assert not duplicate and (stored.origin_node, stored.origin_epoch, stored.origin_seq) == (1, 1, 5)  # after 4 catalogue changes
     again, duplicate = sales.record(sale)
     assert duplicate and again == stored
     _, duplicate = sales.record(Sale(sale.sale_id, seller.id, store_a.id, 1050, TODAY - dt.timedelta(days=1), "t"), date_given=False)
@@ -86,16 +95,17 @@ def test_recording_is_idempotent_and_a_reused_id_with_other_content_conflicts(db
     assert ReportsRepository(db).store_total(store_a.id, None, None).total_cents == 1050
 
 
-def test_sequence_numbers_only_grow_per_node(db):
+def test_sequence_numbers_only_grow_per_node_and_the_vector_follows_commits(db):
     _, store_a, _, seller = _setup_chain(db)
-    sales = SalesRepository(db, node_id=2)
+    sales = SalesRepository(db, db.changes)
     seqs = [sales.record(Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))[0].origin_seq for _ in range(5)]
-    assert seqs == [1, 2, 3, 4, 5]
+    assert seqs == [5, 6, 7, 8, 9]
+    assert db.changes.vector() == {(1, 1): 9} and db.changes.position() == 9
 
 
 def test_aggregates_equal_sums_of_the_sales_in_any_range(db):
     network, store_a, store_b, seller = _setup_chain(db)
-    sales, reports = SalesRepository(db, 1), ReportsRepository(db)
+    sales, reports = SalesRepository(db, db.changes), ReportsRepository(db)
     rows = [(store_a, 1000, 0), (store_a, 250, 1), (store_b, 999, 1), (store_b, 1, 10)]
     for store, cents, days_ago in rows:
         sales.record(Sale(new_id(), seller.id, store.id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
@@ -114,7 +124,7 @@ def test_aggregates_equal_sums_of_the_sales_in_any_range(db):
 
 def test_rankings_break_ties_by_name(db):
     network, store_a, store_b, seller = _setup_chain(db)
-    sales, reports = SalesRepository(db, 1), ReportsRepository(db)
+    sales, reports = SalesRepository(db, db.changes), ReportsRepository(db)
     for store in (store_b, store_a):
         sales.record(Sale(new_id(), seller.id, store.id, 500, TODAY, "t"))
     assert [name for _, name, _ in reports.best_stores(None, None, 2)] == ["Loja A", "Loja B"]
@@ -123,14 +133,14 @@ def test_rankings_break_ties_by_name(db):
 def test_unique_keys_raise_already_exists(db):
     _, store_a, _, seller = _setup_chain(db)
     with pytest.raises(AlreadyExists):
-        UserRepository(db).create(User(new_id(), seller.cpf, "Outro", 1990, "seller"), "h", "t")
+        UserRepository(db, db.changes).create(User(new_id(), seller.cpf, "Outro", 1990, "seller"), "h", "t")
     with pytest.raises(AlreadyExists):
-        db.write(lambda c: CatalogueRepository.insert_store(c, Store(new_id(), "X", store_a.cnpj, store_a.network), "t"))
+        db.write(lambda c: CatalogueRepository.insert_store(c, Store(new_id(), "X", store_a.cnpj, store_a.network), "t", db.changes))
 
 
 def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
     _, store_a, _, seller = _setup_chain(db)
-    sales = SalesRepository(db, 1)
+    sales = SalesRepository(db, db.changes)
     errors, barrier = [], threading.Barrier(20)
 
     def writer(i):
@@ -153,7 +163,7 @@ def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
 
 def test_concurrent_writers_share_commits(db):
     _, store_a, _, seller = _setup_chain(db)
-    sales, barrier = SalesRepository(db, 1), threading.Barrier(40)
+    sales, barrier = SalesRepository(db, db.changes), threading.Barrier(40)
     commits_before = db.commits
 
     def writer():
@@ -170,15 +180,15 @@ def test_concurrent_writers_share_commits(db):
 
 
 def test_demo_loads_once_into_an_empty_database_only(db):
-    assert load_demo(db, 1, TODAY, fast_hash, "t")
-    catalogue, users = CatalogueRepository(db), UserRepository(db)
+    assert load_demo(db, db.changes, TODAY, fast_hash, "t")
+    catalogue, users = CatalogueRepository(db), UserRepository(db, db.changes)
     assert [n.name for n in catalogue.list_networks()] == ["ATAKADAO", "LOJAS MARTINS", "MAX ATACADO"]
     assert len(catalogue.list_stores()) == 6 and len(users.list_sellers()) == 4
     assert users.find_by_cpf("56789012303")[0].role == "manager"
-    count = SalesRepository(db, 1).count()
+    count = SalesRepository(db, db.changes).count()
     assert count >= 300
-    assert not load_demo(db, 1, TODAY, fast_hash, "t")
-    assert SalesRepository(db, 1).count() == count
+    assert not load_demo(db, db.changes, TODAY, fast_hash, "t")
+    assert SalesRepository(db, db.changes).count() == count
     ranking = ReportsRepository(db).best_stores(TODAY - dt.timedelta(days=90), TODAY, 100)
     assert sum(t.count for _, _, t in ranking) == count
 
@@ -214,10 +224,10 @@ def test_a_range_splits_into_days_and_whole_months_covering_it_exactly(a, b, ope
 @given(st.lists(st.tuples(st.integers(0, 400), st.integers(1, 10_000), st.booleans()), min_size=1, max_size=30),
        st.integers(0, 420), st.integers(0, 420))
 def test_report_totals_match_summing_the_sales_for_any_range(tmp_path_factory, sales, a, b):
-    db = Database(tmp_path_factory.mktemp("agg") / "node-1.db")
+    db = open_db(tmp_path_factory.mktemp("agg") / "node-1.db")
     try:
         network, store_a, store_b, seller = _setup_chain(db)
-        repo, reports = SalesRepository(db, 1), ReportsRepository(db)
+        repo, reports = SalesRepository(db, db.changes), ReportsRepository(db)
         for days_ago, cents, first_store in sales:
             repo.record(Sale(new_id(), seller.id, (store_a if first_store else store_b).id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
         start, end = TODAY - dt.timedelta(days=max(a, b)), TODAY - dt.timedelta(days=min(a, b))

@@ -6,6 +6,7 @@ from db.catalogue import CatalogueRepository
 from db.errors import SaleConflict
 from db.reports import ReportsRepository
 from db.sales import SalesRepository
+from db.users import UserRepository
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
 from models.money import format_brl, parse_amount
 from models.people import SELLER
@@ -14,15 +15,17 @@ from server.clock import iso_utc
 from server.controllers.params import MAX_LIST_LIMIT, date_range_params, limit_param, uuid_param
 from server.controllers.present import sale_json, total_json
 from server.dispatch import Method, Param
-from server.errors import CONFLICT, NOT_FOUND, app_error
+from server.errors import CONFLICT, NOT_FOUND, UNAUTHENTICATED, app_error
 
 log = logging.getLogger("onsell.sales")
 DEFAULT_LIST_LIMIT = 100
 
 
 class SalesController:
-    def __init__(self, sales: SalesRepository, reports: ReportsRepository, catalogue: CatalogueRepository, clock, timezone):
+    def __init__(self, sales: SalesRepository, reports: ReportsRepository, catalogue: CatalogueRepository,
+                 users: UserRepository, clock, timezone):
         self.sales = sales
+        self.users = users
         self.reports = reports
         self.catalogue = catalogue
         self.clock = clock
@@ -47,7 +50,7 @@ class SalesController:
         store = self.catalogue.get_store(store_id)
         if store is None:
             raise app_error(NOT_FOUND, "No store has this id", field="store_id")
-        sale = Sale(sale_id, caller.user_id, store_id, amount, sold_on, iso_utc(self.clock.now()))
+        sale = Sale(sale_id, self._seller_id(caller), store_id, amount, sold_on, iso_utc(self.clock.now()))
         try:
             stored, duplicate = self.sales.record(sale, date_given)
         except SaleConflict:
@@ -61,5 +64,13 @@ class SalesController:
     def mine(self, caller, start=None, end=None, limit: int = DEFAULT_LIST_LIMIT) -> dict:
         """The caller's sales in the range (newest first, at most `limit`) with the range's total and count."""
         check_range(start, end)
-        sales = self.sales.list_for_seller(caller.user_id, start, end, limit)
-        return {"sales": [sale_json(s) for s in sales], **total_json(self.reports.seller_total(caller.user_id, start, end))}
+        seller_id = self._seller_id(caller)
+        sales = self.sales.list_for_seller(seller_id, start, end, limit)
+        return {"sales": [sale_json(s) for s in sales], **total_json(self.reports.seller_total(seller_id, start, end))}
+
+    def _seller_id(self, caller) -> str:
+        """The caller's user id now: the same, or the account it was merged into (CPF registered twice)."""
+        seller_id = self.users.canonical_id(caller.user_id)
+        if seller_id is None:
+            raise app_error(UNAUTHENTICATED, "This account does not exist here; sign in again")
+        return seller_id

@@ -1,0 +1,186 @@
+"""The change log: what replication ships.
+
+Every write appends one row per created entity to `changes`, with an origin
+(node, epoch, seq): the node that accepted it, the epoch in which that node
+was coordinator, and the next number in that (node, epoch) sequence. A node
+applies each origin's changes in sequence order with no gaps, so what it
+holds is summed up by a vector {(node, epoch): last seq}. "What does a peer
+lack" is then "every change beyond its vector", read here in this node's
+local order (parents before children: a user before that user's sales).
+"""
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+Vector = dict[tuple[int, int], int]
+KINDS = ("network", "store", "user", "sale")
+_ENTITY_SQL = {
+    "network": "SELECT id, name, created_at FROM networks WHERE id IN ({})",
+    "store": "SELECT id, name, cnpj, network_id, created_at FROM stores WHERE id IN ({})",
+    "user": "SELECT id, cpf, name, birth_year, role, pin_hash, created_at FROM users WHERE id IN ({})",
+    "sale": "SELECT sale_id AS id, seller_id, store_id, amount_cents, sold_on, recorded_at FROM sales WHERE sale_id IN ({})",
+}
+SQL_VARIABLES_PER_QUERY = 500
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    node: int
+    epoch: int
+    seq: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.node, self.epoch)
+
+
+def covers(vector: Vector, origin: Origin) -> bool:
+    """True when a node with this vector holds the change with this origin."""
+    return vector.get(origin.key, 0) >= origin.seq
+
+
+def vector_to_json(vector: Vector) -> dict:
+    return {f"{node}.{epoch}": seq for (node, epoch), seq in vector.items()}
+
+
+def vector_from_json(value: object) -> Vector:
+    """{"3.2": 17} -> {(3, 2): 17}; ValueError on anything else."""
+    if not isinstance(value, dict):
+        raise ValueError("vector must be an object")
+    vector = {}
+    for key, seq in value.items():
+        node, dot, epoch = str(key).partition(".")
+        if not (dot and node.isdigit() and epoch.isdigit() and isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0):
+            raise ValueError(f"bad vector entry {key!r}")
+        vector[(int(node), int(epoch))] = seq
+    return vector
+
+
+def load_vector(conn: sqlite3.Connection) -> tuple[Vector, int]:
+    """The vector of what this file holds, and its last local position."""
+    rows = conn.execute("SELECT origin_node, origin_epoch, MAX(origin_seq) FROM changes GROUP BY 1, 2").fetchall()
+    last = conn.execute("SELECT COALESCE(MAX(local_pos), 0) FROM changes").fetchone()[0]
+    return {(r[0], r[1]): r[2] for r in rows}, last
+
+
+class ChangeLog:
+    """Origins for local writes, and the committed vector kept up to date after each commit."""
+
+    def __init__(self, node_id: int, epoch_source: Callable[[], int]):
+        self.node_id = node_id
+        self.epoch_source = epoch_source
+        self._vector: Vector = {}
+        self._last_pos = 0
+        self._changed = threading.Condition()
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        with self._changed:
+            self._vector, self._last_pos = load_vector(conn)
+
+    def log(self, conn: sqlite3.Connection, kind: str, entity_id: str) -> Origin:
+        """Append a local change inside the writer's transaction and return its origin."""
+        epoch = self.epoch_source()
+        seq = conn.execute("SELECT COALESCE(MAX(origin_seq), 0) + 1 FROM changes WHERE origin_node = ? AND origin_epoch = ?",
+                           (self.node_id, epoch)).fetchone()[0]
+        origin = Origin(self.node_id, epoch, seq)
+        insert_change(conn, origin, kind, entity_id)
+        return origin
+
+    def on_commit(self, conn: sqlite3.Connection) -> None:
+        """Called by the writer after each COMMIT: take in the new changes and wake waiters."""
+        rows = conn.execute("SELECT origin_node, origin_epoch, MAX(origin_seq), MAX(local_pos) FROM changes "
+                            "WHERE local_pos > ? GROUP BY 1, 2", (self._last_pos,)).fetchall()
+        if not rows:
+            return
+        with self._changed:
+            for node, epoch, seq, pos in rows:
+                self._vector[(node, epoch)] = max(seq, self._vector.get((node, epoch), 0))
+                self._last_pos = max(self._last_pos, pos)
+            self._changed.notify_all()
+
+    def vector(self) -> Vector:
+        with self._changed:
+            return dict(self._vector)
+
+    def position(self) -> int:
+        """How many changes this node holds: one number to compare nodes by."""
+        with self._changed:
+            return sum(self._vector.values())
+
+    def holds(self, origin: Origin) -> bool:
+        with self._changed:
+            return covers(self._vector, origin)
+
+    def wait_for_news(self, last_seen_pos: int, timeout_s: float) -> int:
+        """Block until a commit beyond last_seen_pos or the timeout; the current last position."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._last_pos > last_seen_pos, timeout_s)
+            return self._last_pos
+
+    @property
+    def last_pos(self) -> int:
+        with self._changed:
+            return self._last_pos
+
+
+def insert_change(conn: sqlite3.Connection, origin: Origin, kind: str, entity_id: str) -> None:
+    conn.execute("INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (?, ?, ?, ?, ?)",
+                 (origin.node, origin.epoch, origin.seq, kind, entity_id))
+
+
+def origin_of(conn: sqlite3.Connection, kind: str, entity_id: str) -> Origin | None:
+    row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = ? AND entity_id = ? "
+                       "ORDER BY origin_epoch, origin_node, origin_seq LIMIT 1", (kind, entity_id)).fetchone()
+    return Origin(*row) if row else None
+
+
+def read_after(conn: sqlite3.Connection, mine: Vector, theirs: Vector, limit: int) -> tuple[list[dict], bool]:
+    """Up to `limit` changes (with their data) that a holder of `theirs` lacks, in local order; and whether more remain.
+
+    `mine` is this node's vector (ChangeLog.vector()): it says where to start looking."""
+    start = _first_missing_pos(conn, mine, theirs)
+    if start is None:
+        return [], False
+    picked: list[tuple] = []
+    cursor = start - 1
+    while len(picked) < limit:
+        rows = conn.execute("SELECT local_pos, origin_node, origin_epoch, origin_seq, kind, entity_id FROM changes "
+                            "WHERE local_pos > ? ORDER BY local_pos LIMIT ?", (cursor, limit * 2)).fetchall()
+        if not rows:
+            break
+        for row in rows:
+            cursor = row[0]
+            if row[3] > theirs.get((row[1], row[2]), 0):
+                picked.append(row)
+                if len(picked) == limit:
+                    break
+    more = conn.execute("SELECT 1 FROM changes WHERE local_pos > ? LIMIT 1", (cursor,)).fetchone() is not None
+    return _with_data(conn, picked), more
+
+
+def _first_missing_pos(conn: sqlite3.Connection, mine: Vector, theirs: Vector) -> int | None:
+    """The local position of the earliest change the holder of `theirs` lacks, or None."""
+    positions = []
+    for (node, epoch), seq in mine.items():
+        if seq > theirs.get((node, epoch), 0):
+            row = conn.execute("SELECT local_pos FROM changes WHERE origin_node = ? AND origin_epoch = ? AND origin_seq = ?",
+                               (node, epoch, theirs.get((node, epoch), 0) + 1)).fetchone()
+            if row:
+                positions.append(row[0])
+    return min(positions) if positions else None
+
+
+def _with_data(conn: sqlite3.Connection, rows: list[tuple]) -> list[dict]:
+    ids_by_kind: dict[str, list[str]] = {}
+    for row in rows:
+        ids_by_kind.setdefault(row[4], []).append(row[5])
+    data: dict[tuple[str, str], dict] = {}
+    for kind, ids in ids_by_kind.items():
+        for i in range(0, len(ids), SQL_VARIABLES_PER_QUERY):
+            chunk = ids[i : i + SQL_VARIABLES_PER_QUERY]
+            sql = _ENTITY_SQL[kind].format(",".join("?" * len(chunk)))
+            for entity in conn.execute(sql, chunk).fetchall():
+                data[(kind, entity["id"])] = dict(entity)
+    return [{"origin": [r[1], r[2], r[3]], "kind": r[4], "data": data[(r[4], r[5])]} for r in rows]

@@ -1,0 +1,211 @@
+"""The change log and merging, between real SQLite files: shipping, union, conflicts, any order."""
+
+import datetime as dt
+import random
+import sqlite3
+
+import pytest
+
+from db.catalogue import CatalogueRepository
+from db.changes import ChangeLog, Origin, read_after, vector_from_json, vector_to_json
+from db.database import Database
+from db.demo import load_demo
+from db.merge import MalformedChange, apply_entries
+from db.reports import ReportsRepository
+from db.sales import SalesRepository
+from db.schema import MIGRATIONS
+from db.users import UserRepository
+from db.errors import AlreadyExists
+from models.records import Sale, User, new_id
+
+TODAY = dt.date(2026, 11, 26)
+
+
+class Replica:
+    """One node's database with its change log; `epoch` is what its local writes are stamped with."""
+
+    def __init__(self, path, node_id: int, epoch: int = 1):
+        self.node_id, self.epoch = node_id, epoch
+        self.db = Database(path, node_id)
+        self.changes = ChangeLog(node_id, lambda: self.epoch)
+        self.db.read(self.changes.load)
+        self.db.after_commit.append(self.changes.on_commit)
+        self.sales = SalesRepository(self.db, self.changes)
+        self.users = UserRepository(self.db, self.changes)
+        self.reports = ReportsRepository(self.db)
+
+    def sell(self, seller_id: str, store_id: str, cents: int, sale_id: str | None = None) -> Sale:
+        return self.sales.record(Sale(sale_id or new_id(), seller_id, store_id, cents, TODAY, "t"))[0]
+
+    def pull_from(self, other: "Replica", batch: int = 7) -> int:
+        """Apply everything `other` holds that this one lacks, in batches; how many changes were applied."""
+        applied = 0
+        while True:
+            entries, more = other.db.read(lambda c: read_after(c, other.changes.vector(), self.changes.vector(), batch))
+            if entries:
+                applied += self.db.write(lambda c: apply_entries(c, entries, "t")).applied
+            if not more:
+                return applied
+
+    def digest(self) -> dict:
+        def query(conn):
+            return {
+                "sales": sorted(tuple(r) for r in conn.execute("SELECT sale_id, seller_id, store_id, amount_cents, sold_on FROM sales")),
+                "users": sorted(tuple(r) for r in conn.execute("SELECT id, cpf, merged_into FROM users")),
+                "stores": sorted(tuple(r) for r in conn.execute("SELECT id, cnpj, network_id FROM stores")),
+                "totals": sorted(tuple(r) for t in ("store_daily_totals", "seller_daily_totals", "store_monthly_totals", "seller_monthly_totals")
+                                 for r in conn.execute(f"SELECT '{t}', * FROM {t} WHERE sale_count > 0")),
+            }
+        return {**self.db.read(query), "vector": self.changes.vector()}
+
+    def close(self):
+        self.db.close()
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    made = []
+
+    def make(node_id: int, epoch: int = 1) -> Replica:
+        replica = Replica(tmp_path / f"node-{node_id}-{len(made)}.db", node_id, epoch)
+        made.append(replica)
+        return replica
+    yield make
+    for replica in made:
+        replica.close()
+
+
+def demo_chain(replica: Replica):
+    load_demo(replica.db, replica.changes, TODAY, lambda pin: "scrypt$test", "t")
+    stores = CatalogueRepository(replica.db).list_stores()
+    sellers = replica.users.list_sellers()
+    return stores, sellers
+
+
+def test_a_new_replica_catches_up_to_an_identical_copy(replicas):
+    primary, empty = replicas(3), replicas(1)
+    demo_chain(primary)
+    assert empty.pull_from(primary) == primary.changes.position()
+    assert empty.digest() == primary.digest()
+    assert empty.pull_from(primary) == 0  # nothing twice
+
+
+def test_two_histories_merge_by_union_without_duplicates(replicas):
+    a, b = replicas(3, epoch=1), replicas(2, epoch=2)
+    stores, sellers = demo_chain(a)
+    b.pull_from(a)
+    shared_id = new_id()
+    a.sell(sellers[0].id, stores[0].id, 100, shared_id)
+    a.sell(sellers[1].id, stores[1].id, 200)
+    b.sell(sellers[0].id, stores[0].id, 100, shared_id)  # the same sale retried on the other side
+    b.sell(sellers[2].id, stores[2].id, 300)
+    a.pull_from(b)
+    b.pull_from(a)
+    assert a.digest() == b.digest()
+    assert a.reports.store_total(stores[0].id, TODAY, TODAY).count == 1
+    assert sum(t.count for _, _, t in a.reports.best_stores(TODAY, TODAY, 10)) == 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_delivery_order_converges_to_the_same_data(replicas, seed):
+    rng = random.Random(seed)
+    nodes = [replicas(1, 1), replicas(2, 2), replicas(3, 3)]
+    stores, sellers = demo_chain(nodes[2])
+    for node in nodes[:2]:
+        node.pull_from(nodes[2])
+    for _ in range(30):
+        node = rng.choice(nodes)
+        node.sell(rng.choice(sellers).id, rng.choice(stores).id, rng.randint(1, 5000))
+        if rng.random() < 0.3:
+            a, b = rng.sample(nodes, 2)
+            a.pull_from(b, batch=rng.randint(1, 9))
+    for _ in range(2):
+        for a in nodes:
+            for b in nodes:
+                if a is not b:
+                    a.pull_from(b)
+    digests = [n.digest() for n in nodes]
+    assert digests[0] == digests[1] == digests[2]
+    assert len(digests[0]["sales"]) == 360 + 30
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_a_cpf_registered_on_both_sides_resolves_the_same_way_everywhere(replicas, first):
+    a, b, c = replicas(3, epoch=4), replicas(2, epoch=5), replicas(1, epoch=1)
+    stores, _ = demo_chain(a)
+    b.pull_from(a)
+    c.pull_from(a)
+    on_a = a.users.create(User(new_id(), "39053344705", "Ana Lado A", 1990, "seller"), "h1", "t")
+    on_b = b.users.create(User(new_id(), "39053344705", "Ana Lado B", 1991, "seller"), "h2", "t")
+    a.sell(on_a.id, stores[0].id, 1000)
+    b.sell(on_b.id, stores[1].id, 2000)
+    order = [(c, a), (c, b)] if first == "a" else [(c, b), (c, a)]
+    for dst, src in order + [(a, b), (b, a)]:
+        dst.pull_from(src)
+    assert a.digest() == b.digest() == c.digest()
+    winner = on_b.id  # epoch 5 beats epoch 4
+    for node in (a, b, c):
+        assert node.users.find_by_cpf("39053344705")[0].id == winner
+        assert node.users.canonical_id(on_a.id) == winner
+        assert node.reports.seller_total(winner, None, None).count == 2
+        assert node.reports.seller_total(on_a.id, None, None).count == 0
+        merges = node.db.read(lambda conn: conn.execute("SELECT loser_id, winner_id FROM user_merges").fetchall())
+        assert [tuple(m) for m in merges] == [(on_a.id, winner)]
+
+
+def test_a_cpf_is_unique_on_one_node(replicas):
+    a = replicas(1)
+    a.users.create(User(new_id(), "39053344705", "Ana", 1990, "seller"), "h", "t")
+    with pytest.raises(AlreadyExists):
+        a.users.create(User(new_id(), "390.533.447-05".replace(".", "").replace("-", ""), "Outra", 1990, "seller"), "h", "t")
+
+
+def test_a_gap_stops_that_origin_and_malformed_entries_change_nothing(replicas):
+    a, b = replicas(3), replicas(1)
+    stores, sellers = demo_chain(a)
+    entries, _ = a.db.read(lambda c: read_after(c, a.changes.vector(), {}, 1000))
+    with_gap = entries[:5] + entries[6:]
+    applied = b.db.write(lambda c: apply_entries(c, with_gap, "t")).applied
+    assert applied == 5 and b.changes.vector() == {(3, 1): 5}
+    before = b.digest()
+    bad_batches = [
+        "not a list", [{"origin": [3, 1, 6], "kind": "sale"}], [{"origin": [3, 1], "kind": "sale", "data": {}}],
+        [dict(entries[5], data={**entries[5]["data"], "id": "x"})],
+        [dict(entries[-1], data={**entries[-1]["data"], "amount_cents": 10.5})],
+        entries[5:10] + [{"origin": [3, 1, 99], "kind": "sale", "data": {"id": new_id(), "amount_cents": -5}}],
+    ]
+    for bad in bad_batches:
+        with pytest.raises(MalformedChange):
+            b.db.write(lambda c: apply_entries(c, bad, "t"))
+    assert b.digest() == before
+    b.pull_from(a)
+    assert b.digest() == a.digest()
+
+
+def test_vectors_round_trip_and_reject_junk():
+    vector = {(3, 2): 17, (1, 1): 4}
+    assert vector_from_json(vector_to_json(vector)) == vector
+    for junk in ([], {"3": 1}, {"a.b": 1}, {"3.2": -1}, {"3.2": "1"}, {"3.2": True}):
+        with pytest.raises(ValueError):
+            vector_from_json(junk)
+
+
+def test_migration_3_gives_existing_rows_gapless_changes_parents_first(tmp_path):
+    path = tmp_path / "node-2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(MIGRATIONS[0] + ";" + MIGRATIONS[1] + "; PRAGMA user_version = 2;")
+    conn.execute("INSERT INTO networks VALUES ('n1', 'REDE', 't')")
+    conn.execute("INSERT INTO stores VALUES ('s1', 'Loja', '11222333000181', 'n1', 't')")
+    conn.execute("INSERT INTO users VALUES ('u1', '12345678909', 'Ana', 1990, 'seller', 'h', 't')")
+    for seq in (1, 2):
+        conn.execute("INSERT INTO sales VALUES (?, 'u1', 's1', 100, '2026-11-01', 't', 2, ?)", (f"sale{seq}", seq))
+    conn.close()
+    replica = Replica(path, node_id=2)
+    try:
+        rows = replica.db.read(lambda c: c.execute("SELECT origin_node, origin_epoch, origin_seq, kind FROM changes ORDER BY local_pos").fetchall())
+        assert [tuple(r) for r in rows] == [(2, 1, 1, "network"), (2, 1, 2, "store"), (2, 1, 3, "user"), (2, 1, 4, "sale"), (2, 1, 5, "sale")]
+        assert replica.changes.vector() == {(2, 1): 5}
+        assert replica.db.read(lambda c: c.execute("SELECT origin_seq FROM sales ORDER BY sale_id").fetchall())[1][0] == 5
+        assert replica.changes.holds(Origin(2, 1, 5)) and not replica.changes.holds(Origin(2, 1, 6))
+    finally:
+        replica.close()
