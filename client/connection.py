@@ -7,11 +7,11 @@ sale_id, so a repeated sales.record is recognised as a duplicate.
 """
 
 import itertools
-import socket
 from typing import Any
 
 from models.cluster import format_address
-from server.jsonrpc import LineDecoder, LineTooLong, RpcError, decode_response, encode_request
+from server.jsonrpc import RpcError
+from server.line_socket import LineBroken, LineSocket
 
 CONNECT_TIMEOUT_S = 3.0
 CALL_TIMEOUT_S = 15.0
@@ -33,74 +33,45 @@ class RemoteError(Exception):
         self.reason = self.data.get("reason", "")
 
 
-class _Broken(Exception):
-    """The current socket cannot be used any more."""
-
-
 class Connection:
     def __init__(self, servers: dict[int, tuple[str, int]], call_timeout_s: float = CALL_TIMEOUT_S):
         self.servers = servers
         self.call_timeout_s = call_timeout_s
         self.node_id: int | None = None
-        self._sock: socket.socket | None = None
-        self._decoder = LineDecoder(MAX_RESPONSE_BYTES)
+        self._line: LineSocket | None = None
         self._ids = itertools.count(1)
 
     def call(self, method: str, params: dict | None = None) -> Any:
         """The method's result; RemoteError for an error answer, ServerUnreachable when none answers."""
         request_id = next(self._ids)
-        line = encode_request(method, params or {}, request_id)
         for attempt in (1, 2):
             try:
-                sock = self._connected()
-                sock.sendall(line)
-                response = self._read_response(request_id)
+                response = self._connected().request(method, params or {}, request_id, self.call_timeout_s)
                 break
-            except (OSError, _Broken) as exc:
+            except LineBroken as exc:
                 self.close()
                 if attempt == 2:
-                    raise ServerUnreachable(f"conexão perdida com o servidor ({exc.__class__.__name__})") from None
+                    raise ServerUnreachable(f"conexão perdida com o servidor ({exc})") from None
         if response.error is not None:
             raise RemoteError(response.error)
         return response.result
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
-                self._decoder = LineDecoder(MAX_RESPONSE_BYTES)
+        if self._line is not None:
+            self._line.close()
+            self._line = None
 
-    def _connected(self) -> socket.socket:
-        if self._sock is not None:
-            return self._sock
+    def _connected(self) -> LineSocket:
+        if self._line is not None:
+            return self._line
         tried = []
         for node_id in sorted(self.servers, reverse=True):
             address = self.servers[node_id]
             try:
-                sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT_S)
-            except OSError:
+                self._line = LineSocket(address, CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES)
+            except LineBroken:
                 tried.append(format_address(address))
                 continue
-            sock.settimeout(self.call_timeout_s)
-            self._sock, self.node_id = sock, node_id
-            return sock
+            self.node_id = node_id
+            return self._line
         raise ServerUnreachable("nenhum servidor respondeu (" + ", ".join(tried) + ")")
-
-    def _read_response(self, request_id: int):
-        while True:
-            data = self._sock.recv(65536)
-            if not data:
-                raise _Broken("closed by the server")
-            for event in self._decoder.feed(data):
-                if isinstance(event, LineTooLong):
-                    raise _Broken("response too long")
-                try:
-                    response = decode_response(event)
-                except RpcError as exc:
-                    raise _Broken(exc.message) from None
-                if response.id == request_id:
-                    return response
-                if response.id is None and response.error is not None:
-                    return response  # the server refused the connection (e.g. too many connections)

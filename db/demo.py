@@ -67,7 +67,8 @@ def load_demo(database: Database, changes: ChangeLog, today: dt.date, pin_hash_o
         sellers = []
         for role, people in ((SELLER, SELLERS), (MANAGER, MANAGERS)):
             for cpf, name, year in people:
-                user = UserRepository.insert(conn, User(demo_id(cpf), cpf, name, year, role), hashes[cpf], now_iso, changes)
+                user = User(demo_id(cpf), cpf, name, year, role)
+                UserRepository.insert(conn, user, hashes[cpf], now_iso, changes)
                 if role == SELLER:
                     sellers.append(user)
         rng = random.Random(DEMO_SEED)

@@ -3,7 +3,7 @@ except to the sign-in check."""
 
 import sqlite3
 
-from db.changes import ChangeLog
+from db.changes import ChangeLog, Origin
 from db.database import Database
 from db.errors import AlreadyExists
 from models.people import SELLER
@@ -46,13 +46,13 @@ class UserRepository:
             f"SELECT {_USER_COLUMNS} FROM users WHERE role = ? AND merged_into IS NULL ORDER BY name", (SELLER,)).fetchall())
         return [_user(r) for r in rows]
 
-    def create(self, user: User, pin_hash: str, created_at: str) -> User:
-        """Store a new user durably; AlreadyExists when the CPF is taken."""
+    def create(self, user: User, pin_hash: str, created_at: str) -> Origin:
+        """Store a new user durably and return its change's origin; AlreadyExists when the CPF is taken."""
         return self.db.write(lambda c: self.insert(c, user, pin_hash, created_at, self.changes))
 
     @staticmethod
-    def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str, changes: ChangeLog) -> User:
-        """Insert inside a writer transaction and log the change; AlreadyExists on a taken CPF."""
+    def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str, changes: ChangeLog) -> Origin:
+        """Insert inside a writer transaction and log the change (its origin is returned); AlreadyExists on a taken CPF."""
         try:
             conn.execute(
                 "INSERT INTO users (id, cpf, name, birth_year, role, pin_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -60,5 +60,4 @@ class UserRepository:
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"CPF {user.cpf} already has an account") from None
-        changes.log(conn, "user", user.id)
-        return user
+        return changes.log(conn, "user", user.id)

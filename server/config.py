@@ -20,6 +20,11 @@ DEFAULTS = {
     "IDLE_TIMEOUT_S": "300",
     "LOGIN_MAX_FAILURES": "5",
     "LOGIN_LOCK_MINUTES": "15",
+    "HEARTBEAT_INTERVAL_MS": "100",
+    "FAILURE_TIMEOUT_MS": "500",
+    "ELECTION_TIMEOUT_MS": "200",
+    "REPLICATION_ACKS": "1",
+    "REPLICATION_TIMEOUT_MS": "2000",
 }
 SECRET_FILE = "cluster-secret"
 MIN_SECRET_LENGTH = 16
@@ -42,6 +47,11 @@ class Config:
     idle_timeout_s: float
     login_max_failures: int
     login_lock_s: float
+    heartbeat_ms: int = 100
+    failure_ms: int = 500
+    election_ms: int = 200
+    replication_acks: int = 1
+    replication_timeout_ms: int = 2000
 
     @property
     def address(self) -> tuple[str, int]:
@@ -52,10 +62,10 @@ class Config:
         return self.data_dir / f"node-{self.node_id}.db"
 
 
-def _positive_int(env: dict, key: str) -> int:
+def _positive_int(env: dict, key: str, minimum: int = 1) -> int:
     raw = env.get(key, DEFAULTS[key])
-    if not raw.strip().isdigit() or int(raw) < 1:
-        raise ConfigError(f"{key} must be a whole number >= 1 (got {raw!r})")
+    if not raw.strip().isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{key} must be a whole number >= {minimum} (got {raw!r})")
     return int(raw)
 
 
@@ -106,4 +116,18 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         idle_timeout_s=_positive_int(env, "IDLE_TIMEOUT_S"),
         login_max_failures=_positive_int(env, "LOGIN_MAX_FAILURES"),
         login_lock_s=_positive_int(env, "LOGIN_LOCK_MINUTES") * 60,
+        **_timings(env),
     )
+
+
+def _timings(env: dict) -> dict:
+    timings = {
+        "heartbeat_ms": _positive_int(env, "HEARTBEAT_INTERVAL_MS"),
+        "failure_ms": _positive_int(env, "FAILURE_TIMEOUT_MS"),
+        "election_ms": _positive_int(env, "ELECTION_TIMEOUT_MS"),
+        "replication_acks": _positive_int(env, "REPLICATION_ACKS", minimum=0),
+        "replication_timeout_ms": _positive_int(env, "REPLICATION_TIMEOUT_MS"),
+    }
+    if timings["failure_ms"] <= timings["heartbeat_ms"]:
+        raise ConfigError("FAILURE_TIMEOUT_MS must be longer than HEARTBEAT_INTERVAL_MS")
+    return timings

@@ -22,6 +22,7 @@ log = logging.getLogger("onsell.rpc")
 
 PUBLIC = None
 ANY_ROLE = "any"
+PEER = "peer"  # another node of the cluster: params are an envelope signed with the cluster secret
 TOKEN_PARAM = "token"
 
 
@@ -47,6 +48,7 @@ class Method:
     handler: Callable[..., Any]
     params: tuple[Param, ...] = ()
     role: str | None = PUBLIC
+    coordinator_only: bool = True  # on any other node: not_coordinator (see Dispatcher.gate)
 
 
 @dataclass
@@ -54,15 +56,18 @@ class Dispatcher:
     methods: dict[str, Method]
     tokens: TokenSigner
     wall_clock_s: Callable[[], float] = time.time
+    gate: Callable[[], None] = lambda: None  # raises not_coordinator (or waits) when this node may not serve clients
+    peer_auth: Any = None  # opens the envelopes of PEER methods
 
     @classmethod
-    def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s=time.time) -> "Dispatcher":
+    def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s=time.time, gate=None,
+              peer_auth=None) -> "Dispatcher":
         methods: dict[str, Method] = {}
         for method in (m for group in method_lists for m in group):
             if method.name in methods:
                 raise ValueError(f"method {method.name} registered twice")
             methods[method.name] = method
-        return cls(methods, tokens, wall_clock_s)
+        return cls(methods, tokens, wall_clock_s, gate or (lambda: None), peer_auth)
 
     def handle_line(self, line: bytes) -> bytes | None:
         """The response line for one request line, or None when nothing is owed (notifications)."""
@@ -86,8 +91,13 @@ class Dispatcher:
         method = self.methods.get(name)
         if method is None:
             raise RpcError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {name}", {"reason": "method_not_found", "method": name})
-        caller = self._authenticate(method, params)
-        kwargs = self._parse_params(method, params)
+        if method.role == PEER:
+            caller, kwargs = self._open_envelope(method, params)
+        else:
+            if method.coordinator_only:
+                self.gate()
+            caller = self._authenticate(method, params)
+            kwargs = self._parse_params(method, params)
         try:
             return method.handler(caller, **kwargs)
         except RpcError:
@@ -100,6 +110,14 @@ class Dispatcher:
         except Exception:
             log.exception("internal error in %s", name)
             raise RpcError(jsonrpc.INTERNAL_ERROR, "Internal error", {"reason": "internal_error"}) from None
+
+    def _open_envelope(self, method: Method, params: dict) -> tuple[int, dict]:
+        try:
+            sender, body = self.peer_auth.open(method.name, params)
+        except Exception as exc:  # PeerAuthError, or no cluster here at all
+            log.warning("refused %s: %s", method.name, exc)
+            raise app_error(UNAUTHENTICATED, "Peer messages must be signed with the cluster secret") from None
+        return sender, {"body": body}
 
     def _authenticate(self, method: Method, params: dict):
         if method.role is PUBLIC:

@@ -4,6 +4,9 @@ import json
 import os
 import signal
 import socket
+import sqlite3
+import threading
+import uuid
 import subprocess
 import sys
 import time
@@ -88,18 +91,20 @@ class RawClient:
 class ServerProcess:
     """One real `python -m server` process on a free loopback port with its own data dir."""
 
-    def __init__(self, data_dir: Path, node_id: int = 1, port: int | None = None, demo: bool = True, env: dict | None = None):
+    def __init__(self, data_dir: Path, node_id: int = 1, port: int | None = None, demo: bool = True, env: dict | None = None,
+                 cluster: str | None = None):
         self.data_dir = Path(data_dir)
         self.node_id = node_id
         self.port = port or free_port()
         self.demo = demo
         self.extra_env = env or {}
+        self._cluster = cluster
         self.process: subprocess.Popen | None = None
         self.log_path = self.data_dir / f"node-{node_id}.log"
 
     @property
     def cluster(self) -> str:
-        return f"{self.node_id}=127.0.0.1:{self.port}"
+        return self._cluster or f"{self.node_id}=127.0.0.1:{self.port}"
 
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in ("CLUSTER", "CLUSTER_SECRET", "DATA_DIR")}
@@ -138,6 +143,34 @@ class ServerProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / f"node-{self.node_id}.db"
+
+    def sales_digest(self) -> dict:
+        """What this node's own file holds (read-only, beside the running server): sale ids, their count and the aggregates."""
+        conn = sqlite3.connect(f"file:{self.database_path}?mode=ro", uri=True, timeout=10)
+        try:
+            ids = [r[0] for r in conn.execute("SELECT sale_id FROM sales")]
+            totals = conn.execute("SELECT COALESCE(SUM(sale_count), 0), COALESCE(SUM(total_cents), 0) FROM store_daily_totals").fetchone()
+            sellers = conn.execute("SELECT COALESCE(SUM(sale_count), 0) FROM seller_monthly_totals").fetchone()[0]
+            return {"ids": set(ids), "rows": len(ids), "aggregate_count": totals[0], "aggregate_cents": totals[1], "seller_count": sellers}
+        finally:
+            conn.close()
+
+    def status(self) -> dict:
+        client = self.raw()
+        try:
+            return client.call("cluster.status")["result"]
+        finally:
+            client.close()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -158,3 +191,124 @@ def run_client(args: list[str], port: int, stdin: str = "", env: dict | None = N
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "client", *args], input=stdin, capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT / "tests")
+
+
+class Cluster:
+    """N real nodes on free loopback ports sharing one CLUSTER list and secret."""
+
+    def __init__(self, base: Path, size: int = 3, demo: bool = True, env: dict | None = None):
+        ports = {n: free_port() for n in range(1, size + 1)}
+        self.cluster = ",".join(f"{n}=127.0.0.1:{p}" for n, p in ports.items())
+        self.nodes = {n: ServerProcess(Path(base) / f"node{n}", n, ports[n], demo, env, self.cluster) for n in ports}
+
+    def start(self, *ids: int) -> "Cluster":
+        for n in ids or self.nodes:
+            self.nodes[n].start()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            if node.process and node.process.poll() is None:
+                node.resume()
+            node.stop()
+
+    def servers(self) -> dict[int, tuple[str, int]]:
+        return {n: ("127.0.0.1", node.port) for n, node in self.nodes.items()}
+
+    def live(self) -> list[ServerProcess]:
+        return [node for node in self.nodes.values() if node.process and node.process.poll() is None]
+
+    def _status_or_none(self, node: ServerProcess):
+        try:
+            return node.status()
+        except (OSError, ConnectionError, ValueError, KeyError):
+            return None
+
+    def wait_coordinator(self, node_id: int, among: list[int] | None = None, timeout: float = 20.0) -> int:
+        """Wait until node_id serves as coordinator and every node in `among` follows it; its epoch."""
+        nodes = [self.nodes[n] for n in (among or [node.node_id for node in self.live()])]
+
+        def settled():
+            statuses = [self._status_or_none(node) for node in nodes]
+            if any(s is None for s in statuses) or any(s["coordinator_id"] != node_id for s in statuses):
+                return None
+            leader = statuses[[n.node_id for n in nodes].index(node_id)] if node_id in [n.node_id for n in nodes] else None
+            if leader is None or leader["role"] != "coordinator":
+                return None
+            client = self.nodes[node_id].raw()
+            try:
+                serving = "result" in client.call("networks.list")
+            finally:
+                client.close()
+            return leader["epoch"] if serving else None
+        return wait_until(settled, timeout, interval=0.05, what=f"node {node_id} to coordinate {[n.node_id for n in nodes]}")
+
+    def wait_converged(self, timeout: float = 20.0, nodes: list[int] | None = None) -> dict:
+        """Wait until the given (default: live) nodes hold identical sales and aggregates; that digest."""
+        chosen = [self.nodes[n] for n in nodes] if nodes else self.live()
+
+        def same():
+            digests = [node.sales_digest() for node in chosen]
+            return digests[0] if all(d == digests[0] for d in digests) else None
+        return wait_until(same, timeout, interval=0.1, what="nodes to hold the same sales")
+
+
+class ClusterSeller:
+    """A seller writing through whichever node coordinates, retrying each sale with its own sale_id (so never twice)."""
+
+    def __init__(self, cluster: Cluster, cpf: str = "12345678909", pin: str = "1234"):
+        from client.api import Api
+        from client.connection import Connection
+        self.cluster = cluster
+        self.api = Api(Connection(cluster.servers()))
+        self._login(cpf, pin)
+        self.store_id = self._retry(lambda: self.api.stores()[0]["id"])
+        self.acknowledged: dict[str, int] = {}  # sale_id -> replicas
+        self.failures = 0
+        self.stop_flag = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _login(self, cpf: str, pin: str) -> None:
+        self._retry(lambda: self.api.login(cpf, pin))
+
+    def _retry(self, action, timeout: float = 20.0):
+        from client.connection import RemoteError, ServerUnreachable
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return action()
+            except (RemoteError, ServerUnreachable) as exc:
+                self.failures = getattr(self, "failures", 0) + 1
+                if time.monotonic() > deadline:
+                    raise
+                self._follow_hint(exc)
+
+    def _follow_hint(self, exc) -> None:
+        self.api.connection.close()
+        hint = getattr(exc, "data", {}).get("coordinator") if hasattr(exc, "data") else None
+        servers = self.cluster.servers()
+        if hint:
+            first = hint["id"]
+            self.api.connection.servers = {first: servers[first], **{n: a for n, a in servers.items() if n != first}}
+        else:
+            self.api.connection.servers = servers
+        time.sleep(0.02)
+
+    def sell_one(self, cents: int = 100) -> str:
+        sale_id = str(uuid.uuid4())
+        result = self._retry(lambda: self.api.record_sale(sale_id, self.store_id, cents))
+        self.acknowledged[sale_id] = result["replicas"]
+        return sale_id
+
+    def start(self) -> "ClusterSeller":
+        def loop():
+            while not self.stop_flag.is_set():
+                self.sell_one()
+        self.thread = threading.Thread(target=loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        if self.thread:
+            self.thread.join(timeout=60)

@@ -135,8 +135,9 @@ def test_a_cpf_registered_on_both_sides_resolves_the_same_way_everywhere(replica
     stores, _ = demo_chain(a)
     b.pull_from(a)
     c.pull_from(a)
-    on_a = a.users.create(User(new_id(), "39053344705", "Ana Lado A", 1990, "seller"), "h1", "t")
-    on_b = b.users.create(User(new_id(), "39053344705", "Ana Lado B", 1991, "seller"), "h2", "t")
+    on_a, on_b = User(new_id(), "39053344705", "Ana Lado A", 1990, "seller"), User(new_id(), "39053344705", "Ana Lado B", 1991, "seller")
+    a.users.create(on_a, "h1", "t")
+    b.users.create(on_b, "h2", "t")
     a.sell(on_a.id, stores[0].id, 1000)
     b.sell(on_b.id, stores[1].id, 2000)
     order = [(c, a), (c, b)] if first == "a" else [(c, b), (c, a)]

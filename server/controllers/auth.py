@@ -1,6 +1,7 @@
 """Sign-in, self-registration and user creation by managers."""
 
 import logging
+import time
 
 from db.errors import AlreadyExists
 from db.users import UserRepository
@@ -19,8 +20,9 @@ log = logging.getLogger("onsell.auth")
 
 
 class AuthController:
-    def __init__(self, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock):
+    def __init__(self, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock, cluster):
         self.users = users
+        self.cluster = cluster
         self.tokens = tokens
         self.throttle = throttle
         self.clock = clock
@@ -71,8 +73,9 @@ class AuthController:
     def _create(self, cpf: str, name: str, birth_year: int, pin: str, role: str, how: str) -> User:
         user = User(new_id(), cpf, name, birth_year, role)
         try:
-            self.users.create(user, hash_pin(pin), iso_utc(self.clock.now()))
+            origin = self.users.create(user, hash_pin(pin), iso_utc(self.clock.now()))
         except AlreadyExists:
             raise app_error(ALREADY_EXISTS, "This CPF already has an account", field="cpf") from None
+        self.cluster.confirm(origin, time.monotonic())
         log.info("new %s: %s (%s)", role, name, how)
         return user

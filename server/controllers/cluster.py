@@ -9,7 +9,7 @@ class ClusterController:
         self.node_view = node_view
 
     def methods(self) -> list[Method]:
-        return [Method("ping", self.ping), Method("cluster.status", self.status)]
+        return [Method("ping", self.ping, coordinator_only=False), Method("cluster.status", self.status, coordinator_only=False)]
 
     def ping(self, caller) -> dict:
         status = self.node_view.status()

@@ -1,11 +1,12 @@
 """Recording sales (sellers only; the seller is always the token's user) and a seller's own sales."""
 
 import logging
+import time
 
 from db.catalogue import CatalogueRepository
 from db.errors import SaleConflict
 from db.reports import ReportsRepository
-from db.sales import SalesRepository
+from db.sales import SalesRepository, sale_origin
 from db.users import UserRepository
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
 from models.money import format_brl, parse_amount
@@ -23,8 +24,9 @@ DEFAULT_LIST_LIMIT = 100
 
 class SalesController:
     def __init__(self, sales: SalesRepository, reports: ReportsRepository, catalogue: CatalogueRepository,
-                 users: UserRepository, clock, timezone):
+                 users: UserRepository, clock, timezone, cluster):
         self.sales = sales
+        self.cluster = cluster
         self.users = users
         self.reports = reports
         self.catalogue = catalogue
@@ -55,11 +57,13 @@ class SalesController:
             stored, duplicate = self.sales.record(sale, date_given)
         except SaleConflict:
             raise app_error(CONFLICT, "This sale_id was already used for a different sale", field="sale_id") from None
+        replicas = self.cluster.confirm(sale_origin(stored), time.monotonic())  # held by enough nodes, or not_coordinator
         if duplicate:
             log.info("sale %s retried by %s: already recorded", sale_id, caller.name)
         else:
-            log.info("sale recorded: %s by %s at %s on %s", format_brl(amount), caller.name, store.name, sold_on.isoformat())
-        return {"sale": sale_json(stored), "duplicate": duplicate}
+            log.info("sale recorded: %s by %s at %s on %s (%d copies)", format_brl(amount), caller.name, store.name,
+                     sold_on.isoformat(), replicas)
+        return {"sale": sale_json(stored), "duplicate": duplicate, "replicas": replicas}
 
     def mine(self, caller, start=None, end=None, limit: int = DEFAULT_LIST_LIMIT) -> dict:
         """The caller's sales in the range (newest first, at most `limit`) with the range's total and count."""

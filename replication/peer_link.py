@@ -1,0 +1,56 @@
+"""A link to one other node: authenticated requests over a kept-open socket, one at a time."""
+
+import itertools
+import threading
+
+from replication.peer_auth import PeerAuth
+from server.line_socket import LineBroken, LineSocket
+
+MAX_PEER_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class PeerUnavailable(Exception):
+    """The peer did not answer (refused, closed, timed out)."""
+
+
+class PeerRefused(Exception):
+    """The peer answered with an error."""
+
+    def __init__(self, code: int, message: str, data):
+        super().__init__(f"{code} {message}")
+        self.code, self.data = code, data
+
+
+class PeerLink:
+    def __init__(self, peer_id: int, address: tuple[str, int], auth: PeerAuth, timeout_s: float):
+        self.peer_id = peer_id
+        self.address = address
+        self.auth = auth
+        self.timeout_s = timeout_s
+        self._line: LineSocket | None = None
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def call(self, method: str, body, timeout_s: float | None = None):
+        """The peer's result; PeerUnavailable when it cannot be reached, PeerRefused on an error answer."""
+        timeout = timeout_s or self.timeout_s
+        with self._lock:
+            try:
+                if self._line is None:
+                    self._line = LineSocket(self.address, timeout, MAX_PEER_RESPONSE_BYTES)
+                response = self._line.request(method, self.auth.seal(method, body), next(self._ids), timeout)
+            except LineBroken as exc:
+                self._close()
+                raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
+        if response.error is not None:
+            raise PeerRefused(response.error.code, response.error.message, response.error.data)
+        return response.result
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._line is not None:
+            self._line.close()
+            self._line = None

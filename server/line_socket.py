@@ -1,0 +1,54 @@
+"""A blocking socket that sends JSON-RPC request lines and reads their responses (the I/O
+around the pure codec), shared by the client connection and by links between nodes."""
+
+import socket
+
+from server.jsonrpc import LineDecoder, LineTooLong, Response, RpcError, decode_response, encode_request
+
+RECV_BYTES = 65536
+
+
+class LineBroken(Exception):
+    """The socket cannot be used any more: closed, reset, timed out or sent garbage."""
+
+
+class LineSocket:
+    def __init__(self, address: tuple[str, int], connect_timeout_s: float, max_response_bytes: int):
+        try:
+            self.sock = socket.create_connection(address, timeout=connect_timeout_s)
+        except OSError as exc:
+            raise LineBroken(f"cannot connect to {address[0]}:{address[1]}: {exc.strerror or exc}") from None
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._decoder = LineDecoder(max_response_bytes)
+
+    def request(self, method: str, params: dict, request_id: int, timeout_s: float) -> Response:
+        """Send one request and return its response; LineBroken on any transport failure."""
+        try:
+            self.sock.settimeout(timeout_s)
+            self.sock.sendall(encode_request(method, params, request_id))
+            return self._read_response(request_id)
+        except OSError as exc:
+            raise LineBroken(f"{exc.__class__.__name__}: {exc}") from None
+
+    def _read_response(self, request_id: int) -> Response:
+        while True:
+            data = self.sock.recv(RECV_BYTES)
+            if not data:
+                raise LineBroken("closed by the server")
+            for event in self._decoder.feed(data):
+                if isinstance(event, LineTooLong):
+                    raise LineBroken("response too long")
+                try:
+                    response = decode_response(event)
+                except RpcError as exc:
+                    raise LineBroken(exc.message) from None
+                if response.id == request_id:
+                    return response
+                if response.id is None and response.error is not None:
+                    return response  # the server refused the connection (e.g. too many connections)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
