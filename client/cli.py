@@ -12,7 +12,6 @@ import io
 import json
 import os
 import sys
-import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from client import views
@@ -25,6 +24,7 @@ from models.dates import check_range, parse_br_date, parse_iso_date
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.money import parse_typed_amount
+from models.records import new_sale_id
 from models.people import parse_pin
 
 EXIT_OK = 0
@@ -152,7 +152,7 @@ def run_command(args, api: Api, out) -> int:
         return EXIT_OK
     if args.command == "sale":
         store = find_store(api, args.store)
-        sale_id = args.sale_id or str(uuid.uuid4())
+        sale_id = args.sale_id or new_sale_id()
         result = api.record_sale(sale_id, store["id"], args.amount, args.date)
         sale = result["sale"]
         note = " (já estava registrada)" if result["duplicate"] else ""

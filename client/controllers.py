@@ -6,7 +6,6 @@ traceback is shown.
 """
 
 import datetime as dt
-import uuid
 from zoneinfo import ZoneInfo
 
 from client import views
@@ -18,6 +17,7 @@ from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin
 from models.money import parse_typed_amount
+from models.records import new_sale_id
 
 DEFAULT_RANKING_SIZE = 5
 MAX_RANKING_SIZE = 100
@@ -152,7 +152,7 @@ class Interactive:
         if not self.console.confirm(f"Confirmar venda de {views.money(cents)} em {store['name']}?"):
             self.console.say("Venda cancelada.")
             return
-        sale_id = str(uuid.uuid4())  # kept across retries: the server records it once
+        sale_id = new_sale_id()  # kept across retries: the server records it once
         while True:
             try:
                 sale = self.api.record_sale(sale_id, store["id"], cents)["sale"]

@@ -130,9 +130,10 @@ def insert_change(conn: sqlite3.Connection, origin: Origin, kind: str, entity_id
                  (origin.node, origin.epoch, origin.seq, kind, entity_id))
 
 
-def origin_of(conn: sqlite3.Connection, kind: str, entity_id: str) -> Origin | None:
-    row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = ? AND entity_id = ? "
-                       "ORDER BY origin_epoch, origin_node, origin_seq LIMIT 1", (kind, entity_id)).fetchone()
+def user_origin(conn: sqlite3.Connection, user_id: str) -> Origin | None:
+    """Where a user was registered (for resolving a CPF registered twice)."""
+    row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = 'user' AND entity_id = ? "
+                       "ORDER BY origin_epoch, origin_node, origin_seq LIMIT 1", (user_id,)).fetchone()
     return Origin(*row) if row else None
 
 

@@ -25,6 +25,8 @@ log = logging.getLogger("onsell.db")
 MAX_WRITES_PER_COMMIT = 512
 READ_POOL_SIZE = 8
 BUSY_TIMEOUT_MS = 10_000
+CACHE_KIB = 64 * 1024  # per connection
+WAL_CHECKPOINT_PAGES = 10_000  # ~40 MiB of WAL between checkpoints: a large replica batch does not checkpoint every commit
 WRITE_TIMEOUT_S = 30.0
 
 
@@ -38,6 +40,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
 
 

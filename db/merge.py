@@ -21,8 +21,8 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 
-from db.changes import SQL_VARIABLES_PER_QUERY, Origin, insert_change, origin_of
-from db.sales import insert_sale
+from db.changes import SQL_VARIABLES_PER_QUERY, Origin, insert_change, user_origin
+from db.sales import insert_sales
 from models.dates import parse_iso_date
 from models.documents import parse_cnpj, parse_cpf
 from models.errors import ValidationError
@@ -65,17 +65,18 @@ def apply_entries(conn: sqlite3.Connection, entries: object, merged_at: str) -> 
         if origin.seq != last_seq[origin.key] + 1:
             blocked.add(origin.key)
             continue
+        last_seq[origin.key] = origin.seq
+        result.applied += 1
         if kind == "sale":
-            sales.append(record)  # applied together below, after their sellers and stores
-        elif kind == "user":
+            sales.append(record)  # applied together below, after their sellers and stores (with their change rows)
+            continue
+        if kind == "user":
             _apply_user(conn, origin, record, merged_at, result)
         elif kind == "store":
             _insert_or_note(conn, "stores", "INSERT OR IGNORE INTO stores (id, name, cnpj, network_id, created_at) VALUES (?, ?, ?, ?, ?)", record)
         else:
             _insert_or_note(conn, "networks", "INSERT OR IGNORE INTO networks (id, name, created_at) VALUES (?, ?, ?)", record)
-        insert_change(conn, origin, kind, record.sale_id if kind == "sale" else record[0])
-        last_seq[origin.key] = origin.seq
-        result.applied += 1
+        insert_change(conn, origin, kind, record[0])
     _apply_sales(conn, sales)
     return result
 
@@ -154,7 +155,7 @@ def _apply_user(conn: sqlite3.Connection, origin: Origin, values: tuple, merged_
         conn.execute(insert, (*values, None))
         return
     rival_id = rival[0]
-    rival_origin = origin_of(conn, "user", rival_id) or Origin(0, 0, 0)
+    rival_origin = user_origin(conn, rival_id) or Origin(0, 0, 0)
     conn.execute(insert, (*values, rival_id))  # enters as merged; promoted below if it wins
     if (origin.epoch, origin.node, user_id) > (rival_origin.epoch, rival_origin.node, rival_id):
         winner, loser = user_id, rival_id
@@ -187,8 +188,11 @@ def _move_sales(conn: sqlite3.Connection, loser: str, winner: str) -> None:
 def _apply_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
     if not sales:
         return
+    conn.executemany("INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (?, ?, ?, 'sale', ?)",
+                     [(s.origin_node, s.origin_epoch, s.origin_seq, s.sale_id) for s in sales])
     held = _held_sales(conn, [s.sale_id for s in sales])
     canonical = _canonical_users(conn, {s.seller_id for s in sales})
+    new: list[Sale] = []
     for sale in sales:
         seller = canonical.get(sale.seller_id, sale.seller_id)
         sale = Sale(sale.sale_id, seller, sale.store_id, sale.amount_cents, sale.sold_on, sale.recorded_at,
@@ -198,9 +202,13 @@ def _apply_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
             if existing.same_content(sale) or _rank(existing) <= _rank(sale):
                 continue
             log.warning("sale %s arrived twice with different content: keeping the one of the lower origin", sale.sale_id)
-            _remove_sale(conn, existing)
-        insert_sale(conn, sale)
+            if existing in new:
+                new.remove(existing)
+            else:
+                _remove_sale(conn, existing)
+        new.append(sale)
         held[sale.sale_id] = sale
+    insert_sales(conn, new)
 
 
 def _rank(sale: Sale) -> tuple[int, int, int]:

@@ -16,10 +16,10 @@ from models.records import Sale
 
 _SALE_COLUMNS = "sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_epoch, origin_seq"
 _ADD_TO_AGGREGATE = """
-    INSERT INTO {table} ({key}, {period}, total_cents, sale_count) VALUES (?, ?, ?, 1)
+    INSERT INTO {table} ({key}, {period}, total_cents, sale_count) VALUES (?, ?, ?, ?)
     ON CONFLICT ({key}, {period}) DO UPDATE SET
         total_cents = total_cents + excluded.total_cents,
-        sale_count = sale_count + 1
+        sale_count = sale_count + excluded.sale_count
 """
 _AGGREGATES = [
     (_ADD_TO_AGGREGATE.format(table=f"{who}_{span}_totals", key=f"{who}_id", period=period), who, period)
@@ -42,15 +42,24 @@ def find_sale(conn: sqlite3.Connection, sale_id: str) -> Sale | None:
 
 def insert_sale(conn: sqlite3.Connection, sale: Sale) -> None:
     """Insert a complete sale (with origin) and add it to the daily and monthly aggregates."""
-    conn.execute(
+    insert_sales(conn, [sale])
+
+
+def insert_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
+    """Insert complete sales and add them to the aggregates, summed per key and period first (one upsert each)."""
+    conn.executemany(
         f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on.isoformat(),
-         sale.recorded_at, sale.origin_node, sale.origin_epoch, sale.origin_seq),
+        [(s.sale_id, s.seller_id, s.store_id, s.amount_cents, s.sold_on.isoformat(), s.recorded_at,
+          s.origin_node, s.origin_epoch, s.origin_seq) for s in sales],
     )
-    day = sale.sold_on.isoformat()
-    keys = {"store": sale.store_id, "seller": sale.seller_id}
     for sql, who, period in _AGGREGATES:
-        conn.execute(sql, (keys[who], day if period == "day" else day[:7], sale.amount_cents))
+        sums: dict[tuple[str, str], list[int]] = {}
+        for s in sales:
+            day = s.sold_on.isoformat()
+            entry = sums.setdefault((s.store_id if who == "store" else s.seller_id, day if period == "day" else day[:7]), [0, 0])
+            entry[0] += s.amount_cents
+            entry[1] += 1
+        conn.executemany(sql, [(key, when, cents, count) for (key, when), (cents, count) in sums.items()])
 
 
 def record_sale(conn: sqlite3.Connection, sale: Sale, changes: ChangeLog, date_given: bool = True) -> tuple[Sale, bool]:

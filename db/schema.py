@@ -102,7 +102,7 @@ _CHANGE_LOG_SCHEMA = """
         entity_id TEXT NOT NULL,
         UNIQUE (origin_node, origin_epoch, origin_seq)
     );
-    CREATE INDEX changes_by_entity ON changes(kind, entity_id);
+    CREATE INDEX changes_of_users ON changes(entity_id) WHERE kind = 'user';
     CREATE TABLE users_new (
         id TEXT PRIMARY KEY,
         cpf TEXT NOT NULL,

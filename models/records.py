@@ -1,6 +1,9 @@
 """The stored things, as small frozen dataclasses: networks, stores, users, sales."""
 
 import datetime as dt
+import os
+import re
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -12,10 +15,27 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def new_sale_id(now_ns: int | None = None) -> str:
+    """A fresh UUID whose first 48 bits are the Unix time in ms (RFC 9562 version 7).
+
+    Sale ids made in time order are inserted near each other in the sales index,
+    so a commit writes few pages; the other 74 bits are random, so ids made on
+    different tills still never collide."""
+    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def parse_uuid(value: object, field: str) -> str:
     """The canonical lower-case form of a UUID string; raise otherwise."""
     if not isinstance(value, str):
         raise ValidationError(field, "must be a UUID string")
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # already canonical: the common case, and a hot path when replicas catch up
     try:
         return str(uuid.UUID(value))
     except ValueError:

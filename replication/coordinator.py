@@ -22,6 +22,7 @@ Rules:
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from db.changes import ChangeLog, Origin, Vector, covers, read_after, vector_from_json, vector_to_json
@@ -133,25 +134,42 @@ class CoordinatorSide:
         link = self.links[peer]
         self._pull_missing(peer, link, generation, taking_over=True)
         self._mark_taken_over(peer, generation)
+        with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{peer}") as read_ahead:
+            self._push_loop(peer, link, generation, read_ahead)
+
+    def _read(self, mine: Vector, theirs: Vector) -> tuple[list, bool]:
+        return self.db.read(lambda c: read_after(c, mine, theirs, REPLICATION_BATCH))
+
+    def _read_now(self, theirs: Vector) -> tuple[Vector, list, bool]:
+        mine = self.changes.vector()
+        return (mine, *self._read(mine, theirs))
+
+    def _push_loop(self, peer: int, link: PeerLink, generation: int, read_ahead: ThreadPoolExecutor) -> None:
         last_seen = 0
+        ahead = None  # (the follower vector it assumes, Future of (mine, entries, more))
         while self.active(generation):
             follower = self.followers[peer]
             if follower.state == IN_SYNC:
                 last_seen = self.changes.wait_for_news(last_seen, self.heartbeat_s)
                 if not self.active(generation):
                     return
-            mine = self.changes.vector()
-            entries, more = [], False
-            if follower.state in (IN_SYNC, CATCHING_UP):
-                entries, more = self.db.read(lambda c: read_after(c, mine, follower.vector, REPLICATION_BATCH))
+            if ahead is not None and ahead[0] == follower.vector:
+                mine, entries, more = ahead[1].result()
+            else:
+                mine = self.changes.vector()
+                entries, more = self._read(mine, follower.vector) if follower.state in (IN_SYNC, CATCHING_UP) else ([], False)
+            ahead = None
+            if more:  # catching up: read the next batch while the follower applies this one
+                expected = _vector_after(follower.vector, entries)
+                ahead = (expected, read_ahead.submit(self._read_now, expected))
             body = {"epoch": self.epoch, "entries": entries, "more": more, "vector": vector_to_json(mine),
                     "position": sum(mine.values()), "members": self.members()}
             try:
                 answer = link.call("peer.push", body)
             except (PeerUnavailable, PeerRefused) as exc:
-                self._set_follower(peer, generation, state=DOWN)
                 if follower.state != DOWN:
                     log.warning("follower %d unreachable: %s", peer, exc)
+                self._set_follower(peer, generation, state=DOWN)
                 self._pause(generation)
                 continue
             if answer.get("stale"):
@@ -224,3 +242,12 @@ class CoordinatorSide:
     def _pause(self, generation: int, fraction: float = 1.0) -> None:
         with self._cond:
             self._cond.wait_for(lambda: self._generation != generation, self.heartbeat_s * fraction)
+
+
+def _vector_after(vector: Vector, entries: list[dict]) -> Vector:
+    """The vector of a holder of `vector` once it has applied `entries`."""
+    after = dict(vector)
+    for entry in entries:
+        node, epoch, seq = entry["origin"]
+        after[(node, epoch)] = max(after.get((node, epoch), 0), seq)
+    return after

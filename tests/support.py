@@ -6,7 +6,6 @@ import signal
 import socket
 import sqlite3
 import threading
-import uuid
 import subprocess
 import sys
 import time
@@ -295,7 +294,8 @@ class ClusterSeller:
         time.sleep(0.02)
 
     def sell_one(self, cents: int = 100) -> str:
-        sale_id = str(uuid.uuid4())
+        from models.records import new_sale_id
+        sale_id = new_sale_id()
         result = self._retry(lambda: self.api.record_sale(sale_id, self.store_id, cents))
         self.acknowledged[sale_id] = result["replicas"]
         return sale_id

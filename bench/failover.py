@@ -1,0 +1,143 @@
+"""Benchmark: failover of a three-node cluster with default timings; prints per-run figures.
+
+    python bench/failover.py [--runs 5] [--catch-up-sales 100000]
+
+Part 1: a seller keeps recording sales while the coordinator is killed with
+SIGKILL; for each run: the time from the kill to the first sale acknowledged
+by the new coordinator, and the longest single sales.record (with its
+retries) across the kill. The killed node is restarted and takes its role
+back before the next run. At the end every acknowledged sale is looked up on
+every node: lost and duplicated counts.
+Part 2: node 3 is stopped, the cluster records --catch-up-sales sales, node 3
+is started again: the time until it has caught up, and until it serves again
+as coordinator.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from client.api import Api  # noqa: E402
+from client.connection import Connection  # noqa: E402
+from models.records import new_sale_id  # noqa: E402
+from support import Cluster, ClusterSeller, wait_until  # noqa: E402  (the test harness: real processes, free ports)
+
+QUIET = {"LOG_LEVEL": "WARNING"}
+
+
+class TimedSeller(ClusterSeller):
+    """Records (ack time, node, call duration) for every sale."""
+
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.acks: list[tuple[float, int, float]] = []
+
+    def sell_one(self, cents: int = 100) -> str:
+        started = time.monotonic()
+        sale_id = super().sell_one(cents)
+        self.acks.append((time.monotonic(), self.api.connection.node_id, time.monotonic() - started))
+        return sale_id
+
+
+def coordinator_of(cluster: Cluster) -> int:
+    for node in cluster.live():
+        try:
+            return node.status()["coordinator_id"]
+        except OSError:
+            continue
+    return 0
+
+
+def failover_runs(cluster: Cluster, runs: int) -> None:
+    seller = TimedSeller(cluster).start()
+    wait_until(lambda: len(seller.acks) > 20, what="the seller to start")
+    print("run  killed  new  kill->first ack  longest call  acks so far")
+    gaps = []
+    for run in range(1, runs + 1):
+        victim = coordinator_of(cluster)
+        killed_at = time.monotonic()
+        cluster.nodes[victim].kill9()
+        first = wait_until(lambda: next((a for a in seller.acks if a[0] > killed_at and a[1] != victim), None), timeout=30,
+                           interval=0.005, what="a sale acknowledged by the new coordinator")
+        wait_until(lambda: any(a[0] > first[0] + 0.5 for a in seller.acks), what="sales after the failover")
+        longest = max(d for t, _, d in seller.acks if t > killed_at and t < first[0] + 0.5)
+        gaps.append(first[0] - killed_at)
+        print(f"{run:3d}  {victim:6d}  {first[1]:3d}  {gaps[-1] * 1000:13.0f} ms  {longest * 1000:9.0f} ms  {len(seller.acks):10d}")
+        cluster.nodes[victim].start()
+        cluster.wait_coordinator(max(cluster.nodes))
+    seller.stop()
+    digest = cluster.wait_converged(timeout=60)
+    lost = len(set(seller.acknowledged) - digest["ids"])
+    duplicated = digest["rows"] - len(digest["ids"]) + (digest["aggregate_count"] - digest["rows"])
+    print(f"kill -> first ack by the new coordinator: median {statistics.median(gaps) * 1000:.0f} ms, "
+          f"max {max(gaps) * 1000:.0f} ms over {runs} runs")
+    print(f"sales acknowledged {len(seller.acknowledged)}, lost {lost}, duplicated {duplicated}, "
+          f"seller retries {seller.failures}")
+
+
+def catch_up_run(cluster: Cluster, sales: int, writers: int = 32) -> None:
+    cluster.nodes[3].kill9()
+    cluster.wait_coordinator(2, among=[1, 2])
+    servers = {n: a for n, a in cluster.servers().items() if n == 2}
+    started = time.monotonic()
+    counter = iter(range(sales))
+    lock = threading.Lock()
+
+    def write():
+        api = Api(Connection(servers))
+        api.login("23456789092", "1234")
+        store = api.stores()[1]["id"]
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    return
+            api.record_sale(new_sale_id(), store, 250)
+    threads = [threading.Thread(target=write) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(f"recorded {sales:,} sales while node 3 was down in {time.monotonic() - started:.1f} s")
+    restarted = time.monotonic()
+    cluster.nodes[3].start()
+    target = cluster.nodes[2].status()["position"]
+
+    def holds_everything():
+        try:
+            return cluster.nodes[3].status()["position"] >= target and time.monotonic()
+        except OSError:
+            return False
+    caught_up = wait_until(holds_everything, timeout=120, interval=0.01, what="node 3 to catch up")
+    cluster.wait_coordinator(3, timeout=120)
+    serving = time.monotonic()
+    print(f"returning primary: caught up {caught_up - restarted:.2f} s after its start, "
+          f"serving as coordinator after {serving - restarted:.2f} s (start-up and listening window included)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--catch-up-sales", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = Cluster(Path(tmp), env=QUIET).start()
+        try:
+            cluster.wait_coordinator(3)
+            if args.runs:
+                failover_runs(cluster, args.runs)
+            if args.catch_up_sales:
+                catch_up_run(cluster, args.catch_up_sales)
+        finally:
+            cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
