@@ -22,11 +22,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
 from db.catalogue import CatalogueRepository  # noqa: E402
+from db.changes import ChangeLog  # noqa: E402
 from db.database import Database  # noqa: E402
-from db.sales import insert_sale  # noqa: E402
+from db.sales import insert_sales  # noqa: E402
 from db.users import UserRepository  # noqa: E402
 from models.documents import cnpj_check_digits, cpf_check_digits  # noqa: E402
-from models.records import Network, Sale, Store, User, new_id  # noqa: E402
+from models.records import Network, Sale, Store, User, new_id, new_sale_id  # noqa: E402
 from server.pins import hash_pin  # noqa: E402
 from support import ServerProcess  # noqa: E402
 
@@ -35,7 +36,8 @@ BATCH = 50_000
 
 
 def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
-    db = Database(path)
+    db = Database(path, node_id=1)
+    changes = ChangeLog(1, lambda: 1)
     rng = random.Random(1)
     networks = [Network(new_id(), f"REDE {i}") for i in range(10)]
     store_list = [Store(new_id(), f"Loja {i:04d}", f"{10000000 + i:08d}0001" + cnpj_check_digits(f"{10000000 + i:08d}0001"),
@@ -46,24 +48,32 @@ def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
 
     def catalogue(conn):
         for network in networks:
-            CatalogueRepository.insert_network(conn, network, "bench")
+            CatalogueRepository.insert_network(conn, network, "bench", changes)
         for store in store_list:
-            CatalogueRepository.insert_store(conn, store, "bench")
+            CatalogueRepository.insert_store(conn, store, "bench", changes)
         for i, seller_id in enumerate(seller_ids):
             nine = f"{600000000 + i:09d}"
-            UserRepository.insert(conn, User(seller_id, nine + cpf_check_digits(nine), f"Vendedor {i:04d}", 1990, "seller"), "x", "bench")
-        UserRepository.insert(conn, User(new_id(), "56789012303", "Gerente", 1975, "manager"), manager_hash, "bench")
-    db.write(catalogue)
-    seq = 0
-    while seq < sales:
-        def chunk(conn, first=seq):
-            for s in range(first, min(first + BATCH, sales)):
-                day = today - dt.timedelta(days=rng.randrange(days))
-                insert_sale(conn, Sale(new_id(), rng.choice(seller_ids), rng.choice(store_list).id, rng.randint(100, 100_000),
-                                       day, "bench", 1, s + 1))
+            UserRepository.insert(conn, User(seller_id, nine + cpf_check_digits(nine), f"Vendedor {i:04d}", 1990, "seller"), "x",
+                                  "bench", changes)
+        UserRepository.insert(conn, User(new_id(), "56789012303", "Gerente", 1975, "manager"), manager_hash, "bench", changes)
+        return conn.execute("SELECT MAX(origin_seq) FROM changes").fetchone()[0]
+    seq = db.write(catalogue)
+    made = 0
+    while made < sales:
+        batch = []
+        for _ in range(min(BATCH, sales - made)):
+            seq += 1
+            day = today - dt.timedelta(days=rng.randrange(days))
+            batch.append(Sale(new_sale_id(), rng.choice(seller_ids), rng.choice(store_list).id, rng.randint(100, 100_000),
+                              day, "bench", 1, 1, seq))
+
+        def chunk(conn, batch=batch):
+            insert_sales(conn, batch)
+            conn.executemany("INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (1, 1, ?, 'sale', ?)",
+                             [(s.origin_seq, s.sale_id) for s in batch])
         db.write(chunk, timeout=600)
-        seq += BATCH
-        print(f"  built {min(seq, sales):,} sales", file=sys.stderr)
+        made += len(batch)
+        print(f"  built {made:,} sales", file=sys.stderr)
     db.close()
 
 
