@@ -170,6 +170,7 @@ class BullyMachine:
         if message.sender > self.node_id:
             return  # Election only goes upwards; a higher sender is a confused peer
         ready.send(message.sender, Ok(self.node_id, self.epoch))
+        ready.events.append(f"Election from node {message.sender}: answered Ok")
         if self.state == COORDINATOR:
             ready.send(message.sender, Coordinator(self.node_id, self.coordinator_epoch))
         elif self.state == FOLLOWER:

@@ -187,6 +187,8 @@ class CoordinatorSide:
                 log.info("follower %d in sync at position %d", peer, sum(theirs.values()))
             elif previous in (UNKNOWN, DOWN) and not in_sync:
                 log.info("follower %d is behind by %d changes: catch-up started", peer, sum(mine.values()) - sum(theirs.values()))
+            elif previous == IN_SYNC and not in_sync:
+                log.warning("follower %d fell behind by %d changes", peer, sum(mine.values()) - sum(theirs.values()))
             if any(seq > mine.get(key, 0) for key, seq in theirs.items()):
                 self._pull_missing(peer, link, generation, taking_over=False)
 

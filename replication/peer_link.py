@@ -35,16 +35,26 @@ class PeerLink:
         """The peer's result; PeerUnavailable when it cannot be reached, PeerRefused on an error answer."""
         timeout = timeout_s or self.timeout_s
         with self._lock:
+            reused = self._line is not None
             try:
-                if self._line is None:
-                    self._line = LineSocket(self.address, timeout, MAX_PEER_RESPONSE_BYTES)
-                response = self._line.request(method, self.auth.seal(method, body), next(self._ids), timeout)
+                response = self._request(method, body, timeout)
             except LineBroken as exc:
                 self._close()
-                raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
+                if not reused:
+                    raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
+                try:  # a kept-open socket may have been closed as idle: one fresh try tells
+                    response = self._request(method, body, timeout)
+                except LineBroken as exc:
+                    self._close()
+                    raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
         if response.error is not None:
             raise PeerRefused(response.error.code, response.error.message, response.error.data)
         return response.result
+
+    def _request(self, method: str, body, timeout: float):
+        if self._line is None:
+            self._line = LineSocket(self.address, timeout, MAX_PEER_RESPONSE_BYTES)
+        return self._line.request(method, self.auth.seal(method, body), next(self._ids), timeout)
 
     def close(self) -> None:
         with self._lock:

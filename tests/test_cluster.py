@@ -150,3 +150,16 @@ def test_cluster_status_shows_positions_and_who_is_down(cluster):
     assert status["nodes"][0]["role"] == "down"
     assert status["nodes"][2]["position"] == status["position"] > 0
     print(json.dumps(status))
+
+
+def test_links_closed_as_idle_are_reopened_and_elections_still_work(cluster):
+    c = cluster(env={"IDLE_TIMEOUT_S": "1"})
+    c.start()
+    c.wait_coordinator(3)
+    wait_until(lambda: "closing idle connection" in c.nodes[3].log(), what="an idle peer link to be closed")
+    c.nodes[3].kill9()
+    c.wait_coordinator(2, among=[1, 2])
+    assert "Coordinator announced: node 1" not in c.nodes[1].log()  # its stale link to node 2 did not make 2 look dead
+    seller = ClusterSeller(c)
+    seller.sell_one()
+    assert c.wait_converged(nodes=[1, 2])["ids"] >= set(seller.acknowledged)
