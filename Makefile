@@ -20,6 +20,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/sales.py
 	$(PY) bench/reports.py
+	$(PY) bench/failover.py
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache
