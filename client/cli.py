@@ -11,26 +11,29 @@ import datetime as dt
 import io
 import json
 import os
+import sqlite3
 import sys
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from client import views
 from client.api import Api
-from client.connection import Connection, RemoteError, ServerUnreachable
+from client.connection import CLIENT_FAILOVER_TIMEOUT_MS, Connection, RemoteError, ServerUnreachable
 from client.console import Console, Quit
 from client.controllers import Interactive
+from client.sale_queue import QueueSender, SaleQueue, default_queue_path
 from models.cluster import DEFAULT_CLUSTER, parse_cluster
-from models.dates import check_range, parse_br_date, parse_iso_date
+from models.dates import check_range, parse_br_date, parse_iso_date, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.money import parse_typed_amount
-from models.records import new_sale_id
 from models.people import parse_pin
+from models.records import new_sale_id, parse_uuid
 
 EXIT_OK = 0
 EXIT_ERROR = 1        # the server refused the request, or the input was invalid
 EXIT_USAGE = 2        # wrong command line (argparse)
 EXIT_UNREACHABLE = 3  # no server answered
+EXIT_QUEUED = 4       # `sale`: no server answered; the sale waits in the seller's queue and goes out on a later start
 
 REPORTS = {
     "best-store": ("best_store", None),
@@ -78,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--limit", type=int, default=None, help="posições no ranking (1 a 100)")
     for name, text in (("stores", "lista as lojas"), ("networks", "lista as redes"), ("sellers", "lista os vendedores (gerente)")):
         commands.add_parser(name, help=text)
+    commands.add_parser("status", help="situação de cada nó do cluster")
     for sub in commands.choices.values():
-        if sub.prog.split()[-1] != "sale":
+        if sub.prog.split()[-1] not in ("sale", "status"):
             sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
     return parser
 
@@ -91,17 +95,25 @@ def timezone_from_env() -> ZoneInfo:
         return ZoneInfo("America/Sao_Paulo")
 
 
-def sign_in(api: Api) -> dict:
-    """Sign in with ONSELL_CPF / ONSELL_PIN, or ask for them on the terminal."""
+def credentials() -> tuple[str, str]:
+    """CPF and PIN from ONSELL_CPF / ONSELL_PIN, or asked on the terminal."""
     console = Console(stdout=sys.stderr)
     try:
         cpf = os.environ.get("ONSELL_CPF") or console.ask("CPF: ", parse_cpf, "CPF inválido.")
         pin = os.environ.get("ONSELL_PIN") or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
-        return api.login(parse_cpf(cpf), parse_pin(pin))
+        return parse_cpf(cpf), parse_pin(pin)
     except ValidationError:
         raise CommandError("ONSELL_CPF ou ONSELL_PIN inválido.") from None
     except Quit:
         raise CommandError("entrada encerrada antes do login.") from None
+
+
+def sign_in(api: Api, queue: SaleQueue | None = None) -> dict:
+    """Sign in; a seller's queued sales get the new token."""
+    user = api.login(*credentials())
+    if queue is not None and user["role"] == "seller":
+        queue.renew_token(user["cpf"], api.token)
+    return user
 
 
 def find_store(api: Api, key: str) -> dict:
@@ -136,7 +148,10 @@ def emit(rows: list[dict], fmt: str, raw, out) -> None:
         out.write((views.table(list(rows[0]), [list(map(str, r.values())) for r in rows]) if rows else "(nada)") + "\n")
 
 
-def run_command(args, api: Api, out) -> int:
+def run_command(args, api: Api, out, queue: SaleQueue | None) -> int:
+    if args.command == "status":
+        out.write(views.cluster_table(api.status()) + "\n")
+        return EXIT_OK
     if args.command == "stores":
         stores = api.stores()
         emit([{"id": s["id"], "loja": s["name"], "rede": s["network"]["name"], "cnpj": s["cnpj"]} for s in stores], args.format, {"stores": stores}, out)
@@ -145,21 +160,47 @@ def run_command(args, api: Api, out) -> int:
         networks = api.networks()
         emit([{"id": n["id"], "rede": n["name"]} for n in networks], args.format, {"networks": networks}, out)
         return EXIT_OK
-    sign_in(api)
+    if args.command == "sale":
+        return record_sale(args, api, out, queue)
+    sign_in(api, queue)
     if args.command == "sellers":
         sellers = api.sellers()
         emit([{"id": s["id"], "vendedor": s["name"], "cpf": s["cpf"]} for s in sellers], args.format, {"sellers": sellers}, out)
         return EXIT_OK
-    if args.command == "sale":
-        store = find_store(api, args.store)
-        sale_id = args.sale_id or new_sale_id()
-        result = api.record_sale(sale_id, store["id"], args.amount, args.date)
-        sale = result["sale"]
-        note = " (já estava registrada)" if result["duplicate"] else ""
-        out.write(f"Venda registrada{note}: {views.wire_money(sale['amount'])} em {store['name']}, "
-                  f"{views.date(sale['sold_on'])} (código {sale['sale_id']})\n")
-        return EXIT_OK
     return run_report(args, api, out)
+
+
+def record_sale(args, api: Api, out, queue: SaleQueue | None) -> int:
+    """Record one sale; when no server answers, keep it in the queue and exit with EXIT_QUEUED."""
+    sale_id = args.sale_id or new_sale_id()
+    sold_on = args.date or today_in(timezone_from_env(), dt.datetime.now(dt.timezone.utc))
+    try:
+        sign_in(api, queue)
+        if queue is not None and queue.count():
+            queue.send_pending(api.connection)  # what earlier runs could not send goes first
+        store = find_store(api, args.store)
+        result = api.record_sale(sale_id, store["id"], args.amount, sold_on)
+    except ServerUnreachable:
+        if queue is None:
+            raise
+        return queue_offline(api, queue, args, sale_id, sold_on)
+    sale = result["sale"]
+    note = " (já estava registrada)" if result["duplicate"] else ""
+    out.write(f"Venda registrada{note}: {views.wire_money(sale['amount'])} em {store['name']}, "
+              f"{views.date(sale['sold_on'])} (código {sale['sale_id']})\n")
+    return EXIT_OK
+
+
+def queue_offline(api: Api, queue: SaleQueue, args, sale_id: str, sold_on: dt.date) -> int:
+    """No server answered: keep the sale (with the token, if the seller got to sign in) for a later start."""
+    try:
+        store_id = parse_uuid(args.store, "store")
+    except ValidationError:
+        raise CommandError("nenhum servidor respondeu; sem servidor, informe a loja pelo código (id), não pelo CNPJ.") from None
+    cpf = api.user["cpf"] if api.user else credentials()[0]
+    queue.add(sale_id, cpf, api.token or "", store_id, store_id, args.amount, sold_on, dt.datetime.now(dt.timezone.utc).isoformat())
+    print(f"onsell: venda guardada: será enviada quando o servidor voltar ({queue.count()} pendentes, código {sale_id})", file=sys.stderr)
+    return EXIT_QUEUED
 
 
 def run_report(args, api: Api, out) -> int:
@@ -210,12 +251,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"onsell: lista de servidores inválida: {exc.reason}", file=sys.stderr)
         return EXIT_USAGE
-    connection = Connection(servers)
+    try:
+        failover_s = int(os.environ.get("CLIENT_FAILOVER_TIMEOUT_MS", CLIENT_FAILOVER_TIMEOUT_MS)) / 1000
+    except ValueError:
+        print("onsell: CLIENT_FAILOVER_TIMEOUT_MS deve ser um número de milissegundos", file=sys.stderr)
+        return EXIT_USAGE
+    console = Console()
+    connection = Connection(servers, failover_s, on_notice=lambda text: print(f"** {text}", file=sys.stderr if args.command else sys.stdout, flush=True))
     api = Api(connection)
+    queue = open_queue()
+    sender = None
     try:
         if args.command is None:
-            return Interactive(api, Console(), timezone_from_env()).run()
-        return run_command(args, api, sys.stdout)
+            if queue is not None:
+                sender = QueueSender(queue, servers, failover_s).start()  # what earlier runs could not send goes now
+            return Interactive(api, console, timezone_from_env(), queue=queue, sender=sender).run()
+        return run_command(args, api, sys.stdout, queue)
     except CommandError as exc:
         print(f"onsell: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -231,4 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"onsell: erro inesperado no cliente ({exc.__class__.__name__}: {exc})", file=sys.stderr)
         return EXIT_ERROR
     finally:
+        if sender is not None:
+            sender.stop()
         connection.close()
+        if queue is not None:
+            queue.close()
+
+
+def open_queue() -> SaleQueue | None:
+    """The seller's queue file, or None (with a warning) when it cannot be opened."""
+    path = default_queue_path()
+    try:
+        return SaleQueue(path)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"onsell: aviso: fila de vendas indisponível ({path}: {exc}); vendas não poderão esperar pelo servidor",
+              file=sys.stderr)
+        return None

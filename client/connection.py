@@ -1,25 +1,37 @@
-"""A JSON-RPC connection to the onsell servers, over the shared line codec.
+"""The client's connection to an onsell cluster, with failover.
 
-It connects to the first node that answers, highest id first (the primary),
-keeps the socket open between calls, and on a broken connection reconnects
-and sends the request once more. Retrying is safe: sales carry a client-made
-sale_id, so a repeated sales.record is recognised as a duplicate.
+Rules:
+- It talks to the coordinator. The first node tried is the last coordinator
+  it saw, else the highest id (the primary). A `not_coordinator` answer names
+  the coordinator to try next; one that names none (an election is under way)
+  sends it round the other nodes.
+- On a refused, closed or silent connection, or `not_coordinator`, or
+  `unavailable`, it sends the same request again, to the coordinator it finds,
+  until CLIENT_FAILOVER_TIMEOUT_MS have passed; then ServerUnreachable. A
+  repeated request is harmless: a sale carries its sale_id, so it is recorded
+  once however often it is sent.
+- When the coordinator it talks to changes, on_notice gets one Portuguese
+  line: a temporary coordinator, or the primary back.
 """
 
 import itertools
-from typing import Any
+import time
+from typing import Any, Callable
 
 from models.cluster import format_address
 from server.jsonrpc import RpcError
 from server.line_socket import LineBroken, LineSocket
 
-CONNECT_TIMEOUT_S = 3.0
+CLIENT_FAILOVER_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 1.0
 CALL_TIMEOUT_S = 15.0
+RETRY_PAUSE_S = 0.05
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+ANY_NODE_METHODS = ("ping", "cluster.status")  # answered by every node, coordinator or not
 
 
 class ServerUnreachable(Exception):
-    """No server answered; str() lists what was tried."""
+    """No coordinator answered within the failover timeout; str() says what was tried."""
 
 
 class RemoteError(Exception):
@@ -34,44 +46,87 @@ class RemoteError(Exception):
 
 
 class Connection:
-    def __init__(self, servers: dict[int, tuple[str, int]], call_timeout_s: float = CALL_TIMEOUT_S):
-        self.servers = servers
+    def __init__(self, servers: dict[int, tuple[str, int]], failover_timeout_s: float = CLIENT_FAILOVER_TIMEOUT_MS / 1000,
+                 on_notice: Callable[[str], None] | None = None, call_timeout_s: float = CALL_TIMEOUT_S):
+        self.servers = dict(servers)
+        self.primary_id = max(servers)
+        self.failover_timeout_s = failover_timeout_s
         self.call_timeout_s = call_timeout_s
-        self.node_id: int | None = None
+        self.on_notice = on_notice or (lambda text: None)
+        self.node_id: int | None = None  # the node the socket is open to
+        self.coordinator_id: int | None = None  # the last node that served a coordinator-only method
         self._line: LineSocket | None = None
+        self._preferred: int | None = None
+        self._avoid: int | None = None
         self._ids = itertools.count(1)
 
-    def call(self, method: str, params: dict | None = None) -> Any:
-        """The method's result; RemoteError for an error answer, ServerUnreachable when none answers."""
+    def call(self, method: str, params: dict | None = None, failover_timeout_s: float | None = None) -> Any:
+        """The method's result; RemoteError for an error answer, ServerUnreachable when no coordinator answered in time."""
+        deadline = time.monotonic() + (self.failover_timeout_s if failover_timeout_s is None else failover_timeout_s)
         request_id = next(self._ids)
-        for attempt in (1, 2):
+        last_problem = "nenhum servidor respondeu"
+        while True:
             try:
-                response = self._connected().request(method, params or {}, request_id, self.call_timeout_s)
-                break
+                line = self._connected()
+                remaining = max(deadline - time.monotonic(), CONNECT_TIMEOUT_S)
+                response = line.request(method, params or {}, request_id, min(self.call_timeout_s, remaining))
             except LineBroken as exc:
-                self.close()
-                if attempt == 2:
-                    raise ServerUnreachable(f"conexão perdida com o servidor ({exc})") from None
-        if response.error is not None:
-            raise RemoteError(response.error)
-        return response.result
+                last_problem = str(exc)
+                self._drop()
+            else:
+                error = response.error
+                reason = error.data.get("reason") if error is not None and isinstance(error.data, dict) else None
+                if error is None or reason not in ("not_coordinator", "unavailable"):
+                    if method not in ANY_NODE_METHODS:
+                        self._served_by(self.node_id)
+                    if error is not None:
+                        raise RemoteError(error)
+                    return response.result
+                last_problem = f"nó {self.node_id}: {reason}"
+                hint = error.data.get("coordinator") if reason == "not_coordinator" else None
+                self._drop(prefer=hint.get("id") if isinstance(hint, dict) else None)
+            if time.monotonic() >= deadline:
+                raise ServerUnreachable(last_problem)
+            time.sleep(RETRY_PAUSE_S)
 
     def close(self) -> None:
         if self._line is not None:
             self._line.close()
             self._line = None
 
+    # -- finding the coordinator -------------------------------------------------------------
+    def _order(self) -> list[int]:
+        """Nodes to try: the hinted one, the last coordinator, then highest id first; the node that just failed last."""
+        first = [n for n in (self._preferred, self.coordinator_id) if n in self.servers]
+        order = list(dict.fromkeys(first + sorted(self.servers, reverse=True)))
+        return [n for n in order if n != self._avoid] + [n for n in order if n == self._avoid]
+
     def _connected(self) -> LineSocket:
         if self._line is not None:
             return self._line
         tried = []
-        for node_id in sorted(self.servers, reverse=True):
-            address = self.servers[node_id]
+        for node_id in self._order():
             try:
-                self._line = LineSocket(address, CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES)
+                self._line = LineSocket(self.servers[node_id], CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES)
             except LineBroken:
-                tried.append(format_address(address))
+                tried.append(format_address(self.servers[node_id]))
                 continue
             self.node_id = node_id
             return self._line
-        raise ServerUnreachable("nenhum servidor respondeu (" + ", ".join(tried) + ")")
+        raise LineBroken("nenhum servidor respondeu (" + ", ".join(tried) + ")")
+
+    def _drop(self, prefer: int | None = None) -> None:
+        """Close the socket; next time start with the node `prefer`, or else try this node last."""
+        self._preferred = prefer if prefer in self.servers else None
+        self._avoid = None if self._preferred else self.node_id
+        self.close()
+
+    def _served_by(self, node_id: int | None) -> None:
+        if node_id is None or node_id == self.coordinator_id:
+            return
+        previous, self.coordinator_id = self.coordinator_id, node_id
+        self._preferred = self._avoid = None
+        if node_id != self.primary_id:
+            self.on_notice(f"Servidor principal indisponível: conectado ao coordenador temporário (nó {node_id})")
+        elif previous is not None:
+            self.on_notice(f"Servidor principal de volta: conectado ao nó {node_id}")

@@ -12,6 +12,7 @@ from client import views
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Console, Quit
+from client.sale_queue import QueueSender, SaleQueue
 from models.dates import check_range, parse_br_date, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
@@ -28,11 +29,14 @@ class SignedOut(Exception):
 
 
 class Interactive:
-    def __init__(self, api: Api, console: Console, timezone: ZoneInfo, clock=None):
+    def __init__(self, api: Api, console: Console, timezone: ZoneInfo, clock=None, queue: SaleQueue | None = None,
+                 sender: QueueSender | None = None):
         self.api = api
         self.console = console
         self.timezone = timezone
         self.now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.queue = queue
+        self.sender = sender
         self._stores: list[dict] | None = None
 
     # -- the whole program ---------------------------------------------------------------
@@ -73,7 +77,7 @@ class Interactive:
         cpf = ask("CPF: ", parse_cpf, "CPF inválido: digite os 11 dígitos (com ou sem pontos e traço).")
         pin = ask("PIN: ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
         try:
-            return self.api.login(cpf, pin)
+            return self.signed_in(self.api.login(cpf, pin))
         except RemoteError as error:
             if error.reason == "unknown_user":
                 return self.register(cpf)
@@ -91,12 +95,20 @@ class Interactive:
         try:
             self.api.register(cpf, name, year, pin)
             say(f"Conta criada para {name}.")
-            return self.api.login(cpf, pin)
+            return self.signed_in(self.api.login(cpf, pin))
         except RemoteError as error:
             say(views.remote_error(error))
         except ServerUnreachable as error:
             say(f"Não foi possível falar com o servidor: {error}.")
         return None
+
+    def signed_in(self, user: dict) -> dict:
+        """Queued sales of this seller go out with the new token."""
+        if self.queue is not None and user["role"] == SELLER:
+            self.queue.renew_token(user["cpf"], self.api.token)
+            if self.sender:
+                self.sender.wake()
+        return user
 
     def ask_person(self) -> tuple[str, int, str]:
         ask = self.console.ask
@@ -112,16 +124,17 @@ class Interactive:
 
     # -- seller ------------------------------------------------------------------------------
     def seller_menu(self) -> None:
-        actions = [
+        self.menu(lambda: [
             ("Registrar venda", self.record_sale),
             ("Minhas vendas de hoje", self.sales_today),
             ("Minhas vendas por período", self.sales_in_period),
+            (f"Vendas pendentes ({self.pending_count()})", self.show_pending),
             ("Sair (trocar de usuário)", self.sign_out),
-        ]
-        self.menu(actions)
+        ])
 
-    def menu(self, actions) -> None:
+    def menu(self, make_actions) -> None:
         while True:
+            actions = make_actions()  # labels may change (pending sales)
             self.console.say("")
             choice = self.console.choose("O que deseja fazer?", [label for label, _ in actions], allow_back=False)
             self.guard(actions[choice][1])
@@ -152,17 +165,29 @@ class Interactive:
         if not self.console.confirm(f"Confirmar venda de {views.money(cents)} em {store['name']}?"):
             self.console.say("Venda cancelada.")
             return
-        sale_id = new_sale_id()  # kept across retries: the server records it once
-        while True:
-            try:
-                sale = self.api.record_sale(sale_id, store["id"], cents)["sale"]
-                break
-            except ServerUnreachable as error:
-                self.console.say(f"Não foi possível enviar a venda: {error}.")
-                if not self.console.confirm("Tentar enviar esta mesma venda de novo?"):
-                    self.console.say("Venda NÃO registrada.")
-                    return
+        sale_id, sold_on = new_sale_id(), self.today()  # both kept if it has to wait in the queue
+        try:
+            sale = self.api.record_sale(sale_id, store["id"], cents, sold_on)["sale"]
+        except ServerUnreachable:
+            if self.queue is None:
+                raise
+            self.queue.add(sale_id, self.api.user["cpf"], self.api.token, store["id"], store["name"], cents, sold_on,
+                           self.now().isoformat())
+            self.console.say(f"Venda guardada: será enviada quando o servidor voltar ({self.pending_count()} pendentes).")
+            if self.sender:
+                self.sender.wake()
+            return
         self.console.say(f"Venda registrada: {views.wire_money(sale['amount'])} em {store['name']}, {views.date(sale['sold_on'])}.")
+
+    def pending_count(self) -> int:
+        return self.queue.count(self.api.user["cpf"]) if self.queue is not None and self.api.user else 0
+
+    def show_pending(self) -> None:
+        pending = self.queue.pending(self.api.user["cpf"]) if self.queue is not None else []
+        if not pending:
+            self.console.say("Nenhuma venda pendente: todas foram enviadas.")
+            return
+        self.console.say(views.pending_table(pending))
 
     def today(self) -> dt.date:
         return today_in(self.timezone, self.now())
@@ -196,7 +221,7 @@ class Interactive:
 
     # -- manager -----------------------------------------------------------------------------
     def manager_menu(self) -> None:
-        self.menu([
+        self.menu(lambda: [
             ("Total de um vendedor", self.seller_total),
             ("Melhor loja", self.best_store),
             ("Melhor vendedor", self.best_seller),
@@ -205,6 +230,7 @@ class Interactive:
             ("Listar vendedores", self.list_sellers),
             ("Listar lojas", self.list_stores),
             ("Criar usuário", self.create_user),
+            ("Situação do cluster", self.cluster_status),
             ("Sair (trocar de usuário)", self.sign_out),
         ])
 
@@ -267,6 +293,9 @@ class Interactive:
         self._stores = None  # a manager wants the current list
         rows = [[s["name"], s["network"]["name"], s["cnpj"], s["id"]] for s in self.stores()]
         self.console.say(views.table(["Loja", "Rede", "CNPJ", "Código"], rows) if rows else "Nenhuma loja cadastrada.")
+
+    def cluster_status(self) -> None:
+        self.console.say(views.cluster_table(self.api.status()))
 
     def create_user(self) -> None:
         cpf = self.console.ask("CPF do novo usuário: ", parse_cpf, "CPF inválido: digite os 11 dígitos.")

@@ -110,6 +110,35 @@ def total_line(what: str, result: dict, start, end) -> str:
     return f"{what} {period(start, end)}: {wire_money(result['total'])} em {result['count']} venda(s)."
 
 
+ROLE_IN_CLUSTER = {"coordinator": "coordenador", "follower": "seguidor", "down": "fora do ar",
+                   "candidate": "em eleição", "unknown": "desconhecido"}
+
+
+def cluster_table(status: dict) -> str:
+    """One line per node: id, address, role, epoch, replication position, how far behind the coordinator."""
+    rows = []
+    for node in status["nodes"]:
+        role = ROLE_IN_CLUSTER.get(node["role"], node["role"]) if node.get("alive") else "fora do ar"
+        rows.append([str(node["id"]), node["address"], role, _or_dash(node.get("epoch")), _or_dash(node.get("position")),
+                     _or_dash(node.get("behind"))])
+    title = f"Visto pelo nó {status['node_id']}; coordenador: " + (f"nó {status['coordinator_id']}" if status.get("coordinator_id") else "em eleição")
+    table_text = table(["Nó", "Endereço", "Papel", "Época", "Posição", "Atraso"], rows, right={0, 3, 4, 5})
+    merges = status.get("merges") or []
+    notes = [f"CPF {m['cpf']} cadastrado duas vezes: contas unificadas." for m in merges]
+    return "\n".join([title, table_text, *notes])
+
+
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def pending_table(pending) -> str:
+    """The seller's queued sales, oldest first."""
+    rows = [[date(p.sold_on), p.store_name, money(p.amount_cents), "recusada: " + p.refused if p.refused else "aguardando envio"]
+            for p in pending]
+    return table(["Data", "Loja", "Valor", "Situação"], rows, right={2})
+
+
 def sales_table(sales: list[dict], store_names: dict[str, str]) -> str:
     rows = [[date(s["sold_on"]), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])] for s in sales]
     return table(["Data", "Loja", "Valor"], rows, right={2})

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -186,7 +187,8 @@ class ServerProcess:
 def run_client(args: list[str], port: int, stdin: str = "", env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """Run `python -m client ARGS` against the server on port, feeding stdin; returns the finished process."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ONSELL_")}
-    full_env.update({"CLUSTER": f"1=127.0.0.1:{port}", "PYTHONPATH": str(ROOT)})
+    full_env.update({"CLUSTER": f"1=127.0.0.1:{port}", "PYTHONPATH": str(ROOT),
+                     "ONSELL_QUEUE": os.path.join(tempfile.mkdtemp(prefix="onsell-queue-"), "queue.db")})
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "client", *args], input=stdin, capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT / "tests")

@@ -20,7 +20,8 @@ def test_seller_session_records_a_sale_and_sees_it(fresh_server):
         "abc", "0", "12,345", "1.234,56", "s",  # three bad amounts asked again, then confirm
         "2",                              # today's sales
         "3", "31/02/2026", "01/01/2020", "", # period: a bad date asked again
-        "4",                              # sign out
+        "4",                              # pending sales: none
+        "5",                              # sign out
     )
     done = run_client([], server.port, session)
     out = done.stdout
@@ -31,6 +32,7 @@ def test_seller_session_records_a_sale_and_sees_it(fresh_server):
     assert "Venda registrada: R$ 1.234,56 em" in out
     assert "Suas vendas em" in out and "R$ 1.234,56 em 1 venda(s)" in out
     assert "Data inválida" in out and "Suas vendas desde 01/01/2020" in out
+    assert "Nenhuma venda pendente" in out
     assert "Sessão encerrada." in out and "Até logo!" in out
     assert "Traceback" not in out + done.stderr
     manager = api_for(server)
@@ -52,7 +54,8 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
         "5", "1", "", "",                  # total of store 1
         "6", "7",                          # lists
         "8", "529.982.247-25", "Carla Nova", "1999", "5555", "5556", "5555", "5555", "1",  # PINs differ once
-        "9",
+        "9",                               # cluster view
+        "10",
     )
     done = run_client([], server.port, session)
     out = done.stdout
@@ -67,13 +70,14 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
     assert "Vendas da loja Atakadão Leste em todo o período" in out
     assert "Os PINs não conferem." in out
     assert "Usuário criado: Carla Nova (vendedor), CPF 529.982.247-25." in out
+    assert "Visto pelo nó 1; coordenador: nó 1" in out and "coordenador" in out.split("Visto pelo nó 1")[1]
     assert "Traceback" not in out + done.stderr
     assert api_for(server).login("52998224725", "5555")["role"] == "seller"
 
 
 def test_an_unknown_cpf_leads_to_registration_then_sign_in(fresh_server):
     server = fresh_server()
-    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "4")
+    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "5")
     done = run_client([], server.port, session)
     assert "O CPF 390.533.447-05 não tem cadastro." in done.stdout
     assert "Conta criada para Rafael Novo." in done.stdout
@@ -83,11 +87,12 @@ def test_an_unknown_cpf_leads_to_registration_then_sign_in(fresh_server):
 
 def test_an_unreachable_server_is_one_clear_line_not_a_traceback():
     port = free_port()
-    done = run_client([], port, lines("12345678909", "1234"))
+    quick = {"CLIENT_FAILOVER_TIMEOUT_MS": "300"}
+    done = run_client([], port, lines("12345678909", "1234"), env=quick)
     assert done.returncode == 0
     assert "Não foi possível falar com o servidor" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
-    script = run_client(["report", "best-store"], port, env={"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN})
+    script = run_client(["report", "best-store"], port, env={"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN, **quick})
     assert script.returncode == 3 and "não foi possível falar com o servidor" in script.stderr
 
 
