@@ -1,11 +1,15 @@
 """python -m server.demo: what `make demo` runs.
 
-Starts the node(s) of CLUSTER (default: one node on 127.0.0.1:7001) with the
-demo data, each logging to DATA_DIR/node-N.log, waits until they answer, runs
-the interactive client in the foreground, and stops the nodes when it exits.
+Starts a three-node cluster on loopback (CLUSTER, when it names several
+nodes, else DEMO_CLUSTER) with a freshly generated secret and the demo data,
+each node logging to DATA_DIR/node-N.log; waits until a coordinator serves;
+prints each node's pid and how to kill and restart the primary; runs the
+interactive client in the foreground; stops the nodes when it exits.
 """
 
 import os
+import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -14,10 +18,12 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from models.cluster import DEFAULT_CLUSTER, format_address, parse_cluster
+from client.connection import Connection, ServerUnreachable
+from models.cluster import format_address, parse_cluster
 from server.jsonrpc import encode_request
 
-STARTUP_TIMEOUT_S = 20.0
+DEMO_CLUSTER = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
+STARTUP_TIMEOUT_S = 30.0
 
 
 def answers_ping(address: tuple[str, int]) -> bool:
@@ -32,8 +38,12 @@ def answers_ping(address: tuple[str, int]) -> bool:
 
 def main() -> int:
     load_dotenv(Path.cwd() / ".env", override=False)
-    cluster = parse_cluster(os.environ.get("CLUSTER", DEFAULT_CLUSTER))
-    data_dir = Path(os.environ.get("DATA_DIR", "data"))
+    cluster_text = os.environ.get("CLUSTER", "")
+    if not cluster_text or len(parse_cluster(cluster_text)) < 2:
+        cluster_text = DEMO_CLUSTER
+    cluster = parse_cluster(cluster_text)
+    env = {**os.environ, "CLUSTER": cluster_text, "CLUSTER_SECRET": os.environ.get("CLUSTER_SECRET") or secrets.token_urlsafe(24)}
+    data_dir = Path(env.get("DATA_DIR", "data"))
     data_dir.mkdir(parents=True, exist_ok=True)
     busy = [n for n, address in cluster.items() if answers_ping(address)]
     if busy:
@@ -42,32 +52,69 @@ def main() -> int:
     nodes = {}
     for node_id in sorted(cluster):
         log_path = data_dir / f"node-{node_id}.log"
-        log_file = open(log_path, "a")
-        process = subprocess.Popen([sys.executable, "-m", "server", "--id", str(node_id), "--demo"],
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        with open(log_path, "a") as log_file:
+            process = subprocess.Popen([sys.executable, "-m", "server", "--id", str(node_id), "--demo"], env=env,
+                                       stdout=log_file, stderr=subprocess.STDOUT)
         nodes[node_id] = (process, log_path)
         print(f"nó {node_id}: pid {process.pid}, em {format_address(cluster[node_id])}, log em {log_path}")
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not all(answers_ping(cluster[n]) for n in nodes):
-            dead = [n for n, (p, _) in nodes.items() if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                n = (dead or list(nodes))[0]
-                print(f"O nó {n} não subiu; veja {nodes[n][1]}", file=sys.stderr)
-                return 1
-            time.sleep(0.1)
-        print("Usuários da demo (PIN 1234): vendedor 123.456.789-09, gerente 567.890.123-03\n")
-        return subprocess.call([sys.executable, "-m", "client"])
+        if not wait_for_coordinator(cluster, nodes):
+            return 1
+        explain(cluster, nodes, write_start_script(env, data_dir))
+        return subprocess.call([sys.executable, "-m", "client"], env=env)
     except KeyboardInterrupt:
         return 130
     finally:
         for process, _ in nodes.values():
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process, _ in nodes.values():
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def wait_for_coordinator(cluster: dict, nodes: dict) -> bool:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    connection = Connection(cluster, failover_timeout_s=1.0)
+    try:
+        while True:
+            dead = [n for n, (p, _) in nodes.items() if p.poll() is not None]
+            if dead:
+                print(f"O nó {dead[0]} não subiu; veja {nodes[dead[0]][1]}", file=sys.stderr)
+                return False
+            try:
+                connection.call("networks.list")
+                return True
+            except ServerUnreachable:
+                if time.monotonic() > deadline:
+                    print("Nenhum coordenador respondeu; veja os logs em", ", ".join(str(p) for _, p in nodes.values()), file=sys.stderr)
+                    return False
+    finally:
+        connection.close()
+
+
+def write_start_script(env: dict, data_dir: Path) -> Path:
+    """data/start-node.sh N: starts node N of this demo cluster again (it holds the demo's secret, so 0700)."""
+    path = data_dir / "start-node.sh"
+    path.write_text("#!/bin/sh\n# Starts node N of the cluster that `make demo` runs: sh " + str(path) + " N\n"
+                    f"CLUSTER={shlex.quote(env['CLUSTER'])} CLUSTER_SECRET={shlex.quote(env['CLUSTER_SECRET'])} "
+                    f"DATA_DIR={shlex.quote(str(data_dir))} exec {shlex.quote(sys.executable)} -m server --id \"${{1:?node id}}\"\n")
+    path.chmod(0o700)
+    return path
+
+
+def explain(cluster: dict, nodes: dict, start_script: Path) -> None:
+    primary = max(cluster)
+    print(f"""
+Usuários da demo (PIN 1234): vendedor 123.456.789-09, gerente 567.890.123-03
+Para ver a eleição, em outro terminal:
+  tail -f {' '.join(str(p) for _, p in nodes.values())}
+  kill -9 {nodes[primary][0].pid}        # derruba o servidor principal (nó {primary})
+e para trazê-lo de volta:
+  sh {start_script} {primary}
+""")
 
 
 if __name__ == "__main__":
