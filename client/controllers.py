@@ -103,7 +103,9 @@ class Interactive:
         return None
 
     def signed_in(self, user: dict) -> dict:
-        """Queued sales of this seller go out with the new token."""
+        """Load the stores now (a seller can then sell with no server up); queued sales get the new token."""
+        self._stores = None
+        self.guard(self.stores)
         if self.queue is not None and user["role"] == SELLER:
             self.queue.renew_token(user["cpf"], self.api.token)
             if self.sender:

@@ -314,3 +314,54 @@ class ClusterSeller:
         self.stop_flag.set()
         if self.thread:
             self.thread.join(timeout=60)
+
+
+class InteractiveClient:
+    """`python -m client` driven through pipes as a person would: type lines, wait for text on the screen."""
+
+    def __init__(self, cluster: str, queue_path: Path, env: dict | None = None):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ONSELL_")}
+        full_env.update({"CLUSTER": cluster, "PYTHONPATH": str(ROOT), "ONSELL_QUEUE": str(queue_path), **(env or {})})
+        self.process = subprocess.Popen([sys.executable, "-m", "client"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, env=full_env, cwd=ROOT / "tests", bufsize=1)
+        self.output = ""
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            chunk = self.process.stdout.read(1)
+            if not chunk:
+                return
+            with self._lock:
+                self.output += chunk
+
+    def type(self, *lines: str) -> None:
+        self.process.stdin.write("".join(line + "\n" for line in lines))
+        self.process.stdin.flush()
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 30.0) -> str:
+        """Wait until `text` has appeared `count` times on the screen; the screen so far."""
+        return wait_until(lambda: self.output.count(text) >= count and self.output, timeout, what=f"{text!r} x{count} on screen")
+
+    def kill9(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def finish(self, timeout: float = 30.0) -> int:
+        """Close its input (as Ctrl+D) and wait for it to end; its exit status."""
+        self.process.stdin.close()
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+
+def queued_sale_ids(queue_path: Path) -> list[str]:
+    if not Path(queue_path).exists():
+        return []
+    conn = sqlite3.connect(f"file:{queue_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return [r[0] for r in conn.execute("SELECT sale_id FROM queued_sales WHERE refused IS NULL ORDER BY position")]
+    finally:
+        conn.close()
