@@ -18,7 +18,8 @@ import itertools
 import time
 from typing import Any, Callable
 
-from models.cluster import format_address
+from models.cluster import format_address, parse_cluster
+from models.errors import ValidationError
 from server.jsonrpc import RpcError
 from server.line_socket import LineBroken, LineSocket
 
@@ -48,7 +49,7 @@ class RemoteError(Exception):
 class Connection:
     def __init__(self, servers: dict[int, tuple[str, int]], failover_timeout_s: float = CLIENT_FAILOVER_TIMEOUT_MS / 1000,
                  on_notice: Callable[[str], None] | None = None, call_timeout_s: float = CALL_TIMEOUT_S):
-        self.servers = dict(servers)
+        self.servers = dict(servers)  # grows with the nodes that not_coordinator answers point to
         self.primary_id = max(servers)
         self.failover_timeout_s = failover_timeout_s
         self.call_timeout_s = call_timeout_s
@@ -84,7 +85,7 @@ class Connection:
                     return response.result
                 last_problem = f"nó {self.node_id}: {reason}"
                 hint = error.data.get("coordinator") if reason == "not_coordinator" else None
-                self._drop(prefer=hint.get("id") if isinstance(hint, dict) else None)
+                self._drop(prefer=self._learn(hint))
             if time.monotonic() >= deadline:
                 raise ServerUnreachable(last_problem)
             time.sleep(RETRY_PAUSE_S)
@@ -114,6 +115,18 @@ class Connection:
             self.node_id = node_id
             return self._line
         raise LineBroken("nenhum servidor respondeu (" + ", ".join(tried) + ")")
+
+    def _learn(self, hint) -> int | None:
+        """The hinted coordinator's id, adding its address when this client did not know that node."""
+        if not isinstance(hint, dict) or not isinstance(hint.get("id"), int):
+            return None
+        if hint["id"] not in self.servers and isinstance(hint.get("address"), str):
+            try:
+                self.servers.update(parse_cluster(f"{hint['id']}={hint['address']}"))
+            except ValidationError:
+                return None
+            self.primary_id = max(self.servers)
+        return hint["id"]
 
     def _drop(self, prefer: int | None = None) -> None:
         """Close the socket; next time start with the node `prefer`, or else try this node last."""

@@ -133,3 +133,12 @@ def test_the_cluster_view_in_portuguese(cluster):
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isdigit()}
     assert "coordenador" in lines["3"] and "seguidor" in lines["2"] and "fora do ar" in lines["1"]
     assert "Visto pelo nó 3; coordenador: nó 3" in out
+
+
+def test_a_client_that_knows_only_a_follower_is_pointed_to_the_coordinator(cluster):
+    only_node_1 = {1: cluster.servers()[1]}
+    notices: list[str] = []
+    api = Api(Connection(only_node_1, on_notice=notices.append))
+    api.login(SELLER_CPF, PIN)
+    assert api.connection.coordinator_id == 3 and 3 in api.connection.servers
+    assert notices == []  # node 3 is the primary, not a temporary coordinator
