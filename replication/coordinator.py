@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from db.changes import ChangeLog, Origin, Vector, covers, read_after, vector_from_json, vector_to_json
 from db.database import Database
-from db.merge import apply_entries
+from db.merge import MalformedChange, apply_entries
 from election.messages import Stale
 from replication.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
@@ -204,7 +204,11 @@ class CoordinatorSide:
                 break
             entries = answer.get("entries", [])
             if entries:
-                pulled += self.db.write(lambda c: apply_entries(c, entries, self.now_iso())).applied
+                try:
+                    pulled += self.db.write(lambda c: apply_entries(c, entries, self.now_iso())).applied
+                except MalformedChange as exc:
+                    log.error("refused what node %d sent: %s", peer, exc)
+                    break
             if not answer.get("more") or not entries:
                 break
         if pulled:

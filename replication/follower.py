@@ -18,7 +18,7 @@ import time
 
 from db.changes import ChangeLog, read_after, vector_from_json, vector_to_json
 from db.database import Database
-from db.merge import apply_entries
+from db.merge import MalformedChange, apply_entries
 from election.bully import FOLLOWER
 from election.messages import Heartbeat
 from models.errors import ValidationError
@@ -65,7 +65,11 @@ class FollowerSide:
             if self._caught_up_with != (sender, epoch) and self._catching_up_since is None:
                 self._catching_up_since = time.monotonic()
                 log.info("catch-up from node %d started: %d changes behind", sender, max(0, position - self.changes.position()))
-            self.db.write(lambda c: apply_entries(c, entries, self.now_iso()))
+            try:
+                self.db.write(lambda c: apply_entries(c, entries, self.now_iso()))
+            except MalformedChange as exc:
+                log.error("refused a batch from node %d: %s", sender, exc)
+                raise ValidationError("entries", str(exc)) from None
         if isinstance(body.get("members"), dict):
             self.members, self.members_from = body["members"], sender
         mine = self.changes.vector()

@@ -163,3 +163,21 @@ def test_links_closed_as_idle_are_reopened_and_elections_still_work(cluster):
     seller = ClusterSeller(c)
     seller.sell_one()
     assert c.wait_converged(nodes=[1, 2])["ids"] >= set(seller.acknowledged)
+
+
+def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
+    c = cluster().start()
+    c.wait_coordinator(3)
+    before = c.wait_converged()
+    from replication.peer_auth import PeerAuth
+    from support import TEST_SECRET
+    auth = PeerAuth(TEST_SECRET.encode(), 3, {1, 2, 3}, lambda: int(time.time() * 1000))
+    status = c.nodes[1].status()
+    raw = c.nodes[1].raw()
+    body = {"epoch": status["epoch"], "entries": [{"origin": [3, status["epoch"], 10**6], "kind": "sale", "data": {"id": "x"}}],
+            "more": False, "vector": {}, "position": 0}
+    error = raw.call("peer.push", auth.seal("peer.push", body))["error"]
+    raw.close()
+    assert error["code"] == -32602 and error["data"]["field"] == "entries"
+    assert c.nodes[1].sales_digest() == before
+    assert "Traceback" not in c.nodes[1].log()
