@@ -44,11 +44,20 @@ class ApplyResult:
     merges: list = field(default_factory=list)  # "CPF …: user X merged into Y"
 
 
-def apply_entries(conn: sqlite3.Connection, entries: object, merged_at: str) -> ApplyResult:
-    """Apply a batch of changes inside the writer's transaction; MalformedChange (and no change) if any is bad."""
+def parse_entries(entries: object) -> list[tuple[Origin, str, object]]:
+    """Check a whole batch before anything is written (and outside the writer thread); MalformedChange if any is bad."""
     if not isinstance(entries, list):
         raise MalformedChange("entries must be a list")
-    parsed = [_parse_entry(entry) for entry in entries]  # all of it is checked before anything is written
+    return [_parse_entry(entry) for entry in entries]
+
+
+def apply_entries(conn: sqlite3.Connection, entries: object, merged_at: str) -> ApplyResult:
+    """Apply a batch of changes inside the writer's transaction; MalformedChange (and no change) if any is bad."""
+    return apply_parsed(conn, parse_entries(entries), merged_at)
+
+
+def apply_parsed(conn: sqlite3.Connection, parsed: list[tuple[Origin, str, object]], merged_at: str) -> ApplyResult:
+    """Apply a batch that parse_entries accepted, inside the writer's transaction."""
     result = ApplyResult()
     last_seq: dict[tuple[int, int], int] = {}
     blocked: set[tuple[int, int]] = set()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from db.changes import ChangeLog, Origin, Vector, covers, read_after, vector_from_json, vector_to_json
 from db.database import Database
-from db.merge import MalformedChange, apply_entries
+from db.merge import MalformedChange, apply_parsed, parse_entries
 from election.messages import Stale
 from replication.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
@@ -205,7 +205,8 @@ class CoordinatorSide:
             entries = answer.get("entries", [])
             if entries:
                 try:
-                    pulled += self.db.write(lambda c: apply_entries(c, entries, self.now_iso())).applied
+                    parsed = parse_entries(entries)
+                    pulled += self.db.write(lambda c: apply_parsed(c, parsed, self.now_iso())).applied
                 except MalformedChange as exc:
                     log.error("refused what node %d sent: %s", peer, exc)
                     break

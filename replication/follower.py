@@ -18,7 +18,7 @@ import time
 
 from db.changes import ChangeLog, read_after, vector_from_json, vector_to_json
 from db.database import Database
-from db.merge import MalformedChange, apply_entries
+from db.merge import MalformedChange, apply_parsed, parse_entries
 from election.bully import FOLLOWER
 from election.messages import Heartbeat
 from models.errors import ValidationError
@@ -51,6 +51,10 @@ class FollowerSide:
         epoch, position = _whole(body, "epoch"), _whole(body, "position", 0)
         try:
             theirs = vector_from_json(body.get("vector", {}))
+            parsed = parse_entries(body.get("entries", []))  # malformed input is refused before anything else
+        except MalformedChange as exc:
+            log.error("refused a batch from node %d: %s", sender, exc)
+            raise ValidationError("entries", str(exc)) from None
         except ValueError as exc:
             raise ValidationError("vector", str(exc)) from None
         runner = self.runner_ref()
@@ -60,16 +64,11 @@ class FollowerSide:
             return {"accepted": False, "stale": True, "epoch": seen, "coordinator": coordinator if coordinator_epoch == seen else 0}
         if state != FOLLOWER or coordinator != sender or coordinator_epoch != epoch:
             return {"accepted": False, "stale": False, "epoch": seen, "coordinator": coordinator}
-        entries = body.get("entries", [])
-        if entries:
+        if parsed:
             if self._caught_up_with != (sender, epoch) and self._catching_up_since is None:
                 self._catching_up_since = time.monotonic()
                 log.info("catch-up from node %d started: %d changes behind", sender, max(0, position - self.changes.position()))
-            try:
-                self.db.write(lambda c: apply_entries(c, entries, self.now_iso()))
-            except MalformedChange as exc:
-                log.error("refused a batch from node %d: %s", sender, exc)
-                raise ValidationError("entries", str(exc)) from None
+            self.db.write(lambda c: apply_parsed(c, parsed, self.now_iso()))
         if isinstance(body.get("members"), dict):
             self.members, self.members_from = body["members"], sender
         mine = self.changes.vector()
