@@ -64,7 +64,7 @@ def build_node(config: Config, demo: bool = False, clock=None) -> Node:
         log.info("demo data %s", "loaded" if loaded else "skipped: the database already has data")
 
     if len(config.cluster) == 1:
-        cluster = SingleNode(config.node_id, config.address)
+        cluster = SingleNode(config.node_id, config.address, changes)
         if demo:
             load_demo_data()
     else:

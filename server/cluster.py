@@ -32,9 +32,10 @@ EPOCH_KEY = "epoch"
 
 
 class SingleNode:
-    def __init__(self, node_id: int, address: tuple[str, int]):
+    def __init__(self, node_id: int, address: tuple[str, int], changes: ChangeLog):
         self.node_id = node_id
         self.address = address
+        self.changes = changes
 
     def start(self) -> None:
         pass
@@ -55,12 +56,16 @@ class SingleNode:
         return []
 
     def status(self) -> dict:
+        position = self.changes.position()
         return {
             "node_id": self.node_id,
             "role": "coordinator",
             "epoch": SINGLE_NODE_EPOCH,
             "coordinator_id": self.node_id,
-            "nodes": [{"id": self.node_id, "address": format_address(self.address), "role": "coordinator", "alive": True}],
+            "position": position,
+            "nodes": [{"id": self.node_id, "address": format_address(self.address), "role": "coordinator", "alive": True,
+                       "epoch": SINGLE_NODE_EPOCH, "position": position, "behind": 0}],
+            "merges": [],
         }
 
 

@@ -17,7 +17,9 @@ def test_ping_and_cluster_status_on_a_single_node(demo_server):
     api = api_for(demo_server)
     assert api.connection.call("ping") == {"node_id": 1, "role": "coordinator", "epoch": 1, "coordinator_id": 1}
     status = api.status()
-    assert status["nodes"] == [{"id": 1, "address": f"127.0.0.1:{demo_server.port}", "role": "coordinator", "alive": True}]
+    assert status["position"] >= 374 and status["merges"] == []
+    assert status["nodes"] == [{"id": 1, "address": f"127.0.0.1:{demo_server.port}", "role": "coordinator", "alive": True,
+                                "epoch": 1, "position": status["position"], "behind": 0}]
 
 
 def test_login_returns_a_token_and_the_user(demo_server):
