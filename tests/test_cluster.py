@@ -25,6 +25,7 @@ def cluster(tmp_path):
 
 
 def assert_everything_everywhere_once(c: Cluster, seller: ClusterSeller) -> dict:
+    assert seller.errors == []  # the client's failover hid every fault from the seller
     digest = c.wait_converged()
     assert set(seller.acknowledged) <= digest["ids"]
     assert digest["rows"] == len(digest["ids"]) == digest["aggregate_count"] == digest["seller_count"]
