@@ -162,5 +162,7 @@ class QueueSender:
                 self.queue.send_pending(self.connection)
             except sqlite3.Error as exc:
                 log.error("queue unreadable: %s", exc)
+            except Exception:  # keep the thread: the queue is sent again next round
+                log.exception("sending the queue failed")
             self._wake.wait(SEND_INTERVAL_S)
             self._wake.clear()

@@ -74,9 +74,12 @@ class ElectionRunner:
 
     def _tick_loop(self) -> None:
         while not self._stopped.wait(self._tick_s):
-            with self._lock:
-                self.machine.position = self.position()
-                self._execute(self.machine.tick(self.clock_ms()))
+            try:
+                with self._lock:
+                    self.machine.position = self.position()
+                    self._execute(self.machine.tick(self.clock_ms()))
+            except Exception:  # e.g. the epoch could not be persisted: log it and keep ticking, never die silently
+                log.exception("election tick failed")
 
     def _publish(self) -> None:
         m = self.machine

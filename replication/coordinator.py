@@ -132,10 +132,20 @@ class CoordinatorSide:
     # -- the per-follower loop ---------------------------------------------------------------
     def _follower_loop(self, peer: int, generation: int) -> None:
         link = self.links[peer]
-        self._pull_missing(peer, link, generation, taking_over=True)
+        try:
+            self._pull_missing(peer, link, generation, taking_over=True)
+        except Exception:  # never let one peer keep the new coordinator from serving
+            log.exception("take-over sync from node %d failed", peer)
         self._mark_taken_over(peer, generation)
-        with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{peer}") as read_ahead:
-            self._push_loop(peer, link, generation, read_ahead)
+        while self.active(generation):
+            try:
+                with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{peer}") as read_ahead:
+                    self._push_loop(peer, link, generation, read_ahead)
+                return
+            except Exception:  # e.g. a database error: log it, count the follower as unreached, try again
+                log.exception("replication to node %d failed", peer)
+                self._set_follower(peer, generation, state=DOWN)
+                self._pause(generation)
 
     def _read(self, mine: Vector, theirs: Vector) -> tuple[list, bool]:
         return self.db.read(lambda c: read_after(c, mine, theirs, REPLICATION_BATCH))
