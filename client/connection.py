@@ -6,7 +6,9 @@ Rules:
   the coordinator to try next; one that names none (an election is under way)
   sends it round the other nodes.
 - On a refused, closed or silent connection, or `not_coordinator`, or
-  `unavailable`, it sends the same request again, to the coordinator it finds,
+  `unavailable`, it sends the same request again (a kept-open socket that
+  broke gets one fresh try on the same node first: the server may only have
+  closed it as idle), to the coordinator it finds,
   until CLIENT_FAILOVER_TIMEOUT_MS have passed; then ServerUnreachable. A
   repeated request is harmless: a sale carries its sale_id, so it is recorded
   once however often it is sent.
@@ -67,12 +69,16 @@ class Connection:
         request_id = next(self._ids)
         last_problem = "nenhum servidor respondeu"
         while True:
+            reused = self._line is not None
             try:
                 line = self._connected()
                 remaining = max(deadline - time.monotonic(), CONNECT_TIMEOUT_S)
                 response = line.request(method, params or {}, request_id, min(self.call_timeout_s, remaining))
             except LineBroken as exc:
                 last_problem = str(exc)
+                if reused:
+                    self.close()  # perhaps only closed as idle: the same node gets one fresh try first
+                    continue
                 self._drop()
             else:
                 error = response.error

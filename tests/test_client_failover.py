@@ -142,3 +142,16 @@ def test_a_client_that_knows_only_a_follower_is_pointed_to_the_coordinator(clust
     api.login(SELLER_CPF, PIN)
     assert api.connection.coordinator_id == 3 and 3 in api.connection.servers
     assert notices == []  # node 3 is the primary, not a temporary coordinator
+
+
+def test_a_client_whose_socket_was_closed_as_idle_goes_on_without_an_error(tmp_path):
+    c = Cluster(tmp_path / "idle", env={"IDLE_TIMEOUT_S": "1"}).start()
+    try:
+        c.wait_coordinator(3)
+        api = Api(Connection(c.servers()))
+        api.login(SELLER_CPF, PIN)
+        wait_until(lambda: "closing idle connection" in c.nodes[3].log(), what="the client's socket closed as idle")
+        api.stores()
+        assert api.connection.node_id == 3 and api.connection.coordinator_id == 3
+    finally:
+        c.stop()
