@@ -173,7 +173,8 @@ class ClusterNode:
             members = dict(self.follower_side.members)
         else:
             members = {}
-        members[str(self.node_id)] = {**members.get(str(self.node_id), {}), "role": "candidate" if state not in (COORDINATOR, FOLLOWER) else state, "alive": True,
+        role = state if state in (COORDINATOR, FOLLOWER) else "candidate"  # "waiting" for an announcement is still electing
+        members[str(self.node_id)] = {**members.get(str(self.node_id), {}), "role": role, "alive": True,
                                       "epoch": coordinator_epoch or epoch, "position": self.changes.position()}
         leader_position = members.get(str(coordinator), {}).get("position")
         nodes = []
@@ -185,7 +186,6 @@ class ClusterNode:
                 "alive": bool(info.get("alive", False)), "epoch": info.get("epoch"), "position": position,
                 "behind": max(0, leader_position - position) if leader_position is not None and position is not None else None,
             })
-        role = "candidate" if state not in (COORDINATOR, FOLLOWER) else state
         return {"node_id": self.node_id, "role": role, "epoch": coordinator_epoch or epoch, "coordinator_id": coordinator,
                 "position": self.changes.position(), "nodes": nodes, "merges": self._merges()}
 
