@@ -182,3 +182,26 @@ def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
     assert error["code"] == -32602 and error["data"]["field"] == "entries"
     assert c.nodes[1].sales_digest() == before
     assert "Traceback" not in c.nodes[1].log()
+
+
+def test_two_coordinators_lost_in_a_row_then_both_return(cluster):
+    c = cluster().start()
+    c.wait_coordinator(3)
+    seller = ClusterSeller(c).start()
+    wait_until(lambda: len(seller.acknowledged) >= 30, what="sales on node 3")
+    c.nodes[3].kill9()
+    c.wait_coordinator(2, among=[1, 2])
+    count = len(seller.acknowledged)
+    wait_until(lambda: len(seller.acknowledged) >= count + 30, what="sales on node 2")
+    c.nodes[2].kill9()
+    assert c.wait_coordinator(1, among=[1]) == 3
+    count = len(seller.acknowledged)
+    wait_until(lambda: len(seller.acknowledged) >= count + 30, what="sales on node 1, alone")
+    assert min(list(seller.acknowledged.values())[-10:]) == 1  # alone, it acknowledges with the one copy it has
+    c.nodes[2].start()
+    c.nodes[3].start()
+    c.wait_coordinator(3)
+    count = len(seller.acknowledged)
+    wait_until(lambda: len(seller.acknowledged) >= count + 30, what="sales on the returned primary")
+    seller.stop()
+    assert_everything_everywhere_once(c, seller)
