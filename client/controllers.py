@@ -87,7 +87,7 @@ class Interactive:
         return None
 
     def register(self, cpf: str) -> dict | None:
-        say, ask = self.console.say, self.console.ask
+        say = self.console.say
         say(f"O CPF {views.cpf(cpf)} não tem cadastro.")
         if not self.console.confirm("Deseja criar uma conta de vendedor(a)?"):
             return None
