@@ -21,7 +21,7 @@ from replication.follower import FollowerSide
 from replication.peer_auth import PeerAuth
 from replication.peer_link import PeerLink
 from server.config import Config
-from server.dispatch import PEER, Method, Param
+from server.dispatch import PEER, Method
 from server.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
 
 log = logging.getLogger("onsell.cluster")
@@ -147,11 +147,11 @@ class ClusterNode:
 
     # -- peers -------------------------------------------------------------------------------
     def peer_methods(self) -> list[Method]:
-        body = (Param("body", lambda v: v),)
+        # A peer method's params are the signed envelope; its handler gets (sender, body) and checks the body itself.
         return [
-            Method("peer.message", self._on_message, body, role=PEER, coordinator_only=False),
-            Method("peer.push", lambda sender, body: self.follower_side.handle_push(sender, body), body, role=PEER, coordinator_only=False),
-            Method("peer.pull", lambda sender, body: self.follower_side.handle_pull(sender, body), body, role=PEER, coordinator_only=False),
+            Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
+            Method("peer.push", self.follower_side.handle_push, role=PEER, coordinator_only=False),
+            Method("peer.pull", self.follower_side.handle_pull, role=PEER, coordinator_only=False),
         ]
 
     def _on_message(self, sender: int, body) -> dict:

@@ -16,6 +16,7 @@ from models.errors import ValidationError
 from server import jsonrpc
 from server.errors import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, app_error, invalid_params
 from server.jsonrpc import Invalid, RpcError
+from replication.peer_auth import PeerAuthError
 from server.tokens import InvalidToken, TokenSigner
 
 log = logging.getLogger("onsell.rpc")
@@ -113,8 +114,10 @@ class Dispatcher:
 
     def _open_envelope(self, method: Method, params: dict) -> tuple[int, dict]:
         try:
+            if self.peer_auth is None:
+                raise PeerAuthError("this node is not in a cluster")
             sender, body = self.peer_auth.open(method.name, params)
-        except Exception as exc:  # PeerAuthError, or no cluster here at all
+        except PeerAuthError as exc:
             log.warning("refused %s: %s", method.name, exc)
             raise app_error(UNAUTHENTICATED, "Peer messages must be signed with the cluster secret") from None
         return sender, {"body": body}

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from models.records import new_sale_id
 from support import ROOT, Cluster, ClusterSeller, RawClient, wait_until
 
 
@@ -91,12 +92,10 @@ def test_a_paused_coordinator_steps_down_on_waking_and_acknowledges_nothing_stal
     for _ in range(20):
         seller.sell_one()
     stuck = RawClient(c.nodes[3].port)
-    stuck.call("auth.login", {"cpf": "23456789092", "pin": "1234"})
     token = stuck.call("auth.login", {"cpf": "23456789092", "pin": "1234"})["result"]["token"]
     c.nodes[3].pause()
-    import uuid
     stuck.send({"jsonrpc": "2.0", "id": 77, "method": "sales.record",
-                "params": {"token": token, "sale_id": str(uuid.uuid4()), "store_id": seller.store_id, "amount": "5.00"}})
+                "params": {"token": token, "sale_id": new_sale_id(), "store_id": seller.store_id, "amount": "5.00"}})
     assert c.wait_coordinator(2, among=[1, 2]) == 2
     for _ in range(20):
         seller.sell_one()  # acknowledged by node 2
