@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m server.demo
+	$(PY) -m client.demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

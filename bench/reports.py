@@ -22,7 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
 from db.catalogue import CatalogueRepository  # noqa: E402
-from db.changes import ChangeLog  # noqa: E402
+from db.changes import Stamp  # noqa: E402
 from db.database import Database  # noqa: E402
 from db.sales import insert_sales  # noqa: E402
 from db.users import UserRepository  # noqa: E402
@@ -37,7 +37,7 @@ BATCH = 50_000
 
 def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
     db = Database(path, node_id=1)
-    changes = ChangeLog(1, lambda: 1)
+    changes = Stamp(node_id=1, epoch=1)  # the bench writes directly, as node 1 in epoch 1
     rng = random.Random(1)
     networks = [Network(new_id(), f"REDE {i}") for i in range(10)]
     store_list = [Store(new_id(), f"Loja {i:04d}", f"{10000000 + i:08d}0001" + cnpj_check_digits(f"{10000000 + i:08d}0001"),

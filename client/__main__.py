@@ -1,12 +1,6 @@
-"""python -m client: see client/cli.py."""
+"""python -m client (also `onsell`): see client/cli.py."""
 
-import sys
-from pathlib import Path
-
-from dotenv import load_dotenv
-
-from client.cli import main
+from client.cli import run
 
 if __name__ == "__main__":
-    load_dotenv(Path.cwd() / ".env", override=False)
-    sys.exit(main())
+    run()

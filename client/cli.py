@@ -12,8 +12,11 @@ import io
 import json
 import os
 import sqlite3
+from pathlib import Path
 import sys
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
 
 from client import views
 from client.api import Api
@@ -298,3 +301,9 @@ def open_queue() -> SaleQueue | None:
         print(f"onsell: aviso: fila de vendas indisponível ({path}: {exc}); vendas não poderão esperar pelo servidor",
               file=sys.stderr)
         return None
+
+
+def run() -> None:
+    """Console script entry point (`onsell`, `python -m client`): a .env in the working directory is read first."""
+    load_dotenv(Path.cwd() / ".env", override=False)
+    sys.exit(main())

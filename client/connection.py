@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 from models.cluster import format_address, parse_cluster
 from models.errors import ValidationError
-from server.jsonrpc import RpcError
-from server.line_socket import LineBroken, LineSocket
+from wire.jsonrpc import RpcError
+from wire.line_socket import LineBroken, LineSocket
 
 CLIENT_FAILOVER_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 1.0

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from db.changes import ChangeLog
+from db.changes import Stamp
 from db.database import Database
 from db.errors import AlreadyExists
 from models.records import Network, Store
@@ -38,17 +38,17 @@ class CatalogueRepository:
         return _store(row) if row else None
 
     @staticmethod
-    def insert_network(conn: sqlite3.Connection, network: Network, created_at: str, changes: ChangeLog) -> Network:
+    def insert_network(conn: sqlite3.Connection, network: Network, created_at: str, stamp: Stamp) -> Network:
         """Insert inside a writer transaction and log the change; AlreadyExists on a taken name."""
         try:
             conn.execute("INSERT INTO networks (id, name, created_at) VALUES (?, ?, ?)", (network.id, network.name, created_at))
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"network {network.name!r} already exists") from None
-        changes.log(conn, "network", network.id)
+        stamp.log(conn, "network", network.id)
         return network
 
     @staticmethod
-    def insert_store(conn: sqlite3.Connection, store: Store, created_at: str, changes: ChangeLog) -> Store:
+    def insert_store(conn: sqlite3.Connection, store: Store, created_at: str, stamp: Stamp) -> Store:
         """Insert inside a writer transaction and log the change; AlreadyExists on a taken CNPJ."""
         try:
             conn.execute(
@@ -57,5 +57,5 @@ class CatalogueRepository:
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"a store with CNPJ {store.cnpj} already exists") from None
-        changes.log(conn, "store", store.id)
+        stamp.log(conn, "store", store.id)
         return store

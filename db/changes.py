@@ -1,20 +1,22 @@
 """The change log: what replication ships.
 
 Every write appends one row per created entity to `changes`, with an origin
-(node, epoch, seq): the node that accepted it, the epoch in which that node
-was coordinator, and the next number in that (node, epoch) sequence. A node
-applies each origin's changes in sequence order with no gaps, so what it
-holds is summed up by a vector {(node, epoch): last seq}. "What does a peer
-lack" is then "every change beyond its vector", read here in this node's
-local order (parents before children: a user before that user's sales).
+(node, epoch, seq) (see models.changes). A node applies each origin's changes
+in sequence order with no gaps, so what it holds is summed up by a vector
+{(node, epoch): last seq}. "What does a peer lack" is then "every change
+beyond its vector", read here in this node's local order (parents before
+children: a user before that user's sales).
+
+The epoch a write is stamped with is handed in (Stamp), by the ledger that
+submits the write: nothing here asks the election.
 """
 
 import sqlite3
 import threading
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
 
-Vector = dict[tuple[int, int], int]
+from models.changes import Origin, Vector, covers, position
+
 KINDS = ("network", "store", "user", "sale")
 _ENTITY_SQL = {
     "network": "SELECT id, name, created_at FROM networks WHERE id IN ({})",
@@ -25,37 +27,29 @@ _ENTITY_SQL = {
 SQL_VARIABLES_PER_QUERY = 500
 
 
-@dataclass(frozen=True, order=True)
-class Origin:
-    node: int
+@dataclass
+class Stamp:
+    """The origin of this node's writes, handed to each write by whoever submits it (the ledger).
+
+    log() appends a local change as (node_id, epoch, next seq); touch() notes a change the write
+    found already stored (a retried sale). `origins` is what the write's answer must wait for."""
+
+    node_id: int
     epoch: int
-    seq: int
+    origins: list[Origin] = field(default_factory=list)
 
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.node, self.epoch)
+    def log(self, conn: sqlite3.Connection, kind: str, entity_id: str) -> Origin:
+        """Append a local change inside the writer's transaction and return its origin."""
+        seq = conn.execute("SELECT COALESCE(MAX(origin_seq), 0) + 1 FROM changes WHERE origin_node = ? AND origin_epoch = ?",
+                           (self.node_id, self.epoch)).fetchone()[0]
+        origin = Origin(self.node_id, self.epoch, seq)
+        insert_change(conn, origin, kind, entity_id)
+        self.origins.append(origin)
+        return origin
 
-
-def covers(vector: Vector, origin: Origin) -> bool:
-    """True when a node with this vector holds the change with this origin."""
-    return vector.get(origin.key, 0) >= origin.seq
-
-
-def vector_to_json(vector: Vector) -> dict:
-    return {f"{node}.{epoch}": seq for (node, epoch), seq in vector.items()}
-
-
-def vector_from_json(value: object) -> Vector:
-    """{"3.2": 17} -> {(3, 2): 17}; ValueError on anything else."""
-    if not isinstance(value, dict):
-        raise ValueError("vector must be an object")
-    vector = {}
-    for key, seq in value.items():
-        node, dot, epoch = str(key).partition(".")
-        if not (dot and node.isdigit() and epoch.isdigit() and isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0):
-            raise ValueError(f"bad vector entry {key!r}")
-        vector[(int(node), int(epoch))] = seq
-    return vector
+    def touch(self, origin: Origin) -> None:
+        """The write found this change already stored: its answer waits for it too."""
+        self.origins.append(origin)
 
 
 def load_vector(conn: sqlite3.Connection) -> tuple[Vector, int]:
@@ -66,11 +60,9 @@ def load_vector(conn: sqlite3.Connection) -> tuple[Vector, int]:
 
 
 class ChangeLog:
-    """Origins for local writes, and the committed vector kept up to date after each commit."""
+    """The committed vector, kept up to date after each commit; waiters are woken by news."""
 
-    def __init__(self, node_id: int, epoch_source: Callable[[], int]):
-        self.node_id = node_id
-        self.epoch_source = epoch_source
+    def __init__(self):
         self._vector: Vector = {}
         self._last_pos = 0
         self._changed = threading.Condition()
@@ -78,15 +70,6 @@ class ChangeLog:
     def load(self, conn: sqlite3.Connection) -> None:
         with self._changed:
             self._vector, self._last_pos = load_vector(conn)
-
-    def log(self, conn: sqlite3.Connection, kind: str, entity_id: str) -> Origin:
-        """Append a local change inside the writer's transaction and return its origin."""
-        epoch = self.epoch_source()
-        seq = conn.execute("SELECT COALESCE(MAX(origin_seq), 0) + 1 FROM changes WHERE origin_node = ? AND origin_epoch = ?",
-                           (self.node_id, epoch)).fetchone()[0]
-        origin = Origin(self.node_id, epoch, seq)
-        insert_change(conn, origin, kind, entity_id)
-        return origin
 
     def on_commit(self, conn: sqlite3.Connection) -> None:
         """Called by the writer after each COMMIT: take in the new changes and wake waiters."""
@@ -107,7 +90,7 @@ class ChangeLog:
     def position(self) -> int:
         """How many changes this node holds: one number to compare nodes by."""
         with self._changed:
-            return sum(self._vector.values())
+            return position(self._vector)
 
     def holds(self, origin: Origin) -> bool:
         with self._changed:

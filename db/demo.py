@@ -10,8 +10,7 @@ import sqlite3
 import uuid
 
 from db.catalogue import CatalogueRepository
-from db.changes import ChangeLog
-from db.database import Database
+from db.changes import Stamp
 from db.sales import record_sale
 from db.users import UserRepository
 from models.documents import cnpj_check_digits
@@ -51,24 +50,24 @@ def is_empty(conn: sqlite3.Connection) -> bool:
     return all(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] == 0 for t in ("networks", "stores", "users", "sales"))
 
 
-def load_demo(database: Database, changes: ChangeLog, today: dt.date, pin_hash_of, now_iso: str) -> bool:
-    """Load the demo chain when the database is empty; False (and no change) otherwise."""
+def demo_write(today: dt.date, pin_hash_of, now_iso: str):
+    """A write (conn, stamp) -> bool that loads the demo chain into an empty database; False (and no change) otherwise."""
     hashes = {cpf: pin_hash_of(DEMO_PIN) for cpf, _, _ in SELLERS + MANAGERS}
 
-    def load(conn: sqlite3.Connection) -> bool:
+    def load(conn: sqlite3.Connection, stamp: Stamp) -> bool:
         if not is_empty(conn):
             return False
         stores = []
         for network_name, store_names in NETWORKS.items():
-            network = CatalogueRepository.insert_network(conn, Network(demo_id(network_name), network_name), now_iso, changes)
+            network = CatalogueRepository.insert_network(conn, Network(demo_id(network_name), network_name), now_iso, stamp)
             for name in store_names:
                 store = Store(demo_id(name), name, _cnpj(len(stores) + 1), network)
-                stores.append(CatalogueRepository.insert_store(conn, store, now_iso, changes))
+                stores.append(CatalogueRepository.insert_store(conn, store, now_iso, stamp))
         sellers = []
         for role, people in ((SELLER, SELLERS), (MANAGER, MANAGERS)):
             for cpf, name, year in people:
                 user = User(demo_id(cpf), cpf, name, year, role)
-                UserRepository.insert(conn, user, hashes[cpf], now_iso, changes)
+                UserRepository.insert(conn, user, hashes[cpf], now_iso, stamp)
                 if role == SELLER:
                     sellers.append(user)
         rng = random.Random(DEMO_SEED)
@@ -77,7 +76,7 @@ def load_demo(database: Database, changes: ChangeLog, today: dt.date, pin_hash_o
             cents = rng.randint(500, 80_000)
             sale = Sale(demo_id(f"sale {number}"), rng.choice(sellers).id, rng.choice(stores).id, cents, day,
                         f"{day.isoformat()}T15:00:00.000000Z")
-            record_sale(conn, sale, changes)
+            record_sale(conn, sale, stamp)
         return True
 
-    return database.write(load)
+    return load

@@ -21,7 +21,8 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 
-from db.changes import SQL_VARIABLES_PER_QUERY, Origin, insert_change, user_origin
+from db.changes import SQL_VARIABLES_PER_QUERY, insert_change, user_origin
+from models.changes import Origin
 from db.sales import insert_sales
 from models.dates import parse_iso_date
 from models.documents import parse_cnpj, parse_cpf

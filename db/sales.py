@@ -9,7 +9,8 @@ next sequence number, so "everything after position N" is well defined.
 import datetime as dt
 import sqlite3
 
-from db.changes import ChangeLog, Origin
+from db.changes import Stamp
+from models.changes import Origin
 from db.database import Database
 from db.errors import SaleConflict
 from models.records import Sale
@@ -62,14 +63,17 @@ def insert_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
         conn.executemany(sql, [(key, when, cents, count) for (key, when), (cents, count) in sums.items()])
 
 
-def record_sale(conn: sqlite3.Connection, sale: Sale, changes: ChangeLog, date_given: bool = True) -> tuple[Sale, bool]:
-    """Store a new sale as this node's next change; (stored, duplicate). SaleConflict on a reused id."""
+def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: Stamp, date_given: bool = True) -> tuple[Sale, bool]:
+    """Store a new sale as this node's next change; (stored, duplicate). SaleConflict on a reused id.
+
+    A retry of a stored sale changes nothing, but its answer waits for that sale's replication too."""
     stored = find_sale(conn, sale.sale_id)
     if stored is not None:
         if not stored.same_content(sale, compare_date=date_given):
             raise SaleConflict(f"sale {sale.sale_id} was already recorded with other content")
+        stamp.touch(sale_origin(stored))
         return stored, True
-    origin = changes.log(conn, "sale", sale.sale_id)
+    origin = stamp.log(conn, "sale", sale.sale_id)
     new = Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on,
                sale.recorded_at, origin.node, origin.epoch, origin.seq)
     insert_sale(conn, new)
@@ -81,13 +85,8 @@ def sale_origin(sale: Sale) -> Origin:
 
 
 class SalesRepository:
-    def __init__(self, database: Database, changes: ChangeLog):
+    def __init__(self, database: Database):
         self.db = database
-        self.changes = changes
-
-    def record(self, sale: Sale, date_given: bool = True) -> tuple[Sale, bool]:
-        """Durably record the sale (idempotent on sale_id); (stored sale, was it a duplicate)."""
-        return self.db.write(lambda c: record_sale(c, sale, self.changes, date_given))
 
     def list_for_seller(self, seller_id: str, start: dt.date | None, end: dt.date | None, limit: int) -> list[Sale]:
         """The seller's sales in the range, newest first, at most `limit`."""

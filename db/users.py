@@ -3,7 +3,8 @@ except to the sign-in check."""
 
 import sqlite3
 
-from db.changes import ChangeLog, Origin
+from db.changes import Stamp
+from models.changes import Origin
 from db.database import Database
 from db.errors import AlreadyExists
 from models.people import SELLER
@@ -19,9 +20,8 @@ def _user(row: sqlite3.Row) -> User:
 class UserRepository:
     """Users that were merged into another (same CPF registered twice, see db.merge) answer as that one."""
 
-    def __init__(self, database: Database, changes: ChangeLog):
+    def __init__(self, database: Database):
         self.db = database
-        self.changes = changes
 
     def find_by_cpf(self, cpf: str) -> tuple[User, str] | None:
         """The active user with this CPF and its PIN hash, or None."""
@@ -46,12 +46,8 @@ class UserRepository:
             f"SELECT {_USER_COLUMNS} FROM users WHERE role = ? AND merged_into IS NULL ORDER BY name", (SELLER,)).fetchall())
         return [_user(r) for r in rows]
 
-    def create(self, user: User, pin_hash: str, created_at: str) -> Origin:
-        """Store a new user durably and return its change's origin; AlreadyExists when the CPF is taken."""
-        return self.db.write(lambda c: self.insert(c, user, pin_hash, created_at, self.changes))
-
     @staticmethod
-    def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str, changes: ChangeLog) -> Origin:
+    def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str, stamp: Stamp) -> Origin:
         """Insert inside a writer transaction and log the change (its origin is returned); AlreadyExists on a taken CPF."""
         try:
             conn.execute(
@@ -60,4 +56,4 @@ class UserRepository:
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"CPF {user.cpf} already has an account") from None
-        return changes.log(conn, "user", user.id)
+        return stamp.log(conn, "user", user.id)

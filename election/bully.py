@@ -20,15 +20,22 @@ Rules:
   coordinator step down at once.
 - A node following a lower id (the primary returning) claims the role only
   once the application reports it caught up with that coordinator.
+- Replication tells the election what it learns through explicit inputs:
+  observe_coordinator (a push from a coordinator counts as its heartbeat),
+  observe_epoch (a follower answered with a newer epoch) and
+  report_caught_up. Nothing else may feed it messages it did not receive.
+- Unknown message types raise TypeError: nothing is silently ignored.
 """
 
 from dataclasses import dataclass, field
 
 from election.messages import Coordinator, Election, Heartbeat, Ok, Stale
+from runtime.events import Event, event
+from runtime.settings import default_int
 
-HEARTBEAT_INTERVAL_MS = 100
-FAILURE_TIMEOUT_MS = 500
-ELECTION_TIMEOUT_MS = 200
+HEARTBEAT_INTERVAL_MS = default_int("HEARTBEAT_INTERVAL_MS")
+FAILURE_TIMEOUT_MS = default_int("FAILURE_TIMEOUT_MS")
+ELECTION_TIMEOUT_MS = default_int("ELECTION_TIMEOUT_MS")
 
 CANDIDATE = "candidate"
 WAITING = "waiting"  # got an Ok, waiting for the Coordinator announcement
@@ -41,6 +48,24 @@ class Timing:
     heartbeat_ms: int = HEARTBEAT_INTERVAL_MS
     failure_ms: int = FAILURE_TIMEOUT_MS
     election_ms: int = ELECTION_TIMEOUT_MS
+
+
+@dataclass(frozen=True)
+class ElectionView:
+    """What the election says now: state, the coordinator followed or 0, its epoch, the highest epoch seen."""
+
+    state: str
+    coordinator: int
+    coordinator_epoch: int
+    epoch: int
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.state == COORDINATOR
+
+    def follows(self, node: int, epoch: int) -> bool:
+        """True when this node follows `node` as the coordinator of `epoch`."""
+        return self.state == FOLLOWER and self.coordinator == node and self.coordinator_epoch == epoch
 
 
 @dataclass(frozen=True)
@@ -60,10 +85,13 @@ class Ready:
     messages: list = field(default_factory=list)  # (peer id, message)
     persist_epoch: int | None = None
     role_change: RoleChange | None = None
-    events: list = field(default_factory=list)  # human-readable lines for the log
+    events: list[Event] = field(default_factory=list)  # for the log
 
     def send(self, peer: int, message) -> None:
         self.messages.append((peer, message))
+
+    def note(self, code: str, text: str, **fields) -> None:
+        self.events.append(event(code, text, **fields))
 
 
 class BullyMachine:
@@ -87,6 +115,9 @@ class BullyMachine:
         self._next_heartbeat = 0
         self.position = 0  # set by the application; carried in heartbeats
 
+    def view(self) -> ElectionView:
+        return ElectionView(self.state, self.coordinator, self.coordinator_epoch, self.epoch)
+
     # -- inputs ----------------------------------------------------------------------------
     def start(self, now: int) -> Ready:
         """Begin: listen for a coordinator for failure_ms while asking the higher ids."""
@@ -106,7 +137,8 @@ class BullyMachine:
                 self._next_heartbeat = now + self.timing.heartbeat_ms
         elif self.state == FOLLOWER:
             if now - self._last_heard > self.timing.failure_ms:
-                ready.events.append(f"missed heartbeats from coordinator {self.coordinator} for {now - self._last_heard} ms")
+                ready.note("missed_heartbeats", f"missed heartbeats from coordinator {self.coordinator} for {now - self._last_heard} ms",
+                           coordinator=self.coordinator)
                 self._start_election(now, ready, f"coordinator {self.coordinator} silent")
             elif self.coordinator < self.node_id and self.caught_up:
                 self._start_election(now, ready, f"caught up with temporary coordinator {self.coordinator}: reclaiming",
@@ -124,32 +156,40 @@ class BullyMachine:
 
     def step(self, message, now: int) -> Ready:
         """Take one message from a peer."""
+        if not isinstance(message, (Election, Ok, Coordinator, Heartbeat, Stale)):
+            raise TypeError(f"not an election message: {message!r}")
         ready = Ready()
-        if message.sender == self.node_id or message.sender not in self.peers:
-            ready.events.append(f"ignored {type(message).__name__} from unknown node {message.sender}")
+        if not self._known(message.sender, type(message).__name__, ready):
             return ready
-        if message.epoch > self.epoch:
-            self.epoch = message.epoch
-            ready.persist_epoch = self.epoch
-            if self.state == COORDINATOR and not isinstance(message, (Coordinator, Heartbeat, Stale)):
-                ready.events.append(f"stepping down: saw epoch {self.epoch} from node {message.sender}")
-                self._start_election(now, ready, "stepped down (higher epoch)")
+        claims = isinstance(message, (Coordinator, Heartbeat, Stale))
+        self._see_epoch(message.epoch, message.sender, now, ready, step_down=not claims)
         if isinstance(message, Election):
             self._on_election(message, now, ready)
         elif isinstance(message, Ok):
             if self.state == CANDIDATE:
                 self.state = WAITING
                 self._deadline = now + self.timing.election_ms + self.timing.failure_ms
-                ready.events.append(f"Ok from {message.sender}: waiting for its Coordinator announcement")
-        elif isinstance(message, (Coordinator, Heartbeat)):
-            self._on_coordinator_claim(message, now, ready)
+                ready.note("ok_received", f"Ok from {message.sender}: waiting for its Coordinator announcement", sender=message.sender)
         elif isinstance(message, Stale):
-            if self.state == COORDINATOR and message.epoch > self.coordinator_epoch:
-                ready.events.append(f"stepping down: node {message.sender} reports epoch {message.epoch}")
-                if message.coordinator and message.coordinator != self.node_id:
-                    self._follow(message.coordinator, message.epoch, now, ready, "stepped down (stale epoch)")
-                else:
-                    self._start_election(now, ready, "stepped down (stale epoch)")
+            self._on_newer_epoch(message.sender, message.epoch, message.coordinator, now, ready)
+        else:
+            self._on_coordinator_claim(message.sender, message.epoch, type(message).__name__, now, ready)
+        return ready
+
+    def observe_coordinator(self, sender: int, epoch: int, now: int) -> Ready:
+        """Replication received a push from `sender` as coordinator of `epoch`: it counts as its heartbeat."""
+        ready = Ready()
+        if self._known(sender, "push", ready):
+            self._see_epoch(epoch, sender, now, ready, step_down=False)
+            self._on_coordinator_claim(sender, epoch, "push", now, ready)
+        return ready
+
+    def observe_epoch(self, reporter: int, epoch: int, coordinator: int, now: int) -> Ready:
+        """Follower `reporter` answered that the cluster is in `epoch` under `coordinator` (0: unknown)."""
+        ready = Ready()
+        if self._known(reporter, "epoch report", ready):
+            self._see_epoch(epoch, reporter, now, ready, step_down=False)
+            self._on_newer_epoch(reporter, epoch, coordinator, now, ready)
         return ready
 
     def send_failed(self, peer: int, now: int) -> Ready:
@@ -166,32 +206,56 @@ class BullyMachine:
         return Ready()
 
     # -- transitions -------------------------------------------------------------------------
+    def _known(self, sender: int, what: str, ready: Ready) -> bool:
+        if sender == self.node_id or sender not in self.peers:
+            ready.note("ignored_unknown_node", f"ignored {what} from unknown node {sender}", sender=sender)
+            return False
+        return True
+
+    def _see_epoch(self, epoch: int, sender: int, now: int, ready: Ready, step_down: bool) -> None:
+        """Remember (and persist) a higher epoch; a coordinator steps down unless the sender claims that epoch."""
+        if epoch <= self.epoch:
+            return
+        self.epoch = epoch
+        ready.persist_epoch = epoch
+        if self.state == COORDINATOR and step_down:
+            ready.note("stepping_down", f"stepping down: saw epoch {epoch} from node {sender}", epoch=epoch)
+            self._start_election(now, ready, "stepped down (higher epoch)")
+
+    def _on_newer_epoch(self, reporter: int, epoch: int, coordinator: int, now: int, ready: Ready) -> None:
+        if self.state == COORDINATOR and epoch > self.coordinator_epoch:
+            ready.note("stepping_down", f"stepping down: node {reporter} reports epoch {epoch}", epoch=epoch)
+            if coordinator and coordinator != self.node_id:
+                self._follow(coordinator, epoch, now, ready, "stepped down (stale epoch)")
+            else:
+                self._start_election(now, ready, "stepped down (stale epoch)")
+
     def _on_election(self, message: Election, now: int, ready: Ready) -> None:
         if message.sender > self.node_id:
             return  # Election only goes upwards; a higher sender is a confused peer
         ready.send(message.sender, Ok(self.node_id, self.epoch))
-        ready.events.append(f"Election from node {message.sender}: answered Ok")
+        ready.note("election_received", f"Election from node {message.sender}: answered Ok", sender=message.sender)
         if self.state == COORDINATOR:
             ready.send(message.sender, Coordinator(self.node_id, self.coordinator_epoch))
         elif self.state == FOLLOWER:
             self._start_election(now, ready, f"Election from lower node {message.sender}")
 
-    def _on_coordinator_claim(self, message, now: int, ready: Ready) -> None:
-        if message.epoch < self.epoch:
-            ready.send(message.sender, Stale(self.node_id, self.epoch, self.coordinator if self.coordinator_epoch == self.epoch else 0))
-            ready.events.append(f"ignored {type(message).__name__} of old epoch {message.epoch} from node {message.sender}")
+    def _on_coordinator_claim(self, sender: int, epoch: int, what: str, now: int, ready: Ready) -> None:
+        if epoch < self.epoch:
+            ready.send(sender, Stale(self.node_id, self.epoch, self.coordinator if self.coordinator_epoch == self.epoch else 0))
+            ready.note("ignored_old_epoch", f"ignored {what} of old epoch {epoch} from node {sender}", sender=sender, epoch=epoch)
             return
-        if self.state == COORDINATOR and message.epoch == self.coordinator_epoch:
-            if message.sender < self.node_id:
-                self._start_election(now, ready, f"node {message.sender} also claims epoch {message.epoch}")
+        if self.state == COORDINATOR and epoch == self.coordinator_epoch:
+            if sender < self.node_id:
+                self._start_election(now, ready, f"node {sender} also claims epoch {epoch}")
                 return
             # a higher id claiming the same epoch wins the tie
-        if self.state == FOLLOWER and message.sender == self.coordinator and message.epoch == self.coordinator_epoch:
+        if self.state == FOLLOWER and sender == self.coordinator and epoch == self.coordinator_epoch:
             self._last_heard = now
             return
-        if self.state in (CANDIDATE, WAITING) and self.caught_up and message.sender < self.node_id:
+        if self.state in (CANDIDATE, WAITING) and self.caught_up and sender < self.node_id:
             return  # reclaiming from a lower coordinator: our own announcement will settle it
-        self._follow(message.sender, message.epoch, now, ready, f"{type(message).__name__} from node {message.sender}")
+        self._follow(sender, epoch, now, ready, f"{what} from node {sender}")
 
     def _start_election(self, now: int, ready: Ready, reason: str, reclaiming: bool = False) -> None:
         self.state = CANDIDATE
@@ -200,7 +264,7 @@ class BullyMachine:
         self._failed_higher = set()
         self._deadline = now + self.timing.election_ms
         ready.role_change = RoleChange(CANDIDATE, self.epoch, 0, reason)
-        ready.events.append(f"election started ({reason}): Election to {self.higher or 'nobody (highest id)'}")
+        ready.note("election_started", f"election started ({reason}): Election to {self.higher or 'nobody (highest id)'}")
         for peer in self.higher:
             ready.send(peer, Election(self.node_id, self.epoch))
         if not self.higher and now >= self._listen_until:
@@ -213,7 +277,8 @@ class BullyMachine:
         self.coordinator = self.node_id
         ready.persist_epoch = self.epoch
         ready.role_change = RoleChange(COORDINATOR, self.epoch, self.node_id, "won the election")
-        ready.events.append(f"Coordinator announced: node {self.node_id}, epoch {self.epoch}")
+        ready.note("coordinator_announced", f"Coordinator announced: node {self.node_id}, epoch {self.epoch}",
+                   node=self.node_id, epoch=self.epoch)
         for peer in self.peers:
             ready.send(peer, Coordinator(self.node_id, self.epoch))
         self._next_heartbeat = now + self.timing.heartbeat_ms
@@ -225,4 +290,4 @@ class BullyMachine:
         self.caught_up = False
         self._last_heard = now
         ready.role_change = RoleChange(FOLLOWER, epoch, coordinator, reason)
-        ready.events.append(f"following node {coordinator} in epoch {epoch} ({reason})")
+        ready.note("following", f"following node {coordinator} in epoch {epoch} ({reason})", coordinator=coordinator, epoch=epoch)

@@ -1,98 +1,115 @@
 """The I/O around the bully machine: a lock, a ticker thread, one mailbox thread per peer.
 
 For every Ready the machine returns, the runner persists the epoch first (it
-returns only once durable), logs the events, reports a role change, and only
-then hands the messages to the peers' mailboxes. A mailbox sends one message
-at a time and tells the machine when a send failed. Full mailboxes drop their
-oldest message: election messages are only worth anything when fresh.
+returns only once durable), logs the events, tells the role listeners, and
+only then hands the messages to the peers' mailboxes. A mailbox sends one
+message at a time and tells the machine when a send failed. Full mailboxes
+drop their oldest message: election messages are only worth anything when fresh.
+
+What replication learns reaches the machine through observe_coordinator,
+observe_epoch and report_caught_up. view() never waits for the lock: the
+write path reads it while a thread holding the lock may be waiting for that
+very writer to persist an epoch.
 """
 
 import logging
 import queue
 import threading
-import time
 from typing import Callable
 
-from election.bully import BullyMachine, Ready, RoleChange
+from election.bully import BullyMachine, ElectionView, Ready, RoleChange
 from election.messages import to_json
-from replication.peer_link import PeerLink, PeerRefused, PeerUnavailable
+from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
 log = logging.getLogger("onsell.election")
 TICKS_PER_HEARTBEAT = 4
+MIN_TICK_MS = 5
 MAILBOX_SIZE = 64
-
-
-def monotonic_ms() -> int:
-    return int(time.monotonic() * 1000)
+STOP_JOIN_S = 1.0
 
 
 class ElectionRunner:
     def __init__(self, machine: BullyMachine, links: dict[int, PeerLink], persist_epoch: Callable[[int], None],
-                 on_role_change: Callable[[RoleChange], None], position: Callable[[], int], clock_ms=monotonic_ms):
+                 position: Callable[[], int], clock):
         self.machine = machine
         self.persist_epoch = persist_epoch
-        self.on_role_change = on_role_change
         self.position = position
-        self.clock_ms = clock_ms
+        self.clock = clock
+        self._listeners: list[Callable[[RoleChange], None]] = []
         self._lock = threading.RLock()
         self._stopped = threading.Event()
         self._mailboxes = {peer: _Mailbox(link, self) for peer, link in links.items()}
-        self._tick_s = max(machine.timing.heartbeat_ms // TICKS_PER_HEARTBEAT, 5) / 1000
-        self._publish()
+        self._tick_s = max(machine.timing.heartbeat_ms // TICKS_PER_HEARTBEAT, MIN_TICK_MS) / 1000
+        self._ticker = threading.Thread(target=self._tick_loop, name="election-ticker", daemon=True)
+        self._published = machine.view()
+
+    def listen(self, listener: Callable[[RoleChange], None]) -> None:
+        """Call listener(change) on every role change (register before start)."""
+        self._listeners.append(listener)
 
     def start(self) -> None:
         for mailbox in self._mailboxes.values():
             mailbox.start()
         with self._lock:
-            self._execute(self.machine.start(self.clock_ms()))
-        threading.Thread(target=self._tick_loop, name="election-ticker", daemon=True).start()
+            self._execute(self.machine.start(self.clock.monotonic_ms()))
+        self._ticker.start()
 
     def stop(self) -> None:
+        """Stop ticking and sending; returns once the threads are gone (or after STOP_JOIN_S each)."""
         self._stopped.set()
         for mailbox in self._mailboxes.values():
             mailbox.stop()
+        if self._ticker.is_alive():
+            self._ticker.join(STOP_JOIN_S)
+        for mailbox in self._mailboxes.values():
+            mailbox.join()
 
+    # -- inputs --------------------------------------------------------------------------------
     def deliver(self, message) -> None:
         """A message from a peer (already authenticated)."""
-        with self._lock:
-            self._execute(self.machine.step(message, self.clock_ms()))
+        self._input(lambda now: self.machine.step(message, now))
 
     def send_failed(self, peer: int) -> None:
-        with self._lock:
-            self._execute(self.machine.send_failed(peer, self.clock_ms()))
+        self._input(lambda now: self.machine.send_failed(peer, now))
+
+    def observe_coordinator(self, sender: int, epoch: int) -> None:
+        self._input(lambda now: self.machine.observe_coordinator(sender, epoch, now))
+
+    def observe_epoch(self, reporter: int, epoch: int, coordinator: int) -> None:
+        self._input(lambda now: self.machine.observe_epoch(reporter, epoch, coordinator, now))
 
     def report_caught_up(self) -> None:
-        with self._lock:
-            self._execute(self.machine.report_caught_up(self.clock_ms()))
+        self._input(lambda now: self.machine.report_caught_up(now))
 
-    def snapshot(self) -> tuple[str, int, int, int]:
-        """(state, coordinator id or 0, the coordinator's epoch, the highest epoch seen), without taking the lock.
-
-        The database writer reads this to stamp changes, while a thread holding the lock may be waiting for that
-        very writer to persist an epoch: reading must never wait."""
+    def view(self) -> ElectionView:
+        """What the election says now, without taking the lock."""
         return self._published
+
+    # -- running -------------------------------------------------------------------------------
+    def _input(self, call: Callable[[int], Ready]) -> None:
+        if self._stopped.is_set():
+            return
+        with self._lock:
+            self._execute(call(self.clock.monotonic_ms()))
 
     def _tick_loop(self) -> None:
         while not self._stopped.wait(self._tick_s):
             try:
                 with self._lock:
                     self.machine.position = self.position()
-                    self._execute(self.machine.tick(self.clock_ms()))
+                    self._execute(self.machine.tick(self.clock.monotonic_ms()))
             except Exception:  # e.g. the epoch could not be persisted: log it and keep ticking, never die silently
                 log.exception("election tick failed")
 
-    def _publish(self) -> None:
-        m = self.machine
-        self._published = (m.state, m.coordinator, m.coordinator_epoch, m.epoch)  # one atomic assignment
-
     def _execute(self, ready: Ready) -> None:
-        self._publish()
+        self._published = self.machine.view()  # one atomic assignment
         if ready.persist_epoch is not None:
             self.persist_epoch(ready.persist_epoch)  # durable before any message says so
-        for line in ready.events:
-            log.info("%s", line)
+        for event in ready.events:
+            log.info("%s", event.line())
         if ready.role_change is not None:
-            self.on_role_change(ready.role_change)
+            for listener in self._listeners:
+                listener(ready.role_change)
         for peer, message in ready.messages:
             self._mailboxes[peer].put(message)
 
@@ -108,7 +125,11 @@ class _Mailbox:
         self._thread.start()
 
     def stop(self) -> None:
-        self._queue.put(None)
+        self.put(None)
+
+    def join(self) -> None:
+        if self._thread.is_alive():
+            self._thread.join(STOP_JOIN_S)
 
     def put(self, message) -> None:
         while True:

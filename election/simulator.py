@@ -120,7 +120,7 @@ class Simulation:
         if ready.persist_epoch is not None:
             self.persisted[node] = ready.persist_epoch  # persisted before anything is sent
         for line in ready.events:
-            self.trace.append(f"{self.now:6d} [{node}] {line}")
+            self.trace.append(f"{self.now:6d} [{node}] {line.text}")
         change = ready.role_change
         if change and change.role == COORDINATOR:
             owner = self.epoch_owner.setdefault(change.epoch, node)

@@ -1,10 +1,14 @@
-"""python -m server --id N [--demo]: run node N of CLUSTER until SIGINT or SIGTERM."""
+"""python -m server --id N [--demo] (also `onsell-server`): run node N of CLUSTER until SIGINT or SIGTERM.
+
+A signal only asks for the stop; the main thread then calls Node.stop(), which stops in order
+(see server/app.py) and the process exits 0."""
 
 import argparse
 import logging
 import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -13,10 +17,12 @@ from server.app import build_node
 from server.config import ConfigError, load_config
 
 EXIT_CONFIG_ERROR = 2
+EXIT_CANNOT_START = 1
+SIGNAL_POLL_S = 0.5  # the main thread wakes this often to notice a stop request
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server", description="Run one onsell node.")
+    parser = argparse.ArgumentParser(prog="onsell-server", description="Run one onsell node.")
     parser.add_argument("--id", type=int, required=True, help="this node's id in CLUSTER")
     parser.add_argument("--demo", action="store_true", help="load the demo chain into an empty database")
     args = parser.parse_args(argv)
@@ -26,33 +32,34 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"onsell: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    logging.basicConfig(
-        level=config.log_level,
-        format=f"%(asctime)s node-{config.node_id} %(levelname)s %(message)s",
-    )
+    logging.basicConfig(level=config.log_level, format=f"%(asctime)s node-{config.node_id} %(levelname)s %(message)s")
     log = logging.getLogger("onsell.server")
+    stop_requested = threading.Event()
+
+    def request_stop(signum, frame):
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         node = build_node(config, demo=args.demo)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
         log.error("cannot start node %d: %s", config.node_id, exc)
-        return 1
-
-    def stop(signum, frame):
-        log.info("stopping on signal %d", signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+        return EXIT_CANNOT_START
     log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
-    try:
-        node.serve_forever()
-    except KeyboardInterrupt:
+    node.start()
+    while not stop_requested.wait(SIGNAL_POLL_S):
         pass
-    finally:
-        node.server.server_close()
-        node.database.close()
-        log.info("node %d stopped", config.node_id)
+    log.info("stopping: no new connections; waiting writes get up to %.1f s", config.stop_timeout_s)
+    node.stop()
+    log.info("node %d stopped", config.node_id)
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console script entry point: onsell-server."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,4 +1,6 @@
-"""Wiring: from a Config to a running node (database, change log, cluster role, controllers, TCP)."""
+"""Wiring: from a Config to a running node. Everything is built here, once, in order: the database and
+its change log, the node's cluster role, the ledger (the one write path), repositories, controllers,
+the dispatcher and the TCP server. Node.stop() takes it down in the reverse order."""
 
 import logging
 import threading
@@ -7,13 +9,13 @@ from dataclasses import dataclass
 from db.catalogue import CatalogueRepository
 from db.changes import ChangeLog
 from db.database import Database
-from db.demo import load_demo
+from db.demo import demo_write
 from db.reports import ReportsRepository
 from db.sales import SalesRepository
 from db.users import UserRepository
 from models.cluster import format_address
 from models.dates import today_in
-from server.clock import SystemClock, iso_utc
+from runtime.clock import SystemClock, iso_utc
 from server.cluster import ClusterNode, SingleNode
 from server.config import Config
 from server.controllers.auth import AuthController
@@ -22,6 +24,7 @@ from server.controllers.cluster import ClusterController
 from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
 from server.dispatch import Dispatcher
+from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
 from server.pins import hash_pin
 from server.tcp import RpcServer
@@ -33,58 +36,73 @@ log = logging.getLogger("onsell.server")
 @dataclass
 class Node:
     config: Config
+    clock: object
     database: Database
-    server: RpcServer
     cluster: SingleNode | ClusterNode
+    ledger: Ledger
+    dispatcher: Dispatcher
+    server: RpcServer | None = None  # None: built without sockets (in-process tests)
 
-    def serve_forever(self) -> None:
+    def start(self) -> None:
+        """Start the cluster role and serve on a thread of its own; returns at once."""
         host, port = self.server.server_address[:2]
         log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
         self.cluster.start()
-        self.server.serve_forever(poll_interval=0.2)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="tcp-accept", daemon=True).start()
 
     def stop(self) -> None:
-        """Stop accepting, stop the cluster role, then let queued writes finish and close the database."""
-        threading.Thread(target=self.server.shutdown, daemon=True).start()
-        self.server.server_close()
-        self.cluster.stop()
+        """Stop accepting; let waiting writes finish until STOP_TIMEOUT_MS (refusing the rest with `unavailable`);
+        stop the election and replication; answer requests in flight; close the database."""
+        deadline = self.clock.monotonic_s() + self.config.stop_timeout_s
+        if self.server is not None:
+            self.server.shutdown()  # the accept loop ends
+            self.server.server_close()  # the listening socket closes: new connections are refused
+        self.cluster.stop(deadline)
+        if self.server is not None:
+            self.server.wait_idle(max(0.0, deadline - self.clock.monotonic_s()))
         self.database.close()
 
 
-def build_node(config: Config, demo: bool = False, clock=None) -> Node:
+def build_node(config: Config, demo: bool = False, clock=None, listen: bool = True) -> Node:
     clock = clock or SystemClock()
     database = Database(config.database_path, config.node_id)
-    cluster: SingleNode | ClusterNode | None = None
-    changes = ChangeLog(config.node_id, lambda: cluster.local_epoch())
+    changes = ChangeLog()
     database.read(changes.load)
     database.after_commit.append(changes.on_commit)
 
-    def load_demo_data() -> None:
-        loaded = load_demo(database, changes, today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now()))
-        log.info("demo data %s", "loaded" if loaded else "skipped: the database already has data")
+    def now_iso() -> str:
+        return iso_utc(clock.now())
 
     if len(config.cluster) == 1:
         cluster = SingleNode(config.node_id, config.address, changes)
-        if demo:
-            load_demo_data()
     else:
-        # In a cluster the demo data is loaded by whichever node first serves as coordinator with no data at all.
-        on_serving = (lambda: load_demo_data() if changes.position() == 0 else None) if demo else None
-        cluster = ClusterNode(config, database, changes, lambda: iso_utc(clock.now()), on_serving)
-    users = UserRepository(database, changes)
+        cluster = ClusterNode(config, database, changes, clock, now_iso)
+    ledger = Ledger(config.node_id, database, cluster)
+    if demo:
+        cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock))
+    users = UserRepository(database)
     catalogue = CatalogueRepository(database)
-    sales = SalesRepository(database, changes)
+    sales = SalesRepository(database)
     reports = ReportsRepository(database)
     tokens = TokenSigner(config.secret)
     throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s)
     controllers = [
-        AuthController(users, tokens, throttle, clock, cluster),
-        SalesController(sales, reports, catalogue, users, clock, config.timezone, cluster),
+        AuthController(ledger, users, tokens, throttle, clock),
+        SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone),
         ReportsController(reports, users, catalogue),
         CatalogueController(catalogue, users),
         ClusterController(cluster),
     ]
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + [cluster.peer_methods()], tokens, clock.wall_s,
-                                  gate=cluster.require_coordinator, peer_auth=getattr(cluster, "auth", None))
-    server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s)
-    return Node(config, database, server, cluster)
+                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_auth)
+    server = None
+    if listen:
+        server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server)
+
+
+def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:
+    """The demo chain, into a database (and cluster) with no data at all: the first coordinator loads it once."""
+    loaded = changes.position() == 0 and ledger.commit_unawaited(
+        demo_write(today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now())))
+    log.info("demo data %s", "loaded" if loaded else "skipped: the database already has data")

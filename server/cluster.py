@@ -1,56 +1,72 @@
 """What a node is in its cluster: the glue between the election, replication and the server.
 
 SingleNode is a cluster of one: always the coordinator of epoch 1, nothing to
-replicate. ClusterNode runs the bully election and replication; only its
-coordinator serves clients, every other node answers not_coordinator naming
-the coordinator it knows.
+replicate. ClusterNode builds, in this order, the peer links, the election
+runner, the replication runner (which is given the election), and registers
+replication as the election's role listener; only its coordinator serves
+clients, every other node answers not_coordinator naming the coordinator it
+knows. Both give the ledger the epoch to write in and the wait for replicas,
+and both refuse new work with `unavailable` once stopping.
 """
 
 import logging
-import time
+import threading
 
-from db.changes import ChangeLog, Origin
+from db.changes import ChangeLog
 from db.database import Database
-from election.bully import COORDINATOR, FOLLOWER, BullyMachine, Timing
+from db.node_state import list_merges, load_epoch, save_epoch
+from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
 from election.messages import from_json
 from election.runner import ElectionRunner
+from models.changes import Origin
 from models.cluster import format_address
 from models.errors import ValidationError
-from replication.coordinator import CoordinatorSide, NotCoordinator
-from replication.follower import FollowerSide
-from replication.peer_auth import PeerAuth
-from replication.peer_link import PeerLink
+from replication.runner import NotAcknowledged, ReplicationRunner
 from server.config import Config
 from server.dispatch import PEER, Method
-from server.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
+from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
+from wire.peer_auth import PeerAuth
+from wire.peer_link import PeerLink
 
 log = logging.getLogger("onsell.cluster")
 
 SINGLE_NODE_EPOCH = 1
 TAKEOVER_WAIT_S = 3.0  # how long a client request waits for a new coordinator to finish its take-over sync
-EPOCH_KEY = "epoch"
+
+
+def _stopping_error():
+    return app_error(UNAVAILABLE, "This node is stopping; try again")
 
 
 class SingleNode:
+    peer_auth = None
+
     def __init__(self, node_id: int, address: tuple[str, int], changes: ChangeLog):
         self.node_id = node_id
         self.address = address
         self.changes = changes
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         pass
 
-    def stop(self) -> None:
-        pass
+    def stop(self, deadline_s: float) -> None:
+        self._stopping.set()
 
-    def local_epoch(self) -> int:
+    def on_serving(self, hook) -> None:
+        hook()  # a single node serves from the start
+
+    def write_epoch(self) -> int:
+        if self._stopping.is_set():
+            raise _stopping_error()
         return SINGLE_NODE_EPOCH
 
-    def require_coordinator(self) -> None:
-        pass
-
-    def confirm(self, origin: Origin, committed_s: float) -> int:
+    def await_replicated(self, epoch: int, origins: list[Origin]) -> int:
         return 1
+
+    def require_coordinator(self) -> None:
+        if self._stopping.is_set():
+            raise _stopping_error()
 
     def peer_methods(self) -> list[Method]:
         return []
@@ -69,89 +85,87 @@ class SingleNode:
         }
 
 
-def load_epoch(database: Database) -> int:
-    row = database.read(lambda c: c.execute("SELECT value FROM node_state WHERE key = ?", (EPOCH_KEY,)).fetchone())
-    return row[0] if row else 0
-
-
 class ClusterNode:
-    def __init__(self, config: Config, database: Database, changes: ChangeLog, now_iso, on_serving=None):
+    def __init__(self, config: Config, database: Database, changes: ChangeLog, clock, now_iso):
         self.config = config
         self.node_id = config.node_id
         self.db = database
         self.changes = changes
+        self._stopping = threading.Event()
         peers = {n: a for n, a in config.cluster.items() if n != config.node_id}
-        self.auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: int(time.time() * 1000))
-        timeout_s = config.failure_ms / 1000
+        timing = config.timing
+        self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), clock.wall_ms)
+        timeout_s = timing.failure_ms / 1000
+        election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
+        self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
+        self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
+                                             timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
+        self.election.listen(self.replication.follow_role)
 
-        def links():
-            return {n: PeerLink(n, a, self.auth, timeout_s) for n, a in peers.items()}
-        timing = Timing(config.heartbeat_ms, config.failure_ms, config.election_ms)
-        machine = BullyMachine(config.node_id, sorted(peers), load_epoch(database), timing)
-        self.coordinator_side = CoordinatorSide(
-            config.node_id, links(), database, changes, lambda: self.runner, config.heartbeat_ms / 1000,
-            config.replication_acks, config.replication_timeout_ms / 1000, now_iso, on_serving)
-        self.follower_side = FollowerSide(database, changes, lambda: self.runner, now_iso)
-        self.runner = ElectionRunner(machine, links(), self._persist_epoch, self._on_role_change, changes.position)
+    def on_serving(self, hook) -> None:
+        """Run hook() each time this node finishes taking over, before it serves clients."""
+        self.replication.on_serving(hook)
 
     def start(self) -> None:
+        t = self.config.timing
         log.info("cluster of %d nodes; heartbeat %d ms, failure timeout %d ms, election timeout %d ms, %d replication ack(s)",
-                 len(self.config.cluster), self.config.heartbeat_ms, self.config.failure_ms, self.config.election_ms,
-                 self.config.replication_acks)
-        self.runner.start()
+                 len(self.config.cluster), t.heartbeat_ms, t.failure_ms, t.election_ms, self.config.replication_acks)
+        self.replication.start()
+        self.election.start()
 
-    def stop(self) -> None:
-        self.runner.stop()
-        self.coordinator_side.end()
+    def stop(self, deadline_s: float) -> None:
+        """Refuse new writes, let waiting ones be acknowledged until deadline_s, then stop replication and the election."""
+        self._stopping.set()
+        self.replication.stop(deadline_s)
+        self.election.stop()
 
-    # -- election callbacks ------------------------------------------------------------------
     def _persist_epoch(self, epoch: int) -> None:
-        self.db.write(lambda c: c.execute(
-            "INSERT INTO node_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            (EPOCH_KEY, epoch)))
-
-    def _on_role_change(self, change) -> None:
-        if change.role == COORDINATOR:
-            self.coordinator_side.begin(change.epoch)
-        else:
-            self.coordinator_side.end()
-
-    def local_epoch(self) -> int:
-        """The epoch stamped on changes this node writes (it writes only as coordinator)."""
-        _, _, coordinator_epoch, epoch = self.runner.snapshot()
-        return coordinator_epoch or epoch
+        self.db.write(lambda c: save_epoch(c, epoch))
 
     # -- serving clients ---------------------------------------------------------------------
     def require_coordinator(self) -> None:
         """Return when this node may serve a client; else raise not_coordinator (or unavailable)."""
-        state, coordinator, _, _ = self.runner.snapshot()
-        if state == COORDINATOR:
-            if self.coordinator_side.serving.wait(TAKEOVER_WAIT_S):
+        if self._stopping.is_set():
+            raise _stopping_error()
+        view = self.election.view()
+        if view.is_coordinator:
+            if self.replication.serving.wait(TAKEOVER_WAIT_S):
                 return
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
-        raise self._not_coordinator(coordinator if state == FOLLOWER else 0)
+        raise self._not_coordinator(view)
 
-    def _not_coordinator(self, coordinator: int):
+    def write_epoch(self) -> int:
+        if self._stopping.is_set():
+            raise _stopping_error()
+        view = self.election.view()
+        if not view.is_coordinator:
+            raise self._not_coordinator(view)
+        return view.coordinator_epoch
+
+    def await_replicated(self, epoch: int, origins: list[Origin]) -> int:
+        try:
+            return self.replication.await_replicated(epoch, origins)
+        except NotAcknowledged as exc:
+            if exc.stopping:
+                raise _stopping_error() from None
+            raise self._not_coordinator(self.election.view()) from None
+
+    def _not_coordinator(self, view: ElectionView):
+        coordinator = view.coordinator if view.state == FOLLOWER else 0
         hint = None
         if coordinator and coordinator in self.config.cluster:
             hint = {"id": coordinator, "address": format_address(self.config.cluster[coordinator])}
         return app_error(NOT_COORDINATOR, "This node is not the coordinator", coordinator=hint)
-
-    def confirm(self, origin: Origin, committed_s: float) -> int:
-        """Block until the change may be acknowledged; the number of nodes holding it."""
-        try:
-            return self.coordinator_side.wait_replicated(origin, committed_s)
-        except NotCoordinator:
-            state, coordinator, _, _ = self.runner.snapshot()
-            raise self._not_coordinator(coordinator if state == FOLLOWER else 0) from None
 
     # -- peers -------------------------------------------------------------------------------
     def peer_methods(self) -> list[Method]:
         # A peer method's params are the signed envelope; its handler gets (sender, body) and checks the body itself.
         return [
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
-            Method("peer.push", self.follower_side.handle_push, role=PEER, coordinator_only=False),
-            Method("peer.pull", self.follower_side.handle_pull, role=PEER, coordinator_only=False),
+            Method("peer.push", self.replication.handle_push, role=PEER, coordinator_only=False),
+            Method("peer.pull", self.replication.handle_pull, role=PEER, coordinator_only=False),
         ]
 
     def _on_message(self, sender: int, body) -> dict:
@@ -161,34 +175,32 @@ class ClusterNode:
             raise ValidationError("body", str(exc)) from None
         if message.sender != sender:
             raise ValidationError("body", "sender does not match the envelope")
-        self.runner.deliver(message)
+        self.election.deliver(message)
         return {}
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:
-        state, coordinator, coordinator_epoch, epoch = self.runner.snapshot()
-        if state == COORDINATOR:
-            members = self.coordinator_side.members()
-        elif state == FOLLOWER and self.follower_side.members_from == coordinator:
-            members = dict(self.follower_side.members)
+        view = self.election.view()
+        if view.state == COORDINATOR:
+            members = self.replication.members()
+        elif view.state == FOLLOWER:
+            members = self.replication.followed_members(view.coordinator)
         else:
             members = {}
-        role = state if state in (COORDINATOR, FOLLOWER) else "candidate"  # "waiting" for an announcement is still electing
-        members[str(self.node_id)] = {**members.get(str(self.node_id), {}), "role": role, "alive": True,
-                                      "epoch": coordinator_epoch or epoch, "position": self.changes.position()}
-        leader_position = members.get(str(coordinator), {}).get("position")
+        role = view.state if view.state in (COORDINATOR, FOLLOWER) else "candidate"  # "waiting" for an announcement is still electing
+        epoch = view.coordinator_epoch or view.epoch
+        position = self.changes.position()
+        members[str(self.node_id)] = {**members.get(str(self.node_id), {}), "role": role, "alive": True, "epoch": epoch,
+                                      "position": position}
+        leader_position = members.get(str(view.coordinator), {}).get("position")
         nodes = []
         for node_id, address in sorted(self.config.cluster.items()):
             info = members.get(str(node_id), {})
-            position = info.get("position")
+            node_position = info.get("position")
             nodes.append({
                 "id": node_id, "address": format_address(address), "role": info.get("role", "unknown"),
-                "alive": bool(info.get("alive", False)), "epoch": info.get("epoch"), "position": position,
-                "behind": max(0, leader_position - position) if leader_position is not None and position is not None else None,
+                "alive": bool(info.get("alive", False)), "epoch": info.get("epoch"), "position": node_position,
+                "behind": max(0, leader_position - node_position) if leader_position is not None and node_position is not None else None,
             })
-        return {"node_id": self.node_id, "role": role, "epoch": coordinator_epoch or epoch, "coordinator_id": coordinator,
-                "position": self.changes.position(), "nodes": nodes, "merges": self._merges()}
-
-    def _merges(self) -> list[dict]:
-        rows = self.db.read(lambda c: c.execute("SELECT cpf, loser_id, winner_id, merged_at FROM user_merges ORDER BY merged_at").fetchall())
-        return [{"cpf": f"***.***.*{r[0][6:9]}-{r[0][9:]}", "merged_user": r[1], "into_user": r[2], "at": r[3]} for r in rows]
+        return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
+                "position": position, "nodes": nodes, "merges": self.db.read(list_merges)}

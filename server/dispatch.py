@@ -7,16 +7,15 @@ traceback here and answered with a bare -32603; no traceback ever goes out.
 """
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from db.database import DatabaseUnavailable
 from models.errors import ValidationError
-from server import jsonrpc
-from server.errors import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, app_error, invalid_params
-from server.jsonrpc import Invalid, RpcError
-from replication.peer_auth import PeerAuthError
+from wire import jsonrpc
+from wire.errors import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, app_error, invalid_params
+from wire.jsonrpc import Invalid, RpcError
+from wire.peer_auth import PeerAuthError
 from server.tokens import InvalidToken, TokenSigner
 
 log = logging.getLogger("onsell.rpc")
@@ -56,19 +55,19 @@ class Method:
 class Dispatcher:
     methods: dict[str, Method]
     tokens: TokenSigner
-    wall_clock_s: Callable[[], float] = time.time
-    gate: Callable[[], None] = lambda: None  # raises not_coordinator (or waits) when this node may not serve clients
-    peer_auth: Any = None  # opens the envelopes of PEER methods
+    wall_clock_s: Callable[[], float]
+    gate: Callable[[], None]  # raises not_coordinator (or waits) when this node may not serve clients
+    peer_auth: Any = None  # opens the envelopes of PEER methods; None: not in a cluster
 
     @classmethod
-    def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s=time.time, gate=None,
-              peer_auth=None) -> "Dispatcher":
+    def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s: Callable[[], float],
+              gate: Callable[[], None], peer_auth=None) -> "Dispatcher":
         methods: dict[str, Method] = {}
         for method in (m for group in method_lists for m in group):
             if method.name in methods:
                 raise ValueError(f"method {method.name} registered twice")
             methods[method.name] = method
-        return cls(methods, tokens, wall_clock_s, gate or (lambda: None), peer_auth)
+        return cls(methods, tokens, wall_clock_s, gate, peer_auth)
 
     def handle_line(self, line: bytes) -> bytes | None:
         """The response line for one request line, or None when nothing is owed (notifications)."""

@@ -5,16 +5,21 @@ gets an `unavailable` error line and is closed), lines of at most
 max_line_bytes (a longer one gets -32600 line_too_long and the connection is
 closed), and idle_timeout_s of silence (also mid-line) before a connection is
 closed, so no peer can hold a thread forever. Responses go out in request order.
+
+What may be overridden, as in socketserver: RpcServer.process_request (the
+connection slots) and RpcHandler.handle (the line loop). wait_idle() lets a
+stopping node answer the requests already being served.
 """
 
 import logging
 import socket
 import socketserver
 import threading
+from contextlib import contextmanager
 
-from server import jsonrpc
-from server.errors import UNAVAILABLE, app_error
-from server.jsonrpc import INVALID_REQUEST, LineDecoder, LineTooLong, RpcError
+from wire import jsonrpc
+from wire.errors import UNAVAILABLE, app_error
+from wire.jsonrpc import INVALID_REQUEST, LineDecoder, LineTooLong, RpcError
 
 log = logging.getLogger("onsell.tcp")
 RECV_BYTES = 64 * 1024
@@ -32,6 +37,8 @@ class RpcServer(socketserver.ThreadingTCPServer):
         self.idle_timeout_s = idle_timeout_s
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._in_flight = 0
+        self._idle = threading.Condition()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, RpcHandler)
@@ -52,6 +59,23 @@ class RpcServer(socketserver.ThreadingTCPServer):
         except BaseException:
             self._slots.release()
             raise
+
+    @contextmanager
+    def in_flight(self):
+        """Count a request as being served (answered and sent) while inside."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is being answered (at most timeout_s); True when none is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout_s)
 
     def process_request_thread(self, request, client_address):
         try:
@@ -84,13 +108,15 @@ class RpcHandler(socketserver.BaseRequestHandler):
                                      {"reason": "line_too_long", "limit": event.limit})
                     self._send(sock, jsonrpc.encode(jsonrpc.failure(None, error)))
                     return
-                try:
-                    reply = server.dispatcher.handle_line(event)
-                except Exception:  # a bug must cost one answer, not the connection's thread
-                    log.exception("could not answer a request from %s", peer)
-                    reply = jsonrpc.encode(jsonrpc.failure(None, RpcError(jsonrpc.INTERNAL_ERROR, "Internal error", {"reason": "internal_error"})))
-                if reply is not None and not self._send(sock, reply):
-                    return
+                with server.in_flight():
+                    try:
+                        reply = server.dispatcher.handle_line(event)
+                    except Exception:  # a bug must cost one answer, not the connection's thread
+                        log.exception("could not answer a request from %s", peer)
+                        reply = jsonrpc.encode(jsonrpc.failure(None, RpcError(jsonrpc.INTERNAL_ERROR, "Internal error",
+                                                                              {"reason": "internal_error"})))
+                    if reply is not None and not self._send(sock, reply):
+                        return
 
     @staticmethod
     def _send(sock: socket.socket, data: bytes) -> bool:

@@ -341,3 +341,16 @@ def queued_sale_ids(queue_path: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT sale_id FROM queued_sales WHERE refused IS NULL ORDER BY position")]
     finally:
         conn.close()
+
+
+class FixedRole:
+    """The cluster role of a ledger in tests without a cluster: always writes in `epoch`, one copy."""
+
+    def __init__(self, epoch: int = 1):
+        self.epoch = epoch
+
+    def write_epoch(self) -> int:
+        return self.epoch
+
+    def await_replicated(self, epoch: int, origins: list) -> int:
+        return 1

@@ -169,7 +169,7 @@ def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
     c = cluster().start()
     c.wait_coordinator(3)
     before = c.wait_converged()
-    from replication.peer_auth import PeerAuth
+    from wire.peer_auth import PeerAuth
     from support import TEST_SECRET
     auth = PeerAuth(TEST_SECRET.encode(), 3, {1, 2, 3}, lambda: int(time.time() * 1000))
     status = c.nodes[1].status()

@@ -9,12 +9,14 @@ from hypothesis import given, settings, strategies as st
 
 from db.catalogue import CatalogueRepository
 from db.changes import ChangeLog
+from server.ledger import Ledger
+from support import FixedRole
 from db.database import Database
-from db.demo import load_demo
+from db.demo import demo_write
 from db.errors import AlreadyExists, SaleConflict
 from db.periods import split_range
 from db.reports import ReportsRepository
-from db.sales import SalesRepository
+from db.sales import SalesRepository, record_sale
 from db.schema import MIGRATIONS, schema_version
 from db.users import UserRepository
 from models.records import Network, Sale, Store, Total, User, new_id
@@ -28,10 +30,16 @@ def fast_hash(pin: str) -> str:
 
 def open_db(path) -> Database:
     database = Database(path)
-    database.changes = ChangeLog(1, lambda: 1)
+    database.changes = ChangeLog()
     database.read(database.changes.load)
     database.after_commit.append(database.changes.on_commit)
+    database.ledger = Ledger(1, database, FixedRole(1))
     return database
+
+
+def record(db: Database, sale: Sale, date_given: bool = True) -> tuple[Sale, bool]:
+    """Record a sale through the ledger, as the sales controller does; (stored, duplicate)."""
+    return db.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp, date_given))[0]
 
 
 @pytest.fixture
@@ -46,12 +54,12 @@ def _setup_chain(db: Database):
     store_a, store_b = Store(new_id(), "Loja A", "11222333000181", network), Store(new_id(), "Loja B", "11444777000161", network)
     seller = User(new_id(), "12345678909", "Vendedor", 1990, "seller")
 
-    def write(conn):
-        CatalogueRepository.insert_network(conn, network, "t", db.changes)
-        CatalogueRepository.insert_store(conn, store_a, "t", db.changes)
-        CatalogueRepository.insert_store(conn, store_b, "t", db.changes)
-        UserRepository.insert(conn, seller, "hash", "t", db.changes)
-    db.write(write)
+    def write(conn, stamp):
+        CatalogueRepository.insert_network(conn, network, "t", stamp)
+        CatalogueRepository.insert_store(conn, store_a, "t", stamp)
+        CatalogueRepository.insert_store(conn, store_b, "t", stamp)
+        UserRepository.insert(conn, seller, "hash", "t", stamp)
+    db.ledger.commit(write)
     return network, store_a, store_b, seller
 
 
@@ -66,8 +74,8 @@ def test_schema_is_migrated_and_reopening_keeps_it(tmp_path):
 
 
 def test_empty_database_answers_every_query_with_empties_and_zeros(db):
-    reports, sales = ReportsRepository(db), SalesRepository(db, db.changes)
-    catalogue, users = CatalogueRepository(db), UserRepository(db, db.changes)
+    reports, sales = ReportsRepository(db), SalesRepository(db)
+    catalogue, users = CatalogueRepository(db), UserRepository(db)
     assert catalogue.list_networks() == [] and catalogue.list_stores() == []
     assert catalogue.get_store(new_id()) is None and catalogue.get_network(new_id()) is None
     assert users.list_sellers() == [] and users.find_by_cpf("12345678909") is None and users.find_by_id(new_id()) is None
@@ -80,35 +88,35 @@ def test_empty_database_answers_every_query_with_empties_and_zeros(db):
 
 def test_recording_is_idempotent_and_a_reused_id_with_other_content_conflicts(db):
     _, store_a, store_b, seller = _setup_chain(db)
-    sales = SalesRepository(db, db.changes)
+    sales = SalesRepository(db)
     sale = Sale(new_id(), seller.id, store_a.id, 1050, TODAY, "t")
-    stored, duplicate = sales.record(sale)
+    stored, duplicate = record(db, sale)
     assert not duplicate and (stored.origin_node, stored.origin_epoch, stored.origin_seq) == (1, 1, 5)  # after 4 catalogue changes
-    again, duplicate = sales.record(sale)
+    again, duplicate = record(db, sale)
     assert duplicate and again == stored
-    _, duplicate = sales.record(Sale(sale.sale_id, seller.id, store_a.id, 1050, TODAY - dt.timedelta(days=1), "t"), date_given=False)
+    _, duplicate = record(db, Sale(sale.sale_id, seller.id, store_a.id, 1050, TODAY - dt.timedelta(days=1), "t"), date_given=False)
     assert duplicate  # a retry that did not name the date matches the stored one
     for other in (Sale(sale.sale_id, seller.id, store_b.id, 1050, TODAY, "t"), Sale(sale.sale_id, seller.id, store_a.id, 1051, TODAY, "t")):
         with pytest.raises(SaleConflict):
-            sales.record(other)
+            record(db, other)
     assert sales.count() == 1
     assert ReportsRepository(db).store_total(store_a.id, None, None).total_cents == 1050
 
 
 def test_sequence_numbers_only_grow_per_node_and_the_vector_follows_commits(db):
     _, store_a, _, seller = _setup_chain(db)
-    sales = SalesRepository(db, db.changes)
-    seqs = [sales.record(Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))[0].origin_seq for _ in range(5)]
+    sales = SalesRepository(db)
+    seqs = [record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))[0].origin_seq for _ in range(5)]
     assert seqs == [5, 6, 7, 8, 9]
     assert db.changes.vector() == {(1, 1): 9} and db.changes.position() == 9
 
 
 def test_aggregates_equal_sums_of_the_sales_in_any_range(db):
     network, store_a, store_b, seller = _setup_chain(db)
-    sales, reports = SalesRepository(db, db.changes), ReportsRepository(db)
+    sales, reports = SalesRepository(db), ReportsRepository(db)
     rows = [(store_a, 1000, 0), (store_a, 250, 1), (store_b, 999, 1), (store_b, 1, 10)]
     for store, cents, days_ago in rows:
-        sales.record(Sale(new_id(), seller.id, store.id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
+        record(db, Sale(new_id(), seller.id, store.id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
     yesterday = TODAY - dt.timedelta(days=1)
     assert reports.store_total(store_a.id, None, None).total_cents == 1250
     assert reports.store_total(store_b.id, yesterday, TODAY).total_cents == 999
@@ -124,32 +132,32 @@ def test_aggregates_equal_sums_of_the_sales_in_any_range(db):
 
 def test_rankings_break_ties_by_name(db):
     network, store_a, store_b, seller = _setup_chain(db)
-    sales, reports = SalesRepository(db, db.changes), ReportsRepository(db)
+    sales, reports = SalesRepository(db), ReportsRepository(db)
     for store in (store_b, store_a):
-        sales.record(Sale(new_id(), seller.id, store.id, 500, TODAY, "t"))
+        record(db, Sale(new_id(), seller.id, store.id, 500, TODAY, "t"))
     assert [name for _, name, _ in reports.best_stores(None, None, 2)] == ["Loja A", "Loja B"]
 
 
 def test_unique_keys_raise_already_exists(db):
     _, store_a, _, seller = _setup_chain(db)
     with pytest.raises(AlreadyExists):
-        UserRepository(db, db.changes).create(User(new_id(), seller.cpf, "Outro", 1990, "seller"), "h", "t")
+        db.ledger.commit(lambda c, stamp: UserRepository.insert(c, User(new_id(), seller.cpf, "Outro", 1990, "seller"), "h", "t", stamp))
     with pytest.raises(AlreadyExists):
-        db.write(lambda c: CatalogueRepository.insert_store(c, Store(new_id(), "X", store_a.cnpj, store_a.network), "t", db.changes))
+        db.ledger.commit(lambda c, stamp: CatalogueRepository.insert_store(c, Store(new_id(), "X", store_a.cnpj, store_a.network), "t", stamp))
 
 
 def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
     _, store_a, _, seller = _setup_chain(db)
-    sales = SalesRepository(db, db.changes)
+    sales = SalesRepository(db)
     errors, barrier = [], threading.Barrier(20)
 
     def writer(i):
         barrier.wait()
         try:
             if i % 5 == 0:
-                sales.record(Sale(new_id(), "no-such-seller", store_a.id, 100, TODAY, "t"))  # foreign key fails
+                record(db, Sale(new_id(), "no-such-seller", store_a.id, 100, TODAY, "t"))  # foreign key fails
             else:
-                sales.record(Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
+                record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
         except sqlite3.IntegrityError as exc:
             errors.append(exc)
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
@@ -163,13 +171,13 @@ def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
 
 def test_concurrent_writers_share_commits(db):
     _, store_a, _, seller = _setup_chain(db)
-    sales, barrier = SalesRepository(db, db.changes), threading.Barrier(40)
+    sales, barrier = SalesRepository(db), threading.Barrier(40)
     commits_before = db.commits
 
     def writer():
         barrier.wait()
         for _ in range(10):
-            sales.record(Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
+            record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
     threads = [threading.Thread(target=writer) for _ in range(40)]
     for t in threads:
         t.start()
@@ -180,15 +188,15 @@ def test_concurrent_writers_share_commits(db):
 
 
 def test_demo_loads_once_into_an_empty_database_only(db):
-    assert load_demo(db, db.changes, TODAY, fast_hash, "t")
-    catalogue, users = CatalogueRepository(db), UserRepository(db, db.changes)
+    assert db.ledger.commit(demo_write(TODAY, fast_hash, "t"))[0]
+    catalogue, users = CatalogueRepository(db), UserRepository(db)
     assert [n.name for n in catalogue.list_networks()] == ["ATAKADAO", "LOJAS MARTINS", "MAX ATACADO"]
     assert len(catalogue.list_stores()) == 6 and len(users.list_sellers()) == 4
     assert users.find_by_cpf("56789012303")[0].role == "manager"
-    count = SalesRepository(db, db.changes).count()
+    count = SalesRepository(db).count()
     assert count >= 300
-    assert not load_demo(db, db.changes, TODAY, fast_hash, "t")
-    assert SalesRepository(db, db.changes).count() == count
+    assert not db.ledger.commit(demo_write(TODAY, fast_hash, "t"))[0]
+    assert SalesRepository(db).count() == count
     ranking = ReportsRepository(db).best_stores(TODAY - dt.timedelta(days=90), TODAY, 100)
     assert sum(t.count for _, _, t in ranking) == count
 
@@ -227,9 +235,9 @@ def test_report_totals_match_summing_the_sales_for_any_range(tmp_path_factory, s
     db = open_db(tmp_path_factory.mktemp("agg") / "node-1.db")
     try:
         network, store_a, store_b, seller = _setup_chain(db)
-        repo, reports = SalesRepository(db, db.changes), ReportsRepository(db)
+        repo, reports = SalesRepository(db), ReportsRepository(db)
         for days_ago, cents, first_store in sales:
-            repo.record(Sale(new_id(), seller.id, (store_a if first_store else store_b).id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
+            record(db, Sale(new_id(), seller.id, (store_a if first_store else store_b).id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
         start, end = TODAY - dt.timedelta(days=max(a, b)), TODAY - dt.timedelta(days=min(a, b))
         inside = [(c, f) for d, c, f in sales if start <= TODAY - dt.timedelta(days=d) <= end]
         assert reports.seller_total(seller.id, start, end) == Total(sum(c for c, _ in inside), len(inside))

@@ -4,8 +4,8 @@ import json
 
 from hypothesis import given, strategies as st
 
-from server import jsonrpc
-from server.jsonrpc import Invalid, LineDecoder, LineTooLong, Request, decode_message, decode_response
+from wire import jsonrpc
+from wire.jsonrpc import Invalid, LineDecoder, LineTooLong, Request, decode_message, decode_response
 
 LINES = [b'{"jsonrpc":"2.0","id":1,"method":"ping"}', b'[{"jsonrpc":"2.0","method":"x"}]', "{\"a\":\"ção\"}".encode()]
 

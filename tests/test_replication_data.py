@@ -7,12 +7,15 @@ import sqlite3
 import pytest
 
 from db.catalogue import CatalogueRepository
-from db.changes import ChangeLog, Origin, read_after, vector_from_json, vector_to_json
+from db.changes import ChangeLog, read_after
+from models.changes import Origin, vector_from_json, vector_to_json
+from server.ledger import Ledger
+from support import FixedRole
 from db.database import Database
-from db.demo import load_demo
+from db.demo import demo_write
 from db.merge import MalformedChange, apply_entries
 from db.reports import ReportsRepository
-from db.sales import SalesRepository
+from db.sales import SalesRepository, record_sale
 from db.schema import MIGRATIONS
 from db.users import UserRepository
 from db.errors import AlreadyExists
@@ -27,15 +30,21 @@ class Replica:
     def __init__(self, path, node_id: int, epoch: int = 1):
         self.node_id, self.epoch = node_id, epoch
         self.db = Database(path, node_id)
-        self.changes = ChangeLog(node_id, lambda: self.epoch)
+        self.changes = ChangeLog()
         self.db.read(self.changes.load)
         self.db.after_commit.append(self.changes.on_commit)
-        self.sales = SalesRepository(self.db, self.changes)
-        self.users = UserRepository(self.db, self.changes)
+        self.role = FixedRole(epoch)
+        self.ledger = Ledger(node_id, self.db, self.role)
+        self.sales = SalesRepository(self.db)
+        self.users = UserRepository(self.db)
         self.reports = ReportsRepository(self.db)
 
     def sell(self, seller_id: str, store_id: str, cents: int, sale_id: str | None = None) -> Sale:
-        return self.sales.record(Sale(sale_id or new_id(), seller_id, store_id, cents, TODAY, "t"))[0]
+        sale = Sale(sale_id or new_id(), seller_id, store_id, cents, TODAY, "t")
+        return self.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp))[0][0]
+
+    def register(self, user: User, pin_hash: str) -> None:
+        self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, "t", stamp))
 
     def pull_from(self, other: "Replica", batch: int = 7) -> int:
         """Apply everything `other` holds that this one lacks, in batches; how many changes were applied."""
@@ -76,7 +85,7 @@ def replicas(tmp_path):
 
 
 def demo_chain(replica: Replica):
-    load_demo(replica.db, replica.changes, TODAY, lambda pin: "scrypt$test", "t")
+    replica.ledger.commit(demo_write(TODAY, lambda pin: "scrypt$test", "t"))
     stores = CatalogueRepository(replica.db).list_stores()
     sellers = replica.users.list_sellers()
     return stores, sellers
@@ -136,8 +145,8 @@ def test_a_cpf_registered_on_both_sides_resolves_the_same_way_everywhere(replica
     b.pull_from(a)
     c.pull_from(a)
     on_a, on_b = User(new_id(), "39053344705", "Ana Lado A", 1990, "seller"), User(new_id(), "39053344705", "Ana Lado B", 1991, "seller")
-    a.users.create(on_a, "h1", "t")
-    b.users.create(on_b, "h2", "t")
+    a.register(on_a, "h1")
+    b.register(on_b, "h2")
     a.sell(on_a.id, stores[0].id, 1000)
     b.sell(on_b.id, stores[1].id, 2000)
     order = [(c, a), (c, b)] if first == "a" else [(c, b), (c, a)]
@@ -156,9 +165,9 @@ def test_a_cpf_registered_on_both_sides_resolves_the_same_way_everywhere(replica
 
 def test_a_cpf_is_unique_on_one_node(replicas):
     a = replicas(1)
-    a.users.create(User(new_id(), "39053344705", "Ana", 1990, "seller"), "h", "t")
+    a.register(User(new_id(), "39053344705", "Ana", 1990, "seller"), "h")
     with pytest.raises(AlreadyExists):
-        a.users.create(User(new_id(), "390.533.447-05".replace(".", "").replace("-", ""), "Outra", 1990, "seller"), "h", "t")
+        a.register(User(new_id(), "390.533.447-05".replace(".", "").replace("-", ""), "Outra", 1990, "seller"), "h")
 
 
 def test_a_gap_stops_that_origin_and_malformed_entries_change_nothing(replicas):

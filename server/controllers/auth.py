@@ -1,17 +1,17 @@
 """Sign-in, self-registration and user creation by managers."""
 
 import logging
-import time
 
 from db.errors import AlreadyExists
 from db.users import UserRepository
 from models.documents import parse_cpf
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin, parse_role
 from models.records import User, new_id
-from server.clock import iso_utc
+from runtime.clock import iso_utc
 from server.controllers.present import user_json
 from server.dispatch import Method, Param
-from server.errors import ALREADY_EXISTS, BAD_CREDENTIALS, RATE_LIMITED, UNKNOWN_USER, app_error
+from server.ledger import Ledger
+from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, RATE_LIMITED, UNKNOWN_USER, app_error
 from server.login_throttle import LoginThrottle
 from server.pins import hash_pin, verify_pin
 from server.tokens import TokenSigner
@@ -20,9 +20,9 @@ log = logging.getLogger("onsell.auth")
 
 
 class AuthController:
-    def __init__(self, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock, cluster):
+    def __init__(self, ledger: Ledger, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock):
+        self.ledger = ledger
         self.users = users
-        self.cluster = cluster
         self.tokens = tokens
         self.throttle = throttle
         self.clock = clock
@@ -72,10 +72,10 @@ class AuthController:
 
     def _create(self, cpf: str, name: str, birth_year: int, pin: str, role: str, how: str) -> User:
         user = User(new_id(), cpf, name, birth_year, role)
+        pin_hash, created_at = hash_pin(pin), iso_utc(self.clock.now())
         try:
-            origin = self.users.create(user, hash_pin(pin), iso_utc(self.clock.now()))
+            self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, created_at, stamp))
         except AlreadyExists:
             raise app_error(ALREADY_EXISTS, "This CPF already has an account", field="cpf") from None
-        self.cluster.confirm(origin, time.monotonic())
         log.info("new %s: %s (%s)", role, name, how)
         return user

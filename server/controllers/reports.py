@@ -8,7 +8,7 @@ from models.people import MANAGER, SELLER
 from server.controllers.params import MAX_RANKING_LIMIT, date_range_params, limit_param, uuid_param
 from server.controllers.present import total_json
 from server.dispatch import Method
-from server.errors import NOT_FOUND, app_error
+from wire.errors import NOT_FOUND, app_error
 
 
 class ReportsController:

@@ -1,32 +1,32 @@
 """Recording sales (sellers only; the seller is always the token's user) and a seller's own sales."""
 
 import logging
-import time
 
 from db.catalogue import CatalogueRepository
 from db.errors import SaleConflict
 from db.reports import ReportsRepository
-from db.sales import SalesRepository, sale_origin
+from db.sales import SalesRepository, record_sale
 from db.users import UserRepository
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
 from models.money import format_brl, parse_amount
 from models.people import SELLER
 from models.records import Sale
-from server.clock import iso_utc
+from runtime.clock import iso_utc
 from server.controllers.params import MAX_LIST_LIMIT, date_range_params, limit_param, uuid_param
 from server.controllers.present import sale_json, total_json
 from server.dispatch import Method, Param
-from server.errors import CONFLICT, NOT_FOUND, UNAUTHENTICATED, app_error
+from server.ledger import Ledger
+from wire.errors import CONFLICT, NOT_FOUND, UNAUTHENTICATED, app_error
 
 log = logging.getLogger("onsell.sales")
 DEFAULT_LIST_LIMIT = 100
 
 
 class SalesController:
-    def __init__(self, sales: SalesRepository, reports: ReportsRepository, catalogue: CatalogueRepository,
-                 users: UserRepository, clock, timezone, cluster):
+    def __init__(self, ledger: Ledger, sales: SalesRepository, reports: ReportsRepository, catalogue: CatalogueRepository,
+                 users: UserRepository, clock, timezone):
+        self.ledger = ledger
         self.sales = sales
-        self.cluster = cluster
         self.users = users
         self.reports = reports
         self.catalogue = catalogue
@@ -53,11 +53,10 @@ class SalesController:
         if store is None:
             raise app_error(NOT_FOUND, "No store has this id", field="store_id")
         sale = Sale(sale_id, self._seller_id(caller), store_id, amount, sold_on, iso_utc(self.clock.now()))
-        try:
-            stored, duplicate = self.sales.record(sale, date_given)
+        try:  # durable, and held by enough nodes (or not_coordinator) before the answer
+            (stored, duplicate), replicas = self.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp, date_given))
         except SaleConflict:
             raise app_error(CONFLICT, "This sale_id was already used for a different sale", field="sale_id") from None
-        replicas = self.cluster.confirm(sale_origin(stored), time.monotonic())  # held by enough nodes, or not_coordinator
         if duplicate:
             log.info("sale %s retried by %s: already recorded", sale_id, caller.name)
         else:

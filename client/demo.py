@@ -1,4 +1,4 @@
-"""python -m server.demo: what `make demo` runs.
+"""python -m client.demo: what `make demo` runs.
 
 Starts a three-node cluster on loopback (CLUSTER, when it names several
 nodes, else DEMO_CLUSTER) with a freshly generated secret and the demo data,
@@ -20,7 +20,7 @@ from dotenv import load_dotenv
 
 from client.connection import Connection, ServerUnreachable
 from models.cluster import format_address, parse_cluster
-from server.jsonrpc import encode_request
+from wire.jsonrpc import encode_request
 
 DEMO_CLUSTER = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
 STARTUP_TIMEOUT_S = 30.0

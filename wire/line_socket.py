@@ -3,7 +3,7 @@ around the pure codec), shared by the client connection and by links between nod
 
 import socket
 
-from server.jsonrpc import LineDecoder, LineTooLong, Response, RpcError, decode_response, encode_request
+from wire.jsonrpc import LineDecoder, LineTooLong, Response, RpcError, decode_response, encode_request
 
 RECV_BYTES = 65536
 

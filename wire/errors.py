@@ -4,7 +4,7 @@ Controllers raise these; the dispatcher turns them into error objects whose
 data.reason is the machine-readable name a client switches on.
 """
 
-from server.jsonrpc import INVALID_PARAMS, RpcError
+from wire.jsonrpc import INVALID_PARAMS, RpcError
 
 UNAUTHENTICATED = 1001
 FORBIDDEN = 1002

@@ -1,0 +1,64 @@
+"""Where a change comes from, and what a node holds (pure values shared by db/ and replication/).
+
+Every write appends changes with an origin (node, epoch, seq): the node that
+accepted it, the epoch in which that node was coordinator, and the next number
+in that (node, epoch) sequence. A node holds a gapless prefix of every origin's
+sequence, so what it holds is a vector {(node, epoch): last seq}.
+"""
+
+from dataclasses import dataclass
+
+from models.numbers import is_whole
+
+Vector = dict[tuple[int, int], int]
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    node: int
+    epoch: int
+    seq: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.node, self.epoch)
+
+
+def covers(vector: Vector, origin: Origin) -> bool:
+    """True when a node with this vector holds the change with this origin."""
+    return vector.get(origin.key, 0) >= origin.seq
+
+
+def covers_all(vector: Vector, other: Vector) -> bool:
+    """True when a node with `vector` holds everything a node with `other` holds."""
+    return all(vector.get(key, 0) >= seq for key, seq in other.items())
+
+
+def position(vector: Vector) -> int:
+    """How many changes a holder of this vector holds: one number to compare nodes by."""
+    return sum(vector.values())
+
+
+def vector_after(vector: Vector, origins: list[Origin]) -> Vector:
+    """The vector of a holder of `vector` once it also holds `origins`."""
+    after = dict(vector)
+    for origin in origins:
+        after[origin.key] = max(after.get(origin.key, 0), origin.seq)
+    return after
+
+
+def vector_to_json(vector: Vector) -> dict:
+    return {f"{node}.{epoch}": seq for (node, epoch), seq in vector.items()}
+
+
+def vector_from_json(value: object) -> Vector:
+    """{"3.2": 17} -> {(3, 2): 17}; ValueError on anything else."""
+    if not isinstance(value, dict):
+        raise ValueError("vector must be an object")
+    vector = {}
+    for key, seq in value.items():
+        node, dot, epoch = str(key).partition(".")
+        if not (dot and node.isdigit() and epoch.isdigit() and is_whole(seq)):
+            raise ValueError(f"bad vector entry {key!r}")
+        vector[(int(node), int(epoch))] = seq
+    return vector

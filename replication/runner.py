@@ -1,0 +1,349 @@
+"""The I/O around replication's state machines (replication/state.py): threads, sockets, the database.
+
+- One lock guards both machines; every input is fed under it and what the
+  returned Ready asks is carried out: waiting writes are answered at once,
+  events logged. What calls other parts (the election, pulls from peers, the
+  serving hook) runs after the lock is released, so no two locks are ever
+  held together.
+- As coordinator of an epoch (begin), one thread per follower first pulls
+  what the peer holds that this node lacks (take-over sync), then pushes, in
+  batches, every change the follower lacks: bulk catch-up first (reading the
+  next batch while the follower applies this one), then new commits as they
+  happen; an empty push every heartbeat interval doubles as a probe.
+- A ticker feeds the clock to the machine, so a write's wait ends at its
+  deadline even when no follower answers.
+- As follower, pushes and pulls from peers are answered here (peer.push,
+  peer.pull): a push is checked whole before anything is written, persisted
+  before the answer, and counts as the coordinator's heartbeat.
+"""
+
+import itertools
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from db.changes import ChangeLog, read_after
+from db.database import Database
+from db.merge import MalformedChange, apply_parsed, parse_entries
+from election.bully import ElectionView
+from models.changes import Origin, Vector, vector_after
+from models.errors import ValidationError
+from replication.messages import Pull, PullAnswer, Push, PushNotReady, PushStale, push_answer_from_json
+from replication.state import CoordinatorState, FollowerState, Ready
+from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
+
+log = logging.getLogger("onsell.replication")
+
+REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below MAX_LINE_BYTES
+TICKS_PER_HEARTBEAT = 4
+NOT_READY_PAUSE_FRACTION = 0.25  # of a heartbeat: the coordinator's announcement is on its way
+ANSWER_MARGIN_S = 5.0  # a waiting write's answer comes by its deadline; past this margin something is broken
+STOP_JOIN_S = 1.0
+
+
+class Election(Protocol):
+    """What replication tells the election and asks of it (election.runner.ElectionRunner)."""
+
+    def view(self) -> ElectionView: ...
+    def observe_coordinator(self, sender: int, epoch: int) -> None: ...
+    def observe_epoch(self, reporter: int, epoch: int, coordinator: int) -> None: ...
+    def report_caught_up(self) -> None: ...
+
+
+class NotAcknowledged(Exception):
+    """The write is durable here but will not be acknowledged by this node; `stopping` says why."""
+
+    def __init__(self, stopping: bool):
+        super().__init__("node stopping" if stopping else "no longer coordinator")
+        self.stopping = stopping
+
+
+@dataclass
+class _Answer:
+    done: threading.Event = field(default_factory=threading.Event)
+    replicas: int | None = None
+
+
+class ReplicationRunner:
+    def __init__(self, node_id: int, links: dict[int, PeerLink], database: Database, changes: ChangeLog, election: Election,
+                 clock, heartbeat_ms: int, acks_required: int, timeout_ms: int, now_iso: Callable[[], str]):
+        self.node_id = node_id
+        self.links = links
+        self.db = database
+        self.changes = changes
+        self.election = election
+        self.clock = clock
+        self.heartbeat_s = heartbeat_ms / 1000
+        self.now_iso = now_iso
+        self.state = CoordinatorState(node_id, list(links), acks_required, timeout_ms)
+        self.follower = FollowerState()
+        self.answer_timeout_s = timeout_ms / 1000 + ANSWER_MARGIN_S
+        self.serving = threading.Event()
+        self._serving_hooks: list[Callable[[], None]] = []
+        self._lock = threading.Condition()
+        self._generation = 0
+        self._answers: dict[int, _Answer] = {}
+        self._write_ids = itertools.count(1)
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._ticker = threading.Thread(target=self._tick_loop, name="replication-ticker", daemon=True)
+
+    def on_serving(self, hook: Callable[[], None]) -> None:
+        """Run hook() when a take-over is done, before clients are served (register before start)."""
+        self._serving_hooks.append(hook)
+
+    def start(self) -> None:
+        self._ticker.start()
+
+    # -- the election's role -------------------------------------------------------------------
+    def follow_role(self, change) -> None:
+        """Election role listener: coordinator of an epoch begins a generation; anything else ends it."""
+        if change.role == "coordinator":
+            self.begin(change.epoch)
+        else:
+            self.end()
+
+    def begin(self, epoch: int) -> None:
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            self.serving.clear()
+            ready = self.state.begin(epoch, self._now())
+            self._apply(ready)
+        self._after(ready, generation)
+        for peer in self.links:
+            self._spawn(self._follower_loop, peer, generation, name=f"replicate-to-{peer}")
+
+    def end(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self.serving.clear()
+            self._apply(self.state.end(self._now()))
+            self._lock.notify_all()
+
+    def stop(self, deadline_s: float) -> None:
+        """Let waiting writes be acknowledged until deadline_s (monotonic), refuse the rest, stop every thread."""
+        with self._lock:
+            self._stopping = True
+            self._lock.wait_for(lambda: self.state.waiting == 0, max(0.0, deadline_s - self.clock.monotonic_s()))
+        self.end()
+        self._stopped.set()
+        for thread in [self._ticker, *self._threads]:
+            if thread.is_alive():
+                thread.join(STOP_JOIN_S)
+        for link in self.links.values():
+            link.close()
+
+    # -- the write path ------------------------------------------------------------------------
+    def await_replicated(self, epoch: int, origins: list[Origin]) -> int:
+        """Block until a committed write may be acknowledged; how many nodes hold it. NotAcknowledged otherwise."""
+        answer = _Answer()
+        with self._lock:
+            write_id = next(self._write_ids)
+            self._answers[write_id] = answer
+            self._apply(self.state.change_committed(write_id, epoch, origins, self._now()))
+        if not answer.done.wait(self.answer_timeout_s):
+            with self._lock:
+                self._answers.pop(write_id, None)
+            log.error("write %d got no acknowledgement decision within %.1f s", write_id, self.answer_timeout_s)
+            raise NotAcknowledged(stopping=False)
+        if answer.replicas is None:
+            raise NotAcknowledged(self._stopping)
+        return answer.replicas
+
+    def members(self) -> dict:
+        with self._lock:
+            return self.state.members(self.changes.position())
+
+    # -- feeding the machine -------------------------------------------------------------------
+    def _now(self) -> int:
+        return self.clock.monotonic_ms()
+
+    def _feed(self, generation: int, call: Callable[[int], Ready]) -> Ready | None:
+        """Feed one input in `generation`; None when that generation is over. The caller runs _after()."""
+        with self._lock:
+            if generation != self._generation:
+                return None
+            ready = call(self._now())
+            self._apply(ready)
+            return ready
+
+    def _apply(self, ready: Ready) -> None:
+        """Under the lock: answer the writes decided, log the events."""
+        for write_id, replicas in ready.acknowledged:
+            self._answer(write_id, replicas)
+        for write_id in ready.refused:
+            self._answer(write_id, None)
+        for event in ready.events:
+            (log.warning if event.code in ("acknowledged_short", "follower_unreachable", "follower_fell_behind",
+                                           "follower_reports_newer_epoch") else log.info)("%s", event.line())
+        if ready.acknowledged or ready.refused:
+            self._lock.notify_all()
+
+    def _answer(self, write_id: int, replicas: int | None) -> None:
+        answer = self._answers.pop(write_id, None)
+        if answer is not None:
+            answer.replicas = replicas
+            answer.done.set()
+
+    def _after(self, ready: Ready | None, generation: int) -> None:
+        """Outside the lock: what the Ready asks of the election, of peers, and of the serving hooks."""
+        if ready is None:
+            return
+        if ready.observed_epoch is not None:
+            self.election.observe_epoch(*ready.observed_epoch)
+        for peer in ready.pulls:
+            self._pull_from(peer, generation, taking_over=False)
+        if ready.serve:
+            self._start_serving(generation)
+
+    def _start_serving(self, generation: int) -> None:
+        for hook in self._serving_hooks:
+            hook()  # e.g. the demo data, before any client can see an empty chain
+        ready = self._feed(generation, lambda now: self.state.serving_started(self.changes.position(), now))
+        if ready is not None and self.state.serving:
+            self.serving.set()
+
+    def _tick_loop(self) -> None:
+        while not self._stopped.wait(self.heartbeat_s / TICKS_PER_HEARTBEAT):
+            try:
+                with self._lock:
+                    self._apply(self.state.tick(self._now()))
+            except Exception:  # never die silently: log, and tick again
+                log.exception("replication tick failed")
+
+    def _spawn(self, target, *args, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _active(self, generation: int) -> bool:
+        return generation == self._generation and not self._stopped.is_set()
+
+    def _pause(self, generation: int, fraction: float = 1.0) -> None:
+        with self._lock:
+            self._lock.wait_for(lambda: self._generation != generation, self.heartbeat_s * fraction)
+
+    # -- the coordinator's side: one loop per follower -------------------------------------------
+    def _follower_loop(self, peer: int, generation: int) -> None:
+        try:
+            self._pull_from(peer, generation, taking_over=True)
+        except Exception:  # never let one peer keep the new coordinator from serving
+            log.exception("take-over sync from node %d failed", peer)
+        self._after(self._feed(generation, lambda now: self.state.take_over_done(peer, now)), generation)
+        while self._active(generation):
+            try:
+                with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{peer}") as read_ahead:
+                    self._push_loop(peer, generation, read_ahead)
+                return
+            except Exception as exc:  # e.g. a database error: log it, count the follower as unreached, try again
+                log.exception("replication to node %d failed", peer)
+                self._after(self._feed(generation, lambda now: self.state.push_failed(peer, f"internal error: {exc}", now)),
+                            generation)
+                self._pause(generation)
+
+    def _read(self, mine: Vector, theirs: Vector) -> tuple[list, bool]:
+        return self.db.read(lambda c: read_after(c, mine, theirs, REPLICATION_BATCH))
+
+    def _read_now(self, theirs: Vector) -> tuple[Vector, list, bool]:
+        mine = self.changes.vector()
+        return (mine, *self._read(mine, theirs))
+
+    def _push_loop(self, peer: int, generation: int, read_ahead: ThreadPoolExecutor) -> None:
+        link = self.links[peer]
+        last_seen = 0
+        ahead = None  # (the follower vector it assumes, Future of (mine, entries, more))
+        while self._active(generation):
+            with self._lock:
+                plan = self.state.push_plan(peer)
+                epoch = self.state.epoch
+            if plan.wait_for_news:
+                last_seen = self.changes.wait_for_news(last_seen, self.heartbeat_s)
+                if not self._active(generation):
+                    return
+            if ahead is not None and ahead[0] == plan.vector:
+                mine, entries, more = ahead[1].result()
+            else:
+                mine = self.changes.vector()
+                entries, more = self._read(mine, plan.vector) if plan.send_entries else ([], False)
+            ahead = None
+            if more:  # catching up: read the next batch while the follower applies this one
+                expected = vector_after(plan.vector, [Origin(*e["origin"]) for e in entries])
+                ahead = (expected, read_ahead.submit(self._read_now, expected))
+            push = Push(epoch, tuple(entries), more, mine, self.members())
+            try:
+                answer = push_answer_from_json(link.call("peer.push", push.to_json()))
+            except (PeerUnavailable, PeerRefused, ValueError) as exc:
+                self._after(self._feed(generation, lambda now: self.state.push_failed(peer, str(exc), now)), generation)
+                self._pause(generation)
+                continue
+            self._after(self._feed(generation, lambda now: self.state.push_answered(peer, mine, more, answer, now)), generation)
+            if isinstance(answer, PushStale):
+                return
+            if isinstance(answer, PushNotReady):
+                self._pause(generation, NOT_READY_PAUSE_FRACTION)
+
+    def _pull_from(self, peer: int, generation: int, taking_over: bool) -> None:
+        """Fetch from `peer` every change it holds that this node lacks."""
+        link, pulled = self.links[peer], 0
+        while self._active(generation):
+            try:
+                answer = PullAnswer.from_json(link.call("peer.pull", Pull(self.changes.vector(), REPLICATION_BATCH).to_json()))
+                parsed = parse_entries(list(answer.entries))
+            except (PeerUnavailable, PeerRefused) as exc:
+                if taking_over:
+                    log.info("take-over sync: node %d unreachable (%s)", peer, exc)
+                break
+            except ValueError as exc:  # MalformedChange included: nothing of it is written
+                log.error("refused what node %d sent: %s", peer, exc)
+                break
+            if parsed:
+                pulled += self.db.write(lambda c: apply_parsed(c, parsed, self.now_iso())).applied
+            if not answer.more or not parsed:
+                break
+        if pulled:
+            log.info("pulled %d changes from node %d that this node lacked%s", pulled, peer, " (take-over sync)" if taking_over else "")
+
+    # -- the follower's side: answering peers ------------------------------------------------------
+    def handle_push(self, sender: int, body) -> dict:
+        """peer.push: apply the coordinator's changes (checked whole first) and answer with the vector now held."""
+        try:
+            push = Push.from_json(body)
+            parsed = parse_entries(list(push.entries))  # malformed input is refused before anything else
+        except MalformedChange as exc:
+            log.error("refused a batch from node %d: %s", sender, exc)
+            raise ValidationError("entries", str(exc)) from None
+        except ValueError as exc:
+            raise ValidationError("body", str(exc)) from None
+        self.election.observe_coordinator(sender, push.epoch)
+        with self._lock:
+            refusal = self.follower.admit(sender, push, self.election.view())
+            if refusal is not None:
+                return refusal.to_json()
+            self._apply(self.follower.applying(sender, push, self.changes.position(), self._now()))
+        if parsed:
+            self.db.write(lambda c: apply_parsed(c, parsed, self.now_iso()))
+        with self._lock:
+            answer, ready = self.follower.applied(sender, push, self.changes.vector(), self._now())
+            self._apply(ready)
+        if ready.caught_up:
+            self.election.report_caught_up()
+        return answer.to_json()
+
+    def handle_pull(self, sender: int, body) -> dict:
+        """peer.pull: what the asker's vector lacks, from this node's log, in its order."""
+        try:
+            pull = Pull.from_json(body, REPLICATION_BATCH)
+        except ValueError as exc:
+            raise ValidationError("body", str(exc)) from None
+        mine = self.changes.vector()
+        entries, more = self.db.read(lambda c: read_after(c, mine, pull.vector, pull.limit))
+        return PullAnswer(tuple(entries), more, mine).to_json()
+
+    def followed_members(self, coordinator: int) -> dict:
+        """The latest view of the cluster pushed by `coordinator`, or {} when it is not the one that pushed it."""
+        with self._lock:
+            return dict(self.follower.members) if self.follower.members_from == coordinator else {}

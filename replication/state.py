@@ -1,0 +1,282 @@
+"""Replication's rules as pure state machines (sans-I/O), the same shape as election/bully.py.
+
+Rules:
+- Time comes in only as `now` (ms). Nothing here opens a socket, starts a
+  thread, takes a lock, reads a clock or runs SQL: replication/runner.py reads
+  and writes the database, sends, and feeds what happened back in. Every input
+  returns a Ready: writes now acknowledged or refused, peers to pull from, an
+  epoch the election must hear of, whether to start serving, events to log.
+- CoordinatorState.begin(epoch) starts a generation. Every follower is
+  UNKNOWN until contacted. The coordinator serves clients only once the
+  take-over sync (a pull from every peer) is done for each peer.
+- A follower is IN_SYNC once a push left it holding everything the
+  coordinator held when that push was read, with nothing more to come;
+  CATCHING_UP while behind; DOWN after a failed contact.
+- A write (the origins it must wait for) is acknowledged once acks_required
+  followers hold it, or once no follower that could still take it (IN_SYNC or
+  UNKNOWN) is left without it: a follower stops counting only after a failed
+  contact. timeout_ms after it committed it is acknowledged with the copies it
+  has. The answer says how many nodes hold it (this one included).
+- A write stamped in another epoch than the one being served, or arriving
+  while not serving, is refused: it never gets an acknowledgement from here.
+- A push answered as stale (the follower knows a newer epoch) is reported to
+  the election (observed_epoch) and every waiting write is refused. end()
+  refuses every waiting write too.
+- A follower holding changes the coordinator lacks is pulled from: histories
+  meet by union.
+- FollowerState: a push is applied only when it comes from the coordinator
+  this node follows, in that coordinator's epoch; of an older epoch it is
+  answered PushStale, else PushNotReady. After a push that left the follower
+  holding all the coordinator held (and no more to come), it has caught up.
+"""
+
+from dataclasses import dataclass, field
+
+from election.bully import ElectionView
+from models.changes import Origin, Vector, covers, covers_all, position
+from replication.messages import Push, PushAccepted, PushAnswer, PushNotReady, PushStale
+from runtime.events import Event, event
+
+UNKNOWN, IN_SYNC, CATCHING_UP, DOWN = "unknown", "in_sync", "catching_up", "down"
+
+
+@dataclass
+class Follower:
+    """What the coordinator knows of one follower in this generation."""
+
+    peer: int
+    state: str = UNKNOWN
+    vector: Vector = field(default_factory=dict)
+    taken_over: bool = False
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What the runner should push to a follower next: entries beyond `vector` (or only a probe)."""
+
+    vector: Vector
+    send_entries: bool
+    wait_for_news: bool
+
+
+@dataclass(frozen=True)
+class Waiting:
+    write_id: int
+    origins: tuple[Origin, ...]
+    deadline: int
+
+
+@dataclass
+class Ready:
+    """What one input asks of the runner."""
+
+    acknowledged: list[tuple[int, int]] = field(default_factory=list)  # (write id, nodes holding it)
+    refused: list[int] = field(default_factory=list)  # write ids that will never be acknowledged here
+    pulls: list[int] = field(default_factory=list)  # peers holding changes this node lacks
+    observed_epoch: tuple[int, int, int] | None = None  # (reporting peer, epoch, its coordinator) for the election
+    serve: bool = False  # the take-over sync is done: start serving clients
+    caught_up: bool = False  # follower side: the election may hear report_caught_up
+    events: list[Event] = field(default_factory=list)
+
+    def note(self, code: str, text: str, **fields) -> None:
+        self.events.append(event(code, text, **fields))
+
+
+class CoordinatorState:
+    def __init__(self, node_id: int, peers: list[int], acks_required: int, timeout_ms: int):
+        self.node_id = node_id
+        self.peers = sorted(peers)
+        self.acks_required = acks_required
+        self.timeout_ms = timeout_ms
+        self.epoch = 0
+        self.active = False  # coordinator of self.epoch (serving or taking over)
+        self.serving = False
+        self.followers: dict[int, Follower] = {}
+        self._waiting: dict[int, Waiting] = {}
+
+    # -- role ----------------------------------------------------------------------------------
+    def begin(self, epoch: int, now: int) -> Ready:
+        """Become coordinator of `epoch`: take over from every peer first."""
+        ready = Ready()
+        self._refuse_all(ready)
+        self.epoch, self.active, self.serving = epoch, True, False
+        self.followers = {peer: Follower(peer) for peer in self.peers}
+        ready.note("take_over_started", f"taking over as coordinator of epoch {epoch}: syncing from {self.peers or 'nobody'} first",
+                   epoch=epoch)
+        ready.serve = not self.peers
+        return ready
+
+    def end(self, now: int) -> Ready:
+        """Stop being coordinator: every waiting write is refused."""
+        ready = Ready()
+        self.active = self.serving = False
+        self._refuse_all(ready)
+        return ready
+
+    def take_over_done(self, peer: int, now: int) -> Ready:
+        """The take-over pull from `peer` finished (or the peer could not be reached)."""
+        ready = Ready()
+        if self.active and peer in self.followers:
+            self.followers[peer].taken_over = True
+            ready.serve = not self.serving and all(f.taken_over for f in self.followers.values())
+        return ready
+
+    def serving_started(self, position_now: int, now: int) -> Ready:
+        ready = Ready()
+        if self.active:
+            self.serving = True
+            ready.note("serving", f"coordinator of epoch {self.epoch} serving clients at position {position_now}",
+                       epoch=self.epoch, position=position_now)
+        return ready
+
+    # -- writes --------------------------------------------------------------------------------
+    def change_committed(self, write_id: int, epoch: int, origins: list[Origin], now: int) -> Ready:
+        """A write stamped in `epoch` is durable here; its answer waits for `origins` to be replicated."""
+        ready = Ready()
+        if not self.serving or epoch != self.epoch:
+            ready.refused.append(write_id)
+            return ready
+        waiting = Waiting(write_id, tuple(_latest_per_key(origins)), now + self.timeout_ms)
+        if not self._settle(waiting, now, ready):
+            self._waiting[write_id] = waiting
+        return ready
+
+    def tick(self, now: int) -> Ready:
+        """Acknowledge the writes whose wait is over."""
+        ready = Ready()
+        self._settle_all(now, ready)
+        return ready
+
+    # -- pushes --------------------------------------------------------------------------------
+    def push_plan(self, peer: int) -> PushPlan:
+        follower = self.followers.get(peer) or Follower(peer)
+        contacted = follower.state in (IN_SYNC, CATCHING_UP)
+        return PushPlan(dict(follower.vector), send_entries=contacted, wait_for_news=follower.state == IN_SYNC)
+
+    def push_answered(self, peer: int, sent: Vector, more: bool, answer: PushAnswer, now: int) -> Ready:
+        """`peer` answered a push read when this node held `sent` (`more`: not everything fit)."""
+        ready = Ready()
+        if not self.active or peer not in self.followers:
+            return ready
+        if isinstance(answer, PushStale):
+            ready.note("follower_reports_newer_epoch", f"follower {peer} is in epoch {answer.epoch} under node "
+                       f"{answer.coordinator}: stepping down", peer=peer, epoch=answer.epoch)
+            ready.observed_epoch = (peer, answer.epoch, answer.coordinator)
+            self.serving = False
+            self._refuse_all(ready)
+            return ready
+        if isinstance(answer, PushNotReady):
+            return ready
+        follower, theirs = self.followers[peer], answer.vector
+        in_sync = not more and covers_all(theirs, sent)
+        previous = follower.state
+        follower.state, follower.vector = (IN_SYNC if in_sync else CATCHING_UP), dict(theirs)
+        behind = position(sent) - position(theirs)
+        if previous != IN_SYNC and in_sync:
+            ready.note("follower_in_sync", f"follower {peer} in sync at position {position(theirs)}", peer=peer)
+        elif previous in (UNKNOWN, DOWN) and not in_sync:
+            ready.note("follower_catching_up", f"follower {peer} is behind by {behind} changes: catch-up started", peer=peer)
+        elif previous == IN_SYNC and not in_sync:
+            ready.note("follower_fell_behind", f"follower {peer} fell behind by {behind} changes", peer=peer)
+        if any(seq > sent.get(key, 0) for key, seq in theirs.items()):
+            ready.pulls.append(peer)
+        self._settle_all(now, ready)
+        return ready
+
+    def push_failed(self, peer: int, reason: str, now: int) -> Ready:
+        """A push to `peer` got no answer: it stops counting for waiting writes."""
+        ready = Ready()
+        follower = self.followers.get(peer)
+        if not self.active or follower is None:
+            return ready
+        if follower.state != DOWN:
+            ready.note("follower_unreachable", f"follower {peer} unreachable: {reason}", peer=peer)
+        follower.state = DOWN
+        self._settle_all(now, ready)
+        return ready
+
+    # -- status --------------------------------------------------------------------------------
+    def members(self, own_position: int) -> dict:
+        """What this coordinator knows of every node, for cluster.status and for the followers."""
+        summary = {str(self.node_id): {"role": "coordinator", "alive": True, "epoch": self.epoch, "position": own_position}}
+        for f in self.followers.values():
+            alive = f.state in (IN_SYNC, CATCHING_UP)
+            summary[str(f.peer)] = {"role": "follower" if alive else "down", "alive": alive, "epoch": self.epoch if alive else None,
+                                    "position": position(f.vector) if f.vector else None, "state": f.state}
+        return summary
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    # -- the acknowledgement rule ----------------------------------------------------------------
+    def _settle_all(self, now: int, ready: Ready) -> None:
+        for waiting in list(self._waiting.values()):
+            if self._settle(waiting, now, ready):
+                del self._waiting[waiting.write_id]
+
+    def _settle(self, waiting: Waiting, now: int, ready: Ready) -> bool:
+        """Acknowledge `waiting` if the rule allows it now; True when it was."""
+        holders = [f for f in self.followers.values() if all(covers(f.vector, o) for o in waiting.origins)]
+        could_still = [f for f in self.followers.values() if f not in holders and f.state in (IN_SYNC, UNKNOWN)]
+        if len(holders) < self.acks_required and could_still:
+            if now < waiting.deadline:
+                return False
+            ready.note("acknowledged_short", f"write acknowledged with {1 + len(holders)} copies: followers "
+                       f"{[f.peer for f in could_still]} did not confirm in time", copies=1 + len(holders))
+        ready.acknowledged.append((waiting.write_id, 1 + len(holders)))
+        return True
+
+    def _refuse_all(self, ready: Ready) -> None:
+        ready.refused.extend(self._waiting)
+        self._waiting.clear()
+
+
+def _latest_per_key(origins: list[Origin]) -> list[Origin]:
+    """Vectors are gapless prefixes: holding an origin's last seq means holding the earlier ones."""
+    latest: dict[tuple[int, int], Origin] = {}
+    for origin in origins:
+        if origin.key not in latest or origin.seq > latest[origin.key].seq:
+            latest[origin.key] = origin
+    return list(latest.values())
+
+
+class FollowerState:
+    """The follower's side: which pushes to apply, and when it has caught up."""
+
+    def __init__(self):
+        self.members: dict = {}  # the coordinator's latest view of every node
+        self.members_from = 0
+        self._catching_up_since: int | None = None
+        self._caught_up_with: tuple[int, int] | None = None  # (coordinator, epoch) last caught up with
+
+    def admit(self, sender: int, push: Push, view: ElectionView) -> PushStale | PushNotReady | None:
+        """None when the push may be applied; else the answer refusing it."""
+        if push.epoch < view.epoch:
+            return PushStale(view.epoch, view.coordinator if view.coordinator_epoch == view.epoch else 0)
+        if not view.follows(sender, push.epoch):
+            return PushNotReady(view.epoch, view.coordinator)
+        return None
+
+    def applying(self, sender: int, push: Push, own_position: int, now: int) -> Ready:
+        """About to apply an admitted push's entries."""
+        ready = Ready()
+        if push.entries and self._caught_up_with != (sender, push.epoch) and self._catching_up_since is None:
+            self._catching_up_since = now
+            ready.note("catch_up_started", f"catch-up from node {sender} started: "
+                       f"{max(0, push.position - own_position)} changes behind", coordinator=sender)
+        return ready
+
+    def applied(self, sender: int, push: Push, mine: Vector, now: int) -> tuple[PushAccepted, Ready]:
+        """An admitted push is applied and this node now holds `mine`: the answer, and whether it caught up."""
+        ready = Ready()
+        if push.members:
+            self.members, self.members_from = push.members, sender
+        if not push.more and covers_all(mine, push.vector):
+            if self._catching_up_since is not None:
+                ready.note("catch_up_finished", f"catch-up from node {sender} finished in {now - self._catching_up_since} ms: "
+                           f"position {position(mine)}", coordinator=sender)
+                self._catching_up_since = None
+            self._caught_up_with = (sender, push.epoch)
+            ready.caught_up = True
+        return PushAccepted(mine), ready

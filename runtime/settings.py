@@ -1,0 +1,99 @@
+"""The one table of settings: every key a node or the client reads from the environment, its default
+and its meaning. The server's Config, the client, the election's timing and the sign-in throttle all
+take their defaults from here; README's configuration table and .env.example list exactly these keys
+(tests/test_settings.py checks it).
+
+A `.env` file in the working directory is read first by both programs; variables already set win.
+"""
+
+import os
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+SERVER, CLUSTER, CLIENT, BOTH = "server", "cluster", "client", "server, client"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: str | None  # as written in .env; None: no literal default (see meaning)
+    used_by: str
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("CLUSTER", "1=127.0.0.1:7001", BOTH,
+            "nodes as `id=host:port,…`; node N listens on its entry; the client needs one reachable entry"),
+    Setting("CLUSTER_SECRET", None, SERVER,
+            "signs tokens and peer messages; ≥ 16 characters; required with more than one node "
+            "(a single node makes one once in `DATA_DIR/cluster-secret`)"),
+    Setting("DATA_DIR", "data", SERVER, "node N keeps `DATA_DIR/node-N.db`"),
+    Setting("TIMEZONE", "America/Sao_Paulo", BOTH, "the chain's time zone: what \"today\" is for a sale"),
+    Setting("LOG_LEVEL", "INFO", SERVER, "DEBUG, INFO, WARNING or ERROR"),
+    Setting("MAX_CONNECTIONS", "1024", SERVER, "connections at once; one more gets `unavailable` and is closed"),
+    Setting("MAX_LINE_BYTES", "1048576", SERVER, "longest request line; a longer one gets `line_too_long` and is closed"),
+    Setting("IDLE_TIMEOUT_S", "300", SERVER, "silence (also mid-line) before a connection is closed"),
+    Setting("LOGIN_MAX_FAILURES", "5", SERVER, "wrong PINs for one CPF within 15 minutes before it is locked"),
+    Setting("LOGIN_LOCK_MINUTES", "15", SERVER, "how long a locked CPF stays locked"),
+    Setting("HEARTBEAT_INTERVAL_MS", "100", CLUSTER, "how often the coordinator sends heartbeats"),
+    Setting("FAILURE_TIMEOUT_MS", "500", CLUSTER, "silence after which the coordinator counts as down"),
+    Setting("ELECTION_TIMEOUT_MS", "200", CLUSTER, "how long a candidate waits for an answer from a higher id"),
+    Setting("REPLICATION_ACKS", "1", CLUSTER, "followers that must hold a write before it is acknowledged"),
+    Setting("REPLICATION_TIMEOUT_MS", "2000", CLUSTER, "longest wait for them; then the write is acknowledged with the copies it has"),
+    Setting("STOP_TIMEOUT_MS", "1500", SERVER, "on SIGTERM or Ctrl+C, how long waiting writes may take to finish"),
+    Setting("CLIENT_FAILOVER_TIMEOUT_MS", "5000", CLIENT,
+            "how long a request may look for a coordinator before the sale is queued or the error shown"),
+    Setting("ONSELL_QUEUE", None, CLIENT,
+            "the seller's queue file (default `~/.local/share/onsell/queue.db`, readable only by its owner)"),
+    Setting("ONSELL_CPF", None, CLIENT, "scripts: the CPF to sign in with (else asked)"),
+    Setting("ONSELL_PIN", None, CLIENT, "scripts: the PIN to sign in with (else asked)"),
+)
+BY_KEY = {s.key: s for s in SETTINGS}
+
+
+class SettingError(Exception):
+    """A setting cannot work; the message names the key and why (in English: it goes to the operator's log)."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key} {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def default(key: str) -> str:
+    value = BY_KEY[key].default
+    if value is None:
+        raise KeyError(f"{key} has no literal default")
+    return value
+
+
+def default_int(key: str) -> int:
+    return int(default(key))
+
+
+def environment(env: dict | None = None) -> dict:
+    """A copy of the environment (or of `env`), for the readers below."""
+    return dict(os.environ if env is None else env)
+
+
+def text(env: dict, key: str) -> str:
+    """The key's value, or its default; empty values count as unset."""
+    value = env.get(key, "")
+    return value if value.strip() else default(key)
+
+
+def whole_number(env: dict, key: str, minimum: int = 1) -> int:
+    """A whole number >= minimum; SettingError otherwise."""
+    raw = text(env, key).strip()
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SettingError(key, f"must be a whole number >= {minimum} (got {raw!r})")
+    return int(raw)
+
+
+def time_zone(env: dict) -> ZoneInfo:
+    """TIMEZONE as a ZoneInfo; SettingError for a zone this machine does not know."""
+    raw = text(env, "TIMEZONE")
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError("TIMEZONE", f"{raw!r} is not a known time zone") from None
