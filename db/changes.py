@@ -5,7 +5,8 @@ Every write appends one row per created entity to `changes`, with an origin
 in sequence order with no gaps, so what it holds is summed up by a vector
 {(node, epoch): last seq}. "What does a peer lack" is then "every change
 beyond its vector", read here in this node's local order (parents before
-children: a user before that user's sales).
+children: a user before that user's sales), each change with its row as
+db.kinds reads it for shipping.
 
 The epoch a write is stamped with is handed in (Stamp), by the ledger that
 submits the write: nothing here asks the election.
@@ -15,16 +16,11 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 
+from db.kinds import KINDS
+from db.where_in import rows_where_in
 from models.changes import Origin, Vector, covers, position
 
-KINDS = ("network", "store", "user", "sale")
-_ENTITY_SQL = {
-    "network": "SELECT id, name, created_at FROM networks WHERE id IN ({})",
-    "store": "SELECT id, name, cnpj, network_id, created_at FROM stores WHERE id IN ({})",
-    "user": "SELECT id, cpf, name, birth_year, role, pin_hash, created_at FROM users WHERE id IN ({})",
-    "sale": "SELECT sale_id AS id, seller_id, store_id, amount_cents, sold_on, recorded_at FROM sales WHERE sale_id IN ({})",
-}
-SQL_VARIABLES_PER_QUERY = 500
+_INSERT_CHANGE = "INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (?, ?, ?, ?, ?)"
 
 
 @dataclass
@@ -43,7 +39,7 @@ class Stamp:
         seq = conn.execute("SELECT COALESCE(MAX(origin_seq), 0) + 1 FROM changes WHERE origin_node = ? AND origin_epoch = ?",
                            (self.node_id, self.epoch)).fetchone()[0]
         origin = Origin(self.node_id, self.epoch, seq)
-        insert_change(conn, origin, kind, entity_id)
+        insert_changes(conn, kind, [(origin, entity_id)])
         self.origins.append(origin)
         return origin
 
@@ -108,16 +104,9 @@ class ChangeLog:
             return self._last_pos
 
 
-def insert_change(conn: sqlite3.Connection, origin: Origin, kind: str, entity_id: str) -> None:
-    conn.execute("INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (?, ?, ?, ?, ?)",
-                 (origin.node, origin.epoch, origin.seq, kind, entity_id))
-
-
-def user_origin(conn: sqlite3.Connection, user_id: str) -> Origin | None:
-    """Where a user was registered (for resolving a CPF registered twice)."""
-    row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = 'user' AND entity_id = ? "
-                       "ORDER BY origin_epoch, origin_node, origin_seq LIMIT 1", (user_id,)).fetchone()
-    return Origin(*row) if row else None
+def insert_changes(conn: sqlite3.Connection, kind: str, changes: list[tuple[Origin, str]]) -> None:
+    """Append changes of one kind, given as (origin, entity id), in this local order."""
+    conn.executemany(_INSERT_CHANGE, [(origin.node, origin.epoch, origin.seq, kind, entity_id) for origin, entity_id in changes])
 
 
 def read_after(conn: sqlite3.Connection, mine: Vector, theirs: Vector, limit: int) -> tuple[list[dict], bool]:
@@ -157,14 +146,12 @@ def _first_missing_pos(conn: sqlite3.Connection, mine: Vector, theirs: Vector) -
 
 
 def _with_data(conn: sqlite3.Connection, rows: list[tuple]) -> list[dict]:
+    """The wire form of these change rows: each with its entity's row, read as its kind says (db.kinds)."""
     ids_by_kind: dict[str, list[str]] = {}
     for row in rows:
         ids_by_kind.setdefault(row[4], []).append(row[5])
     data: dict[tuple[str, str], dict] = {}
     for kind, ids in ids_by_kind.items():
-        for i in range(0, len(ids), SQL_VARIABLES_PER_QUERY):
-            chunk = ids[i : i + SQL_VARIABLES_PER_QUERY]
-            sql = _ENTITY_SQL[kind].format(",".join("?" * len(chunk)))
-            for entity in conn.execute(sql, chunk).fetchall():
-                data[(kind, entity["id"])] = dict(entity)
+        for entity in rows_where_in(conn, KINDS[kind].ship_sql, ids):
+            data[(kind, entity["id"])] = dict(entity)
     return [{"origin": [r[1], r[2], r[3]], "kind": r[4], "data": data[(r[4], r[5])]} for r in rows]

@@ -7,3 +7,7 @@ class AlreadyExists(Exception):
 
 class SaleConflict(Exception):
     """A sale_id is already stored with other content."""
+
+
+class MalformedChange(ValueError):
+    """A change from a peer that is not well formed; the batch is refused."""

@@ -1,4 +1,4 @@
-"""Sales: the idempotent insert that keeps the daily aggregates, and the seller's list.
+"""Sales: the idempotent insert that keeps the aggregates (db.aggregates), and the seller's list.
 
 A sale is immutable and keyed by the client's sale_id. Inserting an existing
 sale_id with the same content is a no-op that returns the stored sale; with
@@ -6,27 +6,23 @@ other content it raises SaleConflict. Each new sale takes the accepting node's
 next sequence number, so "everything after position N" is well defined.
 """
 
+import dataclasses
 import datetime as dt
 import sqlite3
+from typing import TYPE_CHECKING
 
-from db.changes import Stamp
-from models.changes import Origin
+from db import aggregates
 from db.database import Database
 from db.errors import SaleConflict
+from db.periods import OPEN_END_DAY, OPEN_START_DAY
+from db.where_in import rows_where_in
+from models.changes import Origin
 from models.records import Sale
 
+if TYPE_CHECKING:  # the annotation only: db.changes reads the kinds' registry, which applies sales with this module
+    from db.changes import Stamp
+
 _SALE_COLUMNS = "sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_epoch, origin_seq"
-_ADD_TO_AGGREGATE = """
-    INSERT INTO {table} ({key}, {period}, total_cents, sale_count) VALUES (?, ?, ?, ?)
-    ON CONFLICT ({key}, {period}) DO UPDATE SET
-        total_cents = total_cents + excluded.total_cents,
-        sale_count = sale_count + excluded.sale_count
-"""
-_AGGREGATES = [
-    (_ADD_TO_AGGREGATE.format(table=f"{who}_{span}_totals", key=f"{who}_id", period=period), who, period)
-    for who in ("store", "seller")
-    for span, period in (("daily", "day"), ("monthly", "month"))
-]
 
 
 def _sale(row: sqlite3.Row) -> Sale:
@@ -41,29 +37,35 @@ def find_sale(conn: sqlite3.Connection, sale_id: str) -> Sale | None:
     return _sale(row) if row else None
 
 
-def insert_sale(conn: sqlite3.Connection, sale: Sale) -> None:
-    """Insert a complete sale (with origin) and add it to the daily and monthly aggregates."""
-    insert_sales(conn, [sale])
+def find_sales(conn: sqlite3.Connection, sale_ids: list[str]) -> dict[str, Sale]:
+    """The stored sales among these ids, by id."""
+    rows = rows_where_in(conn, f"SELECT {_SALE_COLUMNS} FROM sales WHERE sale_id IN ({{}})", sale_ids)
+    return {row["sale_id"]: _sale(row) for row in rows}
 
 
 def insert_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
-    """Insert complete sales and add them to the aggregates, summed per key and period first (one upsert each)."""
+    """Insert complete sales (with origin) and add them to the daily and monthly aggregates."""
     conn.executemany(
         f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(s.sale_id, s.seller_id, s.store_id, s.amount_cents, s.sold_on.isoformat(), s.recorded_at,
           s.origin_node, s.origin_epoch, s.origin_seq) for s in sales],
     )
-    for sql, who, period in _AGGREGATES:
-        sums: dict[tuple[str, str], list[int]] = {}
-        for s in sales:
-            day = s.sold_on.isoformat()
-            entry = sums.setdefault((s.store_id if who == "store" else s.seller_id, day if period == "day" else day[:7]), [0, 0])
-            entry[0] += s.amount_cents
-            entry[1] += 1
-        conn.executemany(sql, [(key, when, cents, count) for (key, when), (cents, count) in sums.items()])
+    aggregates.add_sales(conn, sales)
 
 
-def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: Stamp, date_given: bool = True) -> tuple[Sale, bool]:
+def remove_sale(conn: sqlite3.Connection, sale: Sale) -> None:
+    """Delete a stored sale and take it out of the aggregates."""
+    conn.execute("DELETE FROM sales WHERE sale_id = ?", (sale.sale_id,))
+    aggregates.subtract_sale(conn, sale)
+
+
+def move_seller_sales(conn: sqlite3.Connection, loser: str, winner: str) -> None:
+    """Give one seller's sales and totals to another."""
+    conn.execute("UPDATE sales SET seller_id = ? WHERE seller_id = ?", (winner, loser))
+    aggregates.move_seller(conn, loser, winner)
+
+
+def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: "Stamp", date_given: bool = True) -> tuple[Sale, bool]:
     """Store a new sale as this node's next change; (stored, duplicate). SaleConflict on a reused id.
 
     A retry of a stored sale changes nothing, but its answer waits for that sale's replication too."""
@@ -74,9 +76,8 @@ def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: Stamp, date_given: 
         stamp.touch(sale_origin(stored))
         return stored, True
     origin = stamp.log(conn, "sale", sale.sale_id)
-    new = Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on,
-               sale.recorded_at, origin.node, origin.epoch, origin.seq)
-    insert_sale(conn, new)
+    new = dataclasses.replace(sale, origin_node=origin.node, origin_epoch=origin.epoch, origin_seq=origin.seq)
+    insert_sales(conn, [new])
     return new, False
 
 
@@ -106,4 +107,4 @@ class SalesRepository:
 
 def date_bounds(start: dt.date | None, end: dt.date | None) -> tuple[str, str]:
     """Inclusive ISO bounds for a range where either end may be open."""
-    return (start.isoformat() if start else "0000-01-01", end.isoformat() if end else "9999-12-31")
+    return (start.isoformat() if start else OPEN_START_DAY, end.isoformat() if end else OPEN_END_DAY)

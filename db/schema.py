@@ -92,6 +92,7 @@ MIGRATIONS: list[str] = [
     "migrate_to_change_log",
 ]
 
+# Its CHECK (kind IN ...) lists the kinds of db.kinds; a test keeps the two equal, so a new kind gets a new migration.
 _CHANGE_LOG_SCHEMA = """
     CREATE TABLE changes (
         local_pos INTEGER PRIMARY KEY,

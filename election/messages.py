@@ -6,6 +6,8 @@ anything that is not exactly one of these messages.
 
 from dataclasses import MISSING, asdict, dataclass, fields
 
+from models.numbers import is_whole
+
 
 @dataclass(frozen=True)
 class Election:
@@ -66,6 +68,6 @@ def from_json(value: object):
     required = {f.name for f in fields(cls) if f.default is MISSING}
     if not set(body) <= names or not required <= set(body):
         raise ValueError(f"bad fields for {value['type']}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in body.values()):
+    if not all(is_whole(v) for v in body.values()):
         raise ValueError("fields must be whole numbers")
     return cls(**body)

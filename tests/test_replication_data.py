@@ -2,6 +2,7 @@
 
 import datetime as dt
 import random
+import re
 import sqlite3
 
 import pytest
@@ -13,6 +14,7 @@ from server.ledger import Ledger
 from support import FixedRole
 from db.database import Database
 from db.demo import demo_write
+from db.kinds import KINDS
 from db.merge import MalformedChange, apply_entries
 from db.reports import ReportsRepository
 from db.sales import SalesRepository, record_sale
@@ -219,3 +221,14 @@ def test_migration_3_gives_existing_rows_gapless_changes_parents_first(tmp_path)
         assert replica.changes.holds(Origin(2, 1, 5)) and not replica.changes.holds(Origin(2, 1, 6))
     finally:
         replica.close()
+
+
+def test_the_schema_allows_exactly_the_replicated_kinds(tmp_path):
+    """A kind added to db.kinds needs a migration that widens the CHECK on changes.kind."""
+    db = Database(tmp_path / "node-1.db")
+    try:
+        table_sql = db.read(lambda c: c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'changes'").fetchone()[0])
+    finally:
+        db.close()
+    allowed = re.search(r"CHECK \(kind IN \(([^)]*)\)\)", table_sql).group(1)
+    assert [name.strip(" '") for name in allowed.split(",")] == list(KINDS)

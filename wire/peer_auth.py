@@ -16,6 +16,8 @@ import threading
 from collections import OrderedDict
 from typing import Callable
 
+from models.numbers import is_whole
+
 REPLAY_WINDOW_MS = 30_000
 ENVELOPE_KEYS = {"from", "sent_ms", "nonce", "body", "mac"}
 
@@ -49,9 +51,9 @@ class PeerAuth:
         if set(params) != ENVELOPE_KEYS:
             raise PeerAuthError("not a peer envelope")
         sender, sent_ms, nonce, mac = params["from"], params["sent_ms"], params["nonce"], params["mac"]
-        if not (isinstance(sender, int) and sender in self.cluster_ids and sender != self.node_id):
+        if not (is_whole(sender) and sender in self.cluster_ids and sender != self.node_id):
             raise PeerAuthError(f"sender {sender!r} is not another node of CLUSTER")
-        if not (isinstance(sent_ms, int) and isinstance(nonce, str) and len(nonce) <= 64 and isinstance(mac, str)):
+        if not (is_whole(sent_ms) and isinstance(nonce, str) and len(nonce) <= 64 and isinstance(mac, str)):
             raise PeerAuthError("malformed envelope")
         expected = hmac.new(self._key, _canonical(method, sender, sent_ms, nonce, params["body"]), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(mac, expected):

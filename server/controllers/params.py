@@ -2,6 +2,7 @@
 
 from models.dates import parse_iso_date
 from models.errors import ValidationError
+from models.numbers import is_whole
 from models.records import parse_uuid
 from server.dispatch import Param
 
@@ -23,7 +24,7 @@ def date_range_params() -> tuple[Param, Param]:
 
 def limit_param(maximum: int) -> Param:
     def parse(value):
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        if not is_whole(value, 1) or value > maximum:
             raise ValidationError("limit", f"must be a whole number from 1 to {maximum}")
         return value
     return Param("limit", parse, required=False)

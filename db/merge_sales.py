@@ -1,0 +1,59 @@
+"""Sales from peers: a grow-only set keyed by sale_id, where the lower origin wins a reused id (rules: db.merge)."""
+
+import dataclasses
+import logging
+import sqlite3
+
+from db.change_fields import checked, text_field, uuid_field
+from db.errors import MalformedChange
+from db.sales import find_sales, insert_sales, remove_sale
+from db.where_in import rows_where_in
+from models.changes import Origin
+from models.dates import parse_iso_date
+from models.money import MAX_SALE_CENTS
+from models.numbers import is_whole
+from models.records import Sale
+
+log = logging.getLogger("onsell.merge")
+
+
+def parse_sale(data: dict, origin: Origin) -> Sale:
+    cents = data.get("amount_cents")
+    if not is_whole(cents, 1) or cents > MAX_SALE_CENTS:
+        raise MalformedChange("amount_cents out of range")
+    sold_on = checked(lambda v: parse_iso_date(v, "sold_on"), data, "sold_on")
+    return Sale(uuid_field(data, "id"), uuid_field(data, "seller_id"), uuid_field(data, "store_id"), cents, sold_on,
+                text_field(data, "recorded_at"), origin.node, origin.epoch, origin.seq)
+
+
+def apply_sales(conn: sqlite3.Connection, changes: list[tuple[Origin, Sale]], merged_at: str) -> list[str]:
+    """Add the sales not held yet, each credited to its seller's merged user if any; no CPF merges here."""
+    sales = [sale for _, sale in changes]
+    held = find_sales(conn, [s.sale_id for s in sales])
+    canonical = _canonical_users(conn, {s.seller_id for s in sales})
+    new: list[Sale] = []
+    for sale in sales:
+        sale = dataclasses.replace(sale, seller_id=canonical.get(sale.seller_id, sale.seller_id))
+        existing = held.get(sale.sale_id)
+        if existing is not None:
+            if existing.same_content(sale) or _rank(existing) <= _rank(sale):
+                continue
+            log.warning("sale %s arrived twice with different content: keeping the one of the lower origin", sale.sale_id)
+            if existing in new:
+                new.remove(existing)
+            else:
+                remove_sale(conn, existing)
+        new.append(sale)
+        held[sale.sale_id] = sale
+    insert_sales(conn, new)
+    return []
+
+
+def _rank(sale: Sale) -> tuple[int, int, int]:
+    return (sale.origin_epoch, sale.origin_node, sale.origin_seq)
+
+
+def _canonical_users(conn: sqlite3.Connection, user_ids: set[str]) -> dict[str, str]:
+    """merged user id -> the id it was merged into."""
+    rows = rows_where_in(conn, "SELECT id, merged_into FROM users WHERE id IN ({}) AND merged_into IS NOT NULL", sorted(user_ids))
+    return {user_id: merged_into for user_id, merged_into in rows}
