@@ -3,6 +3,7 @@
 import re
 
 from models.errors import ValidationError
+from models.numbers import is_int
 
 SELLER = "seller"
 MANAGER = "manager"
@@ -29,7 +30,7 @@ def parse_birth_year(value: object, current_year: int, field: str = "birth_year"
     """A birth year between OLDEST_BIRTH_YEAR and current_year - MIN_AGE_YEARS."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not is_int(value):
         raise ValidationError(field, "must be a year such as 1990")
     if not OLDEST_BIRTH_YEAR <= value <= current_year - MIN_AGE_YEARS:
         raise ValidationError(field, f"must be between {OLDEST_BIRTH_YEAR} and {current_year - MIN_AGE_YEARS}")

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.numbers import is_int
+
 JSONRPC_VERSION = "2.0"
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -194,6 +196,6 @@ def decode_response(line: bytes) -> Response:
         raise RpcError(INVALID_REQUEST, "the server sent something that is not a JSON-RPC response")
     if "error" in value:
         error = value["error"] if isinstance(value["error"], dict) else {}
-        code = error.get("code") if isinstance(error.get("code"), int) else INTERNAL_ERROR
+        code = error.get("code") if is_int(error.get("code")) else INTERNAL_ERROR
         return Response(value.get("id"), error=RpcError(code, str(error.get("message", "")), error.get("data")))
     return Response(value.get("id"), result=value["result"])
