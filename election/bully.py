@@ -196,7 +196,8 @@ class BullyMachine:
         """A message to `peer` could not be delivered (connection refused, reset, timeout)."""
         if self.state == CANDIDATE and peer in self.higher:
             self._failed_higher.add(peer)
-        return self.tick(now)
+            return self.tick(now)  # every higher peer may be gone now: no need to wait for the deadline
+        return Ready()  # ticking here could fire timers halfway through a backlog of messages not yet read
 
     def report_caught_up(self, now: int) -> Ready:
         """The application holds everything the coordinator it follows had when it looked."""
