@@ -1,8 +1,10 @@
 """python -m client [command]: the interactive client, or one command for scripts.
 
 Commands print their result on stdout (table, json or csv) and errors on
-stderr, in Portuguese. Credentials come from ONSELL_CPF and ONSELL_PIN when
-set, else they are asked on the terminal. Exit status: see EXIT_*.
+stderr, in Portuguese. Settings are read once at start (client/config.py, with
+the defaults of runtime.settings); credentials come from ONSELL_CPF and
+ONSELL_PIN when set, else they are asked on the terminal. Time comes from one
+clock (runtime.clock), handed to everything that needs it. Exit status: see EXIT_*.
 """
 
 import argparse
@@ -10,31 +12,30 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import sqlite3
 from pathlib import Path
 import sys
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
 from client import views
 from client.api import Api
-from client.connection import CLIENT_FAILOVER_TIMEOUT_MS, Connection, RemoteError, ServerUnreachable
+from client.config import ClientConfig, ClientConfigError, load_client_config
+from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console, Quit
 from client.controllers import Interactive
-from client.sale_queue import QueueSender, SaleQueue, default_queue_path
-from models.cluster import DEFAULT_CLUSTER, parse_cluster
+from client.sale_queue import QueueSender, SaleQueue
 from models.dates import check_range, parse_br_date, parse_iso_date, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.money import parse_typed_amount
 from models.people import parse_pin
 from models.records import new_sale_id, parse_uuid
+from runtime.clock import SystemClock
 
 EXIT_OK = 0
 EXIT_ERROR = 1        # the server refused the request, or the input was invalid
-EXIT_USAGE = 2        # wrong command line (argparse)
+EXIT_USAGE = 2        # wrong command line (argparse), or a setting that cannot work (client/config.py)
 EXIT_UNREACHABLE = 3  # no server answered
 EXIT_QUEUED = 4       # `sale`: no server answered; the sale waits in the seller's queue and goes out on a later start
 
@@ -91,19 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def timezone_from_env() -> ZoneInfo:
-    try:
-        return ZoneInfo(os.environ.get("TIMEZONE", "America/Sao_Paulo"))
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("America/Sao_Paulo")
-
-
-def credentials() -> tuple[str, str]:
+def credentials(config: ClientConfig) -> tuple[str, str]:
     """CPF and PIN from ONSELL_CPF / ONSELL_PIN, or asked on the terminal."""
     console = Console(stdout=sys.stderr)
     try:
-        cpf = os.environ.get("ONSELL_CPF") or console.ask("CPF: ", parse_cpf, "CPF inválido.")
-        pin = os.environ.get("ONSELL_PIN") or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
+        cpf = config.cpf or console.ask("CPF: ", parse_cpf, "CPF inválido.")
+        pin = config.pin or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
         return parse_cpf(cpf), parse_pin(pin)
     except ValidationError:
         raise CommandError("ONSELL_CPF ou ONSELL_PIN inválido.") from None
@@ -111,9 +105,9 @@ def credentials() -> tuple[str, str]:
         raise CommandError("entrada encerrada antes do login.") from None
 
 
-def sign_in(api: Api, queue: SaleQueue | None = None) -> dict:
+def sign_in(api: Api, config: ClientConfig, queue: SaleQueue | None = None) -> dict:
     """Sign in; a seller's queued sales get the new token."""
-    user = api.login(*credentials())
+    user = api.login(*credentials(config))
     if queue is not None and user["role"] == "seller":
         queue.renew_token(user["cpf"], api.token)
     return user
@@ -151,7 +145,7 @@ def emit(rows: list[dict], fmt: str, raw, out) -> None:
         out.write((views.table(list(rows[0]), [list(map(str, r.values())) for r in rows]) if rows else "(nada)") + "\n")
 
 
-def run_command(args, api: Api, out, queue: SaleQueue | None) -> int:
+def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConfig, clock) -> int:
     if args.command == "status":
         out.write(views.cluster_table(api.status()) + "\n")
         return EXIT_OK
@@ -164,8 +158,8 @@ def run_command(args, api: Api, out, queue: SaleQueue | None) -> int:
         emit([{"id": n["id"], "rede": n["name"]} for n in networks], args.format, {"networks": networks}, out)
         return EXIT_OK
     if args.command == "sale":
-        return record_sale(args, api, out, queue)
-    sign_in(api, queue)
+        return record_sale(args, api, out, queue, config, clock)
+    sign_in(api, config, queue)
     if args.command == "sellers":
         sellers = api.sellers()
         emit([{"id": s["id"], "vendedor": s["name"], "cpf": s["cpf"]} for s in sellers], args.format, {"sellers": sellers}, out)
@@ -173,12 +167,12 @@ def run_command(args, api: Api, out, queue: SaleQueue | None) -> int:
     return run_report(args, api, out)
 
 
-def record_sale(args, api: Api, out, queue: SaleQueue | None) -> int:
+def record_sale(args, api: Api, out, queue: SaleQueue | None, config: ClientConfig, clock) -> int:
     """Record one sale; when no server answers, keep it in the queue and exit with EXIT_QUEUED."""
-    sale_id = args.sale_id or new_sale_id()
-    sold_on = args.date or today_in(timezone_from_env(), dt.datetime.now(dt.timezone.utc))
+    sale_id = args.sale_id or new_sale_id(clock.wall_ns())
+    sold_on = args.date or today_in(config.timezone, clock.now())
     try:
-        sign_in(api, queue)
+        sign_in(api, config, queue)
         if queue is not None and queue.count():
             queue.send_pending(api.connection)  # what earlier runs could not send goes first
         store = find_store(api, args.store)
@@ -186,7 +180,7 @@ def record_sale(args, api: Api, out, queue: SaleQueue | None) -> int:
     except ServerUnreachable:
         if queue is None:
             raise
-        return queue_offline(api, queue, args, sale_id, sold_on)
+        return queue_offline(api, queue, args, sale_id, sold_on, config)
     sale = result["sale"]
     note = " (já estava registrada)" if result["duplicate"] else ""
     out.write(f"Venda registrada{note}: {views.wire_money(sale['amount'])} em {store['name']}, "
@@ -194,14 +188,14 @@ def record_sale(args, api: Api, out, queue: SaleQueue | None) -> int:
     return EXIT_OK
 
 
-def queue_offline(api: Api, queue: SaleQueue, args, sale_id: str, sold_on: dt.date) -> int:
+def queue_offline(api: Api, queue: SaleQueue, args, sale_id: str, sold_on: dt.date, config: ClientConfig) -> int:
     """No server answered: keep the sale (with the token, if the seller got to sign in) for a later start."""
     try:
         store_id = parse_uuid(args.store, "store")
     except ValidationError:
         raise CommandError("nenhum servidor respondeu; sem servidor, informe a loja pelo código (id), não pelo CNPJ.") from None
-    cpf = api.user["cpf"] if api.user else credentials()[0]
-    queue.add(sale_id, cpf, api.token or "", store_id, store_id, args.amount, sold_on, dt.datetime.now(dt.timezone.utc).isoformat())
+    cpf = api.user["cpf"] if api.user else credentials(config)[0]
+    queue.add(sale_id, cpf, api.token or "", store_id, store_id, args.amount, sold_on)
     print(f"onsell: venda guardada: será enviada quando o servidor voltar ({queue.count()} pendentes, código {sale_id})", file=sys.stderr)
     return EXIT_QUEUED
 
@@ -247,29 +241,27 @@ def run_report(args, api: Api, out) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> int:
+    """Run the client; settings from env (default os.environ), time from clock (default the system's)."""
     args = build_parser().parse_args(argv)
     try:
-        servers = parse_cluster(args.servers or os.environ.get("CLUSTER", DEFAULT_CLUSTER), "--servers")
-    except ValidationError as exc:
-        print(f"onsell: lista de servidores inválida: {exc.reason}", file=sys.stderr)
+        config = load_client_config(env, args.servers)
+    except ClientConfigError as exc:  # as a node refuses to start: one line naming the key
+        print(f"onsell: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        failover_s = int(os.environ.get("CLIENT_FAILOVER_TIMEOUT_MS", CLIENT_FAILOVER_TIMEOUT_MS)) / 1000
-    except ValueError:
-        print("onsell: CLIENT_FAILOVER_TIMEOUT_MS deve ser um número de milissegundos", file=sys.stderr)
-        return EXIT_USAGE
+    clock = clock or SystemClock()
     console = Console()
-    connection = Connection(servers, failover_s, on_notice=lambda text: print(f"** {text}", file=sys.stderr if args.command else sys.stdout, flush=True))
+    connection = Connection(config.servers, config.failover_timeout_s, clock=clock,
+                            on_notice=lambda text: print(f"** {text}", file=sys.stderr if args.command else sys.stdout, flush=True))
     api = Api(connection)
-    queue = open_queue()
+    queue = open_queue(config.queue_path, clock)
     sender = None
     try:
         if args.command is None:
-            if queue is not None:
-                sender = QueueSender(queue, servers, failover_s).start()  # what earlier runs could not send goes now
-            return Interactive(api, console, timezone_from_env(), queue=queue, sender=sender).run()
-        return run_command(args, api, sys.stdout, queue)
+            if queue is not None:  # what earlier runs could not send goes now
+                sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock).start()
+            return Interactive(api, console, config.timezone, clock=clock, queue=queue, sender=sender).run()
+        return run_command(args, api, sys.stdout, queue, config, clock)
     except CommandError as exc:
         print(f"onsell: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -292,11 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             queue.close()
 
 
-def open_queue() -> SaleQueue | None:
+def open_queue(path: Path, clock) -> SaleQueue | None:
     """The seller's queue file, or None (with a warning) when it cannot be opened."""
-    path = default_queue_path()
     try:
-        return SaleQueue(path)
+        return SaleQueue(path, clock)
     except (OSError, sqlite3.Error) as exc:
         print(f"onsell: aviso: fila de vendas indisponível ({path}: {exc}); vendas não poderão esperar pelo servidor",
               file=sys.stderr)

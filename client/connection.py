@@ -9,23 +9,26 @@ Rules:
   `unavailable`, it sends the same request again (a kept-open socket that
   broke gets one fresh try on the same node first: the server may only have
   closed it as idle), to the coordinator it finds,
-  until CLIENT_FAILOVER_TIMEOUT_MS have passed; then ServerUnreachable. A
+  until the failover timeout has passed (CLIENT_FAILOVER_TIMEOUT_MS, see
+  runtime/settings.py); then ServerUnreachable. A
   repeated request is harmless: a sale carries its sale_id, so it is recorded
   once however often it is sent.
 - When the coordinator it talks to changes, on_notice gets one Portuguese
   line: a temporary coordinator, or the primary back.
+- Time, and the pause between tries, come from the clock it is given
+  (runtime.clock), so tests drive both with a FakeClock.
 """
 
 import itertools
-import time
 from typing import Any, Callable
 
 from models.cluster import format_address, parse_cluster
 from models.errors import ValidationError
+from runtime.clock import SystemClock
+from runtime.settings import default_int
 from wire.jsonrpc import RpcError
 from wire.line_socket import LineBroken, LineSocket
 
-CLIENT_FAILOVER_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 1.0
 CALL_TIMEOUT_S = 15.0
 RETRY_PAUSE_S = 0.05
@@ -49,8 +52,13 @@ class RemoteError(Exception):
 
 
 class Connection:
-    def __init__(self, servers: dict[int, tuple[str, int]], failover_timeout_s: float = CLIENT_FAILOVER_TIMEOUT_MS / 1000,
-                 on_notice: Callable[[str], None] | None = None, call_timeout_s: float = CALL_TIMEOUT_S):
+    def __init__(self, servers: dict[int, tuple[str, int]], failover_timeout_s: float | None = None,
+                 on_notice: Callable[[str], None] | None = None, call_timeout_s: float = CALL_TIMEOUT_S, clock=None):
+        """failover_timeout_s: None for the default of CLIENT_FAILOVER_TIMEOUT_MS; clock: a runtime.clock clock
+        (SystemClock by default)."""
+        if failover_timeout_s is None:
+            failover_timeout_s = default_int("CLIENT_FAILOVER_TIMEOUT_MS") / 1000
+        self.clock = clock or SystemClock()
         self.servers = dict(servers)  # grows with the nodes that not_coordinator answers point to
         self.primary_id = max(servers)
         self.failover_timeout_s = failover_timeout_s
@@ -65,14 +73,14 @@ class Connection:
 
     def call(self, method: str, params: dict | None = None, failover_timeout_s: float | None = None) -> Any:
         """The method's result; RemoteError for an error answer, ServerUnreachable when no coordinator answered in time."""
-        deadline = time.monotonic() + (self.failover_timeout_s if failover_timeout_s is None else failover_timeout_s)
+        deadline = self.clock.monotonic_s() + (self.failover_timeout_s if failover_timeout_s is None else failover_timeout_s)
         request_id = next(self._ids)
         last_problem = "nenhum servidor respondeu"
         while True:
             reused = self._line is not None
             try:
                 line = self._connected()
-                remaining = max(deadline - time.monotonic(), CONNECT_TIMEOUT_S)
+                remaining = max(deadline - self.clock.monotonic_s(), CONNECT_TIMEOUT_S)
                 response = line.request(method, params or {}, request_id, min(self.call_timeout_s, remaining))
             except LineBroken as exc:
                 last_problem = str(exc)
@@ -92,9 +100,9 @@ class Connection:
                 last_problem = f"nó {self.node_id}: {reason}"
                 hint = error.data.get("coordinator") if reason == "not_coordinator" else None
                 self._drop(prefer=self._learn(hint))
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic_s() >= deadline:
                 raise ServerUnreachable(last_problem)
-            time.sleep(RETRY_PAUSE_S)
+            self.clock.sleep(RETRY_PAUSE_S)
 
     def close(self) -> None:
         if self._line is not None:

@@ -19,6 +19,7 @@ from models.errors import ValidationError
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin
 from models.money import parse_typed_amount
 from models.records import new_sale_id
+from runtime.clock import SystemClock
 
 DEFAULT_RANKING_SIZE = 5
 MAX_RANKING_SIZE = 100
@@ -34,7 +35,7 @@ class Interactive:
         self.api = api
         self.console = console
         self.timezone = timezone
-        self.now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.clock = clock or SystemClock()  # a runtime.clock clock: "today", the current year, new sale ids
         self.queue = queue
         self.sender = sender
         self._stores: list[dict] | None = None
@@ -114,7 +115,7 @@ class Interactive:
 
     def ask_person(self) -> tuple[str, int, str]:
         ask = self.console.ask
-        current_year = self.now().year
+        current_year = self.clock.now().year
         name = ask("Nome completo: ", parse_name, "Digite o nome (de 2 a 100 letras).")
         year = ask("Ano de nascimento: ", lambda a: parse_birth_year(a, current_year), "Ano inválido (exemplo: 1990).")
         while True:
@@ -167,14 +168,13 @@ class Interactive:
         if not self.console.confirm(f"Confirmar venda de {views.money(cents)} em {store['name']}?"):
             self.console.say("Venda cancelada.")
             return
-        sale_id, sold_on = new_sale_id(), self.today()  # both kept if it has to wait in the queue
+        sale_id, sold_on = new_sale_id(self.clock.wall_ns()), self.today()  # both kept if it has to wait in the queue
         try:
             sale = self.api.record_sale(sale_id, store["id"], cents, sold_on)["sale"]
         except ServerUnreachable:
             if self.queue is None:
                 raise
-            self.queue.add(sale_id, self.api.user["cpf"], self.api.token, store["id"], store["name"], cents, sold_on,
-                           self.now().isoformat())
+            self.queue.add(sale_id, self.api.user["cpf"], self.api.token, store["id"], store["name"], cents, sold_on)
             self.console.say(f"Venda guardada: será enviada quando o servidor voltar ({self.pending_count()} pendentes).")
             if self.sender:
                 self.sender.wake()
@@ -192,7 +192,7 @@ class Interactive:
         self.console.say(views.pending_table(pending))
 
     def today(self) -> dt.date:
-        return today_in(self.timezone, self.now())
+        return today_in(self.timezone, self.clock.now())
 
     def sales_today(self) -> None:
         self.show_my_sales(self.today(), self.today())

@@ -7,19 +7,20 @@ prints each node's pid and how to kill and restart the primary; runs the
 interactive client in the foreground; stops the nodes when it exits.
 """
 
-import os
 import secrets
 import shlex
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from dotenv import load_dotenv
 
 from client.connection import Connection, ServerUnreachable
 from models.cluster import format_address, parse_cluster
+from models.errors import ValidationError
+from runtime import settings
+from runtime.clock import SystemClock
 from wire.jsonrpc import encode_request
 
 DEMO_CLUSTER = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
@@ -38,12 +39,18 @@ def answers_ping(address: tuple[str, int]) -> bool:
 
 def main() -> int:
     load_dotenv(Path.cwd() / ".env", override=False)
-    cluster_text = os.environ.get("CLUSTER", "")
-    if not cluster_text or len(parse_cluster(cluster_text)) < 2:
-        cluster_text = DEMO_CLUSTER
+    environment = settings.environment()
+    cluster_text = settings.text(environment, "CLUSTER")
+    try:
+        if len(parse_cluster(cluster_text)) < 2:
+            cluster_text = DEMO_CLUSTER
+    except ValidationError as exc:
+        print(f"CLUSTER inválido: {exc.reason}", file=sys.stderr)
+        return 2
     cluster = parse_cluster(cluster_text)
-    env = {**os.environ, "CLUSTER": cluster_text, "CLUSTER_SECRET": os.environ.get("CLUSTER_SECRET") or secrets.token_urlsafe(24)}
-    data_dir = Path(env.get("DATA_DIR", "data"))
+    env = {**environment, "CLUSTER": cluster_text,
+           "CLUSTER_SECRET": environment.get("CLUSTER_SECRET") or secrets.token_urlsafe(24)}
+    data_dir = Path(settings.text(env, "DATA_DIR"))
     data_dir.mkdir(parents=True, exist_ok=True)
     busy = [n for n, address in cluster.items() if answers_ping(address)]
     if busy:
@@ -75,9 +82,10 @@ def main() -> int:
                 process.kill()
 
 
-def wait_for_coordinator(cluster: dict, nodes: dict) -> bool:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    connection = Connection(cluster, failover_timeout_s=1.0)
+def wait_for_coordinator(cluster: dict, nodes: dict, clock=None) -> bool:
+    clock = clock or SystemClock()
+    deadline = clock.monotonic_s() + STARTUP_TIMEOUT_S
+    connection = Connection(cluster, failover_timeout_s=1.0, clock=clock)
     try:
         while True:
             dead = [n for n, (p, _) in nodes.items() if p.poll() is not None]
@@ -88,7 +96,7 @@ def wait_for_coordinator(cluster: dict, nodes: dict) -> bool:
                 connection.call("networks.list")
                 return True
             except ServerUnreachable:
-                if time.monotonic() > deadline:
+                if clock.monotonic_s() > deadline:
                     print("Nenhum coordenador respondeu; veja os logs em", ", ".join(str(p) for _, p in nodes.values()), file=sys.stderr)
                     return False
     finally:

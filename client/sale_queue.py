@@ -4,7 +4,7 @@ Rules:
 - A queued sale keeps its sale_id and its date, so sending it later (even
   twice, or after a send whose answer was lost) records it exactly once.
 - The queue is a small SQLite file (ONSELL_QUEUE, else the user's data
-  directory), committed before the seller is told the sale is kept, and
+  directory: client/config.py), committed before the seller is told the sale is kept, and
   readable only by its owner (it holds the seller's sign-in token).
 - The sender sends the oldest first and deletes a sale only once the server
   acknowledged it. A sale the server refuses for good (conflict, invalid) stays,
@@ -23,18 +23,11 @@ from pathlib import Path
 
 from client.connection import Connection, RemoteError, ServerUnreachable
 from models.money import format_cents
+from runtime.clock import SystemClock
 
 log = logging.getLogger("onsell.client.queue")
 SEND_INTERVAL_S = 2.0
 RETRYABLE = ("unauthenticated", "unavailable", "not_coordinator", "rate_limited")
-
-
-def default_queue_path() -> Path:
-    explicit = os.environ.get("ONSELL_QUEUE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "onsell" / "queue.db"
 
 
 @dataclass(frozen=True)
@@ -50,8 +43,9 @@ class QueuedSale:
 
 
 class SaleQueue:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, clock=None):
         self.path = Path(path)
+        self.clock = clock or SystemClock()  # stamps queued_at
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -65,8 +59,9 @@ class SaleQueue:
         self._lock = threading.Lock()
 
     def add(self, sale_id: str, seller_cpf: str, token: str, store_id: str, store_name: str, amount_cents: int,
-            sold_on: dt.date, queued_at: str) -> None:
-        """Keep a sale durably (a sale already queued is left as it is)."""
+            sold_on: dt.date) -> None:
+        """Keep a sale durably, stamped with the clock's time (a sale already queued is left as it is)."""
+        queued_at = self.clock.now().isoformat()
         with self._lock:
             self._conn.execute("INSERT OR IGNORE INTO queued_sales (sale_id, seller_cpf, token, store_id, store_name, amount_cents, "
                                "sold_on, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,9 +131,9 @@ class SaleQueue:
 class QueueSender:
     """A background thread that keeps sending the queue with a connection of its own."""
 
-    def __init__(self, queue: SaleQueue, servers: dict[int, tuple[str, int]], failover_timeout_s: float):
+    def __init__(self, queue: SaleQueue, servers: dict[int, tuple[str, int]], failover_timeout_s: float, clock=None):
         self.queue = queue
-        self.connection = Connection(servers, failover_timeout_s=failover_timeout_s)
+        self.connection = Connection(servers, failover_timeout_s=failover_timeout_s, clock=clock or queue.clock)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sale-queue-sender", daemon=True)

@@ -2,8 +2,6 @@
 
 from models.errors import ValidationError
 
-DEFAULT_CLUSTER = "1=127.0.0.1:7001"
-
 
 def parse_cluster(text: str, field: str = "CLUSTER") -> dict[int, tuple[str, int]]:
     """Node id -> (host, port); raises ValidationError naming the bad entry."""

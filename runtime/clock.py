@@ -33,6 +33,9 @@ class SystemClock:
         """Milliseconds that only grow: the `now` of the state machines."""
         return time.monotonic_ns() // 1_000_000
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
 
 class FakeClock:
     """A clock that moves only when told to (advance), for tests. Wall and monotonic time move together."""
@@ -66,6 +69,10 @@ class FakeClock:
 
     def monotonic_ms(self) -> int:
         return int(self.monotonic_s() * 1000)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleeping on a fake clock moves it: a loop that waits and retries ends without real time passing."""
+        self.advance(seconds)
 
 
 def iso_utc(instant: dt.datetime) -> str:

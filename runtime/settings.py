@@ -82,6 +82,14 @@ def text(env: dict, key: str) -> str:
     return value if value.strip() else default(key)
 
 
+def optional(env: dict, key: str) -> str | None:
+    """A key of the table with no literal default: its value, or None when unset or empty."""
+    if BY_KEY[key].default is not None:
+        raise KeyError(f"{key} has a default: read it with text()")
+    value = env.get(key, "")
+    return value if value.strip() else None
+
+
 def whole_number(env: dict, key: str, minimum: int = 1) -> int:
     """A whole number >= minimum; SettingError otherwise."""
     raw = text(env, key).strip()

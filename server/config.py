@@ -47,7 +47,7 @@ class Config:
 
 
 def _secret(env: dict, cluster: dict, data_dir: Path) -> bytes:
-    raw = env.get("CLUSTER_SECRET", "")
+    raw = settings.optional(env, "CLUSTER_SECRET")
     if raw:
         if len(raw) < MIN_SECRET_LENGTH:
             raise ConfigError("CLUSTER_SECRET", f"must have at least {MIN_SECRET_LENGTH} characters")

@@ -1,10 +1,25 @@
 """The client as people and scripts use it: python -m client over stdin/stdout."""
 
 import csv
+import datetime as dt
 import io
 import json
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from client.cli import EXIT_QUEUED, build_parser, record_sale
+from client.config import load_client_config
+from client.connection import RETRY_PAUSE_S, Connection, ServerUnreachable
+from client.console import Console
+from client.controllers import Interactive
+from client.sale_queue import SaleQueue
 from conftest import api_for
+from models.cluster import parse_cluster
+from runtime.clock import FakeClock
+from runtime.settings import default, default_int
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, free_port, run_client
 
 
@@ -133,3 +148,110 @@ def test_script_errors_exit_non_zero_with_the_error_on_stderr(fresh_server):
     assert bad_login.returncode == 1 and "CPF ou PIN incorretos" in bad_login.stderr
     for done in (forbidden, bad_amount, no_store, bad_login):
         assert "Traceback" not in done.stderr
+
+
+# -- settings: the one table (runtime.settings), checked at start ------------------------------
+
+def test_a_bad_time_zone_stops_the_client_with_one_portuguese_line_naming_the_key():
+    port = free_port()  # nothing listens: the client must stop before it tries
+    expected = "onsell: configuração inválida: TIMEZONE 'Marte/Base' não é um fuso horário conhecido.\n"
+    for args, stdin in (([], lines("12345678909", "1234")), (["status"], ""), (["report", "best-store"], "")):
+        done = run_client(args, port, stdin, env={"TIMEZONE": "Marte/Base"}, timeout=30)
+        assert (done.returncode, done.stderr, done.stdout) == (2, expected, ""), args
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+def test_a_bad_failover_timeout_stops_the_client_with_one_line_naming_the_key(value):
+    done = run_client(["stores"], free_port(), env={"CLIENT_FAILOVER_TIMEOUT_MS": value}, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"onsell: configuração inválida: CLIENT_FAILOVER_TIMEOUT_MS {value!r} ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_bad_server_list_names_where_it_came_from():
+    from_env = run_client(["stores"], free_port(), env={"CLUSTER": "1=nowhere"}, timeout=30)
+    assert from_env.returncode == 2 and from_env.stderr.startswith("onsell: configuração inválida: CLUSTER: ")
+    from_option = run_client(["--servers", "x", "stores"], free_port(), timeout=30)
+    assert from_option.returncode == 2 and from_option.stderr.startswith("onsell: lista de servidores inválida: ")
+
+
+def test_the_client_takes_its_defaults_from_the_settings_table(tmp_path):
+    config = load_client_config({"XDG_DATA_HOME": str(tmp_path)})
+    assert config.servers == parse_cluster(default("CLUSTER"))
+    assert config.timezone == ZoneInfo(default("TIMEZONE"))
+    assert config.failover_timeout_s == default_int("CLIENT_FAILOVER_TIMEOUT_MS") / 1000
+    assert config.queue_path == tmp_path / "onsell" / "queue.db"
+    assert config.cpf is None and config.pin is None
+    assert Connection({1: ("127.0.0.1", 1)}).failover_timeout_s == default_int("CLIENT_FAILOVER_TIMEOUT_MS") / 1000
+    empty = load_client_config({"TIMEZONE": " ", "CLIENT_FAILOVER_TIMEOUT_MS": "", "ONSELL_QUEUE": "", "XDG_DATA_HOME": str(tmp_path)})
+    assert empty.timezone == config.timezone and empty.failover_timeout_s == config.failover_timeout_s  # empty counts as unset
+    assert empty.queue_path == config.queue_path
+    chosen = load_client_config({"TIMEZONE": "America/Manaus", "CLIENT_FAILOVER_TIMEOUT_MS": "250", "ONSELL_QUEUE": "/q/x.db",
+                                 "ONSELL_CPF": "12345678909", "ONSELL_PIN": "1234", "CLUSTER": "2=127.0.0.1:9"})
+    assert (chosen.timezone, chosen.failover_timeout_s, chosen.queue_path, chosen.cpf, chosen.pin, chosen.servers) == \
+        (ZoneInfo("America/Manaus"), 0.25, Path("/q/x.db"), "12345678909", "1234", {2: ("127.0.0.1", 9)})
+
+
+# -- one clock: tests drive the client's time -------------------------------------------------
+
+# 01:30 UTC on the 27th is still the 26th in São Paulo: the date must come from the clock and the time zone
+LATE_EVENING = dt.datetime(2026, 11, 27, 1, 30, tzinfo=dt.timezone.utc)
+STORE = {"id": "0b1c4f7e-5a47-4e43-9b8a-1f2d3c4b5a69", "name": "Loja Teste", "cnpj": "11222333000181", "network": {"name": "REDE"}}
+
+
+class NoServerApi:
+    """An Api whose every call finds no server (a seller who signed in before the servers went away)."""
+
+    def __init__(self, signed_in: bool = True):
+        self.user = {"cpf": "12345678909", "role": "seller", "name": "João"} if signed_in else None
+        self.token = "token-1" if signed_in else None
+
+    def __getattr__(self, name):
+        def unreachable(*args, **kwargs):
+            raise ServerUnreachable("nenhum servidor respondeu")
+        return unreachable
+
+
+def sale_id_ms(sale_id: str) -> int:
+    return uuid.UUID(sale_id).int >> 80  # UUIDv7: the first 48 bits are Unix milliseconds
+
+
+def test_the_failover_deadline_runs_on_the_clock_it_is_given():
+    clock = FakeClock()
+    start = clock.monotonic_s()
+    connection = Connection({1: ("127.0.0.1", free_port()), 2: ("127.0.0.1", free_port())}, failover_timeout_s=2.0,
+                            clock=clock)
+    with pytest.raises(ServerUnreachable):
+        connection.call("networks.list")
+    assert 2.0 - 1e-6 <= clock.monotonic_s() - start <= 2.0 + RETRY_PAUSE_S + 1e-6
+
+
+def test_an_interactive_sale_kept_in_the_queue_takes_its_id_date_and_time_from_the_clock(tmp_path):
+    clock = FakeClock(start=LATE_EVENING)
+    queue = SaleQueue(tmp_path / "queue.db", clock)
+    console = Console(stdin=io.StringIO(lines("1", "10,50", "s", "1", "2,00", "s")), stdout=io.StringIO())
+    interactive = Interactive(NoServerApi(), console, ZoneInfo("America/Sao_Paulo"), clock=clock, queue=queue)
+    interactive._stores = [STORE]
+    interactive.record_sale()
+    clock.advance(24 * 3600)
+    interactive.record_sale()
+    first, second = queue.pending()
+    assert (first.sold_on, first.queued_at, first.amount_cents) == (dt.date(2026, 11, 26), "2026-11-27T01:30:00+00:00", 1050)
+    assert (second.sold_on, second.queued_at) == (dt.date(2026, 11, 27), "2026-11-28T01:30:00+00:00")
+    assert sale_id_ms(first.sale_id) == int(LATE_EVENING.timestamp() * 1000)
+    assert sale_id_ms(second.sale_id) == int(LATE_EVENING.timestamp() * 1000) + 24 * 3600 * 1000
+    assert "(2 pendentes)" in console.stdout.getvalue()
+    queue.close()
+
+
+def test_a_script_sale_kept_in_the_queue_takes_its_id_and_date_from_the_clock(tmp_path, capsys):
+    clock = FakeClock(start=LATE_EVENING)
+    queue = SaleQueue(tmp_path / "queue.db", clock)
+    config = load_client_config({"ONSELL_CPF": "12345678909", "ONSELL_PIN": "1234", "TIMEZONE": "America/Sao_Paulo"})
+    args = build_parser().parse_args(["sale", "--store", STORE["id"], "--amount", "3,00"])
+    assert record_sale(args, NoServerApi(signed_in=False), io.StringIO(), queue, config, clock) == EXIT_QUEUED
+    (sale,) = queue.pending()
+    assert (sale.seller_cpf, sale.sold_on, sale.queued_at) == ("12345678909", dt.date(2026, 11, 26), "2026-11-27T01:30:00+00:00")
+    assert sale_id_ms(sale.sale_id) == int(LATE_EVENING.timestamp() * 1000)
+    assert "venda guardada" in capsys.readouterr().err
+    queue.close()

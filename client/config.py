@@ -1,0 +1,78 @@
+"""The client's settings, read once at start with the readers and defaults of runtime.settings
+(the one table of keys: README's configuration table lists the same). A value that cannot work
+is a ClientConfigError: one Portuguese line naming the key, and the client exits with status 2,
+as a node refuses to start."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from models.cluster import parse_cluster
+from models.errors import ValidationError
+from runtime import settings
+from runtime.settings import SettingError, optional
+
+
+class ClientConfigError(Exception):
+    """A setting (or --servers) cannot work; str() is one Portuguese line that names it."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    servers: dict[int, tuple[str, int]]
+    timezone: ZoneInfo
+    failover_timeout_s: float
+    queue_path: Path
+    cpf: str | None  # ONSELL_CPF: scripts sign in without being asked
+    pin: str | None  # ONSELL_PIN
+
+
+def queue_path(env: dict) -> Path:
+    """ONSELL_QUEUE, else queue.db in the user's data directory ($XDG_DATA_HOME or ~/.local/share)."""
+    explicit = optional(env, "ONSELL_QUEUE")
+    if explicit:
+        return Path(explicit)
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "onsell" / "queue.db"
+
+
+def load_client_config(env: dict | None = None, servers_option: str | None = None) -> ClientConfig:
+    """The client's settings from env (default os.environ); --servers, when given, replaces CLUSTER."""
+    env = settings.environment(env)
+    return ClientConfig(
+        servers=_servers(env, servers_option),
+        timezone=_time_zone(env),
+        failover_timeout_s=_milliseconds(env, "CLIENT_FAILOVER_TIMEOUT_MS") / 1000,
+        queue_path=queue_path(env),
+        cpf=optional(env, "ONSELL_CPF"),
+        pin=optional(env, "ONSELL_PIN"),
+    )
+
+
+def _servers(env: dict, servers_option: str | None) -> dict[int, tuple[str, int]]:
+    if servers_option:
+        try:
+            return parse_cluster(servers_option, "--servers")
+        except ValidationError as exc:
+            raise ClientConfigError(f"lista de servidores inválida: {exc.reason}") from None
+    try:
+        return parse_cluster(settings.text(env, "CLUSTER"))
+    except ValidationError as exc:
+        raise ClientConfigError(f"configuração inválida: CLUSTER: lista de servidores inválida ({exc.reason}).") from None
+
+
+def _time_zone(env: dict) -> ZoneInfo:
+    try:
+        return settings.time_zone(env)
+    except SettingError:
+        raw = settings.text(env, "TIMEZONE")
+        raise ClientConfigError(f"configuração inválida: TIMEZONE {raw!r} não é um fuso horário conhecido.") from None
+
+
+def _milliseconds(env: dict, key: str) -> int:
+    try:
+        return settings.whole_number(env, key)
+    except SettingError:
+        raw = settings.text(env, key).strip()
+        raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser um número inteiro de "
+                                "milissegundos, maior que zero.") from None
