@@ -22,6 +22,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Protocol
 
 from db.changes import ChangeLog, read_after
@@ -162,14 +163,20 @@ class ReplicationRunner:
     def _now(self) -> int:
         return self.clock.monotonic_ms()
 
-    def _feed(self, generation: int, call: Callable[[int], Ready]) -> Ready | None:
-        """Feed one input in `generation`; None when that generation is over. The caller runs _after()."""
+    def _feed(self, generation: int, machine_input: Callable[..., Ready], *args) -> Ready | None:
+        """Feed machine_input(*args, now) in `generation`; None when that generation is over. The caller runs _after()."""
         with self._lock:
             if generation != self._generation:
                 return None
-            ready = call(self._now())
+            ready = machine_input(*args, self._now())
             self._apply(ready)
             return ready
+
+    def _step(self, generation: int, machine_input: Callable[..., Ready], *args) -> Ready | None:
+        """_feed, then carry out outside the lock what the Ready asks."""
+        ready = self._feed(generation, machine_input, *args)
+        self._after(ready, generation)
+        return ready
 
     def _apply(self, ready: Ready) -> None:
         """Under the lock: answer the writes decided, log the events."""
@@ -203,7 +210,7 @@ class ReplicationRunner:
     def _start_serving(self, generation: int) -> None:
         for hook in self._serving_hooks:
             hook()  # e.g. the demo data, before any client can see an empty chain
-        ready = self._feed(generation, lambda now: self.state.serving_started(self.changes.position(), now))
+        ready = self._feed(generation, self.state.serving_started, self.changes.position())
         if ready is not None and self.state.serving:
             self.serving.set()
 
@@ -233,7 +240,7 @@ class ReplicationRunner:
             self._pull_from(peer, generation, taking_over=True)
         except Exception:  # never let one peer keep the new coordinator from serving
             log.exception("take-over sync from node %d failed", peer)
-        self._after(self._feed(generation, lambda now: self.state.take_over_done(peer, now)), generation)
+        self._step(generation, self.state.take_over_done, peer)
         while self._active(generation):
             try:
                 with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{peer}") as read_ahead:
@@ -241,8 +248,7 @@ class ReplicationRunner:
                 return
             except Exception as exc:  # e.g. a database error: log it, count the follower as unreached, try again
                 log.exception("replication to node %d failed", peer)
-                self._after(self._feed(generation, lambda now: self.state.push_failed(peer, f"internal error: {exc}", now)),
-                            generation)
+                self._step(generation, self.state.push_failed, peer, f"internal error: {exc}")
                 self._pause(generation)
 
     def _read(self, mine: Vector, theirs: Vector) -> tuple[list, bool]:
@@ -277,10 +283,10 @@ class ReplicationRunner:
             try:
                 answer = push_answer_from_json(link.call("peer.push", push.to_json()))
             except (PeerUnavailable, PeerRefused, ValueError) as exc:
-                self._after(self._feed(generation, lambda now: self.state.push_failed(peer, str(exc), now)), generation)
+                self._step(generation, self.state.push_failed, peer, str(exc))
                 self._pause(generation)
                 continue
-            self._after(self._feed(generation, lambda now: self.state.push_answered(peer, mine, more, answer, now)), generation)
+            self._step(generation, self.state.push_answered, peer, mine, more, answer)
             if isinstance(answer, PushStale):
                 return
             if isinstance(answer, PushNotReady):
@@ -301,7 +307,7 @@ class ReplicationRunner:
                 log.error("refused what node %d sent: %s", peer, exc)
                 break
             if parsed:
-                pulled += self.db.write(lambda c: apply_parsed(c, parsed, self.now_iso())).applied
+                pulled += self.db.write(partial(apply_parsed, parsed=parsed, merged_at=self.now_iso())).applied
             if not answer.more or not parsed:
                 break
         if pulled:
@@ -325,7 +331,7 @@ class ReplicationRunner:
                 return refusal.to_json()
             self._apply(self.follower.applying(sender, push, self.changes.position(), self._now()))
         if parsed:
-            self.db.write(lambda c: apply_parsed(c, parsed, self.now_iso()))
+            self.db.write(partial(apply_parsed, parsed=parsed, merged_at=self.now_iso()))
         with self._lock:
             answer, ready = self.follower.applied(sender, push, self.changes.vector(), self._now())
             self._apply(ready)
