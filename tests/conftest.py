@@ -1,8 +1,17 @@
 import pytest
 
+import support
 from client.api import Api
 from client.connection import Connection
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_queues_under_pytest_tmp(tmp_path_factory):
+    """run_client's queue files go under pytest's temporary directory, never into the system's /tmp."""
+    support.CLIENT_QUEUE_ROOT = tmp_path_factory.mktemp("client-queues")
+    yield
+    support.CLIENT_QUEUE_ROOT = None
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,9 @@
-"""Test support: free loopback ports, real server processes, raw line sockets, polling."""
+"""Test support: free loopback ports, real server processes, raw line sockets, polling, and the
+event codes of the nodes' logs. Every wait here has a deadline and fails with a message."""
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -18,6 +20,39 @@ DEMO_SELLER_CPF = "12345678909"
 DEMO_SELLER2_CPF = "23456789092"
 DEMO_MANAGER_CPF = "56789012303"
 DEMO_PIN = "1234"
+
+
+# A logged event ends with "[code k=v …]" (runtime/events.py): the code and fields are stable, the text is not.
+_EVENT = re.compile(r"\[([a-z][a-z0-9_]*)((?: [a-z][a-z0-9_]*=[^\s\]]*)*)\]\s*$")
+
+
+def _field_value(text: str):
+    return int(text) if re.fullmatch(r"-?\d+", text) else text
+
+
+def events(log_text: str) -> list[tuple[str, dict]]:
+    """The events of a log, in order: (code, {field: value}) from each line's "[code k=v …]" suffix;
+    whole-number values are ints. Lines without an event code are skipped."""
+    found = []
+    for line in log_text.splitlines():
+        match = _EVENT.search(line)
+        if match:
+            fields = dict(pair.split("=", 1) for pair in match.group(2).split())
+            found.append((match.group(1), {k: _field_value(v) for k, v in fields.items()}))
+    return found
+
+
+def has_event(log_text: str, code: str, **fields) -> bool:
+    """True when the log has an event `code` whose fields include `fields`."""
+    return event_index(log_text, code, **fields) is not None
+
+
+def event_index(log_text: str, code: str, **fields) -> int | None:
+    """The position in events(log_text) of the first event `code` whose fields include `fields`; None if none."""
+    for i, (found, values) in enumerate(events(log_text)):
+        if found == code and all(values.get(k) == v for k, v in fields.items()):
+            return i
+    return None
 
 
 def free_port() -> int:
@@ -139,6 +174,13 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def events(self) -> list[tuple[str, dict]]:
+        """The event codes of this node's log so far (every start of it)."""
+        return events(self.log())
+
+    def has_event(self, code: str, **fields) -> bool:
+        return has_event(self.log(), code, **fields)
+
     def kill9(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
@@ -178,20 +220,36 @@ class ServerProcess:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait()
+                self.process.wait(timeout=10)
 
     def raw(self) -> RawClient:
         return RawClient(self.port)
 
 
-def run_client(args: list[str], port: int, stdin: str = "", env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    """Run `python -m client ARGS` against the server on port, feeding stdin; returns the finished process."""
+# Where run_client puts the client's queue when the caller names none: a folder under pytest's own temporary
+# directory, set for the session by conftest.py (pytest removes it with its old runs; nothing goes to /tmp).
+CLIENT_QUEUE_ROOT: Path | None = None
+
+
+def run_client(args: list[str], port: int, stdin: str = "", env: dict | None = None, timeout: float = 60.0,
+               queue_path: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m client ARGS` against the server on port, feeding stdin; returns the finished process.
+    The seller's queue is queue_path (e.g. under the test's tmp_path), else a fresh file under CLIENT_QUEUE_ROOT;
+    outside pytest, a temporary folder removed when the client has ended."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ONSELL_")}
-    full_env.update({"CLUSTER": f"1=127.0.0.1:{port}", "PYTHONPATH": str(ROOT),
-                     "ONSELL_QUEUE": os.path.join(tempfile.mkdtemp(prefix="onsell-queue-"), "queue.db")})
+    full_env.update({"CLUSTER": f"1=127.0.0.1:{port}", "PYTHONPATH": str(ROOT)})
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "client", *args], input=stdin, capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=ROOT / "tests")
+
+    def run(queue: Path) -> subprocess.CompletedProcess:
+        full_env.setdefault("ONSELL_QUEUE", str(queue))
+        return subprocess.run([sys.executable, "-m", "client", *args], input=stdin, capture_output=True, text=True,
+                              env=full_env, timeout=timeout, cwd=ROOT / "tests")
+    if queue_path is not None:
+        return run(Path(queue_path))
+    if CLIENT_QUEUE_ROOT is not None:
+        return run(Path(tempfile.mkdtemp(prefix="queue-", dir=CLIENT_QUEUE_ROOT)) / "queue.db")
+    with tempfile.TemporaryDirectory(prefix="onsell-queue-") as folder:
+        return run(Path(folder) / "queue.db")
 
 
 class Cluster:
@@ -257,10 +315,13 @@ class Cluster:
 class ClusterSeller:
     """A seller recording sales through the onsell client's own failover; any error it meets is kept in `errors`."""
 
-    def __init__(self, cluster: Cluster, cpf: str = "12345678909", pin: str = "1234", failover_timeout_s: float = 20.0):
+    def __init__(self, cluster: Cluster, cpf: str = "12345678909", pin: str = "1234", failover_timeout_s: float = 20.0,
+                 call_timeout_s: float | None = None):
+        """call_timeout_s: how long one answer is awaited before trying another node (None: the client's default)."""
         from client.api import Api
-        from client.connection import Connection
-        self.api = Api(Connection(cluster.servers(), failover_timeout_s=failover_timeout_s))
+        from client.connection import CALL_TIMEOUT_S, Connection
+        self.api = Api(Connection(cluster.servers(), failover_timeout_s=failover_timeout_s,
+                                  call_timeout_s=call_timeout_s or CALL_TIMEOUT_S))
         self.api.login(cpf, pin)
         self.store_id = self.api.stores()[0]["id"]
         self.acknowledged: dict[str, int] = {}  # sale_id -> replicas
@@ -286,10 +347,11 @@ class ClusterSeller:
         self.thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         self.stop_flag.set()
         if self.thread:
-            self.thread.join(timeout=60)
+            self.thread.join(timeout=timeout)
+            assert not self.thread.is_alive(), f"the cluster seller was still selling {timeout}s after being told to stop"
 
 
 class InteractiveClient:
@@ -330,6 +392,7 @@ class InteractiveClient:
         self.process.stdin.close()
         code = self.process.wait(timeout=timeout)
         self._reader.join(timeout=5)
+        assert not self._reader.is_alive(), "the client ended but its output was not read to the end within 5 s"
         return code
 
 

@@ -1,6 +1,7 @@
 """Concurrency and durability: no acknowledged sale lost or counted twice."""
 
 import threading
+import time
 import uuid
 
 from client.api import Api
@@ -11,11 +12,27 @@ from support import DEMO_MANAGER_CPF, DEMO_PIN, wait_until
 
 SELLERS = 50
 SALES_EACH = 10
+BARRIER_TIMEOUT_S = 60  # every seller registered and signed in (100 scrypt checks of ~40 ms; a busy machine too)
+SELLING_TIMEOUT_S = 120  # then 1,000 sales.record calls; both well inside the pytest-timeout of 300 s
 
 
 def make_cpf(n: int) -> str:
     nine = f"{700000000 + n:09d}"
     return nine + cpf_check_digits(nine)
+
+
+def join_all(threads: list[threading.Thread], timeout: float) -> None:
+    """Join every thread within one shared deadline; fail naming those still running."""
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    running = [t.name for t in threads if t.is_alive()]
+    assert not running, f"still running after {timeout}s: {running}"
+
+
+def real_errors_first(errors: list[Exception]) -> list[Exception]:
+    """The errors that broke things, before the BrokenBarrierErrors they caused in the other sellers."""
+    return sorted(errors, key=lambda e: isinstance(e, threading.BrokenBarrierError))
 
 
 def totals_by_seller(server) -> dict:
@@ -24,15 +41,27 @@ def totals_by_seller(server) -> dict:
     return {s["id"]: manager.report("seller_total", seller_id=s["id"]) for s in manager.sellers()}
 
 
+def sales_count(server) -> int:
+    """Every sale on the server, of every seller (the manager's best-store ranking of all time, whole)."""
+    manager = api_for(server)
+    manager.login(DEMO_MANAGER_CPF, DEMO_PIN)
+    try:
+        return sum(r["count"] for r in manager.report("best_store", limit=100)["ranking"])
+    finally:
+        manager.connection.close()
+
+
 def test_fifty_concurrent_sellers_every_acknowledged_sale_counted_once(fresh_server):
     server = fresh_server(demo=True)
     stores = api_for(server).stores()
     acknowledged: dict[str, list[int]] = {}
     errors: list[Exception] = []
-    start = threading.Barrier(SELLERS)
+    start = threading.Barrier(SELLERS, timeout=BARRIER_TIMEOUT_S)
 
     def seller(n: int):
-        api = Api(Connection({1: ("127.0.0.1", server.port)}))
+        # 50 sign-ups at once are 50 scrypt hashes: on a busy machine an answer may take longer than the client's
+        # default 5 s of failover, which is about finding a coordinator, not what this test checks
+        api = Api(Connection({1: ("127.0.0.1", server.port)}, failover_timeout_s=30))
         try:
             cpf = make_cpf(n)
             api.register(cpf, f"Vendedor {n:02d}", 1990, "4321")
@@ -47,15 +76,15 @@ def test_fifty_concurrent_sellers_every_acknowledged_sale_counted_once(fresh_ser
                 mine.append(cents)
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
+            start.abort()  # a seller that failed never reaches the barrier: the others stop waiting for it
         finally:
             api.connection.close()
 
-    threads = [threading.Thread(target=seller, args=(n,)) for n in range(SELLERS)]
+    threads = [threading.Thread(target=seller, args=(n,), name=f"seller-{n:02d}", daemon=True) for n in range(SELLERS)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors[:3]
+    join_all(threads, BARRIER_TIMEOUT_S + SELLING_TIMEOUT_S)
+    assert not errors, real_errors_first(errors)[:3]
     totals = totals_by_seller(server)
     assert len(acknowledged) == SELLERS
     for seller_id, amounts in acknowledged.items():
@@ -70,6 +99,7 @@ def test_kill_9_during_a_stream_of_sales_loses_no_acknowledged_sale(fresh_server
     api.login("45678901249", DEMO_PIN)
     store = api.stores()[0]
     before = api.my_sales(None, None)["count"]
+    everyone_before = sales_count(server)
     acknowledged: list[str] = []
 
     def keep_selling():
@@ -80,16 +110,18 @@ def test_kill_9_during_a_stream_of_sales_loses_no_acknowledged_sale(fresh_server
                 acknowledged.append(sale_id)
         except (ServerUnreachable, OSError):
             return  # the server was killed under us
-    writer = threading.Thread(target=keep_selling)
+    writer = threading.Thread(target=keep_selling, daemon=True)
     writer.start()
     wait_until(lambda: len(acknowledged) >= 30, what="30 acknowledged sales")
     server.kill9()
-    writer.join(timeout=60)
+    join_all([writer], 60)
     server.start()
     after = api_for(server)
     after.login("45678901249", DEMO_PIN)
     mine = after.my_sales(None, None, limit=1000)
     stored = {s["sale_id"] for s in mine["sales"]}
     assert set(acknowledged) <= stored
-    assert mine["count"] - before in (len(acknowledged), len(acknowledged) + 1)  # + the one in flight, if it committed
-    assert "demo data skipped" in server.log()
+    in_flight = mine["count"] - before - len(acknowledged)
+    assert in_flight in (0, 1)  # + the one in flight, if it committed
+    # the restart found data and did not load the demo chain again: every sale there is the ones before and ours
+    assert sales_count(server) == everyone_before + len(acknowledged) + in_flight

@@ -26,11 +26,15 @@ def test_half_a_line_then_silence_is_closed_after_the_idle_timeout(fresh_server)
     raw = server.raw()
     raw.send_bytes(b'{"jsonrpc":"2.0","id":1,"meth')
     started = time.monotonic()
-    assert raw.is_closed_by_server(timeout=10)
-    assert time.monotonic() - started < 10
-    assert "closing idle connection" in server.log()
+    assert raw.is_closed_by_server(timeout=10)  # the effect itself: closed by the server, not by our timeout
+    assert 0.9 <= time.monotonic() - started < 10
     silent = server.raw()
     assert silent.is_closed_by_server(timeout=10)
+    silent.close()
+    raw.close()
+    fresh = server.raw()
+    assert "result" in fresh.call("ping")  # the server itself goes on serving
+    fresh.close()
 
 
 def test_connections_over_the_limit_get_unavailable_and_the_rest_keep_working(fresh_server):

@@ -1,16 +1,17 @@
-"""Every method, happy path, on a real demo server through the client's connection code."""
+"""Every method, happy path, on a real demo server through the client's connection code.
+
+The server reads the system clock, so no test here computes "today" itself: a date is either sent
+explicitly or taken from what the server answered. What depends on the clock (the default date, the
+backdating limit, token expiry, the sign-in lock) is tested with a FakeClock in test_inprocess.py."""
 
 import datetime as dt
 import uuid
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from client.connection import RemoteError
 from conftest import api_for
 from support import DEMO_PIN, DEMO_SELLER_CPF
-
-TODAY = dt.datetime.now(ZoneInfo("America/Sao_Paulo")).date()
 
 
 def test_ping_and_cluster_status_on_a_single_node(demo_server):
@@ -40,27 +41,34 @@ def test_public_lists(demo_server):
     assert all(len(s["cnpj"]) == 14 for s in stores)
 
 
-def test_seller_records_a_sale_defaulting_to_today_and_sees_it(seller_api):
+def cents(amount: str) -> int:
+    return int(amount.replace(".", ""))
+
+
+def test_seller_records_a_sale_and_sees_it_first_among_their_sales(seller_api):
+    """A sale with no date is dated by the server; it comes back first in the seller's list and moves their total."""
     store = seller_api.stores()[0]
     sale_id = str(uuid.uuid4())
-    before = seller_api.my_sales(TODAY, TODAY)
+    before = seller_api.my_sales(None, None)
     result = seller_api.record_sale(sale_id, store["id"], 1050)
-    assert result["duplicate"] is False
+    assert result["duplicate"] is False and result["replicas"] == 1
     sale = result["sale"]
-    assert sale["sale_id"] == sale_id and sale["amount"] == "10.50" and sale["sold_on"] == TODAY.isoformat()
+    assert sale["sale_id"] == sale_id and sale["amount"] == "10.50" and sale["store_id"] == store["id"]
     assert sale["seller_id"] == seller_api.user["id"] and sale["recorded_at"].endswith("Z")
-    after = seller_api.my_sales(TODAY, TODAY)
-    assert after["count"] == before["count"] + 1
-    assert int(after["total"].replace(".", "")) - int(before["total"].replace(".", "")) == 1050
-    assert after["sales"][0]["sale_id"] == sale_id or sale_id in [s["sale_id"] for s in after["sales"]]
+    server_today = dt.date.fromisoformat(sale["sold_on"])
+    after = seller_api.my_sales(server_today, server_today)
+    assert after["sales"][0] == sale  # newest first: the sale just recorded
+    everything = seller_api.my_sales(None, None)
+    assert everything["count"] == before["count"] + 1
+    assert cents(everything["total"]) - cents(before["total"]) == 1050
 
 
 def test_a_retried_sale_is_a_duplicate_and_counted_once(seller_api, manager_api):
     store = seller_api.stores()[1]
     sale_id = str(uuid.uuid4())
-    first = seller_api.record_sale(sale_id, store["id"], 777, TODAY - dt.timedelta(days=3))
+    first = seller_api.record_sale(sale_id, store["id"], 777)
     total_before = manager_api.report("store_total", store_id=store["id"])
-    again = seller_api.record_sale(sale_id, store["id"], 777, TODAY - dt.timedelta(days=3))
+    again = seller_api.record_sale(sale_id, store["id"], 777)
     assert again["duplicate"] is True and again["sale"] == first["sale"]
     assert manager_api.report("store_total", store_id=store["id"]) == total_before
     with pytest.raises(RemoteError) as conflict:
@@ -69,11 +77,15 @@ def test_a_retried_sale_is_a_duplicate_and_counted_once(seller_api, manager_api)
 
 
 def test_backdated_sale_and_my_sales_in_a_range(seller_api):
+    """A sale sent with an explicit date 300 days before the server's today (no demo sale is that old) is
+    the only one in that day's range."""
     store = seller_api.stores()[2]
-    day = TODAY - dt.timedelta(days=366)
-    seller_api.record_sale(str(uuid.uuid4()), store["id"], 12345, day)
+    server_today = dt.date.fromisoformat(seller_api.record_sale(str(uuid.uuid4()), store["id"], 100)["sale"]["sold_on"])
+    day = server_today - dt.timedelta(days=300)
+    recorded = seller_api.record_sale(str(uuid.uuid4()), store["id"], 12345, day)["sale"]
+    assert recorded["sold_on"] == day.isoformat()
     result = seller_api.my_sales(day, day)
-    assert result["count"] >= 1 and all(s["sold_on"] == day.isoformat() for s in result["sales"])
+    assert result["sales"] == [recorded] and (result["count"], result["total"]) == (1, "123.45")
 
 
 def test_the_five_reports_and_rankings(manager_api):
