@@ -16,6 +16,7 @@ from db.users import UserRepository
 from models.cluster import format_address
 from models.dates import today_in
 from runtime.clock import SystemClock, iso_utc
+from runtime.events import event
 from server.cluster import ClusterNode, SingleNode
 from server.config import Config
 from server.controllers.auth import AuthController
@@ -105,4 +106,7 @@ def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> Non
     """The demo chain, into a database (and cluster) with no data at all: the first coordinator loads it once."""
     loaded = changes.position() == 0 and ledger.commit_unawaited(
         demo_write(today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now())))
-    log.info("demo data %s", "loaded" if loaded else "skipped: the database already has data")
+    if loaded:
+        log.info("%s", event("demo_loaded", "demo data loaded").line())
+    else:
+        log.info("%s", event("demo_skipped", "demo data skipped: the database already has data").line())

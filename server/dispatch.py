@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from db.database import DatabaseUnavailable
 from models.errors import ValidationError
+from runtime.events import event
 from wire import jsonrpc
 from wire.errors import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, app_error, invalid_params
 from wire.jsonrpc import Invalid, RpcError
@@ -117,7 +118,7 @@ class Dispatcher:
                 raise PeerAuthError("this node is not in a cluster")
             sender, body = self.peer_auth.open(method.name, params)
         except PeerAuthError as exc:
-            log.warning("refused %s: %s", method.name, exc)
+            log.warning("%s", event("peer_refused", f"refused {method.name}: {exc}", method=method.name).line())
             raise app_error(UNAUTHENTICATED, "Peer messages must be signed with the cluster secret") from None
         return sender, {"body": body}
 

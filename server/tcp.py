@@ -17,6 +17,7 @@ import socketserver
 import threading
 from contextlib import contextmanager
 
+from runtime.events import event
 from wire import jsonrpc
 from wire.errors import UNAVAILABLE, app_error
 from wire.jsonrpc import INVALID_REQUEST, LineDecoder, LineTooLong, RpcError
@@ -95,22 +96,23 @@ class RpcHandler(socketserver.BaseRequestHandler):
             try:
                 data = sock.recv(RECV_BYTES)
             except TimeoutError:
-                log.info("closing idle connection from %s (%d bytes of an unfinished line)", peer, decoder.pending_bytes)
+                log.info("%s", event("idle_connection_closed", f"closing idle connection from {peer} ({decoder.pending_bytes} bytes of an "
+                                               "unfinished line)", pending_bytes=decoder.pending_bytes).line())
                 return
             except OSError:
                 return
             if not data:
                 return
-            for event in decoder.feed(data):
-                if isinstance(event, LineTooLong):
-                    log.warning("closing connection from %s: line over %d bytes", peer, event.limit)
-                    error = RpcError(INVALID_REQUEST, f"Invalid Request: line longer than {event.limit} bytes",
-                                     {"reason": "line_too_long", "limit": event.limit})
+            for piece in decoder.feed(data):
+                if isinstance(piece, LineTooLong):
+                    log.warning("closing connection from %s: line over %d bytes", peer, piece.limit)
+                    error = RpcError(INVALID_REQUEST, f"Invalid Request: line longer than {piece.limit} bytes",
+                                     {"reason": "line_too_long", "limit": piece.limit})
                     self._send(sock, jsonrpc.encode(jsonrpc.failure(None, error)))
                     return
                 with server.in_flight():
                     try:
-                        reply = server.dispatcher.handle_line(event)
+                        reply = server.dispatcher.handle_line(piece)
                     except Exception:  # a bug must cost one answer, not the connection's thread
                         log.exception("could not answer a request from %s", peer)
                         reply = jsonrpc.encode(jsonrpc.failure(None, RpcError(jsonrpc.INTERNAL_ERROR, "Internal error",

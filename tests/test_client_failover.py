@@ -156,7 +156,7 @@ def test_a_client_whose_socket_was_closed_as_idle_goes_on_without_an_error(tmp_p
         c.wait_coordinator(3)
         api = Api(Connection(c.servers()))
         api.login(SELLER_CPF, PIN)
-        wait_until(lambda: "closing idle connection" in c.nodes[3].log(), what="the client's socket closed as idle")
+        wait_until(lambda: c.nodes[3].has_event("idle_connection_closed"), what="the client's socket closed as idle")
         api.stores()
         assert api.connection.node_id == 3 and api.connection.coordinator_id == 3
     finally:
