@@ -20,15 +20,17 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from support import Cluster, wait_until  # noqa: E402  (the test harness: real processes, free ports)
+
 from client.api import Api  # noqa: E402
 from client.connection import Connection, RemoteError, ServerUnreachable  # noqa: E402
 from models.records import new_sale_id  # noqa: E402
-from support import Cluster, wait_until  # noqa: E402  (the test harness: real processes, free ports)
 
 QUIET = {"LOG_LEVEL": "WARNING"}
 
@@ -75,6 +77,15 @@ def coordinator_of(cluster: Cluster) -> int:
     return 0
 
 
+def first_ack_after(seller: "ClientSeller", killed_at: float, victim: int):
+    """The first acknowledgement after the kill by another coordinator than the victim, or None."""
+    return next((a for a in seller.acks if a[0] > killed_at and a[1] != victim), None)
+
+
+def acked_since(seller: "ClientSeller", since: float) -> bool:
+    return bool(seller.acks) and seller.acks[-1][0] > since
+
+
 def failover_runs(cluster: Cluster, runs: int) -> None:
     seller = ClientSeller(cluster).start()
     wait_until(lambda: len(seller.acks) > 20, what="the seller to start")
@@ -84,9 +95,9 @@ def failover_runs(cluster: Cluster, runs: int) -> None:
         victim = coordinator_of(cluster)
         killed_at = time.monotonic()
         cluster.nodes[victim].kill9()
-        first = wait_until(lambda: next((a for a in seller.acks if a[0] > killed_at and a[1] != victim), None), timeout=30,
-                           interval=0.005, what="a sale acknowledged by the new coordinator")
-        wait_until(lambda: any(a[0] > first[0] + 0.5 for a in seller.acks), what="sales after the failover")
+        first = wait_until(partial(first_ack_after, seller, killed_at, victim), timeout=30, interval=0.005,
+                           what="a sale acknowledged by the new coordinator")
+        wait_until(partial(acked_since, seller, first[0] + 0.5), what="sales after the failover")
         longest = max(d for t, _, d in seller.acks if t > killed_at and t < first[0] + 0.5)
         gaps.append(first[0] - killed_at)
         print(f"{run:3d}  {victim:6d}  {first[1]:3d}  {gaps[-1] * 1000:13.0f} ms  {longest * 1000:9.0f} ms  {len(seller.acks):10d}")
