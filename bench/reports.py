@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from support import ServerProcess  # noqa: E402
+
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
 from db.catalogue import CatalogueRepository  # noqa: E402
@@ -29,7 +31,6 @@ from db.users import UserRepository  # noqa: E402
 from models.documents import cnpj_check_digits, cpf_check_digits  # noqa: E402
 from models.records import Network, Sale, Store, User, new_id, new_sale_id  # noqa: E402
 from server.pins import hash_pin  # noqa: E402
-from support import ServerProcess  # noqa: E402
 
 REPEATS = 20
 BATCH = 50_000

@@ -12,17 +12,17 @@ import sys
 import tempfile
 import threading
 import time
-
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from support import ServerProcess  # noqa: E402  (the test harness: a real server process on a free port)
+
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
 from models.documents import cpf_check_digits  # noqa: E402
 from models.records import new_sale_id  # noqa: E402
-from support import ServerProcess  # noqa: E402  (the test harness: a real server process on a free port)
 
 
 def percentile(values: list[float], q: float) -> float:

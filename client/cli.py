@@ -13,8 +13,8 @@ import datetime as dt
 import io
 import json
 import sqlite3
-from pathlib import Path
 import sys
+from pathlib import Path
 
 from dotenv import load_dotenv
 
@@ -151,7 +151,8 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
         return EXIT_OK
     if args.command == "stores":
         stores = api.stores()
-        emit([{"id": s["id"], "loja": s["name"], "rede": s["network"]["name"], "cnpj": s["cnpj"]} for s in stores], args.format, {"stores": stores}, out)
+        rows = [{"id": s["id"], "loja": s["name"], "rede": s["network"]["name"], "cnpj": s["cnpj"]} for s in stores]
+        emit(rows, args.format, {"stores": stores}, out)
         return EXIT_OK
     if args.command == "networks":
         networks = api.networks()

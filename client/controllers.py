@@ -16,8 +16,8 @@ from client.sale_queue import QueueSender, SaleQueue
 from models.dates import check_range, parse_br_date, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
-from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin
 from models.money import parse_typed_amount
+from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin
 from models.records import new_sale_id
 from runtime.clock import SystemClock
 

@@ -121,7 +121,8 @@ def cluster_table(status: dict) -> str:
         role = ROLE_IN_CLUSTER.get(node["role"], node["role"]) if node.get("alive") else "fora do ar"
         rows.append([str(node["id"]), node["address"], role, _or_dash(node.get("epoch")), _or_dash(node.get("position")),
                      _or_dash(node.get("behind"))])
-    title = f"Visto pelo nó {status['node_id']}; coordenador: " + (f"nó {status['coordinator_id']}" if status.get("coordinator_id") else "em eleição")
+    coordinator = f"nó {status['coordinator_id']}" if status.get("coordinator_id") else "em eleição"
+    title = f"Visto pelo nó {status['node_id']}; coordenador: {coordinator}"
     table_text = table(["Nó", "Endereço", "Papel", "Época", "Posição", "Atraso"], rows, right={0, 3, 4, 5})
     merges = status.get("merges") or []
     notes = [f"CPF {m['cpf']} cadastrado duas vezes: contas unificadas." for m in merges]

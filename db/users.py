@@ -4,9 +4,9 @@ except to the sign-in check."""
 import sqlite3
 
 from db.changes import Stamp
-from models.changes import Origin
 from db.database import Database
 from db.errors import AlreadyExists
+from models.changes import Origin
 from models.people import SELLER
 from models.records import User
 

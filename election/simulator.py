@@ -15,10 +15,11 @@ import random
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, Timing
 
 TICK_MS = 10
+DEFAULT_TIMING = Timing()
 
 
 class Simulation:
-    def __init__(self, node_ids: list[int], seed: int = 1, timing: Timing = Timing(), latency_ms: tuple[int, int] = (1, 5),
+    def __init__(self, node_ids: list[int], seed: int = 1, timing: Timing = DEFAULT_TIMING, latency_ms: tuple[int, int] = (1, 5),
                  drop_rate: float = 0.0, catch_up_ms: int = 50):
         self.node_ids = sorted(node_ids)
         self.rng = random.Random(seed)

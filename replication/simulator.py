@@ -26,7 +26,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from election.bully import COORDINATOR, FOLLOWER, Timing
-from election.simulator import TICK_MS, Simulation
+from election.simulator import DEFAULT_TIMING, TICK_MS, Simulation
 from models.changes import Origin, Vector, covers, position
 from replication.messages import Pull, PullAnswer, Push, PushNotReady
 from replication.state import IN_SYNC, CoordinatorState, FollowerState
@@ -106,7 +106,7 @@ class Replication:
 
 
 class ClusterSimulation(Simulation):
-    def __init__(self, node_ids: list[int], seed: int = 1, timing: Timing = Timing(), latency_ms: tuple[int, int] = (1, 5),
+    def __init__(self, node_ids: list[int], seed: int = 1, timing: Timing = DEFAULT_TIMING, latency_ms: tuple[int, int] = (1, 5),
                  drop_rate: float = 0.0, acks_required: int = ACKS_REQUIRED, timeout_ms: int = REPLICATION_TIMEOUT_MS,
                  batch: int = BATCH, call_timeout_ms: int | None = None, unique_epochs: bool = True):
         super().__init__(node_ids, seed, timing, latency_ms, drop_rate)

@@ -13,11 +13,11 @@ from typing import Any, Callable
 from db.database import DatabaseUnavailable
 from models.errors import ValidationError
 from runtime.events import event
+from server.tokens import InvalidToken, TokenSigner
 from wire import jsonrpc
 from wire.errors import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, app_error, invalid_params
 from wire.jsonrpc import Invalid, RpcError
 from wire.peer_auth import PeerAuthError
-from server.tokens import InvalidToken, TokenSigner
 
 log = logging.getLogger("onsell.rpc")
 

@@ -1,9 +1,9 @@
 import pytest
-
 import support
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess
+
 from client.api import Api
 from client.connection import Connection
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess
 
 
 @pytest.fixture(scope="session", autouse=True)

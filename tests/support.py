@@ -7,10 +7,10 @@ import re
 import signal
 import socket
 import sqlite3
-import threading
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import api_for
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, free_port, run_client
 
 from client.cli import EXIT_QUEUED, build_parser, record_sale
 from client.config import load_client_config
@@ -16,11 +18,9 @@ from client.connection import RETRY_PAUSE_S, Connection, ServerUnreachable
 from client.console import Console
 from client.controllers import Interactive
 from client.sale_queue import SaleQueue
-from conftest import api_for
 from models.cluster import parse_cluster
 from runtime.clock import FakeClock
 from runtime.settings import default, default_int
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, free_port, run_client
 
 
 def lines(*answers: str) -> str:
@@ -77,7 +77,8 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
     assert done.returncode == 0, done.stderr
     assert "CPF ou PIN incorretos." in out
     assert "Olá, Lucas Matos de Abreu! Perfil: gerente." in out
-    assert "Melhores lojas em todo o período:" in out and "1º" in out and "3º" in out and "4º" not in out.split("Melhores lojas")[1].split("O que deseja")[0]
+    assert "Melhores lojas em todo o período:" in out and "1º" in out and "3º" in out
+    assert "4º" not in out.split("Melhores lojas")[1].split("O que deseja")[0]
     assert "█" in out
     assert "Melhores vendedores em todo o período:" in out
     assert "Vendas de João de Alencar em todo o período: R$" in out

@@ -4,12 +4,12 @@ import subprocess
 import sys
 
 import pytest
+from support import ROOT, Cluster, InteractiveClient, queued_sale_ids, wait_until
 
 from client.api import Api
 from client.connection import Connection
 from models.records import new_sale_id
 from runtime.clock import SystemClock
-from support import ROOT, Cluster, InteractiveClient, queued_sale_ids, wait_until
 
 SELLER_CPF, PIN = "12345678909", "1234"
 CLOCK = SystemClock()

@@ -9,9 +9,9 @@ import sys
 import time
 
 import pytest
+from support import ROOT, Cluster, ClusterSeller, RawClient, event_index, wait_until
 
 from models.records import new_sale_id
-from support import ROOT, Cluster, ClusterSeller, RawClient, event_index, wait_until
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def test_three_nodes_elect_node_3_and_followers_point_to_it(cluster):
     assert raw.call("ping")["result"] == {"node_id": 1, "role": "follower", "epoch": 1, "coordinator_id": 3}
     raw.close()
     status = c.nodes[2].status()
-    assert [(n["id"], n["role"], n["alive"]) for n in status["nodes"]] == [(1, "follower", True), (2, "follower", True), (3, "coordinator", True)]
+    assert [(n["id"], n["role"], n["alive"]) for n in status["nodes"]] == [
+        (1, "follower", True), (2, "follower", True), (3, "coordinator", True),
+    ]
     wait_until(lambda: all(n["behind"] == 0 for n in c.nodes[3].status()["nodes"]), what="every node at the coordinator's position")
 
 
@@ -183,8 +185,9 @@ def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
     c = cluster().start()
     c.wait_coordinator(3)
     before = c.wait_converged()
-    from wire.peer_auth import PeerAuth
     from support import TEST_SECRET
+
+    from wire.peer_auth import PeerAuth
     auth = PeerAuth(TEST_SECRET.encode(), 3, {1, 2, 3}, lambda: int(time.time() * 1000))
     status = c.nodes[1].status()
     raw = c.nodes[1].raw()

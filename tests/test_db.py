@@ -5,12 +5,12 @@ import sqlite3
 import threading
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import FixedRole
 
 from db.catalogue import CatalogueRepository
 from db.changes import ChangeLog
-from server.ledger import Ledger
-from support import FixedRole
 from db.database import Database
 from db.demo import demo_write
 from db.errors import AlreadyExists, SaleConflict
@@ -20,6 +20,7 @@ from db.sales import SalesRepository, record_sale
 from db.schema import MIGRATIONS, schema_version
 from db.users import UserRepository
 from models.records import Network, Sale, Store, Total, User, new_id
+from server.ledger import Ledger
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -105,7 +106,6 @@ def test_recording_is_idempotent_and_a_reused_id_with_other_content_conflicts(db
 
 def test_sequence_numbers_only_grow_per_node_and_the_vector_follows_commits(db):
     _, store_a, _, seller = _setup_chain(db)
-    sales = SalesRepository(db)
     seqs = [record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))[0].origin_seq for _ in range(5)]
     assert seqs == [5, 6, 7, 8, 9]
     assert db.changes.vector() == {(1, 1): 9} and db.changes.position() == 9
@@ -132,7 +132,7 @@ def test_aggregates_equal_sums_of_the_sales_in_any_range(db):
 
 def test_rankings_break_ties_by_name(db):
     network, store_a, store_b, seller = _setup_chain(db)
-    sales, reports = SalesRepository(db), ReportsRepository(db)
+    reports = ReportsRepository(db)
     for store in (store_b, store_a):
         record(db, Sale(new_id(), seller.id, store.id, 500, TODAY, "t"))
     assert [name for _, name, _ in reports.best_stores(None, None, 2)] == ["Loja A", "Loja B"]
@@ -143,7 +143,8 @@ def test_unique_keys_raise_already_exists(db):
     with pytest.raises(AlreadyExists):
         db.ledger.commit(lambda c, stamp: UserRepository.insert(c, User(new_id(), seller.cpf, "Outro", 1990, "seller"), "h", "t", stamp))
     with pytest.raises(AlreadyExists):
-        db.ledger.commit(lambda c, stamp: CatalogueRepository.insert_store(c, Store(new_id(), "X", store_a.cnpj, store_a.network), "t", stamp))
+        duplicate = Store(new_id(), "X", store_a.cnpj, store_a.network)
+        db.ledger.commit(lambda c, stamp: CatalogueRepository.insert_store(c, duplicate, "t", stamp))
 
 
 def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
@@ -235,7 +236,7 @@ def test_report_totals_match_summing_the_sales_for_any_range(tmp_path_factory, s
     db = open_db(tmp_path_factory.mktemp("agg") / "node-1.db")
     try:
         network, store_a, store_b, seller = _setup_chain(db)
-        repo, reports = SalesRepository(db), ReportsRepository(db)
+        reports = ReportsRepository(db)
         for days_ago, cents, first_store in sales:
             record(db, Sale(new_id(), seller.id, (store_a if first_store else store_b).id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
         start, end = TODAY - dt.timedelta(days=max(a, b)), TODAY - dt.timedelta(days=min(a, b))

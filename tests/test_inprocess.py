@@ -8,11 +8,11 @@ import json
 import uuid
 
 import pytest
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF, TEST_SECRET
 
 from runtime.clock import FakeClock
 from server.app import Node, build_node
 from server.config import load_config
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF, TEST_SECRET
 from wire.jsonrpc import RpcError
 
 UTC = dt.timezone.utc
@@ -306,7 +306,8 @@ def test_a_sellers_own_list_on_the_known_sales_is_newest_first(node, known):
     assert [(s["amount"], s["sold_on"]) for s in mine["sales"]] == [("5.50", DAY_A.isoformat()), ("10.00", DAY_A.isoformat()),
                                                                     ("20.00", DAY_B.isoformat())]
     assert (mine["total"], mine["count"]) == ("35.50", 3)
-    limited = call(node, "sales.mine", token=known["tokens"][DEMO_SELLER_CPF], limit=1, **{"from": DAY_B.isoformat(), "to": DAY_A.isoformat()})
+    limited = call(node, "sales.mine", token=known["tokens"][DEMO_SELLER_CPF], limit=1,
+                   **{"from": DAY_B.isoformat(), "to": DAY_A.isoformat()})
     assert [s["amount"] for s in limited["sales"]] == ["5.50"] and limited["count"] == 3  # the count is the range's, not the page's
 
 

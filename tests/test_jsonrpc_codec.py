@@ -2,7 +2,8 @@
 
 import json
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wire import jsonrpc
 from wire.jsonrpc import Invalid, LineDecoder, LineTooLong, Request, decode_message, decode_response

@@ -4,7 +4,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.cluster import parse_cluster
 from models.dates import check_range, check_sale_date, parse_br_date, parse_iso_date, today_in

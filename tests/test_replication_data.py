@@ -1,27 +1,28 @@
 """The change log and merging, between real SQLite files: shipping, union, conflicts, any order."""
 
 import datetime as dt
+import functools
 import random
 import re
 import sqlite3
 
 import pytest
+from support import FixedRole
 
 from db.catalogue import CatalogueRepository
 from db.changes import ChangeLog, read_after
-from models.changes import Origin, vector_from_json, vector_to_json
-from server.ledger import Ledger
-from support import FixedRole
 from db.database import Database
 from db.demo import demo_write
+from db.errors import AlreadyExists
 from db.kinds import KINDS
 from db.merge import MalformedChange, apply_entries
 from db.reports import ReportsRepository
 from db.sales import SalesRepository, record_sale
 from db.schema import MIGRATIONS
 from db.users import UserRepository
-from db.errors import AlreadyExists
+from models.changes import Origin, vector_from_json, vector_to_json
 from models.records import Sale, User, new_id
+from server.ledger import Ledger
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -54,17 +55,18 @@ class Replica:
         while True:
             entries, more = other.db.read(lambda c: read_after(c, other.changes.vector(), self.changes.vector(), batch))
             if entries:
-                applied += self.db.write(lambda c: apply_entries(c, entries, "t")).applied
+                applied += self.db.write(functools.partial(apply_entries, entries=entries, merged_at="t")).applied
             if not more:
                 return applied
 
     def digest(self) -> dict:
         def query(conn):
+            total_tables = ("store_daily_totals", "seller_daily_totals", "store_monthly_totals", "seller_monthly_totals")
             return {
                 "sales": sorted(tuple(r) for r in conn.execute("SELECT sale_id, seller_id, store_id, amount_cents, sold_on FROM sales")),
                 "users": sorted(tuple(r) for r in conn.execute("SELECT id, cpf, merged_into FROM users")),
                 "stores": sorted(tuple(r) for r in conn.execute("SELECT id, cnpj, network_id FROM stores")),
-                "totals": sorted(tuple(r) for t in ("store_daily_totals", "seller_daily_totals", "store_monthly_totals", "seller_monthly_totals")
+                "totals": sorted(tuple(r) for t in total_tables
                                  for r in conn.execute(f"SELECT '{t}', * FROM {t} WHERE sale_count > 0")),
             }
         return {**self.db.read(query), "vector": self.changes.vector()}
@@ -188,7 +190,7 @@ def test_a_gap_stops_that_origin_and_malformed_entries_change_nothing(replicas):
     ]
     for bad in bad_batches:
         with pytest.raises(MalformedChange):
-            b.db.write(lambda c: apply_entries(c, bad, "t"))
+            b.db.write(functools.partial(apply_entries, entries=bad, merged_at="t"))
     assert b.digest() == before
     b.pull_from(a)
     assert b.digest() == a.digest()
@@ -214,8 +216,11 @@ def test_migration_3_gives_existing_rows_gapless_changes_parents_first(tmp_path)
     conn.close()
     replica = Replica(path, node_id=2)
     try:
-        rows = replica.db.read(lambda c: c.execute("SELECT origin_node, origin_epoch, origin_seq, kind FROM changes ORDER BY local_pos").fetchall())
-        assert [tuple(r) for r in rows] == [(2, 1, 1, "network"), (2, 1, 2, "store"), (2, 1, 3, "user"), (2, 1, 4, "sale"), (2, 1, 5, "sale")]
+        rows = replica.db.read(
+            lambda c: c.execute("SELECT origin_node, origin_epoch, origin_seq, kind FROM changes ORDER BY local_pos").fetchall())
+        assert [tuple(r) for r in rows] == [
+            (2, 1, 1, "network"), (2, 1, 2, "store"), (2, 1, 3, "user"), (2, 1, 4, "sale"), (2, 1, 5, "sale"),
+        ]
         assert replica.changes.vector() == {(2, 1): 5}
         assert replica.db.read(lambda c: c.execute("SELECT origin_seq FROM sales ORDER BY sale_id").fetchall())[1][0] == 5
         assert replica.changes.holds(Origin(2, 1, 5)) and not replica.changes.holds(Origin(2, 1, 6))

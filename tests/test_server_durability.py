@@ -4,11 +4,12 @@ import threading
 import time
 import uuid
 
+from conftest import api_for
+from support import DEMO_MANAGER_CPF, DEMO_PIN, wait_until
+
 from client.api import Api
 from client.connection import Connection, ServerUnreachable
-from conftest import api_for
 from models.documents import cpf_check_digits
-from support import DEMO_MANAGER_CPF, DEMO_PIN, wait_until
 
 SELLERS = 50
 SALES_EACH = 10

@@ -6,7 +6,6 @@ import os
 import uuid
 
 import pytest
-
 from conftest import api_for
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, RawClient
 
@@ -146,7 +145,8 @@ def test_unknown_ids_are_not_found(raw, seller_token, manager_token):
     unknown = str(uuid.uuid4())
     sale = {"token": seller_token, "sale_id": str(uuid.uuid4()), "store_id": unknown, "amount": "1.00"}
     assert error_of(raw, "sales.record", sale)["data"]["reason"] == "not_found"
-    for method, key in (("reports.seller_total", "seller_id"), ("reports.store_total", "store_id"), ("reports.network_total", "network_id")):
+    for method, key in (("reports.seller_total", "seller_id"), ("reports.store_total", "store_id"),
+                        ("reports.network_total", "network_id")):
         error = error_of(raw, method, {"token": manager_token, key: unknown})
         assert (error["code"], error["data"]["reason"]) == (1006, "not_found")
 

@@ -8,10 +8,10 @@ import datetime as dt
 import uuid
 
 import pytest
-
-from client.connection import RemoteError
 from conftest import api_for
 from support import DEMO_PIN, DEMO_SELLER_CPF
+
+from client.connection import RemoteError
 
 
 def test_ping_and_cluster_status_on_a_single_node(demo_server):

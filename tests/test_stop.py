@@ -5,10 +5,11 @@ import signal
 import threading
 import time
 
+from support import DEMO_PIN, Cluster, ClusterSeller, ServerProcess, wait_until
+
 from client.api import Api
 from client.connection import Connection, RemoteError, ServerUnreachable
 from models.records import new_sale_id
-from support import DEMO_PIN, Cluster, ClusterSeller, ServerProcess, wait_until
 
 SELLERS = 8
 EXIT_DEADLINE_S = 10.0  # a hang fails here; the README's figure (how fast it really stops) is measured in bench/
@@ -22,7 +23,7 @@ def sigterm(node: ServerProcess) -> tuple[int, float]:
         code = node.process.wait(timeout=EXIT_DEADLINE_S)
     except Exception:
         node.process.kill()
-        raise AssertionError(f"node {node.node_id} did not stop within {EXIT_DEADLINE_S} s of SIGTERM: {node.log()[-2000:]}")
+        raise AssertionError(f"node {node.node_id} did not stop within {EXIT_DEADLINE_S} s of SIGTERM: {node.log()[-2000:]}") from None
     return code, time.monotonic() - started
 
 

@@ -139,16 +139,20 @@ def _decode_item(item: Any) -> Request | Invalid:
         return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: expected a JSON object", {"reason": "not_an_object"}))
     request_id = item.get("id", _NO_ID)
     if request_id is not _NO_ID and not _valid_id(request_id):
-        return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: id must be a string, number or null", {"field": "id", "reason": "bad_id"}))
+        return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: id must be a string, number or null",
+                                {"field": "id", "reason": "bad_id"}))
     answer_id = None if request_id is _NO_ID else request_id
     if item.get("jsonrpc") != JSONRPC_VERSION:
-        return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', {"field": "jsonrpc", "reason": "bad_version"}), answer_id)
+        return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"',
+                                {"field": "jsonrpc", "reason": "bad_version"}), answer_id)
     method = item.get("method")
     if not isinstance(method, str) or not method:
-        return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: "method" must be a non-empty string', {"field": "method", "reason": "missing_method"}), answer_id)
+        return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: "method" must be a non-empty string',
+                                {"field": "method", "reason": "missing_method"}), answer_id)
     params = item.get("params", {})
     if not isinstance(params, dict):
-        return Invalid(RpcError(INVALID_PARAMS, "Invalid params: params must be an object", {"field": "params", "reason": "not_an_object"}), answer_id)
+        return Invalid(RpcError(INVALID_PARAMS, "Invalid params: params must be an object",
+                                {"field": "params", "reason": "not_an_object"}), answer_id)
     return Request(method, params, answer_id, request_id is _NO_ID)
 
 

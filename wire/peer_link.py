@@ -3,8 +3,8 @@
 import itertools
 import threading
 
-from wire.peer_auth import PeerAuth
 from wire.line_socket import LineBroken, LineSocket
+from wire.peer_auth import PeerAuth
 
 MAX_PEER_RESPONSE_BYTES = 64 * 1024 * 1024
 

@@ -11,10 +11,10 @@ from runtime.clock import iso_utc
 from server.controllers.present import user_json
 from server.dispatch import Method, Param
 from server.ledger import Ledger
-from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, RATE_LIMITED, UNKNOWN_USER, app_error
 from server.login_throttle import LoginThrottle
 from server.pins import hash_pin, verify_pin
 from server.tokens import TokenSigner
+from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, RATE_LIMITED, UNKNOWN_USER, app_error
 
 log = logging.getLogger("onsell.auth")
 
