@@ -26,11 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import Cluster, wait_until  # noqa: E402  (the test harness: real processes, free ports)
+from support import Cluster, fresh_sale_id, wait_until  # noqa: E402  (the test harness: real processes, free ports)
 
 from client.api import Api  # noqa: E402
 from client.connection import Connection, RemoteError, ServerUnreachable  # noqa: E402
-from models.records import new_sale_id  # noqa: E402
 
 QUIET = {"LOG_LEVEL": "WARNING"}
 
@@ -58,7 +57,7 @@ class ClientSeller:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            sale_id, started = new_sale_id(), time.monotonic()
+            sale_id, started = fresh_sale_id(), time.monotonic()
             try:
                 self.api.record_sale(sale_id, self.store_id, 100)
             except (RemoteError, ServerUnreachable):
@@ -130,7 +129,7 @@ def catch_up_run(cluster: Cluster, sales: int, writers: int = 32) -> None:
             with lock:
                 if next(counter, None) is None:
                     return
-            api.record_sale(new_sale_id(), store, 250)
+            api.record_sale(fresh_sale_id(), store, 250)
     threads = [threading.Thread(target=write) for _ in range(writers)]
     for t in threads:
         t.start()

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import ServerProcess  # noqa: E402
+from support import ServerProcess, fresh_sale_id  # noqa: E402
 
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
@@ -29,7 +29,7 @@ from db.database import Database  # noqa: E402
 from db.sales import insert_sales  # noqa: E402
 from db.users import UserRepository  # noqa: E402
 from models.documents import cnpj_check_digits, cpf_check_digits  # noqa: E402
-from models.records import Network, Sale, Store, User, new_id, new_sale_id  # noqa: E402
+from models.records import Network, Sale, Store, User, new_id  # noqa: E402
 from server.pins import hash_pin  # noqa: E402
 
 REPEATS = 20
@@ -65,7 +65,7 @@ def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
         for _ in range(min(BATCH, sales - made)):
             seq += 1
             day = today - dt.timedelta(days=rng.randrange(days))
-            batch.append(Sale(new_sale_id(), rng.choice(seller_ids), rng.choice(store_list).id, rng.randint(100, 100_000),
+            batch.append(Sale(fresh_sale_id(), rng.choice(seller_ids), rng.choice(store_list).id, rng.randint(100, 100_000),
                               day, "bench", 1, 1, seq))
 
         def chunk(conn, batch=batch):

@@ -17,12 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import ServerProcess  # noqa: E402  (the test harness: a real server process on a free port)
+from support import ServerProcess, fresh_sale_id  # noqa: E402  (the test harness: a real server process on a free port)
 
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
 from models.documents import cpf_check_digits  # noqa: E402
-from models.records import new_sale_id  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -55,7 +54,7 @@ def main() -> int:
                 barrier.wait()
                 for i in range(args.sales_each):
                     started = time.perf_counter()
-                    api.record_sale(new_sale_id(), stores[(n + i) % len(stores)]["id"], 100 + i)
+                    api.record_sale(fresh_sale_id(), stores[(n + i) % len(stores)]["id"], 100 + i)
                     mine.append(time.perf_counter() - started)
                 with lock:
                     latencies.extend(mine)

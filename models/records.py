@@ -3,7 +3,6 @@
 import datetime as dt
 import os
 import re
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -15,13 +14,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def new_sale_id(now_ns: int | None = None) -> str:
-    """A fresh UUID whose first 48 bits are the Unix time in ms (RFC 9562 version 7).
+def new_sale_id(now_ns: int) -> str:
+    """A fresh UUID whose first 48 bits are the Unix time in ms (RFC 9562 version 7); now_ns: a clock's wall_ns().
 
     Sale ids made in time order are inserted near each other in the sales index,
     so a commit writes few pages; the other 74 bits are random, so ids made on
     different tills still never collide."""
-    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    ms = now_ns // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))

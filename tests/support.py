@@ -14,12 +14,16 @@ import threading
 import time
 from pathlib import Path
 
+from models.records import new_sale_id
+from runtime.clock import SystemClock
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-cluster-secret-0123456789"
 DEMO_SELLER_CPF = "12345678909"
 DEMO_SELLER2_CPF = "23456789092"
 DEMO_MANAGER_CPF = "56789012303"
 DEMO_PIN = "1234"
+SYSTEM_CLOCK = SystemClock()
 
 
 # A logged event ends with "[code k=v …]" (runtime/events.py): the code and fields are stable, the text is not.
@@ -53,6 +57,11 @@ def event_index(log_text: str, code: str, **fields) -> int | None:
         if found == code and all(values.get(k) == v for k, v in fields.items()):
             return i
     return None
+
+
+def fresh_sale_id() -> str:
+    """A new client-made sale id, as the client makes them (time-ordered, from the system clock)."""
+    return new_sale_id(SYSTEM_CLOCK.wall_ns())
 
 
 def free_port() -> int:
@@ -330,8 +339,7 @@ class ClusterSeller:
         self.thread: threading.Thread | None = None
 
     def sell_one(self, cents: int = 100) -> str:
-        from models.records import new_sale_id
-        sale_id = new_sale_id()
+        sale_id = fresh_sale_id()
         self.acknowledged[sale_id] = self.api.record_sale(sale_id, self.store_id, cents)["replicas"]
         return sale_id
 

@@ -9,9 +9,7 @@ import sys
 import time
 
 import pytest
-from support import ROOT, Cluster, ClusterSeller, RawClient, event_index, wait_until
-
-from models.records import new_sale_id
+from support import ROOT, Cluster, ClusterSeller, RawClient, event_index, fresh_sale_id, wait_until
 
 
 @pytest.fixture
@@ -104,7 +102,7 @@ def test_a_paused_coordinator_steps_down_on_waking_and_acknowledges_nothing_stal
     token = stuck.call("auth.login", {"cpf": "23456789092", "pin": "1234"})["result"]["token"]
     c.nodes[3].pause()
     stuck.send({"jsonrpc": "2.0", "id": 77, "method": "sales.record",
-                "params": {"token": token, "sale_id": new_sale_id(), "store_id": seller.store_id, "amount": "5.00"}})
+                "params": {"token": token, "sale_id": fresh_sale_id(), "store_id": seller.store_id, "amount": "5.00"}})
     assert c.wait_coordinator(2, among=[1, 2]) == 2
     for _ in range(20):
         seller.sell_one()  # acknowledged by node 2

@@ -5,11 +5,10 @@ import signal
 import threading
 import time
 
-from support import DEMO_PIN, Cluster, ClusterSeller, ServerProcess, wait_until
+from support import DEMO_PIN, Cluster, ClusterSeller, ServerProcess, fresh_sale_id, wait_until
 
 from client.api import Api
 from client.connection import Connection, RemoteError, ServerUnreachable
-from models.records import new_sale_id
 
 SELLERS = 8
 EXIT_DEADLINE_S = 10.0  # a hang fails here; the README's figure (how fast it really stops) is measured in bench/
@@ -48,7 +47,7 @@ class Sellers:
             api.login("45678901249", DEMO_PIN)
             self.started.wait()
             while True:
-                sale_id = new_sale_id()
+                sale_id = fresh_sale_id()
                 api.record_sale(sale_id, store_id, 1234)
                 self.acknowledged.append(sale_id)
         except threading.BrokenBarrierError:
