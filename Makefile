@@ -24,6 +24,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/sales.py
 	$(PY) bench/reports.py
 	$(PY) bench/failover.py
+	$(PY) bench/stop.py
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache
