@@ -28,6 +28,7 @@ BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 64 * 1024  # per connection
 WAL_CHECKPOINT_PAGES = 10_000  # ~40 MiB of WAL between checkpoints: a large replica batch does not checkpoint every commit
 WRITE_TIMEOUT_S = 30.0
+READ_WAIT_S = 30.0  # longest wait for a free reader (all READ_POOL_SIZE busy)
 
 
 class DatabaseUnavailable(Exception):
@@ -81,14 +82,22 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection from the pool, returned afterwards."""
-        conn = self._readers.get()
+        """A read-only connection from the pool, returned afterwards; DatabaseUnavailable once closed."""
+        if self._closed:
+            raise DatabaseUnavailable("database is closed")
+        try:
+            conn = self._readers.get(timeout=READ_WAIT_S)
+        except queue.Empty:
+            raise DatabaseUnavailable("no reader free in time") from None
         try:
             yield conn
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._readers.put(conn)
+            if self._closed:
+                conn.close()  # closed while in use: not returned to a pool nobody will drain
+            else:
+                self._readers.put(conn)
 
     def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run fn(conn) on a pooled reader inside one snapshot."""

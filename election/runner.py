@@ -19,13 +19,13 @@ from typing import Callable
 
 from election.bully import BullyMachine, ElectionView, Ready, RoleChange
 from election.messages import to_json
+from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
 log = logging.getLogger("onsell.election")
 TICKS_PER_HEARTBEAT = 4
 MIN_TICK_MS = 5
 MAILBOX_SIZE = 64
-STOP_JOIN_S = 1.0
 
 
 class ElectionRunner:
@@ -54,15 +54,17 @@ class ElectionRunner:
             self._execute(self.machine.start(self.clock.monotonic_ms()))
         self._ticker.start()
 
-    def stop(self) -> None:
-        """Stop ticking and sending; returns once the threads are gone (or after STOP_JOIN_S each)."""
+    def stop(self, deadline_s: float) -> None:
+        """Stop ticking and sending: unsent messages are dropped, sends in progress cut short; returns once the
+        threads are gone, or at the monotonic deadline_s."""
         self._stopped.set()
         for mailbox in self._mailboxes.values():
             mailbox.stop()
-        if self._ticker.is_alive():
-            self._ticker.join(STOP_JOIN_S)
-        for mailbox in self._mailboxes.values():
-            mailbox.join()
+        join_until([self._ticker, *(m.thread for m in self._mailboxes.values())], deadline_s, self.clock)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
 
     # -- inputs --------------------------------------------------------------------------------
     def deliver(self, message) -> None:
@@ -119,17 +121,20 @@ class _Mailbox:
         self.link = link
         self.runner = runner
         self._queue: queue.Queue = queue.Queue(MAILBOX_SIZE)
-        self._thread = threading.Thread(target=self._run, name=f"election-to-{link.peer_id}", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"election-to-{link.peer_id}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
+        """Drop what is waiting, wake the thread, and cut a send in progress short."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         self.put(None)
-
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join(STOP_JOIN_S)
+        self.link.abort()
 
     def put(self, message) -> None:
         while True:
@@ -145,7 +150,7 @@ class _Mailbox:
     def _run(self) -> None:
         while True:
             message = self._queue.get()
-            if message is None:
+            if message is None or self.runner.stopped:
                 self.link.close()
                 return
             try:
@@ -154,3 +159,5 @@ class _Mailbox:
                 self.runner.send_failed(self.link.peer_id)
             except PeerRefused as exc:
                 log.warning("node %d refused an election message: %s", self.link.peer_id, exc)
+            except Exception:  # e.g. the epoch could not be persisted: log it, keep the mailbox alive
+                log.exception("sending to node %d failed", self.link.peer_id)

@@ -2,9 +2,12 @@
 
 - One lock guards both machines; every input is fed under it and what the
   returned Ready asks is carried out: waiting writes are answered at once,
-  events logged. What calls other parts (the election, pulls from peers, the
-  serving hook) runs after the lock is released, so no two locks are ever
-  held together.
+  events logged. What calls other parts (the election's inputs, pulls from
+  peers, the serving hooks) runs after the lock is released. Lock order, never
+  the other way: the election's lock (it calls follow_role), then this one,
+  then the change log's (read under this one); election.view() takes none.
+- Each coordinator term is a generation: inputs fed for an older generation
+  are dropped, and its threads end. Once stopped, nothing begins again.
 - As coordinator of an epoch (begin), one thread per follower first pulls
   what the peer holds that this node lacks (take-over sync), then pushes, in
   batches, every change the follower lacks: bulk catch-up first (reading the
@@ -33,6 +36,7 @@ from models.changes import Origin, Vector, vector_after
 from models.errors import ValidationError
 from replication.messages import Pull, PullAnswer, Push, PushNotReady, PushStale, push_answer_from_json
 from replication.state import CoordinatorState, FollowerState, Ready
+from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
 log = logging.getLogger("onsell.replication")
@@ -41,7 +45,6 @@ REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below M
 TICKS_PER_HEARTBEAT = 4
 NOT_READY_PAUSE_FRACTION = 0.25  # of a heartbeat: the coordinator's announcement is on its way
 ANSWER_MARGIN_S = 5.0  # a waiting write's answer comes by its deadline; past this margin something is broken
-STOP_JOIN_S = 1.0
 
 
 class Election(Protocol):
@@ -109,11 +112,14 @@ class ReplicationRunner:
 
     def begin(self, epoch: int) -> None:
         with self._lock:
+            if self._stopped.is_set():
+                return
             self._generation += 1
             generation = self._generation
             self.serving.clear()
             ready = self.state.begin(epoch, self._now())
             self._apply(ready)
+            self._lock.notify_all()  # the last generation's loops wake up and end
         self._after(ready, generation)
         for peer in self.links:
             self._spawn(self._follower_loop, peer, generation, name=f"replicate-to-{peer}")
@@ -125,18 +131,17 @@ class ReplicationRunner:
             self._apply(self.state.end(self._now()))
             self._lock.notify_all()
 
-    def stop(self, deadline_s: float) -> None:
-        """Let waiting writes be acknowledged until deadline_s (monotonic), refuse the rest, stop every thread."""
+    def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
+        """Let waiting writes be acknowledged until writes_deadline_s (monotonic), refuse the rest (as `stopping`),
+        cut the links and wait for every thread until threads_deadline_s."""
         with self._lock:
             self._stopping = True
-            self._lock.wait_for(lambda: self.state.waiting == 0, max(0.0, deadline_s - self.clock.monotonic_s()))
+            self._lock.wait_for(lambda: self.state.waiting == 0, max(0.0, writes_deadline_s - self.clock.monotonic_s()))
+            self._stopped.set()
         self.end()
-        self._stopped.set()
-        for thread in [self._ticker, *self._threads]:
-            if thread.is_alive():
-                thread.join(STOP_JOIN_S)
         for link in self.links.values():
-            link.close()
+            link.abort()
+        join_until([self._ticker, *self._threads], threads_deadline_s, self.clock)
 
     # -- the write path ------------------------------------------------------------------------
     def await_replicated(self, epoch: int, origins: list[Origin]) -> int:
@@ -170,6 +175,8 @@ class ReplicationRunner:
                 return None
             ready = machine_input(*args, self._now())
             self._apply(ready)
+            if not self.state.serving:
+                self.serving.clear()  # e.g. a follower answered with a newer epoch: no new write may start here
             return ready
 
     def _step(self, generation: int, machine_input: Callable[..., Ready], *args) -> Ready | None:
@@ -209,10 +216,18 @@ class ReplicationRunner:
 
     def _start_serving(self, generation: int) -> None:
         for hook in self._serving_hooks:
-            hook()  # e.g. the demo data, before any client can see an empty chain
-        ready = self._feed(generation, self.state.serving_started, self.changes.position())
-        if ready is not None and self.state.serving:
-            self.serving.set()
+            if not self._active(generation):
+                return
+            try:
+                hook()  # e.g. the demo data, before any client can see an empty chain
+            except Exception:  # a hook that fails must not keep the coordinator from serving
+                log.exception("a take-over hook failed; serving without it")
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._apply(self.state.serving_started(self.changes.position(), self._now()))
+            if self.state.serving:
+                self.serving.set()
 
     def _tick_loop(self) -> None:
         while not self._stopped.wait(self.heartbeat_s / TICKS_PER_HEARTBEAT):
@@ -240,7 +255,10 @@ class ReplicationRunner:
             self._pull_from(peer, generation, taking_over=True)
         except Exception:  # never let one peer keep the new coordinator from serving
             log.exception("take-over sync from node %d failed", peer)
-        self._step(generation, self.state.take_over_done, peer)
+        try:
+            self._step(generation, self.state.take_over_done, peer)
+        except Exception:
+            log.exception("take-over from node %d could not be completed", peer)
         while self._active(generation):
             try:
                 with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead-{peer}") as read_ahead:
@@ -264,6 +282,8 @@ class ReplicationRunner:
         ahead = None  # (the follower vector it assumes, Future of (mine, entries, more))
         while self._active(generation):
             with self._lock:
+                if generation != self._generation:
+                    return
                 plan = self.state.push_plan(peer)
                 epoch = self.state.epoch
             if plan.wait_for_news:

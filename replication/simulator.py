@@ -165,6 +165,12 @@ class ClusterSimulation(Simulation):
             self._replication(node, coordinator.change_committed(write_id, coordinator.epoch, [origin], self.now))
         return write_id
 
+    def resume(self, node: int) -> None:
+        """A woken node's replication ticker may run before it reads what waited for it, as the real runner's can."""
+        if node in self.replication and node in self.machines:
+            self._replication(node, self.replication[node].coordinator.tick(self.now))
+        super().resume(node)
+
     # -- running -----------------------------------------------------------------------------
     def run(self, ms: int) -> None:
         end = self.now + ms

@@ -21,6 +21,11 @@ Rules:
   tests/test_replication_sim.py). timeout_ms after it committed, a write is
   acknowledged with the copies it has. The answer says how many nodes hold
   it (this one included).
+- Time this node did not run does not count against a waiting write: when two
+  inputs are more than STALL_MS apart (the process was paused, or starved),
+  every deadline moves by the gap, so a coordinator waking from a pause first
+  hears from its followers (and learns of a newer epoch) instead of
+  acknowledging with one copy.
 - A write stamped in another epoch than the one being served, or arriving
   while not serving, is refused: it never gets an acknowledgement from here.
 - A push answered as stale (the follower knows a newer epoch) is reported to
@@ -34,7 +39,7 @@ Rules:
   holding all the coordinator held (and no more to come), it has caught up.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from election.bully import ElectionView
 from models.changes import Origin, Vector, covers, covers_all, position
@@ -42,6 +47,7 @@ from replication.messages import Push, PushAccepted, PushAnswer, PushNotReady, P
 from runtime.events import Event, event
 
 UNKNOWN, IN_SYNC, CATCHING_UP, DOWN = "unknown", "in_sync", "catching_up", "down"
+STALL_MS = 1000  # the runner feeds the clock every few tens of ms: a longer gap means this node did not run
 
 
 @dataclass
@@ -97,6 +103,7 @@ class CoordinatorState:
         self.serving = False
         self.followers: dict[int, Follower] = {}
         self._waiting: dict[int, Waiting] = {}
+        self._last_now: int | None = None
 
     # -- role ----------------------------------------------------------------------------------
     def begin(self, epoch: int, now: int) -> Ready:
@@ -136,7 +143,7 @@ class CoordinatorState:
     # -- writes --------------------------------------------------------------------------------
     def change_committed(self, write_id: int, epoch: int, origins: list[Origin], now: int) -> Ready:
         """A write stamped in `epoch` is durable here; its answer waits for `origins` to be replicated."""
-        ready = Ready()
+        ready = self._ready(now)
         if not self.serving or epoch != self.epoch:
             ready.refused.append(write_id)
             return ready
@@ -147,7 +154,7 @@ class CoordinatorState:
 
     def tick(self, now: int) -> Ready:
         """Acknowledge the writes whose wait is over."""
-        ready = Ready()
+        ready = self._ready(now)
         self._settle_all(now, ready)
         return ready
 
@@ -159,7 +166,7 @@ class CoordinatorState:
 
     def push_answered(self, peer: int, sent: Vector, more: bool, answer: PushAnswer, now: int) -> Ready:
         """`peer` answered a push read when this node held `sent` (`more`: not everything fit)."""
-        ready = Ready()
+        ready = self._ready(now)
         if not self.active or peer not in self.followers:
             return ready
         if isinstance(answer, PushStale):
@@ -189,7 +196,7 @@ class CoordinatorState:
 
     def push_failed(self, peer: int, reason: str, now: int) -> Ready:
         """A push to `peer` got no answer: it stops counting for waiting writes."""
-        ready = Ready()
+        ready = self._ready(now)
         follower = self.followers.get(peer)
         if not self.active or follower is None:
             return ready
@@ -214,6 +221,16 @@ class CoordinatorState:
         return len(self._waiting)
 
     # -- the acknowledgement rule ----------------------------------------------------------------
+    def _ready(self, now: int) -> Ready:
+        """A new Ready for an input at `now`; a stall since the last input moves every deadline by its length."""
+        ready = Ready()
+        gap = 0 if self._last_now is None else now - self._last_now
+        self._last_now = max(now, self._last_now or now)
+        if gap > STALL_MS and self._waiting:
+            self._waiting = {w: replace(waiting, deadline=waiting.deadline + gap) for w, waiting in self._waiting.items()}
+            ready.note("stalled", f"this node did not run for {gap} ms: waiting writes wait that much longer", gap_ms=gap)
+        return ready
+
     def _settle_all(self, now: int, ready: Ready) -> None:
         for waiting in list(self._waiting.values()):
             if self._settle(waiting, now, ready):

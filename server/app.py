@@ -32,6 +32,8 @@ from server.tcp import RpcServer
 from server.tokens import TokenSigner
 
 log = logging.getLogger("onsell.server")
+ACCEPT_POLL_S = 0.2  # how often the accept loop looks for a stop request
+STOP_GRACE_S = 0.3  # after STOP_TIMEOUT_MS, what threads and requests in flight get to end before the database closes
 
 
 @dataclass
@@ -44,23 +46,27 @@ class Node:
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
 
-    def start(self) -> None:
-        """Start the cluster role and serve on a thread of its own; returns at once."""
-        host, port = self.server.server_address[:2]
-        log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
+    def start(self) -> "Node":
+        """Start the cluster role and, with a server, serve on a thread of its own; returns at once."""
         self.cluster.start()
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="tcp-accept", daemon=True).start()
+        if self.server is not None:
+            host, port = self.server.server_address[:2]
+            log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
+            threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S}, name="tcp-accept",
+                             daemon=True).start()
+        return self
 
     def stop(self) -> None:
         """Stop accepting; let waiting writes finish until STOP_TIMEOUT_MS (refusing the rest with `unavailable`);
         stop the election and replication; answer requests in flight; close the database."""
-        deadline = self.clock.monotonic_s() + self.config.stop_timeout_s
+        writes_deadline = self.clock.monotonic_s() + self.config.stop_timeout_s
+        threads_deadline = writes_deadline + STOP_GRACE_S
         if self.server is not None:
             self.server.shutdown()  # the accept loop ends
             self.server.server_close()  # the listening socket closes: new connections are refused
-        self.cluster.stop(deadline)
+        self.cluster.stop(writes_deadline, threads_deadline)
         if self.server is not None:
-            self.server.wait_idle(max(0.0, deadline - self.clock.monotonic_s()))
+            self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
         self.database.close()
 
 

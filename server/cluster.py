@@ -46,15 +46,17 @@ class SingleNode:
         self.address = address
         self.changes = changes
         self._stopping = threading.Event()
+        self._serving_hooks: list = []
 
     def start(self) -> None:
-        pass
+        for hook in self._serving_hooks:
+            hook()  # a single node serves from its start
 
-    def stop(self, deadline_s: float) -> None:
+    def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
         self._stopping.set()
 
     def on_serving(self, hook) -> None:
-        hook()  # a single node serves from the start
+        self._serving_hooks.append(hook)
 
     def write_epoch(self) -> int:
         if self._stopping.is_set():
@@ -115,11 +117,13 @@ class ClusterNode:
         self.replication.start()
         self.election.start()
 
-    def stop(self, deadline_s: float) -> None:
-        """Refuse new writes, let waiting ones be acknowledged until deadline_s, then stop replication and the election."""
+    def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
+        """Refuse new writes, let waiting ones be acknowledged until writes_deadline_s, then stop replication and the
+        election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
+        answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
-        self.replication.stop(deadline_s)
-        self.election.stop()
+        self.replication.stop(writes_deadline_s, threads_deadline_s)
+        self.election.stop(threads_deadline_s)
 
     def _persist_epoch(self, epoch: int) -> None:
         self.db.write(lambda c: save_epoch(c, epoch))

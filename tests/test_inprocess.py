@@ -24,7 +24,7 @@ TOKEN_TTL_S = 12 * 3600
 def make_node(data_dir, clock: FakeClock, **env: str) -> Node:
     """Node 1 of a one-node cluster with the demo chain, no sockets, on `clock`; env overrides settings."""
     config = load_config(1, env={"DATA_DIR": str(data_dir), "CLUSTER": "1=127.0.0.1:1", "CLUSTER_SECRET": TEST_SECRET, **env})
-    return build_node(config, demo=True, clock=clock, listen=False)
+    return build_node(config, demo=True, clock=clock, listen=False).start()
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ import pytest
 
 from replication.simulator import ClusterSimulation
 from replication.state import CoordinatorState
+from runtime.settings import default_int
+
+REPLICATION_TIMEOUT_MS = default_int("REPLICATION_TIMEOUT_MS")
 
 TESTDATA = Path(__file__).parent / "testdata"
 REWRITE = os.environ.get("ONSELL_REWRITE_TRACES") == "1"
@@ -43,14 +46,17 @@ def test_the_next_coordinator_holds_a_write_acknowledged_before_the_crash(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_a_paused_coordinator_refuses_its_waiting_writes_when_it_wakes(seed):
-    """A write waiting at a coordinator paused before pushing it is refused when it wakes, never acknowledged."""
+@pytest.mark.parametrize("paused_longer_ms", [0, 3 * REPLICATION_TIMEOUT_MS])
+def test_a_paused_coordinator_refuses_its_waiting_writes_when_it_wakes(seed, paused_longer_ms):
+    """A write waiting at a coordinator paused before pushing it is refused when it wakes, never acknowledged, even when
+    the pause outlasted the write's deadline (its ticker runs before it reads what waited for it)."""
     sim = started(seed=seed)
     done = sim.write(3)
     sim.run_until(lambda: acknowledged(sim, done))
     waiting = sim.write(3)
     sim.pause(3)
     sim.run_until(lambda: sim.serving() == [2])
+    sim.run(paused_longer_ms)
     assert sim.origins[done] in sim.stores[2].log  # the new coordinator holds every acknowledged write
     sim.resume(3)
     assert sim.refused.get(waiting) == "refused" and waiting not in sim.acknowledged

@@ -5,7 +5,7 @@ time is the `now` (ms) each call is given, and every answer is read from the Rea
 from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, ElectionView
 from models.changes import Origin
 from replication.messages import Push, PushAccepted, PushNotReady, PushStale
-from replication.state import CATCHING_UP, DOWN, IN_SYNC, UNKNOWN, CoordinatorState, FollowerState, Ready
+from replication.state import CATCHING_UP, DOWN, IN_SYNC, STALL_MS, UNKNOWN, CoordinatorState, FollowerState, Ready
 
 NODE, EPOCH, TIMEOUT = 3, 4, 1000
 KEY = (NODE, EPOCH)  # the (node, epoch) of every change this coordinator writes in these tests
@@ -364,3 +364,18 @@ def test_entries_after_catching_up_start_no_new_catch_up_until_a_new_coordinator
     assert codes(follower.applying(2, Push(EPOCH, entries=({"e": 4},), vector={KEY: 4}), own_position=3, now=5)) == []
     new_epoch = Push(EPOCH + 1, entries=({"e": 1},), vector={(3, EPOCH + 1): 1, KEY: 4})
     assert codes(follower.applying(3, new_epoch, own_position=4, now=10)) == [("catch_up_started", {"coordinator": 3})]
+
+
+def test_a_coordinator_that_did_not_run_past_a_deadline_waits_for_its_followers_first():
+    """A stall (no input for more than STALL_MS) does not count against waiting writes: no short acknowledgement on waking."""
+    state = CoordinatorState(3, [1, 2], acks_required=1, timeout_ms=2000)
+    state.begin(1, 0)
+    for peer in (1, 2):
+        state.take_over_done(peer, 0)
+    state.serving_started(0, 0)
+    origin = Origin(3, 1, 1)
+    assert state.change_committed(7, 1, [origin], 10).acknowledged == []
+    woke = state.tick(10 + STALL_MS + 60_000)
+    assert woke.acknowledged == [] and [e.code for e in woke.events] == ["stalled"]
+    stale = state.push_answered(1, {(3, 1): 1}, False, PushStale(2, 2), 10 + STALL_MS + 60_010)
+    assert stale.refused == [7] and stale.observed_epoch == (1, 2, 2)

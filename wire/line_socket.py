@@ -47,6 +47,13 @@ class LineSocket:
                 if response.id is None and response.error is not None:
                     return response  # the server refused the connection (e.g. too many connections)
 
+    def shutdown(self) -> None:
+        """End the connection from another thread: a send or receive in progress fails at once."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def close(self) -> None:
         try:
             self.sock.close()

@@ -30,17 +30,27 @@ class PeerLink:
         self._line: LineSocket | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._aborted = False
+
+    def abort(self) -> None:
+        """Stop for good (a node stopping): a call in progress fails at once, without waiting for the lock; so do later calls."""
+        self._aborted = True
+        line = self._line
+        if line is not None:
+            line.shutdown()
 
     def call(self, method: str, body, timeout_s: float | None = None):
         """The peer's result; PeerUnavailable when it cannot be reached, PeerRefused on an error answer."""
         timeout = timeout_s or self.timeout_s
         with self._lock:
+            if self._aborted:
+                raise PeerUnavailable(f"node {self.peer_id}: link closed (this node is stopping)")
             reused = self._line is not None
             try:
                 response = self._request(method, body, timeout)
             except LineBroken as exc:
                 self._close()
-                if not reused:
+                if not reused or self._aborted:
                     raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
                 try:  # a kept-open socket may have been closed as idle: one fresh try tells
                     response = self._request(method, body, timeout)
