@@ -2,10 +2,13 @@
 
     python bench/stop.py [--runs 3] [--sellers 8]
 
-Each run starts a demo node, lets the sellers (the onsell client, one connection
-each) record sales as fast as they can until 200 are acknowledged, sends
-SIGTERM and times the process's exit; then starts the node again and checks
-every acknowledged sale is there.
+Part 1: each run starts a demo node, lets the sellers (the onsell client, one
+connection each) record sales as fast as they can until 200 are acknowledged,
+sends SIGTERM and times the process's exit; then starts the node again and
+checks every acknowledged sale is there.
+Part 2: a three-node cluster with one follower paused (SIGSTOP: its sockets
+accept but never answer) and a seller writing through the client's failover;
+SIGTERM to the coordinator, timed the same way.
 """
 
 import argparse
@@ -17,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import ServerProcess, wait_until  # noqa: E402  (the test harness: a real server process on a free port)
+from support import Cluster, ClusterSeller, ServerProcess, wait_until  # noqa: E402  (the test harness: a real server process on a free port)
 from test_stop import Sellers, sigterm  # noqa: E402  (the same load as the test)
 
 from client.api import Api  # noqa: E402
@@ -49,7 +52,26 @@ def main() -> int:
                       f"{sorted(set(sellers.refusals)) or '-'}")
             finally:
                 node.stop()
+    print("\ncoordinator of three, one follower paused:")
+    print("run  exit  SIGTERM->exit")
+    for run in range(1, args.runs + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            cluster = Cluster(Path(tmp)).start()
+            try:
+                cluster.wait_coordinator(3)
+                seller = ClusterSeller(cluster).start()
+                wait_until(partial(sold_at_least, seller, 100), what="100 sales")
+                cluster.nodes[1].pause()
+                code, took = sigterm(cluster.nodes[3])
+                print(f"{run:3d}  {code:4d}  {took * 1000:10.0f} ms")
+                seller.stop()
+            finally:
+                cluster.stop()
     return 0
+
+
+def sold_at_least(seller: ClusterSeller, count: int) -> bool:
+    return len(seller.acknowledged) >= count
 
 
 if __name__ == "__main__":
