@@ -7,8 +7,10 @@ prints each node's pid and how to kill and restart the primary; runs the
 interactive client in the foreground; stops the nodes when it exits.
 """
 
+import os
 import secrets
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -80,6 +82,20 @@ def main() -> int:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        stop_restarted_nodes(data_dir, cluster)
+
+
+def stop_restarted_nodes(data_dir: Path, cluster: dict) -> None:
+    """SIGTERM to the nodes that data/start-node.sh started during this demo (their pids are in data/node-N.pid)."""
+    for node_id in cluster:
+        pid_file = data_dir / f"node-{node_id}.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            pid_file.unlink()
+            if b"server" in Path(f"/proc/{pid}/cmdline").read_bytes():  # still that node, not a reused pid
+                os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            continue  # no such file, or the node is already gone
 
 
 def wait_for_coordinator(cluster: dict, nodes: dict, clock=None) -> bool:
@@ -104,11 +120,16 @@ def wait_for_coordinator(cluster: dict, nodes: dict, clock=None) -> bool:
 
 
 def write_start_script(env: dict, data_dir: Path) -> Path:
-    """data/start-node.sh N: starts node N of this demo cluster again (it holds the demo's secret, so 0700)."""
+    """data/start-node.sh N: starts node N of this demo cluster again, logging to the same file as before
+    (data/node-N.log), in the background; it holds the demo's secret, so 0700."""
     path = data_dir / "start-node.sh"
     path.write_text("#!/bin/sh\n# Starts node N of the cluster that `make demo` runs: sh " + str(path) + " N\n"
+                    "node=\"${1:?node id}\"\n"
                     f"CLUSTER={shlex.quote(env['CLUSTER'])} CLUSTER_SECRET={shlex.quote(env['CLUSTER_SECRET'])} "
-                    f"DATA_DIR={shlex.quote(str(data_dir))} exec {shlex.quote(sys.executable)} -m server --id \"${{1:?node id}}\"\n")
+                    f"DATA_DIR={shlex.quote(str(data_dir))} {shlex.quote(sys.executable)} -m server --id \"$node\" "
+                    f">> {shlex.quote(str(data_dir))}/node-\"$node\".log 2>&1 &\n"
+                    f"echo $! > {shlex.quote(str(data_dir))}/node-\"$node\".pid  # the demo stops it when it ends\n"
+                    "echo \"nó $node: pid $!, log em " + str(data_dir) + "/node-$node.log\"\n")
     path.chmod(0o700)
     return path
 

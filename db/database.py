@@ -10,6 +10,7 @@ writer).
 """
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -51,7 +52,9 @@ class Database:
 
     def __init__(self, path: Path | str, node_id: int = 1):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():  # readable only by its owner; SQLite gives its -wal and -shm files the same mode
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._writer_conn = connect(self.path)
         mode = self._writer_conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":

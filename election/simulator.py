@@ -33,7 +33,8 @@ class Simulation:
         self.crashed: set[int] = set(node_ids)
         self.paused: set[int] = set()
         self.cuts: set[frozenset] = set()
-        self.trace: list[str] = []
+        self.trace: list[str] = []  # for people: what happened, in order
+        self.events: list[tuple[int, int, str, dict]] = []  # for tests: (ms, node, event code, fields)
         self.epoch_owner: dict[int, int] = {}
         self._queue: list = []
         self._held: dict[int, list] = {n: [] for n in node_ids}
@@ -120,8 +121,7 @@ class Simulation:
     def _apply(self, node: int, ready) -> None:
         if ready.persist_epoch is not None:
             self.persisted[node] = ready.persist_epoch  # persisted before anything is sent
-        for line in ready.events:
-            self.trace.append(f"{self.now:6d} [{node}] {line.text}")
+        self._events(node, ready.events)
         change = ready.role_change
         if change and change.role == COORDINATOR:
             owner = self.epoch_owner.setdefault(change.epoch, node)
@@ -130,6 +130,11 @@ class Simulation:
             self._catch_up_at[node] = (self.now + self.catch_up_ms, change.coordinator)
         for dst, message in ready.messages:
             self._send(node, dst, message)
+
+    def _events(self, node: int, events) -> None:
+        for e in events:
+            self.trace.append(f"{self.now:6d} [{node}] {e.text}")
+            self.events.append((self.now, node, e.code, dict(e.fields)))
 
     def _send(self, src: int, dst: int, message) -> None:
         if dst in self.crashed:

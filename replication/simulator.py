@@ -446,9 +446,6 @@ class ClusterSimulation(Simulation):
     def _note(self, line: str) -> None:
         self.trace.append(f"{self.now:6d} {line}")
 
-    def _events(self, node: int, events) -> None:
-        self.trace.extend(f"{self.now:6d} [{node}] {e.text}" for e in events)
-
     def _fail(self, problem: str) -> None:
         raise AssertionError(f"{problem} (at {self.now} ms); trace tail:\n" + "\n".join(self.trace[-TRACE_TAIL:]))
 

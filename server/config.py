@@ -56,12 +56,15 @@ def _secret(env: dict, cluster: dict, data_dir: Path) -> bytes:
         raise ConfigError("CLUSTER_SECRET", "is required when CLUSTER names more than one node")
     # A single node signs its tokens with a secret made once and kept beside its data, readable only by its owner.
     path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip().encode()
+    try:
+        if not path.exists():
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
+    except OSError as exc:
+        raise ConfigError("DATA_DIR", f"cannot keep the node's secret in {path}: {exc.strerror or exc}") from None
 
 
 def load_config(node_id: int, env: dict | None = None) -> Config:

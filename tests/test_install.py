@@ -86,6 +86,7 @@ def installed(tmp_path_factory) -> Path:
 
 
 def test_the_installed_wheel_holds_every_package_and_imports_nothing_from_the_repository(installed, tmp_path):
+    """The wheel holds exactly the product's packages, and the installed ones import from the venv, not the repository."""
     code = ("import importlib, json\n"
             "names = ['client', 'server', 'models', 'db', 'election', 'replication', 'runtime', 'wire', 'dotenv']\n"
             "print(json.dumps({n: importlib.import_module(n).__file__ for n in names}))")
@@ -165,6 +166,8 @@ def stop(nodes: dict[int, Node]) -> dict[int, int | None]:
 
 
 def test_an_installed_cluster_records_a_sale_and_reports_it(installed, tmp_path):
+    """Installed, outside the repository: three onsell-server nodes elect node 3, onsell records a sale, a report counts
+    it, and SIGTERM stops each node with status 0."""
     work = tmp_path / "work"  # the current directory of every program: outside the repository, no .env
     work.mkdir()
     ports = dict(zip(NODES, free_ports(len(NODES))))

@@ -88,7 +88,7 @@ def test_a_write_not_confirmed_in_time_is_acknowledged_with_the_copies_it_has():
     took = sim.run_until(lambda: acknowledged(sim, write))
     assert 200 <= took < sim.call_timeout_ms
     assert sim.acknowledged[write] == 2 and sim.holders(write) == [2, 3]
-    assert any("acknowledged with 2 copies" in line for line in sim.trace)
+    assert any(code == "acknowledged_short" and fields["copies"] == 2 for _, _, code, fields in sim.events)
 
 
 def test_writes_to_a_node_that_does_not_serve_are_refused_at_once():

@@ -39,6 +39,7 @@ def readme_rows() -> list[list[str]]:
 
 
 def test_the_settings_table_itself_is_well_formed():
+    """Each key once, a known 'used by', a meaning."""
     keys = [s.key for s in SETTINGS]
     assert len(keys) == len(set(keys)) and set(keys) == set(BY_KEY)
     for s in SETTINGS:
@@ -46,6 +47,7 @@ def test_the_settings_table_itself_is_well_formed():
 
 
 def test_readme_lists_every_setting_once_in_the_tables_order_with_its_default():
+    """README's configuration table: every key of the table once, in its order, with its default and 'used by'."""
     rows = readme_rows()
     assert all(len(row) == len(TABLE_HEADER) for row in rows), "every row has key | default | used by | meaning"
     keys = []
@@ -70,16 +72,19 @@ def env_example_lines() -> list[str]:
 
 
 def test_env_example_sets_every_setting_with_a_default_and_only_those():
+    """.env.example sets exactly the keys with a default, to that default."""
     values = dotenv_values(ENV_EXAMPLE)  # as the programs read a .env made from it
     assert values == {s.key: s.default for s in SETTINGS if s.default is not None}
 
 
 def test_env_example_shows_settings_without_a_default_commented_out():
+    """.env.example shows the keys without a default commented out."""
     commented = {m.group(2) for line in env_example_lines() if (m := KEY_LINE.match(line)) and m.group(1)}
     assert commented == {s.key for s in SETTINGS if s.default is None}
 
 
 def test_env_example_names_no_other_key_and_each_once_with_a_comment_above():
+    """.env.example names no other key, each once, each under a comment."""
     lines = env_example_lines()
     positions: dict[str, list[int]] = {}
     for i, line in enumerate(lines):
@@ -96,6 +101,7 @@ def test_env_example_names_no_other_key_and_each_once_with_a_comment_above():
 
 
 def test_every_literal_default_is_valid_for_its_reader():
+    """Every default passes its own reader (no default that would stop a node)."""
     env: dict = {}
     assert parse_cluster(settings.text(env, "CLUSTER"))
     assert settings.time_zone(env) == ZoneInfo(settings.default("TIMEZONE"))
@@ -105,6 +111,7 @@ def test_every_literal_default_is_valid_for_its_reader():
 
 
 def test_the_readers_take_empty_as_unset_and_name_the_key_when_a_value_cannot_work():
+    """Empty values count as unset; a value that cannot work raises SettingError naming the key."""
     assert settings.text({"DATA_DIR": "  "}, "DATA_DIR") == settings.default("DATA_DIR")
     assert settings.text({"DATA_DIR": "/srv/onsell"}, "DATA_DIR") == "/srv/onsell"
     assert settings.whole_number({"MAX_CONNECTIONS": " 7 "}, "MAX_CONNECTIONS") == 7

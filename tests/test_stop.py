@@ -64,6 +64,8 @@ class Sellers:
             self.refusals.append(error.reason)
         except ServerUnreachable:
             return  # the node is gone: expected
+        except Exception as exc:  # anything else fails the test (refusals must be only `unavailable`)
+            self.refusals.append(repr(exc))
         finally:
             api.connection.close()
 
