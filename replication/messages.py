@@ -3,7 +3,7 @@
 A Push carries changes from the coordinator to one follower (entries stay in
 their wire form: db.merge parses them before anything is written). Its answer
 is PushAccepted (the follower's vector after applying: the acknowledgement),
-PushStale (the push's epoch is old: the sender must step down) or
+PushOldEpoch (the push's epoch is old: the sender must step down) or
 PushNotReady (the follower does not follow the sender yet). A Pull asks any
 node for what a vector lacks; PullAnswer carries it.
 
@@ -54,7 +54,7 @@ class PushAccepted:
 
 
 @dataclass(frozen=True)
-class PushStale:
+class PushOldEpoch:
     """The push's epoch is older than `epoch`, led by `coordinator` (0: unknown)."""
 
     epoch: int
@@ -75,7 +75,7 @@ class PushNotReady:
         return {"accepted": False, "stale": False, "epoch": self.epoch, "coordinator": self.coordinator}
 
 
-PushAnswer = PushAccepted | PushStale | PushNotReady
+PushAnswer = PushAccepted | PushOldEpoch | PushNotReady
 
 
 def push_answer_from_json(body: object) -> PushAnswer:
@@ -83,7 +83,7 @@ def push_answer_from_json(body: object) -> PushAnswer:
         raise ValueError("not an answer to a push")
     if body["accepted"]:
         return PushAccepted(vector_from_json(body.get("vector", {})))
-    kind = PushStale if body.get("stale") is True else PushNotReady
+    kind = PushOldEpoch if body.get("stale") is True else PushNotReady
     return kind(_whole(body, "epoch"), _whole(body, "coordinator", 0))
 
 

@@ -34,7 +34,7 @@ from db.merge import MalformedChange, apply_parsed, parse_entries
 from election.bully import ElectionView
 from models.changes import Origin, Vector, vector_after
 from models.errors import ValidationError
-from replication.messages import Pull, PullAnswer, Push, PushNotReady, PushStale, push_answer_from_json
+from replication.messages import Pull, PullAnswer, Push, PushNotReady, PushOldEpoch, push_answer_from_json
 from replication.state import CoordinatorState, FollowerState, Ready
 from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
@@ -307,7 +307,7 @@ class ReplicationRunner:
                 self._pause(generation)
                 continue
             self._step(generation, self.state.push_answered, peer, mine, more, answer)
-            if isinstance(answer, PushStale):
+            if isinstance(answer, PushOldEpoch):
                 return
             if isinstance(answer, PushNotReady):
                 self._pause(generation, NOT_READY_PAUSE_FRACTION)

@@ -49,7 +49,7 @@ class Request:
 @dataclass(frozen=True)
 class Reply:
     call_id: int
-    body: object  # PushAccepted, PushStale, PushNotReady or PullAnswer
+    body: object  # PushAccepted, PushOldEpoch, PushNotReady or PullAnswer
 
 
 @dataclass(frozen=True)

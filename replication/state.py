@@ -35,7 +35,7 @@ Rules:
   meet by union.
 - FollowerState: a push is applied only when it comes from the coordinator
   this node follows, in that coordinator's epoch; of an older epoch it is
-  answered PushStale, else PushNotReady. After a push that left the follower
+  answered PushOldEpoch, else PushNotReady. After a push that left the follower
   holding all the coordinator held (and no more to come), it has caught up.
 """
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 
 from election.bully import ElectionView
 from models.changes import Origin, Vector, covers, covers_all, position
-from replication.messages import Push, PushAccepted, PushAnswer, PushNotReady, PushStale
+from replication.messages import Push, PushAccepted, PushAnswer, PushNotReady, PushOldEpoch
 from runtime.events import Event, event
 
 UNKNOWN, IN_SYNC, CATCHING_UP, DOWN = "unknown", "in_sync", "catching_up", "down"
@@ -169,7 +169,7 @@ class CoordinatorState:
         ready = self._ready(now)
         if not self.active or peer not in self.followers:
             return ready
-        if isinstance(answer, PushStale):
+        if isinstance(answer, PushOldEpoch):
             ready.note("follower_reports_newer_epoch", f"follower {peer} is in epoch {answer.epoch} under node "
                        f"{answer.coordinator}: stepping down", peer=peer, epoch=answer.epoch)
             ready.observed_epoch = (peer, answer.epoch, answer.coordinator)
@@ -271,10 +271,10 @@ class FollowerState:
         self._catching_up_since: int | None = None
         self._caught_up_with: tuple[int, int] | None = None  # (coordinator, epoch) last caught up with
 
-    def admit(self, sender: int, push: Push, view: ElectionView) -> PushStale | PushNotReady | None:
+    def admit(self, sender: int, push: Push, view: ElectionView) -> PushOldEpoch | PushNotReady | None:
         """None when the push may be applied; else the answer refusing it."""
         if push.epoch < view.epoch:
-            return PushStale(view.epoch, view.coordinator if view.coordinator_epoch == view.epoch else 0)
+            return PushOldEpoch(view.epoch, view.coordinator if view.coordinator_epoch == view.epoch else 0)
         if not view.follows(sender, push.epoch):
             return PushNotReady(view.epoch, view.coordinator)
         return None

@@ -4,7 +4,7 @@ time is the `now` (ms) each call is given, and every answer is read from the Rea
 
 from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, ElectionView
 from models.changes import Origin
-from replication.messages import Push, PushAccepted, PushNotReady, PushStale
+from replication.messages import Push, PushAccepted, PushNotReady, PushOldEpoch
 from replication.state import CATCHING_UP, DOWN, IN_SYNC, STALL_MS, UNKNOWN, CoordinatorState, FollowerState, Ready
 
 NODE, EPOCH, TIMEOUT = 3, 4, 1000
@@ -160,10 +160,10 @@ def test_a_new_generation_refuses_the_writes_of_the_previous_one():
 
 
 def test_a_stale_push_answer_reports_the_newer_epoch_and_refuses_waiting_writes():
-    """A follower answering PushStale: observed_epoch for the election, waiting writes refused, no more serving."""
+    """A follower answering PushOldEpoch: observed_epoch for the election, waiting writes refused, no more serving."""
     state = serving()
     state.change_committed(7, EPOCH, write(1), now=0)
-    ready = state.push_answered(1, {KEY: 1}, False, PushStale(EPOCH + 1, 2), now=5)
+    ready = state.push_answered(1, {KEY: 1}, False, PushOldEpoch(EPOCH + 1, 2), now=5)
     assert ready.observed_epoch == (1, EPOCH + 1, 2)
     assert ready.refused == [7] and ready.acknowledged == [] and not state.serving
     assert codes(ready) == [("follower_reports_newer_epoch", {"peer": 1, "epoch": EPOCH + 1})]
@@ -303,11 +303,11 @@ def following(coordinator: int = 2, epoch: int = EPOCH) -> ElectionView:
 
 
 def test_admit_answers_stale_to_a_push_of_an_older_epoch():
-    """A push older than the epoch this node knows: PushStale naming that epoch and its coordinator (0 if none)."""
+    """A push older than the epoch this node knows: PushOldEpoch naming that epoch and its coordinator (0 if none)."""
     follower = FollowerState()
-    assert follower.admit(3, Push(EPOCH - 1), following(2, EPOCH)) == PushStale(EPOCH, 2)
+    assert follower.admit(3, Push(EPOCH - 1), following(2, EPOCH)) == PushOldEpoch(EPOCH, 2)
     electing = ElectionView(CANDIDATE, 0, EPOCH - 1, EPOCH)  # saw EPOCH, follows nobody in it
-    assert follower.admit(3, Push(EPOCH - 1), electing) == PushStale(EPOCH, 0)
+    assert follower.admit(3, Push(EPOCH - 1), electing) == PushOldEpoch(EPOCH, 0)
 
 
 def test_admit_answers_not_ready_to_a_push_from_a_coordinator_it_does_not_follow_yet():
@@ -377,5 +377,5 @@ def test_a_coordinator_that_did_not_run_past_a_deadline_waits_for_its_followers_
     assert state.change_committed(7, 1, [origin], 10).acknowledged == []
     woke = state.tick(10 + STALL_MS + 60_000)
     assert woke.acknowledged == [] and [e.code for e in woke.events] == ["stalled"]
-    stale = state.push_answered(1, {(3, 1): 1}, False, PushStale(2, 2), 10 + STALL_MS + 60_010)
+    stale = state.push_answered(1, {(3, 1): 1}, False, PushOldEpoch(2, 2), 10 + STALL_MS + 60_010)
     assert stale.refused == [7] and stale.observed_epoch == (1, 2, 2)
