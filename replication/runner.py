@@ -35,13 +35,12 @@ from election.bully import ElectionView
 from models.changes import Origin, Vector, vector_after
 from models.errors import ValidationError
 from replication.messages import Pull, PullAnswer, Push, PushNotReady, PushOldEpoch, push_answer_from_json
-from replication.state import CoordinatorState, FollowerState, Ready
+from replication.state import REPLICATION_BATCH, CoordinatorState, FollowerState, Ready
 from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
 log = logging.getLogger("onsell.replication")
 
-REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below MAX_LINE_BYTES
 TICKS_PER_HEARTBEAT = 4
 NOT_READY_PAUSE_FRACTION = 0.25  # of a heartbeat: the coordinator's announcement is on its way
 ANSWER_MARGIN_S = 5.0  # a waiting write's answer comes by its deadline; past this margin something is broken
@@ -67,7 +66,8 @@ class NotAcknowledged(Exception):
 @dataclass
 class _Answer:
     done: threading.Event = field(default_factory=threading.Event)
-    replicas: int | None = None
+    replicas: int | None = None  # None: refused
+    stopping: bool = False  # refused because this node is stopping (read when refused, not when the writer wakes)
 
 
 class ReplicationRunner:
@@ -157,7 +157,7 @@ class ReplicationRunner:
             log.error("write %d got no acknowledgement decision within %.1f s", write_id, self.answer_timeout_s)
             raise NotAcknowledged(stopping=False)
         if answer.replicas is None:
-            raise NotAcknowledged(self._stopping)
+            raise NotAcknowledged(answer.stopping)
         return answer.replicas
 
     def members(self) -> dict:
@@ -200,7 +200,7 @@ class ReplicationRunner:
     def _answer(self, write_id: int, replicas: int | None) -> None:
         answer = self._answers.pop(write_id, None)
         if answer is not None:
-            answer.replicas = replicas
+            answer.replicas, answer.stopping = replicas, replicas is None and self._stopping
             answer.done.set()
 
     def _after(self, ready: Ready | None, generation: int) -> None:

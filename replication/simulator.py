@@ -129,7 +129,7 @@ class ClusterSimulation(Simulation):
         """Start (or restart) nodes from the store and epoch they persisted."""
         for node in nodes:
             peers = [p for p in self.node_ids if p != node]
-            self.replication[node] = Replication(CoordinatorState(node, peers, self.acks_required, self.timeout_ms))
+            self.replication[node] = Replication(CoordinatorState(node, peers, self.acks_required, self.timeout_ms, self.batch))
             self._note(f"!! node {node} starts with epoch {self.persisted[node]}")
             super().start(node)
 

@@ -9,9 +9,10 @@ Rules:
 - CoordinatorState.begin(epoch) starts a generation. Every follower is
   UNKNOWN until contacted. The coordinator serves clients only once the
   take-over sync (a pull from every peer) is done for each peer.
-- A follower is IN_SYNC once a push left it holding everything the
-  coordinator held when that push was read, with nothing more to come;
-  CATCHING_UP while behind; DOWN after a failed contact.
+- A follower is IN_SYNC when its last answer showed it holding everything the
+  coordinator held when that push was read, or lacking no more than one
+  batch of it (the next push carries the rest: a probe's answer, a burst);
+  CATCHING_UP when more than a batch behind; DOWN after a failed contact.
 - A write (the origins it must wait for) is acknowledged once acks_required
   followers hold it, or once no follower that could still take it soon
   (IN_SYNC, or UNKNOWN: not contacted yet) is left without it. A DOWN
@@ -47,6 +48,7 @@ from replication.messages import Push, PushAccepted, PushAnswer, PushNotReady, P
 from runtime.events import Event, event
 
 UNKNOWN, IN_SYNC, CATCHING_UP, DOWN = "unknown", "in_sync", "catching_up", "down"
+REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below MAX_LINE_BYTES
 STALL_MS = 1000  # the runner feeds the clock every few tens of ms: a longer gap means this node did not run
 
 
@@ -58,6 +60,7 @@ class Follower:
     state: str = UNKNOWN
     vector: Vector = field(default_factory=dict)
     taken_over: bool = False
+    holds_all: bool = False  # its last answer showed everything the push was read from
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,9 @@ class Ready:
 
 
 class CoordinatorState:
-    def __init__(self, node_id: int, peers: list[int], acks_required: int, timeout_ms: int):
+    def __init__(self, node_id: int, peers: list[int], acks_required: int, timeout_ms: int, batch: int = REPLICATION_BATCH):
         self.node_id = node_id
+        self.batch = batch
         self.peers = sorted(peers)
         self.acks_required = acks_required
         self.timeout_ms = timeout_ms
@@ -162,7 +166,7 @@ class CoordinatorState:
     def push_plan(self, peer: int) -> PushPlan:
         follower = self.followers.get(peer) or Follower(peer)
         contacted = follower.state in (IN_SYNC, CATCHING_UP)
-        return PushPlan(dict(follower.vector), send_entries=contacted, wait_for_news=follower.state == IN_SYNC)
+        return PushPlan(dict(follower.vector), send_entries=contacted, wait_for_news=follower.state == IN_SYNC and follower.holds_all)
 
     def push_answered(self, peer: int, sent: Vector, more: bool, answer: PushAnswer, now: int) -> Ready:
         """`peer` answered a push read when this node held `sent` (`more`: not everything fit)."""
@@ -179,15 +183,16 @@ class CoordinatorState:
         if isinstance(answer, PushNotReady):
             return ready
         follower, theirs = self.followers[peer], answer.vector
-        in_sync = not more and covers_all(theirs, sent)
-        previous = follower.state
-        follower.state, follower.vector = (IN_SYNC if in_sync else CATCHING_UP), dict(theirs)
         behind = position(sent) - position(theirs)
-        if previous != IN_SYNC and in_sync:
+        holds_all = not more and covers_all(theirs, sent)
+        close = not more and behind <= self.batch
+        previous, held_all = follower.state, follower.holds_all
+        follower.state, follower.vector, follower.holds_all = (IN_SYNC if close else CATCHING_UP), dict(theirs), holds_all
+        if holds_all and not (previous == IN_SYNC and held_all):
             ready.note("follower_in_sync", f"follower {peer} in sync at position {position(theirs)}", peer=peer)
-        elif previous in (UNKNOWN, DOWN) and not in_sync:
+        elif previous in (UNKNOWN, DOWN) and not close:
             ready.note("follower_catching_up", f"follower {peer} is behind by {behind} changes: catch-up started", peer=peer)
-        elif previous == IN_SYNC and not in_sync:
+        elif previous == IN_SYNC and not close:
             ready.note("follower_fell_behind", f"follower {peer} fell behind by {behind} changes", peer=peer)
         if any(seq > sent.get(key, 0) for key, seq in theirs.items()):
             ready.pulls.append(peer)

@@ -8,6 +8,7 @@ from replication.messages import Push, PushAccepted, PushNotReady, PushOldEpoch
 from replication.state import CATCHING_UP, DOWN, IN_SYNC, STALL_MS, UNKNOWN, CoordinatorState, FollowerState, Ready
 
 NODE, EPOCH, TIMEOUT = 3, 4, 1000
+BATCH = 3  # changes per push: a follower more than this behind is CATCHING_UP
 KEY = (NODE, EPOCH)  # the (node, epoch) of every change this coordinator writes in these tests
 
 
@@ -17,7 +18,7 @@ def codes(ready: Ready) -> list[tuple[str, dict]]:
 
 def serving(peers=(1, 2), acks: int = 1, now: int = 0) -> CoordinatorState:
     """Node 3, coordinator of EPOCH, taken over from every peer and serving; followers still UNKNOWN."""
-    state = CoordinatorState(NODE, list(peers), acks, TIMEOUT)
+    state = CoordinatorState(NODE, list(peers), acks, TIMEOUT, BATCH)
     state.begin(EPOCH, now)
     for peer in peers:
         state.take_over_done(peer, now)
@@ -81,7 +82,7 @@ def test_an_unknown_follower_still_counts_so_the_write_waits_for_it():
 
 
 def test_a_follower_catching_up_does_not_hold_up_a_write():
-    """A CATCHING_UP follower is not waited for (only IN_SYNC and UNKNOWN ones are): acknowledged at once."""
+    """A CATCHING_UP follower (more than a batch behind) is not waited for (only IN_SYNC and UNKNOWN ones are)."""
     state = serving(peers=(1,), acks=1)
     state.push_answered(1, {KEY: 9}, False, PushAccepted({KEY: 2}), now=0)
     ready = state.change_committed(7, EPOCH, [Origin(NODE, EPOCH, 10)], now=1)
@@ -236,13 +237,23 @@ def test_a_follower_in_sync_that_falls_behind_then_fails_then_returns():
     """follower_fell_behind, then follower_unreachable once however often it fails, then in sync again."""
     state = serving()
     holds(state, 2, 5, now=0)
-    fell = state.push_answered(2, {KEY: 9}, False, PushAccepted({KEY: 6}), now=5)
+    fell = state.push_answered(2, {KEY: 9}, False, PushAccepted({KEY: 5}), now=5)
     assert state.followers[2].state == CATCHING_UP and codes(fell) == [("follower_fell_behind", {"peer": 2})]
     assert codes(state.push_failed(2, "timed out", now=10)) == [("follower_unreachable", {"peer": 2})]
     assert codes(state.push_failed(2, "timed out", now=20)) == []
     assert state.followers[2].state == DOWN
     back = holds(state, 2, 9, now=30)
     assert state.followers[2].state == IN_SYNC and codes(back) == [("follower_in_sync", {"peer": 2})]
+
+
+def test_a_follower_within_a_batch_of_the_coordinator_still_holds_up_a_write():
+    """A probe's answer (or a burst) showing a follower a few changes behind keeps it IN_SYNC: the write waits for it."""
+    state = serving(peers=(1,), acks=1)
+    assert state.change_committed(7, EPOCH, write(1), now=1).acknowledged == []
+    probe = state.push_answered(1, {KEY: 1}, False, PushAccepted({}), now=2)
+    assert probe.acknowledged == [] and state.followers[1].state == IN_SYNC and codes(probe) == []
+    assert state.push_plan(1).send_entries and not state.push_plan(1).wait_for_news  # the rest goes at once
+    assert holds(state, 1, 1, now=3).acknowledged == [(7, 2)]
 
 
 def test_a_follower_back_from_down_but_behind_is_catching_up_again():
