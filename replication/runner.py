@@ -34,15 +34,14 @@ from db.merge import MalformedChange, apply_parsed, parse_entries
 from election.bully import ElectionView
 from models.changes import Origin, Vector, vector_after
 from models.errors import ValidationError
-from replication.messages import Pull, PullAnswer, Push, PushNotReady, PushOldEpoch, push_answer_from_json
-from replication.state import REPLICATION_BATCH, CoordinatorState, FollowerState, Ready
+from replication.messages import Pull, PullAnswer, Push, PushOldEpoch, push_answer_from_json
+from replication.state import REPLICATION_BATCH, CoordinatorState, FollowerState, Ready, WaitUntil
 from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
 log = logging.getLogger("onsell.replication")
 
 TICKS_PER_HEARTBEAT = 4
-NOT_READY_PAUSE_FRACTION = 0.25  # of a heartbeat: the coordinator's announcement is on its way
 ANSWER_MARGIN_S = 5.0  # a waiting write's answer comes by its deadline; past this margin something is broken
 
 
@@ -81,7 +80,7 @@ class ReplicationRunner:
         self.clock = clock
         self.heartbeat_s = heartbeat_ms / 1000
         self.now_iso = now_iso
-        self.state = CoordinatorState(node_id, list(links), acks_required, timeout_ms)
+        self.state = CoordinatorState(node_id, list(links), acks_required, timeout_ms, heartbeat_ms=heartbeat_ms)
         self.follower = FollowerState()
         self.answer_timeout_s = timeout_ms / 1000 + ANSWER_MARGIN_S
         self.serving = threading.Event()
@@ -245,9 +244,10 @@ class ReplicationRunner:
     def _active(self, generation: int) -> bool:
         return generation == self._generation and not self._stopped.is_set()
 
-    def _pause(self, generation: int, fraction: float = 1.0) -> None:
+    def _pause(self, generation: int, seconds: float) -> None:
+        """Wait `seconds`, or less when the generation ends."""
         with self._lock:
-            self._lock.wait_for(lambda: self._generation != generation, self.heartbeat_s * fraction)
+            self._lock.wait_for(lambda: self._generation != generation, seconds)
 
     # -- the coordinator's side: one loop per follower -------------------------------------------
     def _follower_loop(self, peer: int, generation: int) -> None:
@@ -267,7 +267,6 @@ class ReplicationRunner:
             except Exception as exc:  # e.g. a database error: log it, count the follower as unreached, try again
                 log.exception("replication to node %d failed", peer)
                 self._step(generation, self.state.push_failed, peer, f"internal error: {exc}")
-                self._pause(generation)
 
     def _read(self, mine: Vector, theirs: Vector) -> tuple[list, bool]:
         return self.db.read(lambda c: read_after(c, mine, theirs, REPLICATION_BATCH))
@@ -277,40 +276,42 @@ class ReplicationRunner:
         return (mine, *self._read(mine, theirs))
 
     def _push_loop(self, peer: int, generation: int, read_ahead: ThreadPoolExecutor) -> None:
+        """Carry out the machine's next_push towards `peer` until the generation ends."""
         link = self.links[peer]
-        last_seen = 0
+        last_seen = 0  # the change log's last position when the last push was read
         ahead = None  # (the follower vector it assumes, Future of (mine, entries, more))
         while self._active(generation):
             with self._lock:
                 if generation != self._generation:
                     return
-                plan = self.state.push_plan(peer)
+                order = self.state.next_push(peer, self.changes.last_pos > last_seen, self._now())
                 epoch = self.state.epoch
-            if plan.wait_for_news:
-                last_seen = self.changes.wait_for_news(last_seen, self.heartbeat_s)
-                if not self._active(generation):
-                    return
-            if ahead is not None and ahead[0] == plan.vector:
+            if isinstance(order, WaitUntil):
+                wait_s = max(0.0, (order.until - self._now()) / 1000)
+                if order.unless_news:
+                    self.changes.wait_for_news(last_seen, wait_s)
+                else:
+                    self._pause(generation, wait_s)
+                continue
+            last_seen = self.changes.last_pos
+            if ahead is not None and ahead[0] == order.vector:
                 mine, entries, more = ahead[1].result()
             else:
                 mine = self.changes.vector()
-                entries, more = self._read(mine, plan.vector) if plan.send_entries else ([], False)
+                entries, more = self._read(mine, order.vector) if order.send_entries else ([], False)
             ahead = None
             if more:  # catching up: read the next batch while the follower applies this one
-                expected = vector_after(plan.vector, [Origin(*e["origin"]) for e in entries])
+                expected = vector_after(order.vector, [Origin(*e["origin"]) for e in entries])
                 ahead = (expected, read_ahead.submit(self._read_now, expected))
             push = Push(epoch, tuple(entries), more, mine, self.members())
             try:
                 answer = push_answer_from_json(link.call("peer.push", push.to_json()))
             except (PeerUnavailable, PeerRefused, ValueError) as exc:
                 self._step(generation, self.state.push_failed, peer, str(exc))
-                self._pause(generation)
                 continue
             self._step(generation, self.state.push_answered, peer, mine, more, answer)
             if isinstance(answer, PushOldEpoch):
                 return
-            if isinstance(answer, PushNotReady):
-                self._pause(generation, NOT_READY_PAUSE_FRACTION)
 
     def _pull_from(self, peer: int, generation: int, taking_over: bool) -> None:
         """Fetch from `peer` every change it holds that this node lacks."""

@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from election.bully import COORDINATOR, FOLLOWER, Timing
 from election.simulator import DEFAULT_TIMING, TICK_MS, Simulation
 from models.changes import Origin, Vector, covers, position
-from replication.messages import Pull, PullAnswer, Push, PushNotReady
-from replication.state import IN_SYNC, CoordinatorState, FollowerState
+from replication.messages import Pull, PullAnswer, Push
+from replication.state import IN_SYNC, CoordinatorState, FollowerState, WaitUntil
 from runtime.settings import default_int
 
 BATCH = 3  # changes per push or pull answer: small, so that `more` is exercised
 ACKS_REQUIRED = default_int("REPLICATION_ACKS")
 REPLICATION_TIMEOUT_MS = default_int("REPLICATION_TIMEOUT_MS")
-NOT_READY_RETRY_DIVISOR = 4  # after PushNotReady, push again after heartbeat_ms / 4
 SETTLE_LIMIT_MS = 30_000
 TRACE_TAIL = 60
 
@@ -88,10 +87,7 @@ class FollowerLink:
     pulling: bool = True
     taking_over: bool = True
     pulled: int = 0
-    pushing: bool = False
-    next_push_at: int = 0
-    pushed_at: int = 0
-    log_length_pushed: int = -1
+    log_length_pushed: int = 0  # the store's length when the last push was read: more is news
 
 
 @dataclass
@@ -129,7 +125,8 @@ class ClusterSimulation(Simulation):
         """Start (or restart) nodes from the store and epoch they persisted."""
         for node in nodes:
             peers = [p for p in self.node_ids if p != node]
-            self.replication[node] = Replication(CoordinatorState(node, peers, self.acks_required, self.timeout_ms, self.batch))
+            coordinator = CoordinatorState(node, peers, self.acks_required, self.timeout_ms, self.batch, self.timing.heartbeat_ms)
+            self.replication[node] = Replication(coordinator)
             self._note(f"!! node {node} starts with epoch {self.persisted[node]}")
             super().start(node)
 
@@ -258,14 +255,13 @@ class ClusterSimulation(Simulation):
     def _push_to_followers(self, node: int) -> None:
         coordinator, store = self.replication[node].coordinator, self.stores[node]
         for peer, link in self.replication[node].links.items():
-            if link.pulling or link.pushing or self.now < link.next_push_at:
+            if link.pulling:
+                continue  # the runner pulls inline, between two pushes
+            order = coordinator.next_push(peer, len(store.log) > link.log_length_pushed, self.now)
+            if isinstance(order, WaitUntil):
                 continue
-            plan = coordinator.push_plan(peer)
-            no_news = len(store.log) == link.log_length_pushed
-            if plan.wait_for_news and no_news and self.now < link.pushed_at + self.timing.heartbeat_ms:
-                continue
-            entries, more = store.lacking(plan.vector, self.batch) if plan.send_entries else ((), False)
-            link.pushing, link.pushed_at, link.log_length_pushed = True, self.now, len(store.log)
+            entries, more = store.lacking(order.vector, self.batch) if order.send_entries else ((), False)
+            link.log_length_pushed = len(store.log)
             self._call(node, peer, Push(coordinator.epoch, entries, more, dict(store.vector), {}))
 
     def _pull(self, node: int, peer: int) -> None:
@@ -281,8 +277,6 @@ class ClusterSimulation(Simulation):
             else:
                 self._pull_ended(call.caller, call.peer, answer.vector)
             return
-        link.pushing = False
-        link.next_push_at = self.now + (self.timing.heartbeat_ms // NOT_READY_RETRY_DIVISOR if isinstance(answer, PushNotReady) else 0)
         coordinator = self.replication[call.caller].coordinator
         self._replication(call.caller, coordinator.push_answered(call.peer, call.body.vector, call.body.more, answer, self.now))
 
@@ -294,8 +288,6 @@ class ClusterSimulation(Simulation):
         if isinstance(call.body, Pull):
             self._pull_ended(call.caller, call.peer, None)
             return
-        link = self.replication[call.caller].links[call.peer]
-        link.pushing, link.next_push_at = False, self.now + self.timing.heartbeat_ms
         self._replication(call.caller, self.replication[call.caller].coordinator.push_failed(call.peer, reason, self.now))
 
     def _pull_ended(self, node: int, peer: int, last_answer: Vector | None) -> None:

@@ -34,6 +34,11 @@ Rules:
   refuses every waiting write too.
 - A follower holding changes the coordinator lacks is pulled from: histories
   meet by union.
+- When to push is decided here too (next_push): one push at a time per
+  follower; a follower not yet reached or DOWN gets a probe, one behind gets
+  entries at once, one holding everything gets the next push when there is
+  news or after heartbeat_ms (a probe that doubles as a heartbeat); after a
+  failed push the next waits heartbeat_ms, after "not ready" a quarter of it.
 - FollowerState: a push is applied only when it comes from the coordinator
   this node follows, in that coordinator's epoch; of an older epoch it is
   answered PushOldEpoch, else PushNotReady. After a push that left the follower
@@ -46,9 +51,12 @@ from election.bully import ElectionView
 from models.changes import Origin, Vector, covers, covers_all, position
 from replication.messages import Push, PushAccepted, PushAnswer, PushNotReady, PushOldEpoch
 from runtime.events import Event, event
+from runtime.settings import default_int
 
 UNKNOWN, IN_SYNC, CATCHING_UP, DOWN = "unknown", "in_sync", "catching_up", "down"
 REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below MAX_LINE_BYTES
+HEARTBEAT_INTERVAL_MS = default_int("HEARTBEAT_INTERVAL_MS")
+NOT_READY_RETRY_DIVISOR = 4  # after "not ready" the next push waits heartbeat_ms / this: the announcement is on its way
 STALL_MS = 1000  # the runner feeds the clock every few tens of ms: a longer gap means this node did not run
 
 
@@ -61,15 +69,25 @@ class Follower:
     vector: Vector = field(default_factory=dict)
     taken_over: bool = False
     holds_all: bool = False  # its last answer showed everything the push was read from
+    in_flight: bool = False  # a push is out, its answer not in yet
+    not_before: int = 0  # no push before this (ms): backing off after a failure or "not ready"
+    last_push_at: int | None = None
 
 
 @dataclass(frozen=True)
-class PushPlan:
-    """What the runner should push to a follower next: entries beyond `vector` (or only a probe)."""
+class PushNow:
+    """Push to the follower now: the changes beyond `vector` it lacks (at most a batch), or only a probe."""
 
     vector: Vector
     send_entries: bool
-    wait_for_news: bool
+
+
+@dataclass(frozen=True)
+class WaitUntil:
+    """No push is due before `until` (ms); when `unless_news`, a new local change makes one due at once."""
+
+    until: int
+    unless_news: bool
 
 
 @dataclass(frozen=True)
@@ -96,9 +114,11 @@ class Ready:
 
 
 class CoordinatorState:
-    def __init__(self, node_id: int, peers: list[int], acks_required: int, timeout_ms: int, batch: int = REPLICATION_BATCH):
+    def __init__(self, node_id: int, peers: list[int], acks_required: int, timeout_ms: int, batch: int = REPLICATION_BATCH,
+                 heartbeat_ms: int = HEARTBEAT_INTERVAL_MS):
         self.node_id = node_id
         self.batch = batch
+        self.heartbeat_ms = heartbeat_ms
         self.peers = sorted(peers)
         self.acks_required = acks_required
         self.timeout_ms = timeout_ms
@@ -163,16 +183,26 @@ class CoordinatorState:
         return ready
 
     # -- pushes --------------------------------------------------------------------------------
-    def push_plan(self, peer: int) -> PushPlan:
-        follower = self.followers.get(peer) or Follower(peer)
-        contacted = follower.state in (IN_SYNC, CATCHING_UP)
-        return PushPlan(dict(follower.vector), send_entries=contacted, wait_for_news=follower.state == IN_SYNC and follower.holds_all)
+    def next_push(self, peer: int, news: bool, now: int) -> PushNow | WaitUntil:
+        """What to do towards `peer` now; `news`: this node committed changes since the last push to it was read.
+        A PushNow counts as sent: the next comes after its answer (push_answered or push_failed)."""
+        follower = self.followers.get(peer)
+        if not self.active or follower is None or not follower.taken_over or follower.in_flight:
+            return WaitUntil(now + self.heartbeat_ms, unless_news=False)
+        if now < follower.not_before:
+            return WaitUntil(follower.not_before, unless_news=False)
+        current = follower.state == IN_SYNC and follower.holds_all
+        if current and not news and follower.last_push_at is not None and now < follower.last_push_at + self.heartbeat_ms:
+            return WaitUntil(follower.last_push_at + self.heartbeat_ms, unless_news=True)
+        follower.in_flight, follower.last_push_at = True, now
+        return PushNow(dict(follower.vector), send_entries=follower.state in (IN_SYNC, CATCHING_UP))
 
     def push_answered(self, peer: int, sent: Vector, more: bool, answer: PushAnswer, now: int) -> Ready:
         """`peer` answered a push read when this node held `sent` (`more`: not everything fit)."""
         ready = self._ready(now)
         if not self.active or peer not in self.followers:
             return ready
+        self.followers[peer].in_flight = False
         if isinstance(answer, PushOldEpoch):
             ready.note("follower_reports_newer_epoch", f"follower {peer} is in epoch {answer.epoch} under node "
                        f"{answer.coordinator}: stepping down", peer=peer, epoch=answer.epoch)
@@ -181,6 +211,7 @@ class CoordinatorState:
             self._refuse_all(ready)
             return ready
         if isinstance(answer, PushNotReady):
+            self.followers[peer].not_before = now + self.heartbeat_ms // NOT_READY_RETRY_DIVISOR
             return ready
         follower, theirs = self.followers[peer], answer.vector
         behind = position(sent) - position(theirs)
@@ -207,7 +238,7 @@ class CoordinatorState:
             return ready
         if follower.state != DOWN:
             ready.note("follower_unreachable", f"follower {peer} unreachable: {reason}", peer=peer)
-        follower.state = DOWN
+        follower.state, follower.in_flight, follower.not_before = DOWN, False, now + self.heartbeat_ms
         self._settle_all(now, ready)
         return ready
 

@@ -5,10 +5,11 @@ time is the `now` (ms) each call is given, and every answer is read from the Rea
 from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, ElectionView
 from models.changes import Origin
 from replication.messages import Push, PushAccepted, PushNotReady, PushOldEpoch
-from replication.state import CATCHING_UP, DOWN, IN_SYNC, STALL_MS, UNKNOWN, CoordinatorState, FollowerState, Ready
+from replication.state import CATCHING_UP, DOWN, IN_SYNC, STALL_MS, UNKNOWN, CoordinatorState, FollowerState, PushNow, Ready, WaitUntil
 
 NODE, EPOCH, TIMEOUT = 3, 4, 1000
 BATCH = 3  # changes per push: a follower more than this behind is CATCHING_UP
+HEARTBEAT = 100
 KEY = (NODE, EPOCH)  # the (node, epoch) of every change this coordinator writes in these tests
 
 
@@ -18,7 +19,7 @@ def codes(ready: Ready) -> list[tuple[str, dict]]:
 
 def serving(peers=(1, 2), acks: int = 1, now: int = 0) -> CoordinatorState:
     """Node 3, coordinator of EPOCH, taken over from every peer and serving; followers still UNKNOWN."""
-    state = CoordinatorState(NODE, list(peers), acks, TIMEOUT, BATCH)
+    state = CoordinatorState(NODE, list(peers), acks, TIMEOUT, BATCH, HEARTBEAT)
     state.begin(EPOCH, now)
     for peer in peers:
         state.take_over_done(peer, now)
@@ -252,7 +253,7 @@ def test_a_follower_within_a_batch_of_the_coordinator_still_holds_up_a_write():
     assert state.change_committed(7, EPOCH, write(1), now=1).acknowledged == []
     probe = state.push_answered(1, {KEY: 1}, False, PushAccepted({}), now=2)
     assert probe.acknowledged == [] and state.followers[1].state == IN_SYNC and codes(probe) == []
-    assert state.push_plan(1).send_entries and not state.push_plan(1).wait_for_news  # the rest goes at once
+    assert state.next_push(1, news=False, now=2) == PushNow({}, send_entries=True)  # the rest goes at once
     assert holds(state, 1, 1, now=3).acknowledged == [(7, 2)]
 
 
@@ -264,20 +265,46 @@ def test_a_follower_back_from_down_but_behind_is_catching_up_again():
     assert state.followers[1].state == CATCHING_UP and codes(ready) == [("follower_catching_up", {"peer": 1})]
 
 
-def test_push_plans_probe_the_unknown_and_the_down_and_send_entries_to_the_contacted():
-    """UNKNOWN and DOWN get a probe; CATCHING_UP gets entries; IN_SYNC gets entries once there is news."""
-    state = serving(peers=(1, 2))
-    unknown = state.push_plan(1)
-    assert (unknown.send_entries, unknown.wait_for_news) == (False, False)
-    state.push_answered(1, {KEY: 5}, False, PushAccepted({KEY: 3}), now=0)
-    catching_up = state.push_plan(1)
-    assert (catching_up.vector, catching_up.send_entries, catching_up.wait_for_news) == ({KEY: 3}, True, False)
+def test_next_push_probes_an_unknown_follower_then_sends_entries_to_one_behind_one_push_at_a_time():
+    """An UNKNOWN follower gets a probe; while it is out nothing else goes; once it shows the follower behind, entries at once."""
+    state = serving(peers=(1,))
+    assert state.next_push(1, news=False, now=0) == PushNow({}, send_entries=False)
+    assert state.next_push(1, news=True, now=1) == WaitUntil(1 + HEARTBEAT, unless_news=False)  # the probe is out
+    state.push_answered(1, {KEY: 9}, False, PushAccepted({KEY: 2}), now=2)  # 7 behind, more than a batch
+    assert state.next_push(1, news=False, now=2) == PushNow({KEY: 2}, send_entries=True)
+
+
+def test_a_follower_holding_everything_gets_the_next_push_on_news_or_after_a_heartbeat():
+    """In sync and holding all: wait for news (a local commit) or heartbeat_ms after the last push, whichever comes first."""
+    state = serving(peers=(1,))
+    state.next_push(1, news=False, now=0)
     holds(state, 1, 5, now=1)
-    in_sync = state.push_plan(1)
-    assert (in_sync.vector, in_sync.send_entries, in_sync.wait_for_news) == ({KEY: 5}, True, True)
-    state.push_failed(2, "refused", now=2)
-    down = state.push_plan(2)
-    assert (down.send_entries, down.wait_for_news) == (False, False)
+    assert state.next_push(1, news=False, now=2) == WaitUntil(HEARTBEAT, unless_news=True)
+    assert state.next_push(1, news=True, now=3) == PushNow({KEY: 5}, send_entries=True)
+    holds(state, 1, 6, now=4)
+    assert state.next_push(1, news=False, now=3 + HEARTBEAT) == PushNow({KEY: 6}, send_entries=True)  # doubles as a heartbeat
+
+
+def test_after_a_failed_push_the_next_waits_a_heartbeat_and_after_not_ready_a_quarter_of_one():
+    """Backing off: heartbeat_ms after a failure (then a probe, the follower being DOWN), heartbeat_ms/4 after "not ready"."""
+    state = serving(peers=(1,))
+    state.next_push(1, news=False, now=0)
+    state.push_failed(1, "refused", now=10)
+    assert state.next_push(1, news=True, now=11) == WaitUntil(10 + HEARTBEAT, unless_news=False)
+    assert state.next_push(1, news=True, now=10 + HEARTBEAT) == PushNow({}, send_entries=False)
+    state.push_answered(1, {KEY: 1}, False, PushNotReady(EPOCH, 0), now=200)
+    assert state.next_push(1, news=True, now=201) == WaitUntil(200 + HEARTBEAT // 4, unless_news=False)
+
+
+def test_no_push_before_the_take_over_from_that_peer_nor_after_the_term():
+    """next_push waits until the take-over pull from the peer is done, and once end() was called."""
+    state = CoordinatorState(NODE, [1], 1, TIMEOUT, BATCH, HEARTBEAT)
+    state.begin(EPOCH, 0)
+    assert isinstance(state.next_push(1, news=True, now=0), WaitUntil)
+    state.take_over_done(1, 0)
+    assert isinstance(state.next_push(1, news=True, now=0), PushNow)
+    state.end(1)
+    assert isinstance(state.next_push(1, news=True, now=2), WaitUntil)
 
 
 def test_members_show_each_followers_role_and_position():
