@@ -15,6 +15,7 @@ import random
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, Timing
 
 TICK_MS = 10
+FAULTS = ("crash", "restart", "pause", "resume", "partition", "heal", "wait")
 DEFAULT_TIMING = Timing()
 
 
@@ -84,26 +85,62 @@ class Simulation:
 
     # -- running -----------------------------------------------------------------------------
     def run(self, ms: int) -> None:
+        """Advance `ms` of simulated time, TICK_MS at a time: deliver what is due, then tick every running node."""
         end = self.now + ms
         while self.now < end:
             self.now += TICK_MS
             while self._queue and self._queue[0][0] <= self.now:
                 _, _, src, dst, message = heapq.heappop(self._queue)
-                if dst in self.crashed:
-                    continue
-                if dst in self.paused:
-                    self._held[dst].append((src, message))
-                    continue
-                self._deliver(src, dst, message)
-            for node, (at, coordinator) in list(self._catch_up_at.items()):
-                machine = self.machines.get(node)
-                if at <= self.now and machine and node not in self.paused:
-                    del self._catch_up_at[node]
-                    if machine.state == FOLLOWER and machine.coordinator == coordinator:
-                        self._apply(node, machine.report_caught_up(self.now))
-            for node, machine in list(self.machines.items()):
+                self._arrive(src, dst, message)
+            self._after_delivery()
+            for node in list(self.machines):
                 if node not in self.paused:
-                    self._apply(node, machine.tick(self.now))
+                    self._tick(node)
+            self._after_ticks()
+
+    def random_fault(self, nodes: list[int], faults: tuple[str, ...] = FAULTS) -> str:
+        """Inject one fault drawn with this run's seed (crash, restart, pause, resume, partition, heal or wait); its name."""
+        fault, node = self.rng.choice(faults), self.rng.choice(nodes)
+        if fault == "crash" and node in self.live():
+            self.crash(node)
+        elif fault == "restart" and node in self.crashed:
+            self.start(node)
+        elif fault == "pause" and node in self.live() and node not in self.paused:
+            self.pause(node)
+        elif fault == "resume" and node in self.paused:
+            self.resume(node)
+        elif fault == "partition":
+            shuffled = self.rng.sample(nodes, len(nodes))
+            split = self.rng.randint(1, len(nodes) - 1)
+            self.partition(shuffled[:split], shuffled[split:])
+        elif fault == "heal":
+            self.heal()
+        return fault
+
+    # -- hooks a simulator of more machines overrides ------------------------------------------
+    def _arrive(self, src: int, dst: int, message) -> None:
+        """A message reaches dst: lost if dst crashed, held if it is paused."""
+        if dst in self.crashed:
+            return
+        if dst in self.paused:
+            self._held[dst].append((src, message))
+            return
+        self._deliver(src, dst, message)
+
+    def _after_delivery(self) -> None:
+        """A follower reports itself caught up catch_up_ms after it started following."""
+        for node, (at, coordinator) in list(self._catch_up_at.items()):
+            machine = self.machines.get(node)
+            if at <= self.now and machine and node not in self.paused:
+                del self._catch_up_at[node]
+                if machine.state == FOLLOWER and machine.coordinator == coordinator:
+                    self._apply(node, machine.report_caught_up(self.now))
+
+    def _tick(self, node: int) -> None:
+        self._apply(node, self.machines[node].tick(self.now))
+
+    def _after_ticks(self) -> None:
+        """Checks after every tick (none here: the epoch check runs on every role change)."""
 
     def run_until(self, condition, limit_ms: int = 10_000) -> int:
         """Run until condition() holds; the simulated ms it took. AssertionError past limit_ms."""

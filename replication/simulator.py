@@ -26,7 +26,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from election.bully import COORDINATOR, FOLLOWER, Timing
-from election.simulator import DEFAULT_TIMING, TICK_MS, Simulation
+from election.simulator import DEFAULT_TIMING, Simulation
 from models.changes import Origin, Vector, covers, position
 from replication.messages import Pull, PullAnswer, Push
 from replication.state import IN_SYNC, CoordinatorState, FollowerState, WaitUntil
@@ -169,31 +169,29 @@ class ClusterSimulation(Simulation):
         super().resume(node)
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, ms: int) -> None:
-        end = self.now + ms
-        while self.now < end:
-            self.now += TICK_MS
-            while self._queue and self._queue[0][0] <= self.now:
-                _, _, src, dst, message = heapq.heappop(self._queue)
-                if src is None:
-                    self._call_failed(message, "connection refused")
-                elif dst in self.crashed:
-                    if isinstance(message, Request):
-                        self._call_failed(message.call_id, "connection reset")
-                elif dst in self.paused:
-                    self._held[dst].append((src, message))
-                else:
-                    self._deliver(src, dst, message)
-            for call_id, call in list(self._calls.items()):
-                if call.deadline <= self.now and call.caller not in self.paused:
-                    self._call_failed(call_id, "timed out")
-            for node in list(self.machines):
-                if node not in self.paused:
-                    self.machines[node].position = position(self.stores[node].vector)
-                    self._apply(node, self.machines[node].tick(self.now))
-                    self._replication(node, self.replication[node].coordinator.tick(self.now))
-                    self._push_to_followers(node)
-            self._check_acknowledged_held()
+    def _arrive(self, src, dst, message) -> None:
+        if src is None:
+            self._call_failed(message, "connection refused")
+        elif dst in self.crashed:
+            if isinstance(message, Request):
+                self._call_failed(message.call_id, "connection reset")
+        else:
+            super()._arrive(src, dst, message)
+
+    def _after_delivery(self) -> None:
+        """Calls past their deadline fail (followers report catching up themselves: no timer for it here)."""
+        for call_id, call in list(self._calls.items()):
+            if call.deadline <= self.now and call.caller not in self.paused:
+                self._call_failed(call_id, "timed out")
+
+    def _tick(self, node: int) -> None:
+        self.machines[node].position = position(self.stores[node].vector)
+        super()._tick(node)
+        self._replication(node, self.replication[node].coordinator.tick(self.now))
+        self._push_to_followers(node)
+
+    def _after_ticks(self) -> None:
+        self._check_acknowledged_held()
 
     def settle(self, limit_ms: int = SETTLE_LIMIT_MS) -> int:
         """Run until converged(), then check_converged(); the simulated ms it took."""

@@ -184,21 +184,7 @@ def test_after_random_faults_stop_everyone_settles_on_the_highest_id(seed):
     sim.epoch_owner = _AnyOwner()  # partitions may elect in the same epoch on both sides; settled state is checked below
     sim.start(*nodes)
     for _ in range(12):
-        action = sim.rng.choice(["crash", "restart", "pause", "resume", "partition", "heal", "wait"])
-        node = sim.rng.choice(nodes)
-        if action == "crash" and node in sim.live():
-            sim.crash(node)
-        elif action == "restart" and node in sim.crashed:
-            sim.start(node)
-        elif action == "pause" and node in sim.live():
-            sim.pause(node)
-        elif action == "resume" and node in sim.paused:
-            sim.resume(node)
-        elif action == "partition":
-            split = sim.rng.randint(1, 3)
-            sim.partition(nodes[:split], nodes[split:])
-        elif action == "heal":
-            sim.heal()
+        sim.random_fault(nodes)
         sim.run(sim.rng.randint(50, 800))
     sim.heal()
     for node in list(sim.paused):

@@ -169,7 +169,6 @@ def test_a_burst_larger_than_a_batch_still_waits_for_a_follower():
 
 # -- random faults -------------------------------------------------------------------------------
 WRITE_EVERY_MS = 50
-FAULTS = ["crash", "restart", "pause", "resume", "partition", "heal", "wait"]
 
 
 def random_faults(seed: int, nodes: list[int], steps: int = 12) -> ClusterSimulation:
@@ -179,21 +178,7 @@ def random_faults(seed: int, nodes: list[int], steps: int = 12) -> ClusterSimula
     sim.drop_rate = sim.rng.choice([0.01, 0.03, 0.05])
     sim.start(*nodes)
     for _ in range(steps):
-        fault, node = sim.rng.choice(FAULTS), sim.rng.choice(nodes)
-        if fault == "crash" and node in sim.live():
-            sim.crash(node)
-        elif fault == "restart" and node in sim.crashed:
-            sim.start(node)
-        elif fault == "pause" and node in sim.live():
-            sim.pause(node)
-        elif fault == "resume" and node in sim.paused:
-            sim.resume(node)
-        elif fault == "partition":
-            shuffled = sim.rng.sample(nodes, len(nodes))
-            split = sim.rng.randint(1, len(nodes) - 1)
-            sim.partition(shuffled[:split], shuffled[split:])
-        elif fault == "heal":
-            sim.heal()
+        sim.random_fault(nodes)
         for _ in range(sim.rng.randint(1, 16)):
             for serving in sim.serving():
                 sim.write(serving)
