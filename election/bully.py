@@ -199,9 +199,10 @@ class BullyMachine:
             return self.tick(now)  # every higher peer may be gone now: no need to wait for the deadline
         return Ready()  # ticking here could fire timers halfway through a backlog of messages not yet read
 
-    def report_caught_up(self, now: int) -> Ready:
-        """The application holds everything the coordinator it follows had when it looked."""
-        if self.state == FOLLOWER and not self.caught_up:
+    def report_caught_up(self, coordinator: int, epoch: int, now: int) -> Ready:
+        """The application holds everything `coordinator` of `epoch` had when it looked; ignored unless that is the
+        coordinator this node follows now (a catch-up with an earlier one says nothing about this one)."""
+        if self.state == FOLLOWER and not self.caught_up and (coordinator, epoch) == (self.coordinator, self.coordinator_epoch):
             self.caught_up = True
             return self.tick(now)
         return Ready()

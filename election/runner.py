@@ -80,8 +80,8 @@ class ElectionRunner:
     def observe_epoch(self, reporter: int, epoch: int, coordinator: int) -> None:
         self._input(lambda now: self.machine.observe_epoch(reporter, epoch, coordinator, now))
 
-    def report_caught_up(self) -> None:
-        self._input(lambda now: self.machine.report_caught_up(now))
+    def report_caught_up(self, coordinator: int, epoch: int) -> None:
+        self._input(lambda now: self.machine.report_caught_up(coordinator, epoch, now))
 
     def view(self) -> ElectionView:
         """What the election says now, without taking the lock."""

@@ -134,7 +134,7 @@ class Simulation:
             if at <= self.now and machine and node not in self.paused:
                 del self._catch_up_at[node]
                 if machine.state == FOLLOWER and machine.coordinator == coordinator:
-                    self._apply(node, machine.report_caught_up(self.now))
+                    self._apply(node, machine.report_caught_up(coordinator, machine.coordinator_epoch, self.now))
 
     def _tick(self, node: int) -> None:
         self._apply(node, self.machines[node].tick(self.now))

@@ -51,7 +51,7 @@ class Election(Protocol):
     def view(self) -> ElectionView: ...
     def observe_coordinator(self, sender: int, epoch: int) -> None: ...
     def observe_epoch(self, reporter: int, epoch: int, coordinator: int) -> None: ...
-    def report_caught_up(self) -> None: ...
+    def report_caught_up(self, coordinator: int, epoch: int) -> None: ...
 
 
 class NotAcknowledged(Exception):
@@ -357,7 +357,7 @@ class ReplicationRunner:
             answer, ready = self.follower.applied(sender, push, self.changes.vector(), self._now())
             self._apply(ready)
         if ready.caught_up:
-            self.election.report_caught_up()
+            self.election.report_caught_up(sender, push.epoch)
         return answer.to_json()
 
     def handle_pull(self, sender: int, body) -> dict:

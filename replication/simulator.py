@@ -246,7 +246,7 @@ class ClusterSimulation(Simulation):
         answer, ready = follower.applied(sender, push, dict(store.vector), self.now)
         self._events(node, ready.events)
         if ready.caught_up:
-            self._apply(node, bully.report_caught_up(self.now))
+            self._apply(node, bully.report_caught_up(sender, push.epoch, self.now))
         return answer
 
     # -- the coordinator's calls -------------------------------------------------------------

@@ -123,6 +123,16 @@ def test_messages_of_an_old_epoch_are_ignored_and_answered_stale():
         assert ready.messages == [(1, Stale(2, 5, 3))]
 
 
+def test_a_catch_up_report_counts_only_for_the_coordinator_followed_now():
+    """report_caught_up names the (coordinator, epoch) caught up with: a report about an earlier one is ignored."""
+    machine = BullyMachine(3, [1, 2], epoch=4)
+    machine.start(0)
+    machine.step(Coordinator(2, 5), now=10)
+    assert machine.report_caught_up(1, 4, now=20).role_change is None and not machine.caught_up
+    machine.report_caught_up(2, 5, now=30)
+    assert machine.caught_up and machine.state == CANDIDATE  # caught up with the lower coordinator: it reclaims
+
+
 def test_a_coordinator_steps_down_on_any_higher_epoch():
     machine = BullyMachine(2, [1, 3], epoch=0)
     machine.start(0)

@@ -51,8 +51,8 @@ class StubElection:
     def observe_epoch(self, reporter: int, epoch: int, coordinator: int) -> None:
         self.calls.append(("observe_epoch", reporter, epoch, coordinator))
 
-    def report_caught_up(self) -> None:
-        self.calls.append(("report_caught_up",))
+    def report_caught_up(self, coordinator: int, epoch: int) -> None:
+        self.calls.append(("report_caught_up", coordinator, epoch))
 
 
 class FakeLink:
@@ -223,7 +223,7 @@ def test_a_coordinator_takes_over_serves_and_a_write_is_acknowledged_once_the_fo
     sale_id, replicas = coordinator.sell(store, seller)
     assert replicas == 2 and follower.holds_sale(sale_id)
     assert follower.changes.vector() == coordinator.changes.vector()
-    assert ("observe_coordinator", 3, EPOCH) in follower.election.calls and ("report_caught_up",) in follower.election.calls
+    assert ("observe_coordinator", 3, EPOCH) in follower.election.calls and ("report_caught_up", 3, EPOCH) in follower.election.calls
 
 
 def test_a_follower_not_following_the_sender_answers_not_ready_and_the_write_waits_until_it_follows(cluster):
