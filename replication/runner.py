@@ -31,7 +31,7 @@ from typing import Callable, Protocol
 from db.changes import ChangeLog, read_after
 from db.database import Database
 from db.merge import MalformedChange, apply_parsed, parse_entries
-from election.bully import ElectionView
+from election.bully import COORDINATOR, ElectionView
 from models.changes import Origin, Vector, vector_after
 from models.errors import ValidationError
 from replication.messages import Pull, PullAnswer, Push, PushOldEpoch, push_answer_from_json
@@ -104,7 +104,7 @@ class ReplicationRunner:
     # -- the election's role -------------------------------------------------------------------
     def follow_role(self, change) -> None:
         """Election role listener: coordinator of an epoch begins a generation; anything else ends it."""
-        if change.role == "coordinator":
+        if change.role == COORDINATOR:
             self.begin(change.epoch)
         else:
             self.end()
