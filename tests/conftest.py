@@ -1,9 +1,15 @@
 import pytest
 import support
+from hypothesis import settings
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess
 
 from client.api import Api
 from client.connection import Connection
+
+# No time limit per generated example: on a loaded 2-core machine hypothesis' default 200 ms deadline fails
+# correct code (timing goals belong in bench/, not in tests).
+settings.register_profile("onsell", deadline=None)
+settings.load_profile("onsell")
 
 
 @pytest.fixture(scope="session", autouse=True)
