@@ -58,6 +58,8 @@ def main() -> int:
     if busy:
         print(f"Já há um servidor onsell em {format_address(cluster[busy[0]])}: pare-o antes de rodar a demo.", file=sys.stderr)
         return 1
+    for node_id in cluster:  # pid files of an earlier demo name processes that may be anything by now
+        (data_dir / f"node-{node_id}.pid").unlink(missing_ok=True)
     nodes = {}
     for node_id in sorted(cluster):
         log_path = data_dir / f"node-{node_id}.log"
@@ -92,10 +94,19 @@ def stop_restarted_nodes(data_dir: Path, cluster: dict) -> None:
         try:
             pid = int(pid_file.read_text().strip())
             pid_file.unlink()
-            if b"server" in Path(f"/proc/{pid}/cmdline").read_bytes():  # still that node, not a reused pid
+            if is_node_process(pid, node_id):  # still that node, not a reused pid
                 os.kill(pid, signal.SIGTERM)
         except (OSError, ValueError):
             continue  # no such file, or the node is already gone
+
+
+def is_node_process(pid: int, node_id: int) -> bool:
+    """True when process `pid` runs `python -m server --id node_id` (read from /proc; False where it cannot be read)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"server" in argv and any(a == b"--id" and b == str(node_id).encode() for a, b in zip(argv, argv[1:]))
 
 
 def wait_for_coordinator(cluster: dict, nodes: dict, clock=None) -> bool:

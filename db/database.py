@@ -92,6 +92,9 @@ class Database:
             conn = self._readers.get(timeout=READ_WAIT_S)
         except queue.Empty:
             raise DatabaseUnavailable("no reader free in time") from None
+        if conn is None:
+            self._readers.put(None)  # for the next one waiting
+            raise DatabaseUnavailable("database is closed")
         try:
             yield conn
         finally:
@@ -119,7 +122,11 @@ class Database:
         self._jobs.put(None)
         self._thread.join(timeout=WRITE_TIMEOUT_S)
         while not self._readers.empty():
-            self._readers.get_nowait().close()
+            reader = self._readers.get_nowait()
+            if reader is not None:
+                reader.close()
+        for _ in range(READ_POOL_SIZE):
+            self._readers.put(None)  # wakes a reader still waiting for a connection: the database is closed
 
     def _next_batch(self) -> list | None:
         first = self._jobs.get()

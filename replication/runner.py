@@ -151,10 +151,14 @@ class ReplicationRunner:
             self._answers[write_id] = answer
             self._apply(self.state.change_committed(write_id, epoch, origins, self._now()))
         if not answer.done.wait(self.answer_timeout_s):
-            with self._lock:
-                self._answers.pop(write_id, None)
-            log.error("write %d got no acknowledgement decision within %.1f s", write_id, self.answer_timeout_s)
-            raise NotAcknowledged(stopping=False)
+            with self._lock:  # a stall (e.g. SIGSTOP) moved the machine's deadline: its decision is still to come, once more
+                still_deciding = self.state.is_waiting(write_id)
+            if not (still_deciding and answer.done.wait(self.answer_timeout_s)):
+                with self._lock:
+                    self._answers.pop(write_id, None)
+                if not answer.done.is_set():  # decided in the very last moment: take the decision
+                    log.error("write %d got no acknowledgement decision within %.1f s", write_id, self.answer_timeout_s)
+                    raise NotAcknowledged(stopping=False)
         if answer.replicas is None:
             raise NotAcknowledged(answer.stopping)
         return answer.replicas
@@ -271,9 +275,12 @@ class ReplicationRunner:
     def _read(self, mine: Vector, theirs: Vector) -> tuple[list, bool]:
         return self.db.read(lambda c: read_after(c, mine, theirs, REPLICATION_BATCH))
 
-    def _read_now(self, theirs: Vector) -> tuple[Vector, list, bool]:
+    def _read_now(self, theirs: Vector) -> tuple[int, Vector, list, bool]:
+        """(the log's last position, this node's vector, what `theirs` lacks, more?): the position is taken first, so
+        whatever commits after it counts as news for the next push, never as pushed."""
+        last_pos = self.changes.last_pos
         mine = self.changes.vector()
-        return (mine, *self._read(mine, theirs))
+        return (last_pos, mine, *self._read(mine, theirs))
 
     def _push_loop(self, peer: int, generation: int, read_ahead: ThreadPoolExecutor) -> None:
         """Carry out the machine's next_push towards `peer` until the generation ends."""
@@ -293,12 +300,12 @@ class ReplicationRunner:
                 else:
                     self._pause(generation, wait_s)
                 continue
-            last_seen = self.changes.last_pos
             if ahead is not None and ahead[0] == order.vector:
-                mine, entries, more = ahead[1].result()
+                last_seen, mine, entries, more = ahead[1].result()
+            elif order.send_entries:
+                last_seen, mine, entries, more = self._read_now(order.vector)
             else:
-                mine = self.changes.vector()
-                entries, more = self._read(mine, order.vector) if order.send_entries else ([], False)
+                last_seen, mine, entries, more = self.changes.last_pos, self.changes.vector(), [], False
             ahead = None
             if more:  # catching up: read the next batch while the follower applies this one
                 expected = vector_after(order.vector, [Origin(*e["origin"]) for e in entries])

@@ -23,7 +23,8 @@ Rules:
   acknowledged with the copies it has. The answer says how many nodes hold
   it (this one included).
 - Time this node did not run does not count against a waiting write: when two
-  inputs are more than STALL_MS apart (the process was paused, or starved),
+  inputs are more than stall_ms apart (the process was paused, or starved;
+  at least STALL_MS, and several heartbeats, since the runner ticks 4 times per heartbeat),
   every deadline moves by the gap, so a coordinator waking from a pause first
   hears from its followers (and learns of a newer epoch) instead of
   acknowledging with one copy.
@@ -58,6 +59,7 @@ REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below M
 HEARTBEAT_INTERVAL_MS = default_int("HEARTBEAT_INTERVAL_MS")
 NOT_READY_RETRY_DIVISOR = 4  # after "not ready" the next push waits heartbeat_ms / this: the announcement is on its way
 STALL_MS = 1000  # the runner feeds the clock every few tens of ms: a longer gap means this node did not run
+STALL_HEARTBEATS = 4  # with a long heartbeat, a stall is a gap of this many heartbeats (the runner ticks 4 per heartbeat)
 
 
 @dataclass
@@ -119,6 +121,7 @@ class CoordinatorState:
         self.node_id = node_id
         self.batch = batch
         self.heartbeat_ms = heartbeat_ms
+        self.stall_ms = max(STALL_MS, STALL_HEARTBEATS * heartbeat_ms)
         self.peers = sorted(peers)
         self.acks_required = acks_required
         self.timeout_ms = timeout_ms
@@ -211,10 +214,10 @@ class CoordinatorState:
             self._refuse_all(ready)
             return ready
         if isinstance(answer, PushNotReady):
-            self.followers[peer].not_before = now + self.heartbeat_ms // NOT_READY_RETRY_DIVISOR
+            self.followers[peer].not_before = now + max(1, self.heartbeat_ms // NOT_READY_RETRY_DIVISOR)
             return ready
         follower, theirs = self.followers[peer], answer.vector
-        behind = position(sent) - position(theirs)
+        behind = sum(max(0, seq - theirs.get(key, 0)) for key, seq in sent.items())  # what it lacks, not a difference of totals
         holds_all = not more and covers_all(theirs, sent)
         close = not more and behind <= self.batch
         previous, held_all = follower.state, follower.holds_all
@@ -256,13 +259,16 @@ class CoordinatorState:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    def is_waiting(self, write_id: int) -> bool:
+        return write_id in self._waiting
+
     # -- the acknowledgement rule ----------------------------------------------------------------
     def _ready(self, now: int) -> Ready:
         """A new Ready for an input at `now`; a stall since the last input moves every deadline by its length."""
         ready = Ready()
         gap = 0 if self._last_now is None else now - self._last_now
         self._last_now = max(now, self._last_now or now)
-        if gap > STALL_MS and self._waiting:
+        if gap > self.stall_ms and self._waiting:
             self._waiting = {w: replace(waiting, deadline=waiting.deadline + gap) for w, waiting in self._waiting.items()}
             ready.note("stalled", f"this node did not run for {gap} ms: waiting writes wait that much longer", gap_ms=gap)
         return ready

@@ -417,3 +417,21 @@ def test_a_coordinator_that_did_not_run_past_a_deadline_waits_for_its_followers_
     assert woke.acknowledged == [] and [e.code for e in woke.events] == ["stalled"]
     stale = state.push_answered(1, {(3, 1): 1}, False, PushOldEpoch(2, 2), 10 + STALL_MS + 60_010)
     assert stale.refused == [7] and stale.observed_epoch == (1, 2, 2)
+
+
+def test_a_follower_holding_changes_of_its_own_is_behind_by_what_it_lacks_not_by_a_difference_of_totals():
+    """Behind is what the follower lacks of what was sent: extra changes it holds do not make it look close."""
+    state = serving(peers=(1,))
+    ready = state.push_answered(1, {KEY: 9}, False, PushAccepted({KEY: 2, (1, 3): 20}), now=0)
+    assert state.followers[1].state == CATCHING_UP and ready.pulls == [1]
+
+
+def test_with_a_long_heartbeat_the_runners_regular_ticks_are_not_a_stall():
+    """A stall is at least STALL_MS and several heartbeats long: ticks a quarter of a long heartbeat apart let deadlines pass."""
+    state = CoordinatorState(NODE, [1], 1, TIMEOUT, BATCH, heartbeat_ms=5000)
+    state.begin(EPOCH, 0)
+    state.take_over_done(1, 0)
+    state.serving_started(0, 0)
+    state.change_committed(7, EPOCH, write(1), now=0)
+    ready = state.tick(1250)
+    assert ready.acknowledged == [(7, 1)] and [code for code, _ in codes(ready)] == ["acknowledged_short"]

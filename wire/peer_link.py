@@ -63,7 +63,11 @@ class PeerLink:
 
     def _request(self, method: str, body, timeout: float):
         if self._line is None:
-            self._line = LineSocket(self.address, timeout, MAX_PEER_RESPONSE_BYTES)
+            line = LineSocket(self.address, timeout, MAX_PEER_RESPONSE_BYTES)
+            if self._aborted:  # abort() came while connecting: it could not cut this socket short
+                line.close()
+                raise LineBroken("link closed (this node is stopping)")
+            self._line = line
         return self._line.request(method, self.auth.seal(method, body), next(self._ids), timeout)
 
     def close(self) -> None:
