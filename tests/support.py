@@ -64,11 +64,21 @@ def fresh_sale_id() -> str:
     return new_sale_id(SYSTEM_CLOCK.wall_ns())
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports the OS hands out on loopback (bound to port 0 together, so distinct), closed again for the servers."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def free_port() -> int:
     """A port the OS just handed out on loopback (closed again for the server to take)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def wait_until(condition, timeout: float = 15.0, interval: float = 0.02, what: str = "condition"):
@@ -265,7 +275,7 @@ class Cluster:
     """N real nodes on free loopback ports sharing one CLUSTER list and secret."""
 
     def __init__(self, base: Path, size: int = 3, demo: bool = True, env: dict | None = None):
-        ports = {n: free_port() for n in range(1, size + 1)}
+        ports = dict(zip(range(1, size + 1), free_ports(size)))
         self.cluster = ",".join(f"{n}=127.0.0.1:{p}" for n, p in ports.items())
         self.nodes = {n: ServerProcess(Path(base) / f"node{n}", n, ports[n], demo, env, self.cluster) for n in ports}
 

@@ -4,19 +4,12 @@ import subprocess
 import sys
 
 import pytest
-from support import ROOT, Cluster, InteractiveClient, queued_sale_ids, wait_until
+from support import ROOT, Cluster, InteractiveClient, fresh_sale_id, queued_sale_ids, wait_until
 
 from client.api import Api
 from client.connection import Connection
-from models.records import new_sale_id
-from runtime.clock import SystemClock
 
 SELLER_CPF, PIN = "12345678909", "1234"
-CLOCK = SystemClock()
-
-
-def sale_id() -> str:
-    return new_sale_id(CLOCK.wall_ns())
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def test_a_client_selling_through_a_coordinator_kill_sees_no_error_and_nothing_t
     for i in range(400):
         if i == 100:
             cluster.nodes[3].kill9()
-        new_id = sale_id()
+        new_id = fresh_sale_id()
         api.record_sale(new_id, store, 100 + i)  # no retry here: the connection does it, or the test fails
         acknowledged.append(new_id)
     assert notices == ["Servidor principal indisponível: conectado ao coordenador temporário (nó 2)"]
@@ -49,14 +42,14 @@ def test_a_session_started_on_node_3_goes_on_on_node_2_and_back_on_node_3(cluste
     api = Api(Connection(cluster.servers(), on_notice=notices.append))
     api.login(SELLER_CPF, PIN)
     store = api.stores()[0]["id"]
-    api.record_sale(sale_id(), store, 500)
+    api.record_sale(fresh_sale_id(), store, 500)
     assert api.connection.coordinator_id == 3
     cluster.nodes[3].kill9()
-    api.record_sale(sale_id(), store, 600)  # same token, no new sign-in
+    api.record_sale(fresh_sale_id(), store, 600)  # same token, no new sign-in
     assert api.connection.coordinator_id == 2
     cluster.nodes[3].start()
     cluster.wait_coordinator(3)
-    result = api.record_sale(sale_id(), store, 700)
+    result = api.record_sale(fresh_sale_id(), store, 700)
     assert api.connection.coordinator_id == 3 and result["replicas"] >= 2
     assert notices == ["Servidor principal indisponível: conectado ao coordenador temporário (nó 2)",
                        "Servidor principal de volta: conectado ao nó 3"]

@@ -9,7 +9,6 @@ the repository, or a console script that points nowhere fails here, not on a til
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support import RawClient, free_ports, wait_until
 
 from runtime.settings import SETTINGS
 
@@ -38,18 +38,6 @@ def run(args: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
     done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kwargs)
     assert done.returncode == 0, f"{' '.join(map(str, args))} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the OS hands out on loopback (bound to port 0 together, so distinct), closed again for the nodes."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def clean_env(**extra: str) -> dict:
@@ -117,35 +105,30 @@ def logs(nodes: dict[int, Node]) -> str:
 def raw_call(port: int, method: str) -> dict | None:
     """A method's result over a raw socket, as any JSON-RPC client would ask; None when the node does not answer it."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.settimeout(2)
-            sock.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return None
-                data += chunk
-        return json.loads(data).get("result")
+        client = RawClient(port, timeout=2)
+    except OSError:
+        return None
+    try:
+        return client.call(method).get("result")
     except (OSError, ValueError):
         return None
+    finally:
+        client.close()
 
 
 def wait_for_coordinator(nodes: dict[int, Node], ports: dict[int, int], coordinator: int) -> None:
     """Until every node names `coordinator`, it says it coordinates, and it serves the demo chain's stores."""
-    deadline = time.monotonic() + COORDINATOR_TIMEOUT_S
-    statuses: dict = {}
-    while time.monotonic() < deadline:
+    def settled() -> bool:
         dead = [n for n, node in nodes.items() if node.process.poll() is not None]
         assert not dead, f"node {dead[0]} exited before the cluster came up:\n{logs(nodes)}"
         statuses = {n: raw_call(port, "cluster.status") for n, port in ports.items()}
-        if all(s and s.get("coordinator_id") == coordinator for s in statuses.values()) \
-                and statuses[coordinator].get("role") == "coordinator" \
-                and (raw_call(ports[coordinator], "stores.list") or {}).get("stores"):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"node {coordinator} did not coordinate within {COORDINATOR_TIMEOUT_S}s "
-                         f"(last statuses: {statuses}):\n{logs(nodes)}")
+        return (all(s and s.get("coordinator_id") == coordinator for s in statuses.values())
+                and statuses[coordinator].get("role") == "coordinator"
+                and bool((raw_call(ports[coordinator], "stores.list") or {}).get("stores")))
+    try:
+        wait_until(settled, COORDINATOR_TIMEOUT_S, interval=0.1, what=f"node {coordinator} to coordinate")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}:\n{logs(nodes)}") from None
 
 
 def stop(nodes: dict[int, Node]) -> dict[int, int | None]:
