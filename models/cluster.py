@@ -19,6 +19,8 @@ def parse_cluster(text: str, field: str = "CLUSTER") -> dict[int, tuple[str, int
             raise ValidationError(field, f"entry {entry!r}: id must be >= 1 and port 1-65535")
         if node_id in nodes:
             raise ValidationError(field, f"node {node_id} is listed twice")
+        if (host, port_number) in nodes.values():
+            raise ValidationError(field, f"entry {entry!r}: another node already has that address")
         nodes[node_id] = (host, port_number)
     if not nodes:
         raise ValidationError(field, "names no node")

@@ -168,9 +168,17 @@ class ClusterNode:
         # A peer method's params are the signed envelope; its handler gets (sender, body) and checks the body itself.
         return [
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
-            Method("peer.push", self.replication.handle_push, role=PEER, coordinator_only=False),
-            Method("peer.pull", self.replication.handle_pull, role=PEER, coordinator_only=False),
+            Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
+            Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
         ]
+
+    def _unless_stopping(self, handler):
+        """A peer method a stopping node answers with `unavailable`: its database is about to close."""
+        def guarded(sender: int, body) -> dict:
+            if self._stopping.is_set():
+                raise _stopping_error()
+            return handler(sender, body)
+        return guarded
 
     def _on_message(self, sender: int, body) -> dict:
         try:

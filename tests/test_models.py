@@ -135,7 +135,8 @@ def test_people_values():
 
 
 def test_cluster_lists():
+    """id=host:port entries; junk, a repeated id and two nodes on one address are refused."""
     assert parse_cluster("1=127.0.0.1:7001, 2=localhost:7002") == {1: ("127.0.0.1", 7001), 2: ("localhost", 7002)}
-    for bad in ("", "1=127.0.0.1", "x=h:1", "1=h:1,1=h:2", "0=h:1", "1=h:70000"):
+    for bad in ("", "1=127.0.0.1", "x=h:1", "1=h:1,1=h:2", "0=h:1", "1=h:70000", "1=h:1,2=h:1"):  # the last: one address twice
         with pytest.raises(ValidationError):
             parse_cluster(bad)
