@@ -42,8 +42,8 @@ def main() -> int:
             for n in range(args.sellers):
                 api = Api(Connection({1: ("127.0.0.1", server.port)}))
                 nine = f"{800000000 + n:09d}"
-                api.register(nine + cpf_check_digits(nine), f"Bench {n}", 1990, "4321")
-                api.login(nine + cpf_check_digits(nine), "4321")
+                api.register(nine + cpf_check_digits(nine), f"Bench {n}", 1990, "4731")
+                api.login(nine + cpf_check_digits(nine), "4731")
                 apis.append(api)
             latencies: list[float] = []
             lock = threading.Lock()

@@ -2,7 +2,19 @@
 
 
 class AlreadyExists(Exception):
-    """A unique key (CPF, CNPJ, network name) is taken."""
+    """A unique key (CPF, CNPJ, network name) is taken; `field` names it."""
+
+    def __init__(self, message: str, field: str = "cpf"):
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(Exception):
+    """The row a write is about does not exist (or no longer stands for itself); `field` names the parameter."""
+
+    def __init__(self, field: str):
+        super().__init__(f"no such {field}")
+        self.field = field
 
 
 class SaleConflict(Exception):

@@ -7,6 +7,7 @@ db.merge. A new kind is an entry here and a migration widening the CHECK on
 changes.kind (a test compares the two).
 """
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from operator import attrgetter, itemgetter
 from typing import Any, Callable
 
 from db.change_fields import cnpj_field, name_field, text_field, uuid_field
-from db.merge_sales import apply_sales, parse_sale
-from db.merge_users import apply_users, parse_user
+from db.errors import MalformedChange
+from db.merge_sales import apply_sales, apply_voids, parse_sale, parse_void
+from db.merge_users import USER_COLUMNS, apply_users, parse_user
+from db.registers import REGISTERS, merge_registers
 from models.changes import Origin
 
 log = logging.getLogger("onsell.merge")
@@ -32,36 +35,83 @@ class Kind:
     ship_sql: str  # reads the rows whose ids fill "IN ({})"; the id column is named id
     parse: Callable[[dict, Origin], Any]  # (wire data, origin) -> the record apply takes
     apply: Apply  # (conn, [(origin, record)], merged_at) -> the CPF merges it made, as log lines
-    entity_id: Callable[[Any], str] = itemgetter(0)  # of a record
+    entity_id: Callable[[Any], str]  # of a record
     batched: bool = False
 
 
-def _catalogue_kind(name: str, table: str, columns: str, parse: Callable[[dict, Origin], Any]) -> Kind:
-    """Networks and stores: added when their id is new."""
-    placeholders = ", ".join("?" for _ in columns.split(", "))
-    insert = f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({placeholders})"
+def _catalogue_kind(name: str, table: str, columns: tuple[str, ...], key: str, parse: Callable[[dict, Origin], Any]) -> Kind:
+    """Networks and stores: added when their id is new, else their registers merged (db.registers).
 
-    def apply(conn: sqlite3.Connection, changes: list[tuple[Origin, tuple]], merged_at: str) -> list[str]:
-        for _, values in changes:
-            conn.execute(insert, values)
-            if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (values[0],)).fetchone() is None:
-                log.error("%s %s not added: its name or CNPJ is taken by another id", table, values[0])
-        return []
-    return Kind(name, f"SELECT {columns} FROM {table} WHERE id IN ({{}})", parse, apply)
+    Their ids are derived from the name or CNPJ, so a second creation of the same one (two sides of a
+    partition) is the same row: its creations (a set merged by union) then hold two origins, which is
+    recorded as a merge; the earlier created_at is kept."""
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+    def apply(conn: sqlite3.Connection, changes: list[tuple[Origin, dict]], merged_at: str) -> list[str]:
+        lines = []
+        for _, row in changes:
+            held = conn.execute(f"SELECT creations FROM {table} WHERE id = ?", (row["id"],)).fetchone()
+            if held is None:
+                try:
+                    conn.execute(insert, [row[c] for c in columns])
+                except sqlite3.IntegrityError:  # only rows made before ids were derived can clash
+                    log.error("%s %s not added: its CNPJ is taken by another id", table, row["id"])
+                    continue
+                held_creations: list = []
+            else:
+                merge_registers(conn, table, row)
+                held_creations = json.loads(held[0])
+                conn.execute(f"UPDATE {table} SET created_at = min(created_at, ?) WHERE id = ?", (row["created_at"], row["id"]))
+            creations = sorted(set(held_creations) | set(json.loads(row["creations"])))
+            if held is not None and len(creations) > len(held_creations):
+                conn.execute(f"UPDATE {table} SET creations = ? WHERE id = ?", (json.dumps(creations), row["id"]))
+            if len(creations) > 1 and conn.execute(
+                    "INSERT OR IGNORE INTO catalogue_merges (kind, entity_id, key, merged_at) VALUES (?, ?, ?, ?)",
+                    (name, row["id"], row[key], merged_at)).rowcount:
+                line = f"{name} {row[key]!r} created on two nodes: kept as one ({row['id']})"
+                log.warning("%s", line)
+                lines.append(line)
+        return lines
+    return Kind(name, f"SELECT {', '.join(columns)} FROM {table} WHERE id IN ({{}})", parse, apply, entity_id=itemgetter("id"))
 
 
-def _parse_network(data: dict, origin: Origin) -> tuple:
-    return (uuid_field(data, "id"), name_field(data), text_field(data, "created_at"))
+def _versions(data: dict, table: str) -> dict:
+    """The version columns of a row's registers ('' when absent: rows from before registers existed), and its creations."""
+    creations = data.get("creations", "[]")
+    try:
+        parsed = json.loads(text_field({"creations": creations}, "creations", 4_000))
+        if not (isinstance(parsed, list) and all(isinstance(c, str) and len(c) <= 40 for c in parsed)):
+            raise ValueError
+    except ValueError:
+        raise MalformedChange("creations must be a JSON list of origins") from None
+    return {"creations": json.dumps(sorted(set(parsed))),
+            **{r.version: text_field({r.version: data.get(r.version, "")}, r.version) for r in REGISTERS[table]}}
 
 
-def _parse_store(data: dict, origin: Origin) -> tuple:
-    return (uuid_field(data, "id"), name_field(data), cnpj_field(data), uuid_field(data, "network_id"), text_field(data, "created_at"))
+def _parse_network(data: dict, origin: Origin) -> dict:
+    return {"id": uuid_field(data, "id"), "name": name_field(data), "created_at": text_field(data, "created_at"),
+            **_versions(data, "networks")}
 
+
+def _parse_store(data: dict, origin: Origin) -> dict:
+    is_open = data.get("open", 1)
+    if is_open not in (0, 1) or isinstance(is_open, float):
+        raise MalformedChange("open must be 0 or 1")
+    return {"id": uuid_field(data, "id"), "name": name_field(data), "cnpj": cnpj_field(data),
+            "network_id": uuid_field(data, "network_id"), "created_at": text_field(data, "created_at"), "open": int(is_open),
+            **_versions(data, "stores")}
+
+
+NETWORK_COLUMNS = ("id", "name", "created_at", "name_version", "creations")
+STORE_COLUMNS = ("id", "name", "cnpj", "network_id", "created_at", "open", "name_version", "network_version", "open_version",
+                 "creations")
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
-    _catalogue_kind("network", "networks", "id, name, created_at", _parse_network),
-    _catalogue_kind("store", "stores", "id, name, cnpj, network_id, created_at", _parse_store),
-    Kind("user", "SELECT id, cpf, name, birth_year, role, pin_hash, created_at FROM users WHERE id IN ({})", parse_user, apply_users),
+    _catalogue_kind("network", "networks", NETWORK_COLUMNS, "name", _parse_network),
+    _catalogue_kind("store", "stores", STORE_COLUMNS, "cnpj", _parse_store),
+    Kind("user", f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE id IN ({{}})", parse_user, apply_users, entity_id=itemgetter("id")),
     Kind("sale", "SELECT sale_id AS id, seller_id, store_id, amount_cents, sold_on, recorded_at FROM sales WHERE sale_id IN ({})",
          parse_sale, apply_sales, entity_id=attrgetter("sale_id"), batched=True),
+    Kind("void", "SELECT sale_id AS id, voided_by, reason, voided_at, version FROM sale_voids WHERE sale_id IN ({})",
+         parse_void, apply_voids, entity_id=attrgetter("sale_id")),
 )}

@@ -1,4 +1,5 @@
-"""Sales from peers: a grow-only set keyed by sale_id, where the lower origin wins a reused id (rules: db.merge)."""
+"""Sales and voids from peers: a grow-only set keyed by sale_id, where the lower origin wins a reused id
+(rules: db.merge), and tombstones that commute with their sales (rules: db.voids)."""
 
 import dataclasses
 import logging
@@ -6,13 +7,14 @@ import sqlite3
 
 from db.change_fields import checked, text_field, uuid_field
 from db.errors import MalformedChange
-from db.sales import find_sales, insert_sales, remove_sale
+from db.sales import apply_void, find_sales, insert_sales, remove_sale
+from db.voids import Void
 from db.where_in import rows_where_in
 from models.changes import Origin
 from models.dates import parse_iso_date
 from models.money import MAX_SALE_CENTS
 from models.numbers import is_whole
-from models.records import Sale
+from models.records import Sale, parse_void_reason
 
 log = logging.getLogger("onsell.merge")
 
@@ -57,3 +59,15 @@ def _canonical_users(conn: sqlite3.Connection, user_ids: set[str]) -> dict[str, 
     """merged user id -> the id it was merged into."""
     rows = rows_where_in(conn, "SELECT id, merged_into FROM users WHERE id IN ({}) AND merged_into IS NOT NULL", sorted(user_ids))
     return {user_id: merged_into for user_id, merged_into in rows}
+
+
+def parse_void(data: dict, origin: Origin) -> Void:
+    return Void(uuid_field(data, "id"), uuid_field(data, "voided_by"), checked(parse_void_reason, data, "reason"),
+                text_field(data, "voided_at"), text_field(data, "version"))
+
+
+def apply_voids(conn: sqlite3.Connection, changes: list[tuple[Origin, Void]], merged_at: str) -> list[str]:
+    """Keep the voids: a held sale leaves the totals, one not yet held will never enter them."""
+    for _, void in changes:
+        apply_void(conn, void)
+    return []

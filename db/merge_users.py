@@ -1,39 +1,65 @@
-"""Users from peers, keyed by CPF: a CPF registered twice is merged the same way on every node (rules: db.merge)."""
+"""Users from peers, keyed by CPF: a CPF registered twice is merged the same way on every node (rules: db.merge);
+a user already held takes the peer's registers that are newer (db.registers)."""
 
+import json
 import logging
 import sqlite3
 
 from db.change_fields import checked, name_field, text_field, uuid_field
 from db.errors import MalformedChange
+from db.registers import REGISTERS, merge_registers
 from db.sales import move_seller_sales
 from models.changes import Origin
 from models.documents import parse_cpf
+from models.errors import ValidationError
 from models.numbers import is_int
 from models.people import parse_role
+from models.records import parse_uuid
 
 log = logging.getLogger("onsell.merge")
 
+USER_COLUMNS = ("id", "cpf", "name", "birth_year", "role", "pin_hash", "created_at",
+                "active", "active_version", "pin_version", "store_ids", "stores_version")
 
-def parse_user(data: dict, origin: Origin) -> tuple:
-    """The users row's values (id, cpf, name, birth_year, role, pin_hash, created_at)."""
+
+def parse_user(data: dict, origin: Origin) -> dict:
+    """The users row's values by column (USER_COLUMNS); registers absent from an older peer's row start at ''."""
     year = data.get("birth_year")
     if not is_int(year):
         raise MalformedChange("birth_year must be a number")
-    return (uuid_field(data, "id"), checked(parse_cpf, data, "cpf"), name_field(data), year,
-            checked(parse_role, data, "role"), text_field(data, "pin_hash", 512), text_field(data, "created_at"))
+    active = data.get("active", 1)
+    if active not in (0, 1) or isinstance(active, float):
+        raise MalformedChange("active must be 0 or 1")
+    store_ids = data.get("store_ids", "[]")
+    try:
+        parsed = json.loads(text_field({"store_ids": store_ids}, "store_ids", 40_000))
+        if not isinstance(parsed, list):
+            raise ValueError
+        store_ids = json.dumps(sorted({parse_uuid(s, "store_ids") for s in parsed}))
+    except (ValueError, ValidationError):
+        raise MalformedChange("store_ids must be a JSON list of UUIDs") from None
+    row = {"id": uuid_field(data, "id"), "cpf": checked(parse_cpf, data, "cpf"), "name": name_field(data), "birth_year": year,
+           "role": checked(parse_role, data, "role"), "pin_hash": text_field(data, "pin_hash", 512),
+           "created_at": text_field(data, "created_at"), "active": int(active), "store_ids": store_ids}
+    for register in REGISTERS["users"]:
+        row[register.version] = text_field({register.version: data.get(register.version, "")}, register.version)
+    return row
 
 
-def apply_users(conn: sqlite3.Connection, changes: list[tuple[Origin, tuple]], merged_at: str) -> list[str]:
-    """Add the users; the CPF merges this made, as log lines."""
-    return [line for origin, values in changes if (line := _apply_user(conn, origin, values, merged_at))]
+def apply_users(conn: sqlite3.Connection, changes: list[tuple[Origin, dict]], merged_at: str) -> list[str]:
+    """Add the users or merge their registers; the CPF merges this made, as log lines."""
+    return [line for origin, row in changes if (line := _apply_user(conn, origin, row, merged_at))]
 
 
-def _apply_user(conn: sqlite3.Connection, origin: Origin, values: tuple, merged_at: str) -> str | None:
-    user_id, cpf = values[0], values[1]
+def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: str) -> str | None:
+    user_id, cpf = row["id"], row["cpf"]
     if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone():
+        merge_registers(conn, "users", row)
         return None
     rival = conn.execute("SELECT id FROM users WHERE cpf = ? AND merged_into IS NULL", (cpf,)).fetchone()
-    insert = "INSERT INTO users (id, cpf, name, birth_year, role, pin_hash, created_at, merged_into) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    insert = (f"INSERT INTO users ({', '.join(USER_COLUMNS)}, merged_into) "
+              f"VALUES ({', '.join('?' for _ in USER_COLUMNS)}, ?)")
+    values = [row[c] for c in USER_COLUMNS]
     if rival is None:
         conn.execute(insert, (*values, None))
         return None

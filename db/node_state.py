@@ -1,4 +1,4 @@
-"""What a node keeps about itself: the highest epoch it has seen, and the CPF merges it applied."""
+"""What a node keeps about itself: the highest epoch it has seen, and the merges it applied."""
 
 import sqlite3
 
@@ -17,6 +17,11 @@ def save_epoch(conn: sqlite3.Connection, epoch: int) -> None:
 
 
 def list_merges(conn: sqlite3.Connection) -> list[dict]:
-    """CPF registered twice and merged (see db.merge), oldest first; the CPF is masked."""
-    rows = conn.execute("SELECT cpf, loser_id, winner_id, merged_at FROM user_merges ORDER BY merged_at").fetchall()
-    return [{"cpf": f"***.***.*{r[0][6:9]}-{r[0][9:]}", "merged_user": r[1], "into_user": r[2], "at": r[3]} for r in rows]
+    """What this node merged (see db.merge), oldest first: CPFs registered twice (masked), and networks or stores
+    created on two sides of a partition."""
+    merges = [(r[3], {"kind": "user", "cpf": f"***.***.*{r[0][6:9]}-{r[0][9:]}", "merged_user": r[1], "into_user": r[2], "at": r[3]})
+              for r in conn.execute("SELECT cpf, loser_id, winner_id, merged_at FROM user_merges")]
+    keys = {"store": "cnpj", "network": "name"}
+    merges += [(r[3], {"kind": r[0], keys[r[0]]: r[2], r[0]: r[1], "at": r[3]})
+               for r in conn.execute("SELECT kind, entity_id, key, merged_at FROM catalogue_merges")]
+    return [entry for _, entry in sorted(merges, key=lambda m: m[0])]

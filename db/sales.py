@@ -1,22 +1,24 @@
-"""Sales: the idempotent insert that keeps the aggregates (db.aggregates), and the seller's list.
+"""Sales: the idempotent insert that keeps the aggregates (db.aggregates), voids, and the seller's list.
 
 A sale is immutable and keyed by the client's sale_id. Inserting an existing
 sale_id with the same content is a no-op that returns the stored sale; with
 other content it raises SaleConflict. Each new sale takes the accepting node's
 next sequence number, so "everything after position N" is well defined.
+A voided sale stays stored but counts nowhere (rules: db.voids).
 """
 
 import dataclasses
 import datetime as dt
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from db import aggregates
 from db.database import Database
-from db.errors import SaleConflict
+from db.errors import NotFound, SaleConflict
 from db.periods import OPEN_END_DAY, OPEN_START_DAY
+from db.voids import Void, find_void, list_voids, store_void, voided_among
 from db.where_in import rows_where_in
-from models.changes import Origin
+from models.changes import Origin, version
 from models.records import Sale
 
 if TYPE_CHECKING:  # the annotation only: db.changes reads the kinds' registry, which applies sales with this module
@@ -50,13 +52,43 @@ def insert_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
         [(s.sale_id, s.seller_id, s.store_id, s.amount_cents, s.sold_on.isoformat(), s.recorded_at,
           s.origin_node, s.origin_epoch, s.origin_seq) for s in sales],
     )
-    aggregates.add_sales(conn, sales)
+    voided = voided_among(conn, [s.sale_id for s in sales])
+    aggregates.add_sales(conn, [s for s in sales if s.sale_id not in voided] if voided else sales)
 
 
 def remove_sale(conn: sqlite3.Connection, sale: Sale) -> None:
-    """Delete a stored sale and take it out of the aggregates."""
+    """Delete a stored sale and take it out of the aggregates (a voided one is in none)."""
     conn.execute("DELETE FROM sales WHERE sale_id = ?", (sale.sale_id,))
-    aggregates.subtract_sale(conn, sale)
+    if not voided_among(conn, [sale.sale_id]):
+        aggregates.subtract_sale(conn, sale)
+
+
+def apply_void(conn: sqlite3.Connection, void: Void) -> None:
+    """Keep a void (local or from a peer); the first void of a held sale takes it out of the totals."""
+    if store_void(conn, void):
+        sale = find_sale(conn, void.sale_id)
+        if sale is not None:
+            aggregates.subtract_sale(conn, sale)
+
+
+def void_sale(conn: sqlite3.Connection, sale_id: str, voided_by: str, reason: str, voided_at: str, now_ms: int,
+              stamp: "Stamp", allow: Callable[[Sale, bool], None]) -> tuple[Void, Sale, bool]:
+    """Void a stored sale as this node's next change: (the void, the sale, duplicate). NotFound on an unknown sale;
+    allow(sale, already_voided) raises when the caller may not void it. Voiding a voided sale answers the first void."""
+    sale = find_sale(conn, sale_id)
+    if sale is None:
+        raise NotFound("sale_id")
+    held = find_void(conn, sale_id)
+    allow(sale, held is not None)
+    if held is not None:
+        row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = 'void' AND entity_id = ? "
+                           "ORDER BY local_pos LIMIT 1", (sale_id,)).fetchone()
+        stamp.touch(Origin(*row))  # answered once that void is replicated too
+        return held, sale, True
+    origin = stamp.log(conn, "void", sale_id)
+    void = Void(sale_id, voided_by, reason, voided_at, version(now_ms, origin))
+    apply_void(conn, void)
+    return void, sale, False
 
 
 def move_seller_sales(conn: sqlite3.Connection, loser: str, winner: str) -> None:
@@ -95,10 +127,25 @@ class SalesRepository:
             rows = conn.execute(
                 f"""SELECT {_SALE_COLUMNS} FROM sales
                     WHERE seller_id = ? AND sold_on >= ? AND sold_on <= ?
+                      AND NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = sales.sale_id)
                     ORDER BY sold_on DESC, recorded_at DESC, sale_id LIMIT ?""",
                 (seller_id, *date_bounds(start, end), limit),
             ).fetchall()
             return [_sale(r) for r in rows]
+        return self.db.read(query)
+
+    def is_voided(self, sale_id: str) -> bool:
+        return self.db.read(lambda c: bool(voided_among(c, [sale_id])))
+
+    def find(self, sale_id: str) -> Sale | None:
+        return self.db.read(lambda c: find_sale(c, sale_id))
+
+    def list_voids(self, start_iso: str, end_iso: str, limit: int) -> list[tuple[Void, Sale | None]]:
+        """Voids in [start_iso, end_iso), newest first, each with its sale (None if it has not arrived yet)."""
+        def query(conn: sqlite3.Connection):
+            voids = list_voids(conn, start_iso, end_iso, limit)
+            sales = find_sales(conn, [v.sale_id for v in voids])
+            return [(v, sales.get(v.sale_id)) for v in voids]
         return self.db.read(query)
 
     def count(self) -> int:

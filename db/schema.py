@@ -90,6 +90,8 @@ MIGRATIONS: list[str] = [
     """,
     # 3: the change log for replication; users that can be merged; persisted node state.
     "migrate_to_change_log",
+    # 4: administration: registers with versions (db.registers), voids, catalogue merges, the 'void' kind.
+    "migrate_to_administration",
 ]
 
 # Its CHECK (kind IN ...) lists the kinds of db.kinds; a test keeps the two equal, so a new kind gets a new migration.
@@ -159,6 +161,82 @@ def migrate_to_change_log(conn: sqlite3.Connection, node_id: int) -> None:
     conn.executemany("INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (?, ?, ?, ?, ?)", rows)
     conn.executemany("UPDATE sales SET origin_node = ?, origin_epoch = 1, origin_seq = ? WHERE sale_id = ?",
                      [(node_id, s, entity_id) for _, _, s, kind, entity_id in rows if kind == "sale"])
+
+
+# Network names are unique by the controller's check, not by the table: two nodes may rename two networks to one
+# name during a partition, and applying that must not fail. A store's network_id has no foreign key: replication
+# ships a store as it is now, and a store moved to a network created after it may arrive before that network.
+# `creations` lists the origins of the writes that created a network or store: more than one means it was created
+# on two sides of a partition (a grow-only set, merged by union, so every node sees it).
+_ADMINISTRATION_SCHEMA = """
+    CREATE TABLE networks_new (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        name_version TEXT NOT NULL DEFAULT '',
+        creations TEXT NOT NULL DEFAULT '[]'
+    );
+    INSERT INTO networks_new (id, name, created_at) SELECT id, name, created_at FROM networks;
+    DROP TABLE networks;
+    ALTER TABLE networks_new RENAME TO networks;
+    CREATE INDEX networks_by_name ON networks(name COLLATE NOCASE);
+    CREATE TABLE stores_new (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        cnpj TEXT NOT NULL UNIQUE,
+        network_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        open INTEGER NOT NULL DEFAULT 1,
+        name_version TEXT NOT NULL DEFAULT '',
+        network_version TEXT NOT NULL DEFAULT '',
+        open_version TEXT NOT NULL DEFAULT '',
+        creations TEXT NOT NULL DEFAULT '[]'
+    );
+    INSERT INTO stores_new (id, name, cnpj, network_id, created_at) SELECT id, name, cnpj, network_id, created_at FROM stores;
+    DROP TABLE stores;
+    ALTER TABLE stores_new RENAME TO stores;
+    CREATE INDEX stores_by_network ON stores(network_id);
+    ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE users ADD COLUMN active_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN pin_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN store_ids TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE users ADD COLUMN stores_version TEXT NOT NULL DEFAULT '';
+    CREATE TABLE sale_voids (
+        sale_id TEXT PRIMARY KEY,
+        voided_by TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        voided_at TEXT NOT NULL,
+        version TEXT NOT NULL
+    );
+    CREATE INDEX sale_voids_by_time ON sale_voids(voided_at);
+    CREATE TABLE catalogue_merges (
+        kind TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        merged_at TEXT NOT NULL,
+        PRIMARY KEY (kind, entity_id)
+    );
+    CREATE TABLE changes_new (
+        local_pos INTEGER PRIMARY KEY,
+        origin_node INTEGER NOT NULL,
+        origin_epoch INTEGER NOT NULL,
+        origin_seq INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('network', 'store', 'user', 'sale', 'void')),
+        entity_id TEXT NOT NULL,
+        UNIQUE (origin_node, origin_epoch, origin_seq)
+    );
+    INSERT INTO changes_new SELECT local_pos, origin_node, origin_epoch, origin_seq, kind, entity_id FROM changes;
+    DROP TABLE changes;
+    ALTER TABLE changes_new RENAME TO changes;
+    CREATE INDEX changes_of_users ON changes(entity_id) WHERE kind = 'user';
+    CREATE INDEX changes_of_voids ON changes(entity_id) WHERE kind = 'void'
+"""
+
+
+def migrate_to_administration(conn: sqlite3.Connection, node_id: int) -> None:
+    """Registers that can change after creation (names, open, active, PIN, a seller's stores), voids, and
+    the 'void' kind in the change log (its CHECK is rebuilt: SQLite cannot alter one)."""
+    _run_statements(conn, _ADMINISTRATION_SCHEMA)
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:

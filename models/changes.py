@@ -62,3 +62,22 @@ def vector_from_json(value: object) -> Vector:
             raise ValueError(f"bad vector entry {key!r}")
         vector[(int(node), int(epoch))] = seq
     return vector
+
+
+def version(time_ms: int, origin: Origin) -> str:
+    """A register's version: later (time, node) wins, then epoch and seq; compares as text.
+
+    Fixed widths make text order the order of (time, node, epoch, seq)."""
+    return f"{time_ms:015d}.{origin.node:05d}.{origin.epoch:010d}.{origin.seq:012d}"
+
+
+def version_after(current: str, now_ms: int, origin: Origin) -> str:
+    """The version of a local update: now, or just after the current one if the clock is behind it,
+    so a node's own later write always wins on every node."""
+    current_ms = int(current.split(".", 1)[0]) if current else -1
+    return version(max(now_ms, current_ms + 1), origin)
+
+
+def origin_text(origin: Origin) -> str:
+    """node.epoch.seq"""
+    return f"{origin.node}.{origin.epoch}.{origin.seq}"

@@ -44,6 +44,20 @@ def parse_pin(value: object, field: str = "pin") -> str:
     return value
 
 
+def is_weak_pin(pin: str) -> bool:
+    """One digit repeated (1111) or a run up or down (1234, 4321, 0123): the first PINs anyone tries."""
+    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:])}
+    return len(steps) == 1 and steps <= {-1, 0, 1}
+
+
+def parse_new_pin(value: object, field: str = "pin") -> str:
+    """A PIN being set (registration, reset, change, import): parse_pin, and not weak (reason "weak_pin")."""
+    pin = parse_pin(value, field)
+    if is_weak_pin(pin):
+        raise ValidationError(field, "weak_pin")
+    return pin
+
+
 def parse_role(value: object, field: str = "role") -> str:
     """'seller' or 'manager'."""
     if value not in ROLES:

@@ -26,6 +26,20 @@ def new_sale_id(now_ns: int) -> str:
     return str(uuid.UUID(int=value))
 
 
+_CATALOGUE_NAMESPACE = uuid.UUID("a3c5e1f0-7b2d-4e8a-9c61-2f4d8b0e5a17")
+
+
+def network_id_for(name: str) -> str:
+    """A network's id, derived from its name at creation (ignoring case): the same network created on
+    two sides of a partition is one record when they meet."""
+    return str(uuid.uuid5(_CATALOGUE_NAMESPACE, "network:" + name.casefold()))
+
+
+def store_id_for(cnpj: str) -> str:
+    """A store's id, derived from its CNPJ (bare digits), for the same reason."""
+    return str(uuid.uuid5(_CATALOGUE_NAMESPACE, "store:" + cnpj))
+
+
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -53,6 +67,7 @@ class Store:
     name: str
     cnpj: str
     network: Network
+    open: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,9 @@ class User:
     name: str
     birth_year: int
     role: str
+    active: bool = True
+    has_pin: bool = True
+    store_ids: tuple[str, ...] = ()  # where a seller may sell; () = any store
 
 
 @dataclass(frozen=True)
@@ -92,3 +110,19 @@ class Total:
 
     total_cents: int = 0
     count: int = 0
+
+
+MIN_VOID_REASON = 3
+MAX_VOID_REASON = 200
+
+
+def parse_void_reason(value: object, field: str = "reason") -> str:
+    """Why a sale is voided: 3 to 200 printable characters, spaces folded."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string")
+    reason = " ".join(value.split())
+    if not MIN_VOID_REASON <= len(reason) <= MAX_VOID_REASON:
+        raise ValidationError(field, f"must have {MIN_VOID_REASON} to {MAX_VOID_REASON} characters")
+    if not reason.isprintable():
+        raise ValidationError(field, "must not contain control characters")
+    return reason

@@ -24,6 +24,7 @@ Rules:
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Callable
 
 from election.bully import COORDINATOR, FOLLOWER, Timing
 from election.simulator import DEFAULT_TIMING, Simulation
@@ -104,8 +105,13 @@ class Replication:
 class ClusterSimulation(Simulation):
     def __init__(self, node_ids: list[int], seed: int = 1, timing: Timing = DEFAULT_TIMING, latency_ms: tuple[int, int] = (1, 5),
                  drop_rate: float = 0.0, acks_required: int = ACKS_REQUIRED, timeout_ms: int = REPLICATION_TIMEOUT_MS,
-                 batch: int = BATCH, call_timeout_ms: int | None = None, unique_epochs: bool = True):
+                 batch: int = BATCH, call_timeout_ms: int | None = None, unique_epochs: bool = True,
+                 on_append: Callable[[int, Origin, object], None] | None = None):
+        """on_append(node, origin, payload), when given, runs each time a node stores a change (written there or
+        received), with the payload its write carried: tests apply it to a real database per node."""
         super().__init__(node_ids, seed, timing, latency_ms, drop_rate)
+        self.on_append = on_append
+        self.payloads: dict[Origin, object] = {}
         self.acks_required, self.timeout_ms, self.batch = acks_required, timeout_ms, batch
         self.call_timeout_ms = timing.failure_ms if call_timeout_ms is None else call_timeout_ms
         self.unique_epochs = unique_epochs
@@ -145,7 +151,7 @@ class ClusterSimulation(Simulation):
         self._held[node] = []
 
     # -- clients -----------------------------------------------------------------------------
-    def write(self, node: int) -> int:
+    def write(self, node: int, payload: object = None) -> int:
         """A client write sent to `node`; its id. Refused at once unless `node` serves."""
         write_id = len(self.written_at) + 1
         self.written_at[write_id] = node
@@ -156,7 +162,8 @@ class ClusterSimulation(Simulation):
         else:
             coordinator, store = self.replication[node].coordinator, self.stores[node]
             origin = Origin(node, coordinator.epoch, store.vector.get((node, coordinator.epoch), 0) + 1)
-            store.append(origin)
+            self.payloads[origin] = payload
+            self._store(node, origin)
             self.origins[write_id] = origin
             self._note(f"[{node}] write w{write_id} committed as {origin_text(origin)}")
             self._replication(node, coordinator.change_committed(write_id, coordinator.epoch, [origin], self.now))
@@ -242,12 +249,19 @@ class ClusterSimulation(Simulation):
             return refusal
         self._events(node, follower.applying(sender, push, position(store.vector), self.now).events)
         for origin in push.entries:
-            store.append(origin)
+            self._store(node, origin)
         answer, ready = follower.applied(sender, push, dict(store.vector), self.now)
         self._events(node, ready.events)
         if ready.caught_up:
             self._apply(node, bully.report_caught_up(sender, push.epoch, self.now))
         return answer
+
+    def _store(self, node: int, origin: Origin) -> bool:
+        """Append a change to a node's store (False when held already), and hand it to on_append."""
+        stored = self.stores[node].append(origin)
+        if stored and self.on_append is not None:
+            self.on_append(node, origin, self.payloads.get(origin))
+        return stored
 
     # -- the coordinator's calls -------------------------------------------------------------
     def _push_to_followers(self, node: int) -> None:
@@ -269,7 +283,7 @@ class ClusterSimulation(Simulation):
     def _answered(self, call: Call, answer) -> None:
         link = self.replication[call.caller].links[call.peer]
         if isinstance(call.body, Pull):
-            link.pulled += sum(self.stores[call.caller].append(origin) for origin in answer.entries)
+            link.pulled += sum(self._store(call.caller, origin) for origin in answer.entries)
             if answer.more and answer.entries:
                 self._pull(call.caller, call.peer)
             else:

@@ -35,6 +35,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDLE_TIMEOUT_S", "300", SERVER, "silence (also mid-line) before a connection is closed"),
     Setting("LOGIN_MAX_FAILURES", "5", SERVER, "wrong PINs for one CPF within 15 minutes before it is locked"),
     Setting("LOGIN_LOCK_MINUTES", "15", SERVER, "how long a locked CPF stays locked"),
+    Setting("SELF_REGISTRATION", "on", SERVER, "`on`: a CPF with no account may register as a seller; `off`: only managers create people"),
+    Setting("VOID_WINDOW_MINUTES", "30", SERVER, "how long after recording it a seller may void their own sale (managers: any time)"),
+    Setting("MAX_SALE_AMOUNT", "1000000.00", SERVER, "the largest single sale, in reais (at most 1000000.00)"),
     Setting("HEARTBEAT_INTERVAL_MS", "100", CLUSTER, "how often the coordinator sends heartbeats"),
     Setting("FAILURE_TIMEOUT_MS", "500", CLUSTER, "silence after which the coordinator counts as down"),
     Setting("ELECTION_TIMEOUT_MS", "200", CLUSTER, "how long a candidate waits for an answer from a higher id"),
@@ -47,6 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
             "the seller's queue file (default `~/.local/share/onsell/queue.db`, readable only by its owner)"),
     Setting("ONSELL_CPF", None, CLIENT, "scripts: the CPF to sign in with (else asked)"),
     Setting("ONSELL_PIN", None, CLIENT, "scripts: the PIN to sign in with (else asked)"),
+    Setting("ONSELL_NEW_PIN", None, CLIENT, "scripts: the new PIN for `change-pin` and `user reset-pin` (else asked twice)"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -105,3 +109,13 @@ def time_zone(env: dict) -> ZoneInfo:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingError("TIMEZONE", f"{raw!r} is not a known time zone") from None
+
+
+def switch(env: dict, key: str) -> bool:
+    """`on` or `off` (also yes/no, true/false, 1/0); SettingError otherwise."""
+    raw = text(env, key).strip().lower()
+    if raw in ("on", "yes", "true", "1"):
+        return True
+    if raw in ("off", "no", "false", "0"):
+        return False
+    raise SettingError(key, f"must be on or off (got {raw!r})")

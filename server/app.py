@@ -17,11 +17,13 @@ from models.cluster import format_address
 from models.dates import today_in
 from runtime.clock import SystemClock, iso_utc
 from runtime.events import event
+from server.accounts import Accounts
 from server.cluster import ClusterNode, SingleNode
 from server.config import Config
 from server.controllers.auth import AuthController
 from server.controllers.catalogue import CatalogueController
 from server.controllers.cluster import ClusterController
+from server.controllers.people import PeopleController
 from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
 from server.dispatch import Dispatcher
@@ -94,14 +96,15 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     tokens = TokenSigner(config.secret)
     throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s)
     controllers = [
-        AuthController(ledger, users, tokens, throttle, clock),
-        SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone),
-        ReportsController(reports, users, catalogue),
-        CatalogueController(catalogue, users),
+        AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
+        SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
+        ReportsController(reports, users, catalogue, sales, config.timezone),
+        CatalogueController(ledger, catalogue, users, clock),
+        PeopleController(ledger, users, clock),
         ClusterController(cluster),
     ]
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + [cluster.peer_methods()], tokens, clock.wall_s,
-                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_auth)
+                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
     server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s)

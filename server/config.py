@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from election.bully import Timing
 from models.cluster import parse_cluster
 from models.errors import ValidationError
+from models.money import MAX_SALE_CENTS, parse_amount
 from runtime import settings
 from runtime.settings import SettingError, whole_number
 
@@ -36,6 +37,9 @@ class Config:
     timing: Timing
     replication_acks: int
     replication_timeout_ms: int
+    self_registration: bool = True
+    void_window_s: float = 30 * 60
+    max_sale_cents: int = MAX_SALE_CENTS
 
     @property
     def address(self) -> tuple[str, int]:
@@ -96,7 +100,18 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         timing=_timing(env),
         replication_acks=whole_number(env, "REPLICATION_ACKS", minimum=0),
         replication_timeout_ms=whole_number(env, "REPLICATION_TIMEOUT_MS"),
+        self_registration=settings.switch(env, "SELF_REGISTRATION"),
+        void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
+        max_sale_cents=_max_sale(env),
     )
+
+
+def _max_sale(env: dict) -> int:
+    raw = settings.text(env, "MAX_SALE_AMOUNT").strip()
+    try:
+        return parse_amount(raw.replace(",", ".") if raw.count(",") == 1 and "." not in raw else raw, "MAX_SALE_AMOUNT")
+    except ValidationError as exc:
+        raise ConfigError("MAX_SALE_AMOUNT", f"{exc.reason} (got {raw!r})") from None
 
 
 def _timing(env: dict) -> Timing:

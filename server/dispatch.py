@@ -59,16 +59,17 @@ class Dispatcher:
     wall_clock_s: Callable[[], float]
     gate: Callable[[], None]  # raises not_coordinator (or waits) when this node may not serve clients
     peer_auth: Any = None  # opens the envelopes of PEER methods; None: not in a cluster
+    accounts: Callable[[Any], Any] | None = None  # token claims -> the caller as the account is now (server.accounts)
 
     @classmethod
     def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s: Callable[[], float],
-              gate: Callable[[], None], peer_auth=None) -> "Dispatcher":
+              gate: Callable[[], None], peer_auth=None, accounts=None) -> "Dispatcher":
         methods: dict[str, Method] = {}
         for method in (m for group in method_lists for m in group):
             if method.name in methods:
                 raise ValueError(f"method {method.name} registered twice")
             methods[method.name] = method
-        return cls(methods, tokens, wall_clock_s, gate, peer_auth)
+        return cls(methods, tokens, wall_clock_s, gate, peer_auth, accounts)
 
     def handle_line(self, line: bytes) -> bytes | None:
         """The response line for one request line, or None when nothing is owed (notifications)."""
@@ -100,6 +101,8 @@ class Dispatcher:
             caller = self._authenticate(method, params)
             kwargs = self._parse_params(method, params)
         try:
+            if caller is not None and method.role != PEER and self.accounts is not None:
+                caller = self.accounts(caller)
             return method.handler(caller, **kwargs)
         except RpcError:
             raise

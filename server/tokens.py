@@ -1,8 +1,10 @@
 """Signed bearer tokens: "v1.<payload>.<signature>", base64url, HMAC-SHA256 with the cluster secret.
 
-The payload names the user, role and expiry (Unix seconds). Nothing is kept
-per connection or per node, so a token issued by one node is valid on every
-node that shares the secret. Time is always passed in.
+The payload names the user, role, expiry (Unix seconds) and the account's
+credential version when it was issued (db.users: a PIN change or reset, a
+deactivation or reactivation changes it, and server.accounts then refuses the
+token). Nothing is kept per connection or per node, so a token issued by one
+node is valid on every node that shares the secret. Time is always passed in.
 """
 
 import base64
@@ -25,6 +27,7 @@ class Claims:
     role: str
     name: str
     expires_at: int
+    credential_version: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -43,9 +46,9 @@ class TokenSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, f"{TOKEN_VERSION}.{payload}".encode(), hashlib.sha256).digest())
 
-    def issue(self, user_id: str, role: str, name: str, now_s: float) -> str:
+    def issue(self, user_id: str, role: str, name: str, now_s: float, credential_version: str = "") -> str:
         """A token for this user that expires ttl_s after now_s."""
-        body = {"sub": user_id, "role": role, "name": name, "exp": int(now_s) + self.ttl_s}
+        body = {"sub": user_id, "role": role, "name": name, "exp": int(now_s) + self.ttl_s, "cv": credential_version}
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{TOKEN_VERSION}.{payload}.{self._sign(payload)}"
 
@@ -58,7 +61,7 @@ class TokenSigner:
             raise InvalidToken("bad signature")
         try:
             body = json.loads(_unb64(payload))
-            claims = Claims(str(body["sub"]), str(body["role"]), str(body["name"]), int(body["exp"]))
+            claims = Claims(str(body["sub"]), str(body["role"]), str(body["name"]), int(body["exp"]), str(body.get("cv", "")))
         except (ValueError, KeyError, TypeError):
             raise InvalidToken("malformed token") from None
         if now_s >= claims.expires_at:

@@ -1,10 +1,13 @@
 import pytest
 import support
 from hypothesis import settings
+from inprocess import NOON_IN_SAO_PAULO, make_node
+from replicas import Replica
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess
 
 from client.api import Api
 from client.connection import Connection
+from runtime.clock import FakeClock
 
 # No time limit per generated example: on a loaded 2-core machine hypothesis' default 200 ms deadline fails
 # correct code (timing goals belong in bench/, not in tests).
@@ -18,6 +21,35 @@ def client_queues_under_pytest_tmp(tmp_path_factory):
     support.CLIENT_QUEUE_ROOT = tmp_path_factory.mktemp("client-queues")
     yield
     support.CLIENT_QUEUE_ROOT = None
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at noon on 26/11/2026 in São Paulo, for nodes built in-process (tests/inprocess.py)."""
+    return FakeClock(NOON_IN_SAO_PAULO)
+
+
+@pytest.fixture
+def node(tmp_path, clock):
+    """A demo node built in-process on `clock` (no sockets)."""
+    built = make_node(tmp_path, clock)
+    yield built
+    built.stop()
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    """make(node_id, epoch=1) -> a Replica in the test's directory; all closed at the end."""
+    made = []
+
+    def make(node_id: int, epoch: int = 1) -> Replica:
+        replica = Replica(tmp_path / f"node-{node_id}-{len(made)}.db", node_id, epoch)
+        made.append(replica)
+        return replica
+    yield make
+    for replica in made:
+        replica.close()
+
 
 
 @pytest.fixture(scope="module")

@@ -4,82 +4,23 @@ default date of a sale, the backdating limit, token expiry, the sign-in lock) is
 time moves only when the test moves it."""
 
 import datetime as dt
-import json
 import uuid
 
 import pytest
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF, TEST_SECRET
+from inprocess import TODAY, TOKEN_TTL_S, UTC, call, error, login, make_node, reason, record, rpc_line, stores_by_name
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
 
 from runtime.clock import FakeClock
-from server.app import Node, build_node
-from server.config import load_config
+from server.app import Node
 from wire.jsonrpc import RpcError
-
-UTC = dt.timezone.utc
-NOON_IN_SAO_PAULO = dt.datetime(2026, 11, 26, 15, 0, tzinfo=UTC)  # 12:00 on 26/11/2026 in America/Sao_Paulo
-TODAY = dt.date(2026, 11, 26)  # the fake clock's today in the chain's time zone, not the machine's
-TOKEN_TTL_S = 12 * 3600
-
-
-def make_node(data_dir, clock: FakeClock, **env: str) -> Node:
-    """Node 1 of a one-node cluster with the demo chain, no sockets, on `clock`; env overrides settings."""
-    config = load_config(1, env={"DATA_DIR": str(data_dir), "CLUSTER": "1=127.0.0.1:1", "CLUSTER_SECRET": TEST_SECRET, **env})
-    return build_node(config, demo=True, clock=clock, listen=False).start()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOON_IN_SAO_PAULO)
-
-
-@pytest.fixture
-def node(tmp_path, clock):
-    built = make_node(tmp_path, clock)
-    yield built
-    built.stop()
-
-
-def call(node: Node, method: str, **params):
-    return node.dispatcher.call(method, params)
-
-
-def error(node: Node, method: str, **params) -> RpcError:
-    """The RpcError that the call raises (the test fails if it succeeds)."""
-    with pytest.raises(RpcError) as raised:
-        node.dispatcher.call(method, params)
-    return raised.value
-
-
-def reason(err: RpcError) -> tuple[int, str]:
-    return err.code, (err.data or {}).get("reason", "")
-
-
-def login(node: Node, cpf: str, pin: str = DEMO_PIN) -> str:
-    return call(node, "auth.login", cpf=cpf, pin=pin)["token"]
-
-
-def stores_by_name(node: Node) -> dict[str, str]:
-    return {s["name"]: s["id"] for s in call(node, "stores.list")["stores"]}
-
-
-def record(node: Node, token: str, store_id: str, amount: str, sold_on: dt.date | None = None, sale_id: str | None = None) -> dict:
-    params = {"token": token, "sale_id": sale_id or str(uuid.uuid4()), "store_id": store_id, "amount": amount}
-    if sold_on is not None:
-        params["sold_on"] = sold_on.isoformat()
-    return node.dispatcher.call("sales.record", params)
-
-
-def rpc_line(node: Node, request: dict) -> dict:
-    """One request through handle_line, as the TCP server hands it over; the decoded answer."""
-    return json.loads(node.dispatcher.handle_line(json.dumps(request).encode()))
-
 
 # -- sign-in and tokens ------------------------------------------------------------------------------------------
 
 def test_sign_in_gives_a_token_that_expires_12_hours_later_on_the_fake_clock(node, clock):
     """A token works until 12 h have passed on the clock, then is refused with 1001 unauthenticated."""
     answer = call(node, "auth.login", cpf="123.456.789-09", pin=DEMO_PIN)
-    assert answer["user"] == {"id": answer["user"]["id"], "name": "João de Alencar", "cpf": DEMO_SELLER_CPF, "role": "seller"}
+    assert answer["user"] == {"id": answer["user"]["id"], "name": "João de Alencar", "cpf": DEMO_SELLER_CPF, "role": "seller",
+                              "active": True, "has_pin": True, "store_ids": []}
     token = answer["token"]
     assert "sales" in call(node, "sales.mine", token=token)
     clock.advance(TOKEN_TTL_S - 1)

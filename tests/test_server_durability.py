@@ -65,8 +65,8 @@ def test_fifty_concurrent_sellers_every_acknowledged_sale_counted_once(fresh_ser
         api = Api(Connection({1: ("127.0.0.1", server.port)}, failover_timeout_s=30))
         try:
             cpf = make_cpf(n)
-            api.register(cpf, f"Vendedor {n:02d}", 1990, "4321")
-            user = api.login(cpf, "4321")
+            api.register(cpf, f"Vendedor {n:02d}", 1990, "4731")
+            user = api.login(cpf, "4731")
             start.wait()
             mine = acknowledged.setdefault(user["id"], [])
             for i in range(SALES_EACH):

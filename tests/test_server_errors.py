@@ -167,13 +167,13 @@ def test_sign_in_errors(raw):
 
 
 def test_registration_errors_change_nothing(raw, manager_token):
-    taken = error_of(raw, "auth.register", {"cpf": DEMO_SELLER_CPF, "name": "Outro", "birth_year": 1990, "pin": "1234"})
+    taken = error_of(raw, "auth.register", {"cpf": DEMO_SELLER_CPF, "name": "Outro", "birth_year": 1990, "pin": "1357"})
     assert (taken["code"], taken["data"]["reason"]) == (1005, "already_exists")
     for bad in ({"birth_year": 1800}, {"name": "A"}, {"pin": "12ab"}, {"cpf": "529.982.247-24"}):
-        params = {"cpf": "529.982.247-25", "name": "Nome Bom", "birth_year": 1990, "pin": "1234", **bad}
+        params = {"cpf": "529.982.247-25", "name": "Nome Bom", "birth_year": 1990, "pin": "1357", **bad}
         assert error_of(raw, "auth.register", params)["code"] == -32602
     assert error_of(raw, "users.create", {"token": manager_token, "cpf": "39053344705", "name": "X Y", "birth_year": 1990,
-                                          "pin": "1234", "role": "admin"})["data"]["field"] == "role"
+                                          "pin": "1357", "role": "admin"})["data"]["field"] == "role"
     assert error_of(raw, "auth.login", {"cpf": "39053344705", "pin": "1234"})["data"]["reason"] == "unknown_user"
 
 

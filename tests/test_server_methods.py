@@ -26,7 +26,8 @@ def test_ping_and_cluster_status_on_a_single_node(demo_server):
 def test_login_returns_a_token_and_the_user(demo_server):
     api = api_for(demo_server)
     user = api.login("123.456.789-09", DEMO_PIN)
-    assert user == {"id": user["id"], "name": "João de Alencar", "cpf": DEMO_SELLER_CPF, "role": "seller"}
+    assert user == {"id": user["id"], "name": "João de Alencar", "cpf": DEMO_SELLER_CPF, "role": "seller", "active": True,
+                    "has_pin": True, "store_ids": []}
     assert api.token.startswith("v1.")
 
 
@@ -114,12 +115,12 @@ def test_reports_in_an_empty_range_are_zero_and_empty(manager_api):
 
 def test_register_and_manager_creates_users(demo_server, manager_api):
     api = api_for(demo_server)
-    user = api.register("111.444.777-35", "Nova Vendedora", 2000, "98765")
+    user = api.register("111.444.777-35", "Nova Vendedora", 2000, "97531")
     assert user["role"] == "seller" and user["cpf"] == "11144477735"
-    assert api.login("11144477735", "98765")["id"] == user["id"]
-    manager = manager_api.create_user("52998224725", "Gerente Dois", 1980, "1111", "manager")
+    assert api.login("11144477735", "97531")["id"] == user["id"]
+    manager = manager_api.create_user("52998224725", "Gerente Dois", 1980, "1357", "manager")
     assert manager["role"] == "manager"
-    assert api_for(demo_server).login("52998224725", "1111")["role"] == "manager"
+    assert api_for(demo_server).login("52998224725", "1357")["role"] == "manager"
     assert "Nova Vendedora" in {s["name"] for s in manager_api.sellers()}
 
 

@@ -1,4 +1,4 @@
-"""The application's error catalogue: JSON-RPC codes 1001-1010 and -32602.
+"""The application's error catalogue: JSON-RPC codes 1001-1011 and -32602.
 
 Controllers raise these; the dispatcher turns them into error objects whose
 data.reason is the machine-readable name a client switches on.
@@ -16,6 +16,7 @@ CONFLICT = 1007
 NOT_COORDINATOR = 1008
 UNAVAILABLE = 1009
 RATE_LIMITED = 1010
+INACTIVE = 1011
 
 REASONS = {
     UNAUTHENTICATED: "unauthenticated",
@@ -28,11 +29,12 @@ REASONS = {
     NOT_COORDINATOR: "not_coordinator",
     UNAVAILABLE: "unavailable",
     RATE_LIMITED: "rate_limited",
+    INACTIVE: "inactive",
 }
 
 
 def app_error(code: int, message: str, **data) -> RpcError:
-    """An application error with data.reason set to the code's name."""
+    """An application error with data.reason set to the code's name, unless a more precise reason is given."""
     return RpcError(code, message, {"reason": REASONS[code], **data})
 
 

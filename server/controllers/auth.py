@@ -1,69 +1,98 @@
-"""Sign-in, self-registration and user creation by managers."""
+"""Sign-in, self-registration, user creation by managers, and changing one's own PIN."""
 
 import logging
 
 from db.errors import AlreadyExists
 from db.users import UserRepository
 from models.documents import parse_cpf
-from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin, parse_role
+from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_new_pin, parse_pin, parse_role
 from models.records import User, new_id
 from runtime.clock import iso_utc
 from server.controllers.present import user_json
-from server.dispatch import Method, Param
+from server.dispatch import ANY_ROLE, Method, Param
 from server.ledger import Ledger
 from server.login_throttle import LoginThrottle
 from server.pins import hash_pin, verify_pin
 from server.tokens import TokenSigner
-from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, RATE_LIMITED, UNKNOWN_USER, app_error
+from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, FORBIDDEN, INACTIVE, RATE_LIMITED, UNKNOWN_USER, app_error
 
 log = logging.getLogger("onsell.auth")
 
 
 class AuthController:
-    def __init__(self, ledger: Ledger, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock):
+    def __init__(self, ledger: Ledger, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock,
+                 self_registration: bool = True, void_window_s: float = 30 * 60):
         self.ledger = ledger
         self.users = users
         self.tokens = tokens
         self.throttle = throttle
         self.clock = clock
+        self.self_registration = self_registration
+        self.void_window_s = void_window_s
 
     def methods(self) -> list[Method]:
         person = (
             Param("cpf", parse_cpf),
             Param("name", parse_name),
-            Param("birth_year", self._birth_year),
-            Param("pin", parse_pin),
+            Param("birth_year", self.birth_year),
+            Param("pin", parse_new_pin),
         )
         return [
             Method("auth.login", self.login, (Param("cpf", parse_cpf), Param("pin", parse_pin))),
             Method("auth.register", self.register, person),
+            Method("auth.change_pin", self.change_pin, (Param("old_pin", lambda v: parse_pin(v, "old_pin")),
+                                                        Param("new_pin", lambda v: parse_new_pin(v, "new_pin"))), role=ANY_ROLE),
             Method("users.create", self.create_user, person + (Param("role", parse_role),), role=MANAGER),
         ]
 
-    def _birth_year(self, value) -> int:
+    def birth_year(self, value) -> int:
         return parse_birth_year(value, self.clock.now().year)
 
     def login(self, caller, cpf: str, pin: str) -> dict:
         """A token for the right CPF and PIN; rate_limited after too many wrong PINs."""
+        self._check_throttle(cpf)
+        found = self.users.find_by_cpf(cpf)
+        if found is None:
+            raise app_error(UNKNOWN_USER, "No account has this CPF")
+        user, pin_hash, credential_version = found
+        if not pin_hash:
+            raise app_error(BAD_CREDENTIALS, "No PIN is set for this account: a manager must set one", pin_not_set=True)
+        self._check_pin(cpf, pin, pin_hash, user)
+        if not user.active:
+            raise app_error(INACTIVE, "This account is deactivated", field="cpf")
+        log.info("sign-in: %s (%s)", user.name, user.role)
+        token = self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)
+        return {"token": token, "user": user_json(user), "void_window_minutes": int(self.void_window_s // 60)}
+
+    def _check_throttle(self, cpf: str) -> None:
         wait_s = self.throttle.locked_for(cpf, self.clock.monotonic_s())
         if wait_s > 0:
             log.warning("sign-in refused for CPF ***%s: locked for %.0f s more", cpf[-4:], wait_s)
             raise app_error(RATE_LIMITED, "Too many wrong PINs: try again later", retry_after_s=int(wait_s) + 1)
-        found = self.users.find_by_cpf(cpf)
-        if found is None:
-            raise app_error(UNKNOWN_USER, "No account has this CPF")
-        user, pin_hash = found
+
+    def _check_pin(self, cpf: str, pin: str, pin_hash: str, user: User) -> None:
         if not verify_pin(pin, pin_hash):
             locked = self.throttle.record_failure(cpf, self.clock.monotonic_s())
             log.warning("sign-in failed for %s (%s)%s", user.name, user.role, ": CPF now locked" if locked else "")
             raise app_error(BAD_CREDENTIALS, "Wrong CPF or PIN")
         self.throttle.record_success(cpf)
-        log.info("sign-in: %s (%s)", user.name, user.role)
-        token = self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s())
-        return {"token": token, "user": user_json(user)}
+
+    def change_pin(self, caller, old_pin: str, new_pin: str) -> dict:
+        """The caller sets a new PIN; every token issued before is refused, and a new one is answered."""
+        user = self.users.find_by_id(caller.user_id)
+        found = self.users.find_by_cpf(user.cpf)
+        self._check_throttle(user.cpf)
+        self._check_pin(user.cpf, old_pin, found[1], user)
+        pin_hash, now_ms = hash_pin(new_pin), self.clock.wall_ms()
+        self.ledger.commit(lambda conn, stamp: UserRepository.set_pin_hash(conn, user.id, pin_hash, stamp, now_ms))
+        _, _, credential_version = self.users.find_by_cpf(user.cpf)
+        log.info("PIN changed by %s", user.name)
+        return {"token": self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)}
 
     def register(self, caller, cpf: str, name: str, birth_year: int, pin: str) -> dict:
-        """Self-registration: always a seller."""
+        """Self-registration: always a seller, unless SELF_REGISTRATION is off."""
+        if not self.self_registration:
+            raise app_error(FORBIDDEN, "Self-registration is off: a manager creates accounts", reason="self_registration_off")
         return {"user": user_json(self._create(cpf, name, birth_year, pin, SELLER, "self-registration"))}
 
     def create_user(self, caller, cpf: str, name: str, birth_year: int, pin: str, role: str) -> dict:
@@ -72,9 +101,9 @@ class AuthController:
 
     def _create(self, cpf: str, name: str, birth_year: int, pin: str, role: str, how: str) -> User:
         user = User(new_id(), cpf, name, birth_year, role)
-        pin_hash, created_at = hash_pin(pin), iso_utc(self.clock.now())
+        pin_hash, created_at, now_ms = hash_pin(pin), iso_utc(self.clock.now()), self.clock.wall_ms()
         try:
-            self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, created_at, stamp))
+            self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, created_at, stamp, now_ms))
         except AlreadyExists:
             raise app_error(ALREADY_EXISTS, "This CPF already has an account", field="cpf") from None
         log.info("new %s: %s (%s)", role, name, how)

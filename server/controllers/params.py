@@ -8,6 +8,7 @@ from server.dispatch import Param
 
 MAX_RANKING_LIMIT = 100
 MAX_LIST_LIMIT = 1000
+MAX_IMPORT_ROWS = 1000
 
 
 def uuid_param(name: str) -> Param:
@@ -28,3 +29,12 @@ def limit_param(maximum: int) -> Param:
             raise ValidationError("limit", f"must be a whole number from 1 to {maximum}")
         return value
     return Param("limit", parse, required=False)
+
+
+def rows_param() -> Param:
+    """`rows` of an import: a list of 1 to MAX_IMPORT_ROWS objects (each is checked by the import itself)."""
+    def parse(value):
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_IMPORT_ROWS:
+            raise ValidationError("rows", f"must be a list of 1 to {MAX_IMPORT_ROWS} rows")
+        return value
+    return Param("rows", parse)

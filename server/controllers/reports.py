@@ -1,21 +1,28 @@
-"""The managers' five reports, all from the daily aggregates."""
+"""The managers' reports: five from the daily aggregates, and the voids for audit."""
+
+import datetime as dt
 
 from db.catalogue import CatalogueRepository
 from db.reports import ReportsRepository
+from db.sales import SalesRepository
 from db.users import UserRepository
 from models.dates import check_range
 from models.people import MANAGER, SELLER
-from server.controllers.params import MAX_RANKING_LIMIT, date_range_params, limit_param, uuid_param
-from server.controllers.present import total_json
+from runtime.clock import iso_utc
+from server.controllers.params import MAX_LIST_LIMIT, MAX_RANKING_LIMIT, date_range_params, limit_param, uuid_param
+from server.controllers.present import total_json, void_json
 from server.dispatch import Method
 from wire.errors import NOT_FOUND, app_error
 
 
 class ReportsController:
-    def __init__(self, reports: ReportsRepository, users: UserRepository, catalogue: CatalogueRepository):
+    def __init__(self, reports: ReportsRepository, users: UserRepository, catalogue: CatalogueRepository, sales: SalesRepository,
+                 timezone):
         self.reports = reports
         self.users = users
         self.catalogue = catalogue
+        self.sales = sales
+        self.timezone = timezone
 
     def methods(self) -> list[Method]:
         ranged = date_range_params()
@@ -25,6 +32,7 @@ class ReportsController:
             Method("reports.network_total", self.network_total, (uuid_param("network_id"), *ranged), role=MANAGER),
             Method("reports.best_store", self.best_store, (*ranged, limit_param(MAX_RANKING_LIMIT)), role=MANAGER),
             Method("reports.best_seller", self.best_seller, (*ranged, limit_param(MAX_RANKING_LIMIT)), role=MANAGER),
+            Method("reports.voids", self.voids, (*ranged, limit_param(MAX_LIST_LIMIT)), role=MANAGER),
         ]
 
     def seller_total(self, caller, seller_id: str, start=None, end=None) -> dict:
@@ -59,3 +67,19 @@ class ReportsController:
         check_range(start, end)
         rows = self.reports.best_sellers(start, end, limit)
         return {"ranking": [{"seller": {"id": i, "name": n}, **total_json(t)} for i, n, t in rows]}
+
+    def voids(self, caller, start=None, end=None, limit: int = 100) -> dict:
+        """Voids whose voided_at falls on the range's days (in TIMEZONE), newest first."""
+        check_range(start, end)
+        start_iso = self._day_start(start) if start else ""
+        end_iso = self._day_start(end + dt.timedelta(days=1)) if end else "~"  # "~" sorts after every ISO time
+        names: dict[str, object] = {}
+        voids = []
+        for void, sale in self.sales.list_voids(start_iso, end_iso, limit):
+            if void.voided_by not in names:
+                names[void.voided_by] = self.users.find_by_id(void.voided_by)
+            voids.append(void_json(void, sale, names[void.voided_by]))
+        return {"voids": voids}
+
+    def _day_start(self, day: dt.date) -> str:
+        return iso_utc(dt.datetime.combine(day, dt.time(), tzinfo=self.timezone))

@@ -1,22 +1,24 @@
-"""Recording sales (sellers only; the seller is always the token's user) and a seller's own sales."""
+"""Recording sales (sellers only; the seller is always the token's user), voiding them, and a seller's own sales."""
 
+import datetime as dt
 import logging
 
 from db.catalogue import CatalogueRepository
-from db.errors import SaleConflict
+from db.errors import NotFound, SaleConflict
 from db.reports import ReportsRepository
-from db.sales import SalesRepository, record_sale
+from db.sales import SalesRepository, record_sale, void_sale
 from db.users import UserRepository
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
-from models.money import format_brl, parse_amount
-from models.people import SELLER
-from models.records import Sale
+from models.errors import ValidationError
+from models.money import format_brl, format_cents, parse_amount
+from models.people import MANAGER, SELLER
+from models.records import Sale, parse_void_reason
 from runtime.clock import iso_utc
 from server.controllers.params import MAX_LIST_LIMIT, date_range_params, limit_param, uuid_param
-from server.controllers.present import sale_json, total_json
-from server.dispatch import Method, Param
+from server.controllers.present import sale_json, total_json, void_json
+from server.dispatch import ANY_ROLE, Method, Param
 from server.ledger import Ledger
-from wire.errors import CONFLICT, NOT_FOUND, UNAUTHENTICATED, app_error
+from wire.errors import CONFLICT, FORBIDDEN, INACTIVE, NOT_FOUND, app_error
 
 log = logging.getLogger("onsell.sales")
 DEFAULT_LIST_LIMIT = 100
@@ -24,7 +26,7 @@ DEFAULT_LIST_LIMIT = 100
 
 class SalesController:
     def __init__(self, ledger: Ledger, sales: SalesRepository, reports: ReportsRepository, catalogue: CatalogueRepository,
-                 users: UserRepository, clock, timezone):
+                 users: UserRepository, clock, timezone, max_sale_cents: int, void_window_s: float):
         self.ledger = ledger
         self.sales = sales
         self.users = users
@@ -32,6 +34,8 @@ class SalesController:
         self.catalogue = catalogue
         self.clock = clock
         self.timezone = timezone
+        self.max_sale_cents = max_sale_cents
+        self.void_window_s = void_window_s
 
     def methods(self) -> list[Method]:
         return [
@@ -42,38 +46,80 @@ class SalesController:
                 Param("sold_on", lambda v: parse_iso_date(v, "sold_on"), required=False),
             ), role=SELLER),
             Method("sales.mine", self.mine, (*date_range_params(), limit_param(MAX_LIST_LIMIT)), role=SELLER),
+            Method("sales.list", self.list_of_seller, (uuid_param("seller_id"), *date_range_params(), limit_param(MAX_LIST_LIMIT)),
+                   role=MANAGER),
+            Method("sales.void", self.void, (uuid_param("sale_id"), Param("reason", parse_void_reason)), role=ANY_ROLE),
         ]
 
     def record(self, caller, sale_id: str, store_id: str, amount: int, sold_on=None) -> dict:
         """Durably record the caller's sale; a retry with the same sale_id is a duplicate, not a new sale."""
+        if amount > self.max_sale_cents:
+            raise ValidationError("amount", f"must be at most {format_cents(self.max_sale_cents)}")
         today = today_in(self.timezone, self.clock.now())
         date_given = sold_on is not None
         sold_on = check_sale_date(sold_on, today) if date_given else today
         store = self.catalogue.get_store(store_id)
         if store is None:
             raise app_error(NOT_FOUND, "No store has this id", field="store_id")
-        sale = Sale(sale_id, self._seller_id(caller), store_id, amount, sold_on, iso_utc(self.clock.now()))
+        if not store.open or (caller.store_ids and store_id not in caller.store_ids):
+            if self.sales.find(sale_id) is None:  # a retry of a sale recorded before the change still gets its answer
+                if not store.open:
+                    raise app_error(INACTIVE, "This store is closed and takes no sales", field="store_id")
+                raise app_error(FORBIDDEN, "This seller may not sell at this store", field="store_id")
+        sale = Sale(sale_id, caller.user_id, store_id, amount, sold_on, iso_utc(self.clock.now()))
         try:  # durable, and held by enough nodes (or not_coordinator) before the answer
             (stored, duplicate), replicas = self.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp, date_given))
         except SaleConflict:
             raise app_error(CONFLICT, "This sale_id was already used for a different sale", field="sale_id") from None
+        answer = {"sale": sale_json(stored), "duplicate": duplicate, "replicas": replicas}
         if duplicate:
             log.info("sale %s retried by %s: already recorded", sale_id, caller.name)
+            if self.sales.is_voided(sale_id):
+                answer["voided"] = True
         else:
             log.info("sale recorded: %s by %s at %s on %s (%d copies)", format_brl(amount), caller.name, store.name,
                      sold_on.isoformat(), replicas)
-        return {"sale": sale_json(stored), "duplicate": duplicate, "replicas": replicas}
+        return answer
+
+    def void(self, caller, sale_id: str, reason: str) -> dict:
+        """Void a sale: a seller their own within VOID_WINDOW_MINUTES of recording it, a manager any; once."""
+        now = self.clock.now()
+
+        def allow(sale: Sale, already_voided: bool) -> None:
+            if caller.role == MANAGER:
+                return
+            if sale.seller_id != caller.user_id:
+                raise app_error(FORBIDDEN, "A seller may void only their own sales", reason="not_your_sale", field="sale_id")
+            if already_voided:
+                return  # a retry of one's own void is answered with it, however late
+            recorded = dt.datetime.fromisoformat(sale.recorded_at.replace("Z", "+00:00"))
+            if (now - recorded).total_seconds() > self.void_window_s:
+                raise app_error(FORBIDDEN, f"Sales may be voided by their seller only within {self.void_window_s / 60:.0f} minutes",
+                                reason="void_window_passed", field="sale_id")
+
+        voided_at, now_ms = iso_utc(now), self.clock.wall_ms()
+        try:
+            (void, sale, duplicate), replicas = self.ledger.commit(
+                lambda conn, stamp: void_sale(conn, sale_id, caller.user_id, reason, voided_at, now_ms, stamp, allow))
+        except NotFound:
+            raise app_error(NOT_FOUND, "No sale has this id", field="sale_id") from None
+        if not duplicate:
+            log.info("sale voided: %s by %s", format_brl(sale.amount_cents), caller.name)
+        voided_by = self.users.find_by_id(void.voided_by)
+        return {"void": void_json(void, sale, voided_by), "duplicate": duplicate, "replicas": replicas}
 
     def mine(self, caller, start=None, end=None, limit: int = DEFAULT_LIST_LIMIT) -> dict:
         """The caller's sales in the range (newest first, at most `limit`) with the range's total and count."""
+        return self._sales_of(caller.user_id, start, end, limit)
+
+    def list_of_seller(self, caller, seller_id: str, start=None, end=None, limit: int = DEFAULT_LIST_LIMIT) -> dict:
+        """For a manager looking for a sale to void: a seller's sales as sales.mine shows them to the seller."""
+        seller = self.users.find_by_id(seller_id)
+        if seller is None or seller.role != SELLER:
+            raise app_error(NOT_FOUND, "No seller has this id", field="seller_id")
+        return self._sales_of(seller.id, start, end, limit)
+
+    def _sales_of(self, seller_id: str, start, end, limit: int) -> dict:
         check_range(start, end)
-        seller_id = self._seller_id(caller)
         sales = self.sales.list_for_seller(seller_id, start, end, limit)
         return {"sales": [sale_json(s) for s in sales], **total_json(self.reports.seller_total(seller_id, start, end))}
-
-    def _seller_id(self, caller) -> str:
-        """The caller's user id now: the same, or the account it was merged into (CPF registered twice)."""
-        seller_id = self.users.canonical_id(caller.user_id)
-        if seller_id is None:
-            raise app_error(UNAUTHENTICATED, "This account does not exist here; sign in again")
-        return seller_id

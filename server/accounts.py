@@ -1,0 +1,39 @@
+"""Who is calling: a token's claims checked, on every authenticated call, against the account as it is now.
+
+A token is refused (1001) when its account is unknown here, deactivated, or under another credential
+version than the token carries (a PIN change or reset, a deactivation or reactivation since it was issued).
+Comparing versions, not times, makes a token signed a moment after a change valid and one signed a moment
+before it refused, whatever the clocks say.
+"""
+
+from dataclasses import dataclass
+
+from db.users import UserRepository
+from server.tokens import Claims
+from wire.errors import UNAUTHENTICATED, app_error
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in person: the account that stands for the token's user now (see db.users)."""
+
+    user_id: str
+    role: str
+    name: str
+    store_ids: tuple[str, ...]  # where a seller may sell; () = any store
+
+
+class Accounts:
+    def __init__(self, users: UserRepository):
+        self.users = users
+
+    def caller(self, claims: Claims) -> Caller:
+        account = self.users.account(claims.user_id)
+        if account is None:
+            raise app_error(UNAUTHENTICATED, "This account does not exist here; sign in again")
+        if not account.user.active:
+            raise app_error(UNAUTHENTICATED, "This account is deactivated")
+        if account.credential_version != claims.credential_version:
+            raise app_error(UNAUTHENTICATED, "Sign in again: the PIN or the account changed since this token was issued")
+        user = account.user
+        return Caller(user.id, user.role, user.name, user.store_ids)
