@@ -21,6 +21,7 @@ class Api:
         self.connection = connection
         self.token: str | None = None
         self.user: dict | None = None
+        self.void_window_minutes = 30  # the server's VOID_WINDOW_MINUTES, learnt at sign-in
 
     def _call(self, method: str, **params) -> Any:
         return self.connection.call(method, params)
@@ -31,6 +32,7 @@ class Api:
     def login(self, cpf: str, pin: str) -> dict:
         result = self._call("auth.login", cpf=cpf, pin=pin)
         self.token, self.user = result["token"], result["user"]
+        self.void_window_minutes = result.get("void_window_minutes", self.void_window_minutes)
         return self.user
 
     def logout(self) -> None:
@@ -65,3 +67,57 @@ class Api:
 
     def status(self) -> dict:
         return self._call("cluster.status")
+
+    # -- administration (managers) and voids: see docs/protocol.md ---------------------------
+    def change_pin(self, old_pin: str, new_pin: str) -> str:
+        """Change the signed-in user's PIN; the new token replaces the old one (which the server now refuses)."""
+        self.token = self._authed("auth.change_pin", old_pin=old_pin, new_pin=new_pin)["token"]
+        return self.token
+
+    def seller_sales(self, seller_id: str, start: dt.date | None, end: dt.date | None, limit: int = 100) -> dict:
+        """A manager's view of one seller's sales (sales.list), shaped as my_sales."""
+        return self._authed("sales.list", seller_id=seller_id, limit=limit, **_range(start, end))
+
+    def void_sale(self, sale_id: str, reason: str) -> dict:
+        return self._authed("sales.void", sale_id=sale_id, reason=reason)
+
+    def voids(self, start: dt.date | None = None, end: dt.date | None = None, limit: int = 100) -> list[dict]:
+        return self._authed("reports.voids", limit=limit, **_range(start, end))["voids"]
+
+    def create_network(self, name: str) -> dict:
+        return self._authed("networks.create", name=name)["network"]
+
+    def rename_network(self, network_id: str, name: str) -> dict:
+        return self._authed("networks.rename", network_id=network_id, name=name)["network"]
+
+    def create_store(self, name: str, cnpj: str, network_id: str) -> dict:
+        return self._authed("stores.create", name=name, cnpj=cnpj, network_id=network_id)["store"]
+
+    def update_store(self, store_id: str, name: str | None = None, network_id: str | None = None) -> dict:
+        changes = {key: value for key, value in (("name", name), ("network_id", network_id)) if value is not None}
+        return self._authed("stores.update", store_id=store_id, **changes)["store"]
+
+    def close_store(self, store_id: str) -> dict:
+        return self._authed("stores.close", store_id=store_id)["store"]
+
+    def reopen_store(self, store_id: str) -> dict:
+        return self._authed("stores.reopen", store_id=store_id)["store"]
+
+    def users(self, role: str | None = None) -> list[dict]:
+        return self._authed("users.list", **({"role": role} if role else {}))["users"]
+
+    def deactivate_user(self, user_id: str) -> dict:
+        return self._authed("users.deactivate", user_id=user_id)["user"]
+
+    def reactivate_user(self, user_id: str) -> dict:
+        return self._authed("users.reactivate", user_id=user_id)["user"]
+
+    def reset_pin(self, user_id: str, pin: str) -> dict:
+        return self._authed("users.reset_pin", user_id=user_id, pin=pin)["user"]
+
+    def assign_stores(self, user_id: str, store_ids: list[str]) -> dict:
+        return self._authed("users.assign_stores", user_id=user_id, store_ids=store_ids)["user"]
+
+    def import_rows(self, kind: str, rows: list[dict]) -> list[dict]:
+        """kind 'stores' or 'users': one result per row ({status, field?, reason?, ...}), in order."""
+        return self._authed(f"{kind}.import", rows=rows)["results"]

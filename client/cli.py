@@ -5,31 +5,30 @@ stderr, in Portuguese. Settings are read once at start (client/config.py, with
 the defaults of runtime.settings); credentials come from ONSELL_CPF and
 ONSELL_PIN when set, else they are asked on the terminal. Time comes from one
 clock (runtime.clock), handed to everything that needs it. Exit status: see EXIT_*.
+The administration, void, PIN and import commands live in client/commands.py.
 """
 
 import argparse
-import csv
 import datetime as dt
-import io
-import json
+import re
 import sqlite3
 import sys
 from pathlib import Path
 
 from dotenv import load_dotenv
 
+from client import commands as admin_commands
 from client import views
 from client.api import Api
+from client.commands import CommandError, Context, UsageError, credentials, emit, find_network, find_store, sign_in, yes_no
 from client.config import ClientConfig, ClientConfigError, load_client_config
 from client.connection import Connection, RemoteError, ServerUnreachable
-from client.console import Console, Quit
+from client.console import Console
 from client.controllers import Interactive
 from client.sale_queue import QueueSender, SaleQueue
 from models.dates import check_range, parse_br_date, parse_iso_date, today_in
-from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.money import parse_typed_amount
-from models.people import parse_pin
 from models.records import new_sale_id, parse_uuid
 from runtime.clock import SystemClock
 
@@ -46,10 +45,7 @@ REPORTS = {
     "store-total": ("store_total", "store"),
     "network-total": ("network_total", "network"),
 }
-
-
-class CommandError(Exception):
-    """A user error in a script command, already in Portuguese."""
+VOIDS_REPORT = "voids"  # cancelled sales: client/commands.py
 
 
 def _date(text: str) -> dt.date:
@@ -66,92 +62,76 @@ def _amount(text: str) -> int:
         raise argparse.ArgumentTypeError(f"valor inválido: {text!r} (exemplo: 10.50 ou 10,50)") from None
 
 
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, "uso: " if prefix is None else prefix)
+
+
+# argparse's own error sentences, said in Portuguese (our argument types already speak it)
+_ARGPARSE_ERRORS = [
+    (re.compile(r"the following arguments are required: "), "faltam os argumentos: "),
+    (re.compile(r"invalid choice: (.*) \(choose from (.*)\)"), r"opção inválida: \1 (escolha entre \2)"),
+    (re.compile(r"unrecognized arguments: "), "argumentos não reconhecidos: "),
+    (re.compile(r"expected one argument"), "falta o valor"),
+    (re.compile(r"invalid \w+ value: "), "valor inválido: "),
+    (re.compile(r"^argument "), "argumento "),
+]
+
+
+class PortugueseParser(argparse.ArgumentParser):
+    """argparse whose own words (usage, sections, -h, errors) are Portuguese too; subcommands inherit it."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "argumentos"
+        self._optionals.title = "opções"
+        self.add_argument("-h", "--help", action="help", help="mostra esta ajuda e sai")
+
+    def error(self, message: str):
+        for pattern, words in _ARGPARSE_ERRORS:
+            message = pattern.sub(words, message)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: erro: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m client", description="Cliente do onsell (registro de vendas).")
-    parser.add_argument("--servers", help="lista de servidores id=host:porta,... (padrão: CLUSTER)")
-    commands = parser.add_subparsers(dest="command")
+    parser = PortugueseParser(prog="python -m client", description="Cliente do onsell (registro de vendas).")
+    parser.add_argument("--servers", metavar="LISTA", help="lista de servidores id=host:porta,... (padrão: CLUSTER)")
+    commands = parser.add_subparsers(dest="command", metavar="COMANDO")
     sale = commands.add_parser("sale", help="registra uma venda (vendedor)")
-    sale.add_argument("--store", required=True, help="código (id) ou CNPJ da loja")
-    sale.add_argument("--amount", required=True, type=_amount, help="valor, por exemplo 10.50")
-    sale.add_argument("--date", type=_date, help="data da venda (padrão: hoje)")
-    sale.add_argument("--sale-id", help="código da venda (UUID) para reenviar a mesma venda com segurança")
+    sale.add_argument("--store", required=True, metavar="LOJA", help="código (id) ou CNPJ da loja")
+    sale.add_argument("--amount", required=True, type=_amount, metavar="VALOR", help="valor, por exemplo 10.50")
+    sale.add_argument("--date", type=_date, metavar="DATA", help="data da venda (padrão: hoje)")
+    sale.add_argument("--sale-id", metavar="VENDA", help="código da venda (UUID) para reenviar a mesma venda com segurança")
     report = commands.add_parser("report", help="relatórios (gerente)")
-    report.add_argument("name", choices=sorted(REPORTS))
-    report.add_argument("--seller", help="id do vendedor (seller-total)")
-    report.add_argument("--store", help="id ou CNPJ da loja (store-total)")
-    report.add_argument("--network", help="id ou nome da rede (network-total)")
-    report.add_argument("--from", dest="start", type=_date, help="data inicial")
-    report.add_argument("--to", dest="end", type=_date, help="data final")
-    report.add_argument("--limit", type=int, default=None, help="posições no ranking (1 a 100)")
+    report.add_argument("name", metavar="RELATÓRIO", choices=sorted([*REPORTS, VOIDS_REPORT]),
+                        help=", ".join(REPORTS) + f" ou {VOIDS_REPORT} (vendas canceladas)")
+    report.add_argument("--seller", metavar="VENDEDOR", help="id do vendedor (seller-total)")
+    report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total)")
+    report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total)")
+    report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
+    report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
+    report.add_argument("--limit", type=int, default=None, metavar="N", help="posições no ranking (1 a 100); voids: vendas (1 a 1000)")
+    listing = [report]
     for name, text in (("stores", "lista as lojas"), ("networks", "lista as redes"), ("sellers", "lista os vendedores (gerente)")):
-        commands.add_parser(name, help=text)
+        listing.append(commands.add_parser(name, help=text))
     commands.add_parser("status", help="situação de cada nó do cluster")
-    for sub in commands.choices.values():
-        if sub.prog.split()[-1] not in ("sale", "status"):
-            sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    listing += admin_commands.add_parsers(commands)
+    for sub in listing:
+        sub.add_argument("--format", choices=("table", "json", "csv"), default="table", help="formato da saída (padrão: table)")
     return parser
 
 
-def credentials(config: ClientConfig) -> tuple[str, str]:
-    """CPF and PIN from ONSELL_CPF / ONSELL_PIN, or asked on the terminal."""
-    console = Console(stdout=sys.stderr)
-    try:
-        cpf = config.cpf or console.ask("CPF: ", parse_cpf, "CPF inválido.")
-        pin = config.pin or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
-        return parse_cpf(cpf), parse_pin(pin)
-    except ValidationError:
-        raise CommandError("ONSELL_CPF ou ONSELL_PIN inválido.") from None
-    except Quit:
-        raise CommandError("entrada encerrada antes do login.") from None
-
-
-def sign_in(api: Api, config: ClientConfig, queue: SaleQueue | None = None) -> dict:
-    """Sign in; a seller's queued sales get the new token."""
-    user = api.login(*credentials(config))
-    if queue is not None and user["role"] == "seller":
-        queue.renew_token(user["cpf"], api.token)
-    return user
-
-
-def find_store(api: Api, key: str) -> dict:
-    for store in api.stores():
-        if key in (store["id"], store["cnpj"]) or _digits(key) == store["cnpj"]:
-            return store
-    raise CommandError(f"loja não encontrada: {key} (veja 'python -m client stores')")
-
-
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
-
-
-def find_network(api: Api, key: str) -> dict:
-    for network in api.networks():
-        if key == network["id"] or key.casefold() == network["name"].casefold():
-            return network
-    raise CommandError(f"rede não encontrada: {key} (veja 'python -m client networks')")
-
-
-def emit(rows: list[dict], fmt: str, raw, out) -> None:
-    """Print rows as an aligned table, CSV (with header), or the raw JSON result."""
-    if fmt == "json":
-        out.write(json.dumps(raw, ensure_ascii=False, indent=2) + "\n")
-    elif fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["vazio"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        out.write(buffer.getvalue())
-    else:
-        out.write((views.table(list(rows[0]), [list(map(str, r.values())) for r in rows]) if rows else "(nada)") + "\n")
-
-
-def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConfig, clock) -> int:
+def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConfig, clock, new_pin_env: str | None = None) -> int:
     if args.command == "status":
         out.write(views.cluster_table(api.status()) + "\n")
         return EXIT_OK
     if args.command == "stores":
         stores = api.stores()
-        rows = [{"id": s["id"], "loja": s["name"], "rede": s["network"]["name"], "cnpj": s["cnpj"]} for s in stores]
+        rows = [{"id": s["id"], "loja": s["name"], "rede": s["network"]["name"], "cnpj": s["cnpj"], "aberta": yes_no(s.get("open"))}
+                for s in stores]
         emit(rows, args.format, {"stores": stores}, out)
         return EXIT_OK
     if args.command == "networks":
@@ -160,7 +140,13 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
         return EXIT_OK
     if args.command == "sale":
         return record_sale(args, api, out, queue, config, clock)
+    context = Context(api, out, config, clock, queue, new_pin_env)
+    if args.command in admin_commands.ADMIN_COMMANDS:
+        return admin_commands.run(args, context)
     sign_in(api, config, queue)
+    if args.command == "report" and args.name == VOIDS_REPORT:
+        check_range_or_fail(args.start, args.end)
+        return admin_commands.run_voids_report(args, context)
     if args.command == "sellers":
         sellers = api.sellers()
         emit([{"id": s["id"], "vendedor": s["name"], "cpf": s["cpf"]} for s in sellers], args.format, {"sellers": sellers}, out)
@@ -184,6 +170,8 @@ def record_sale(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
         return queue_offline(api, queue, args, sale_id, sold_on, config)
     sale = result["sale"]
     note = " (já estava registrada)" if result["duplicate"] else ""
+    if result.get("voided"):  # a resent sale that was cancelled meanwhile: it counts nowhere
+        note = " (já estava registrada e foi cancelada: não conta nos totais)"
     out.write(f"Venda registrada{note}: {views.wire_money(sale['amount'])} em {store['name']}, "
               f"{views.date(sale['sold_on'])} (código {sale['sale_id']})\n")
     return EXIT_OK
@@ -201,12 +189,16 @@ def queue_offline(api: Api, queue: SaleQueue, args, sale_id: str, sold_on: dt.da
     return EXIT_QUEUED
 
 
-def run_report(args, api: Api, out) -> int:
-    method, needs = REPORTS[args.name]
+def check_range_or_fail(start: dt.date | None, end: dt.date | None) -> None:
     try:
-        check_range(args.start, args.end)
+        check_range(start, end)
     except ValidationError:
         raise CommandError("--from é depois de --to.") from None
+
+
+def run_report(args, api: Api, out) -> int:
+    method, needs = REPORTS[args.name]
+    check_range_or_fail(args.start, args.end)
     params = {}
     if needs == "seller":
         if not args.seller:
@@ -262,7 +254,10 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
             if queue is not None:  # what earlier runs could not send goes now
                 sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock).start()
             return Interactive(api, console, config.timezone, clock=clock, queue=queue, sender=sender).run()
-        return run_command(args, api, sys.stdout, queue, config, clock)
+        return run_command(args, api, sys.stdout, queue, config, clock, config.new_pin)
+    except UsageError as exc:
+        print(f"onsell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except CommandError as exc:
         print(f"onsell: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -25,6 +25,7 @@ class ClientConfig:
     queue_path: Path
     cpf: str | None  # ONSELL_CPF: scripts sign in without being asked
     pin: str | None  # ONSELL_PIN
+    new_pin: str | None = None  # ONSELL_NEW_PIN: change-pin and user reset-pin
 
 
 def queue_path(env: dict) -> Path:
@@ -46,6 +47,7 @@ def load_client_config(env: dict | None = None, servers_option: str | None = Non
         queue_path=queue_path(env),
         cpf=optional(env, "ONSELL_CPF"),
         pin=optional(env, "ONSELL_PIN"),
+        new_pin=optional(env, "ONSELL_NEW_PIN"),
     )
 
 

@@ -1,4 +1,5 @@
-"""The interactive flows: sign-in (with registration), the seller's menu and the manager's menu.
+"""The interactive flows: sign-in (with registration), the seller's menu and the manager's menu
+(whose administration submenus live in client/admin.py).
 
 Each menu action runs inside guard(): a server error or an unreachable server
 becomes one Portuguese line and the menu comes back; nothing is lost and no
@@ -9,11 +10,12 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from client import views
+from client.admin import MAX_LISTED_SALES, REASON_ERROR, REASON_QUESTION, Administration, ask_new_pin, parse_reason
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Console, Quit
 from client.sale_queue import QueueSender, SaleQueue
-from models.dates import check_range, parse_br_date, today_in
+from models.dates import MAX_BACKDATE_DAYS, check_range, parse_br_date, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.money import parse_typed_amount
@@ -39,6 +41,7 @@ class Interactive:
         self.queue = queue
         self.sender = sender
         self._stores: list[dict] | None = None
+        self.admin = Administration(self)
 
     # -- the whole program ---------------------------------------------------------------
     def run(self) -> int:
@@ -98,7 +101,9 @@ class Interactive:
             say(f"Conta criada para {name}.")
             return self.signed_in(self.api.login(cpf, pin))
         except RemoteError as error:
-            say(views.remote_error(error))
+            # auth.register needs no role, so its only 1002 is SELF_REGISTRATION=off
+            off = error.code == views.FORBIDDEN
+            say("O cadastro por conta própria está desligado: peça a um gerente." if off else views.remote_error(error))
         except ServerUnreachable as error:
             say(f"Não foi possível falar com o servidor: {error}.")
         return None
@@ -118,12 +123,7 @@ class Interactive:
         current_year = self.clock.now().year
         name = ask("Nome completo: ", parse_name, "Digite o nome (de 2 a 100 letras).")
         year = ask("Ano de nascimento: ", lambda a: parse_birth_year(a, current_year), "Ano inválido (exemplo: 1990).")
-        while True:
-            pin = ask("Escolha um PIN (4 a 8 dígitos): ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
-            again = ask("Repita o PIN: ", lambda a: a, "", secret=True)
-            if again == pin:
-                return name, year, pin
-            self.console.say("Os PINs não conferem. Vamos de novo.")
+        return name, year, ask_new_pin(self.console)
 
     # -- seller ------------------------------------------------------------------------------
     def seller_menu(self) -> None:
@@ -132,7 +132,9 @@ class Interactive:
             ("Minhas vendas de hoje", self.sales_today),
             ("Minhas vendas por período", self.sales_in_period),
             (f"Vendas pendentes ({self.pending_count()})", self.show_pending),
-            ("Sair (trocar de usuário)", self.sign_out),
+            ("Cancelar venda", self.void_my_sale),
+            ("Trocar meu PIN", self.change_my_pin),
+            ("Sair (trocar de usuário)", self.sign_out),  # always the last entry
         ])
 
     def menu(self, make_actions) -> None:
@@ -150,27 +152,40 @@ class Interactive:
             self._stores = self.api.stores()
         return self._stores
 
-    def pick_store(self) -> dict | None:
-        stores = self.stores()
+    def forget_stores(self) -> None:
+        """The next stores() asks the server again (a store was created, closed, moved…)."""
+        self._stores = None
+
+    def sale_stores(self) -> list[dict]:
+        """Where the signed-in seller may sell: open stores, and only theirs when a manager limited them."""
+        allowed = set((self.api.user or {}).get("store_ids") or [])  # [] means any store
+        return [s for s in self.stores() if s.get("open", True) and (not allowed or s["id"] in allowed)]
+
+    def pick_store(self, for_sale: bool = False) -> dict | None:
+        stores = self.sale_stores() if for_sale else self.stores()
         if not stores:
-            self.console.say("Nenhuma loja cadastrada.")
+            self.console.say("Nenhuma loja aberta onde você possa vender." if for_sale else "Nenhuma loja cadastrada.")
             return None
         labels = [f"{s['name']} ({s['network']['name']})" for s in stores]
         index = self.console.choose("Loja:", labels)
         return None if index is None else stores[index]
 
     def record_sale(self) -> None:
-        store = self.pick_store()
+        store = self.pick_store(for_sale=True)
         if store is None:
             return
         cents = self.console.ask("Valor da venda (exemplo: 10,50): ", parse_typed_amount,
                                  "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00).")
         if not self.console.confirm(f"Confirmar venda de {views.money(cents)} em {store['name']}?"):
-            self.console.say("Venda cancelada.")
+            self.console.say("Venda não registrada.")  # not "cancelada": that word now means a void
             return
         sale_id, sold_on = new_sale_id(self.clock.wall_ns()), self.today()  # both kept if it has to wait in the queue
         try:
             sale = self.api.record_sale(sale_id, store["id"], cents, sold_on)["sale"]
+        except RemoteError as error:
+            if error.data.get("field") == "store_id":
+                self.forget_stores()  # closed, or no longer this seller's: the next menu shows the stores as they are now
+            raise
         except ServerUnreachable:
             if self.queue is None:
                 raise
@@ -206,7 +221,7 @@ class Interactive:
         names = {s["id"]: s["name"] for s in self.stores()}
         self.console.say(views.total_line("Suas vendas", result, start, end))
         if result["sales"]:
-            self.console.say(views.sales_table(result["sales"], names))
+            self.console.say(views.sales_table(result["sales"], names, with_codes=True))
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
 
@@ -221,6 +236,71 @@ class Interactive:
             except ValidationError:
                 self.console.say("A data inicial é depois da final. Vamos de novo.")
 
+    def void_my_sale(self) -> None:
+        """Cancel one of the seller's own sales recorded in the last void_window_minutes (the server's
+        VOID_WINDOW_MINUTES, learnt at sign-in); older ones are a manager's job. The server has the last word
+        (1002 void_window_passed), so a clock a little off only costs one refused try."""
+        minutes = self.api.void_window_minutes
+        if minutes <= 0:
+            self.console.say("Só um gerente pode cancelar vendas: fale com um gerente.")
+            return
+        now, today = self.clock.now(), self.today()
+        # What counts is when a sale was recorded, not the date it carries: a sale dated last week and recorded a
+        # minute ago may be cancelled. Such a sale is dated at most MAX_BACKDATE_DAYS back (a day more for the
+        # time zones' sake); sales.mine lists by date, newest first, so only a seller with more than
+        # MAX_LISTED_SALES sales since then could miss an old-dated one, and is told so.
+        result = self.api.my_sales(today - dt.timedelta(days=MAX_BACKDATE_DAYS + 1), None, limit=MAX_LISTED_SALES)
+        window = dt.timedelta(minutes=minutes)
+        recent = [s for s in result["sales"] if s.get("recorded_at") and now - views.instant(s["recorded_at"]) <= window]
+        if len(result["sales"]) < result["count"]:
+            self.console.say(f"(só as suas {len(result['sales'])} vendas de datas mais recentes foram consultadas: "
+                             "se a venda não aparece, fale com um gerente)")
+        if not recent:
+            self.console.say(f"Nenhuma venda sua registrada nos últimos {minutes} minutos para cancelar. "
+                             "Para uma venda mais antiga, fale com um gerente.")
+            return
+        recent.sort(key=lambda s: views.instant(s["recorded_at"]), reverse=True)
+        names = {s["id"]: s["name"] for s in self.stores()}
+        index = self.console.choose("Qual venda cancelar?", [self.own_sale_label(s, names) for s in recent])
+        if index is None:
+            return
+        sale = recent[index]
+        where = names.get(sale["store_id"], "loja desconhecida")
+        reason = self.console.ask(REASON_QUESTION, parse_reason, REASON_ERROR)
+        if not self.console.confirm(f"Cancelar a venda de {views.wire_money(sale['amount'])} em {where}?"):
+            self.console.say("Nada foi cancelado.")
+            return
+        result = self.api.void_sale(sale["sale_id"], reason)
+        already = " (já estava cancelada)" if result.get("duplicate") else ""
+        self.console.say(f"Venda cancelada{already}: {views.wire_money(sale['amount'])} em {where}.")
+
+    def own_sale_label(self, sale: dict, store_names: dict[str, str]) -> str:
+        """14:32  R$ 12,50 em Loja Um, and the sale's date when it is not the day it was recorded."""
+        local = views.instant(sale["recorded_at"]).astimezone(self.timezone)
+        dated = "" if local.date().isoformat() == sale["sold_on"] else f" (venda de {views.date(sale['sold_on'])})"
+        return (f"{local.strftime('%H:%M')}  {views.wire_money(sale['amount'])} em "
+                f"{store_names.get(sale['store_id'], 'loja desconhecida')}{dated}")
+
+    def change_my_pin(self) -> None:
+        old = self.console.ask("PIN atual: ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
+        new = ask_new_pin(self.console, "Novo PIN (4 a 8 dígitos): ")
+        if new == old:
+            self.console.say("O novo PIN é igual ao atual: nada foi alterado.")
+            return
+        try:
+            self.api.change_pin(old, new)
+        except RemoteError as error:
+            if error.code == views.BAD_CREDENTIALS and not error.data.get("pin_not_set"):
+                self.console.say("PIN atual incorreto: nada foi alterado.")
+                return
+            raise
+        user = self.api.user or {}
+        if self.queue is not None and user.get("role") == SELLER:
+            self.queue.renew_token(user["cpf"], self.api.token)  # the old token is refused now, also for queued sales
+            if self.sender:
+                self.sender.wake()
+        self.console.say("PIN alterado. Use o novo PIN na próxima vez que entrar.")
+
     # -- manager -----------------------------------------------------------------------------
     def manager_menu(self) -> None:
         self.menu(lambda: [
@@ -233,19 +313,25 @@ class Interactive:
             ("Listar lojas", self.list_stores),
             ("Criar usuário", self.create_user),
             ("Situação do cluster", self.cluster_status),
-            ("Sair (trocar de usuário)", self.sign_out),
+            ("Administração: redes, lojas, pessoas, cancelamentos", self.admin.menu),
+            ("Trocar meu PIN", self.change_my_pin),
+            ("Sair (trocar de usuário)", self.sign_out),  # always the last entry
         ])
 
-    def seller_total(self) -> None:
+    def pick_seller(self, title: str = "Vendedor:") -> dict | None:
         sellers = self.api.sellers()
         if not sellers:
             self.console.say("Nenhum vendedor cadastrado.")
-            return
-        index = self.console.choose("Vendedor:", [f"{s['name']} ({views.cpf(s['cpf'])})" for s in sellers])
-        if index is None:
+            return None
+        index = self.console.choose(title, [f"{s['name']} ({views.cpf(s['cpf'])})" for s in sellers])
+        return None if index is None else sellers[index]
+
+    def seller_total(self) -> None:
+        seller = self.pick_seller()
+        if seller is None:
             return
         start, end = self.ask_period()
-        result = self.api.report("seller_total", start, end, seller_id=sellers[index]["id"])
+        result = self.api.report("seller_total", start, end, seller_id=seller["id"])
         self.console.say(views.total_line(f"Vendas de {result['seller']['name']}", result, start, end))
 
     def store_total(self) -> None:
@@ -292,9 +378,8 @@ class Interactive:
         self.console.say(views.table(["Vendedor(a)", "CPF", "Código"], rows) if rows else "Nenhum vendedor cadastrado.")
 
     def list_stores(self) -> None:
-        self._stores = None  # a manager wants the current list
-        rows = [[s["name"], s["network"]["name"], s["cnpj"], s["id"]] for s in self.stores()]
-        self.console.say(views.table(["Loja", "Rede", "CNPJ", "Código"], rows) if rows else "Nenhuma loja cadastrada.")
+        self.forget_stores()  # a manager wants the current list
+        self.console.say(views.stores_table(self.stores()))
 
     def cluster_status(self) -> None:
         self.console.say(views.cluster_table(self.api.status()))

@@ -1,10 +1,12 @@
 """What the client prints: Portuguese messages, R$ money, dd/mm/aaaa dates, tables with bars."""
 
 import datetime as dt
+import re
+from zoneinfo import ZoneInfo
 
 from client.connection import RemoteError
 from models.dates import format_br_date
-from models.documents import format_cpf
+from models.documents import format_cnpj, format_cpf
 from models.money import format_brl
 
 BAR_WIDTH = 30
@@ -14,13 +16,15 @@ FIELD_NAMES = {
     "cpf": "CPF", "pin": "PIN", "name": "nome", "birth_year": "ano de nascimento", "amount": "valor",
     "sold_on": "data da venda", "from": "data inicial", "to": "data final", "store_id": "loja",
     "seller_id": "vendedor", "network_id": "rede", "role": "perfil", "limit": "quantidade", "sale_id": "venda",
+    "store_ids": "lojas", "user_id": "pessoa", "reason": "motivo", "old_pin": "PIN atual", "new_pin": "novo PIN",
+    "cnpj": "CNPJ", "rows": "linhas",
 }
 REASON_MESSAGES = {
     "unauthenticated": "Sua sessão expirou. Entre novamente.",
     "forbidden": "Você não tem permissão para esta operação.",
     "bad_credentials": "CPF ou PIN incorretos.",
     "unknown_user": "Não há conta com este CPF.",
-    "already_exists": "Já existe uma conta com este CPF.",
+    "already_exists": "Já existe um cadastro com estes dados.",
     "not_found": "Não encontrado: confira o código informado.",
     "conflict": "Este código de venda já foi usado para outra venda.",
     "not_coordinator": "Este servidor não é o coordenador no momento. Tente novamente.",
@@ -52,17 +56,106 @@ def cpf(digits: str) -> str:
     return format_cpf(digits)
 
 
+def cnpj(digits: str) -> str:
+    return format_cnpj(digits) if len(digits) == 14 else digits
+
+
+def instant(iso: str) -> dt.datetime:
+    """An aware datetime from the server's UTC timestamps ("2026-11-26T17:53:00.123456Z")."""
+    moment = dt.datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def moment(iso: str, zone: ZoneInfo) -> str:
+    """26/11/2026 14:53 in the chain's time zone."""
+    return instant(iso).astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+
+def recorded_time(sale: dict, zone: ZoneInfo) -> str:
+    """When a sale was recorded, in the chain's time zone: "14:32" on its own sale date, else "27/11/2026 14:32"
+    (a backdated sale, typed in days later)."""
+    local = instant(sale["recorded_at"]).astimezone(zone)
+    return local.strftime("%H:%M") if local.date().isoformat() == sale["sold_on"] else local.strftime("%d/%m/%Y %H:%M")
+
+
+def yes_no(flag: bool) -> str:
+    return "sim" if flag else "não"
+
+
+# Errors whose meaning depends on more than data.reason (docs/protocol.md, "Administration" and "Voids")
+INACTIVE_STORE = "Esta loja está fechada e não aceita vendas."
+INACTIVE_ACCOUNT = "Esta conta está desativada. Fale com um gerente."
+WEAK_PIN = "PIN fraco: evite sequências (1234, 4321) e dígitos repetidos (1111)."
+PIN_NOT_SET = "Seu PIN ainda não foi definido: peça a um gerente."
+FORBIDDEN_REASONS = {
+    "not_your_sale": "Só é possível cancelar as suas próprias vendas.",
+    "void_window_passed": "O prazo para cancelar esta venda já passou: peça a um gerente.",
+    "last_active_manager": "Não é possível desativar o último gerente ativo.",
+}
+FORBIDDEN_STORE = "Você não está autorizado a vender nesta loja."
+TAKEN_FIELDS = {
+    "cnpj": "Já existe uma loja com este CNPJ.",
+    "name": "Já existe uma rede com este nome.",
+    "cpf": "Já existe uma conta com este CPF.",
+}
+NOT_FOUND_FIELDS = {
+    "sale_id": "Nenhuma venda com este código.",
+    "store_id": "Loja não encontrada.",
+    "network_id": "Rede não encontrada.",
+    "user_id": "Pessoa não encontrada.",
+    "seller_id": "Vendedor não encontrado.",
+}
+INVALID, FORBIDDEN, BAD_CREDENTIALS, ALREADY_EXISTS, NOT_FOUND, INACTIVE = -32602, 1002, 1003, 1005, 1006, 1011
+# The server's reasons for an invalid param are English (models/): the common ones said in Portuguese
+_INVALID_DETAILS = [
+    (re.compile(r"must have (\d+) to (\d+) characters"), r"deve ter de \1 a \2 caracteres"),
+    (re.compile(r"must be (\d+) to (\d+) digits"), r"deve ter de \1 a \2 dígitos"),
+    (re.compile(r"must have (\d+) digits"), r"deve ter \1 dígitos"),
+    (re.compile(r"invalid check digits"), "dígitos verificadores inválidos"),
+    (re.compile(r"must be at most ([\d.]+)"), lambda m: f"no máximo {wire_money(m.group(1))}"),
+    (re.compile(r"must be greater than zero"), "deve ser maior que zero"),
+    (re.compile(r"must not be after 'to'"), "não pode ser depois da data final"),
+    (re.compile(r"must not be in the future"), "não pode estar no futuro"),
+]
+
+
 def remote_error(error: RemoteError) -> str:
     """One Portuguese sentence for an error answer from the server."""
-    if error.reason == "rate_limited" and "retry_after_s" in error.data:
-        minutes = max(1, round(error.data["retry_after_s"] / 60))
+    data, field = error.data, error.data.get("field")
+    if error.reason == "rate_limited" and "retry_after_s" in data:
+        minutes = max(1, round(data["retry_after_s"] / 60))
         return f"Muitas tentativas com PIN errado. Tente novamente em {minutes} minuto(s)."
+    if error.code == INACTIVE or error.reason == "inactive":
+        return INACTIVE_STORE if field == "store_id" else INACTIVE_ACCOUNT
+    if error.reason == "weak_pin":
+        return WEAK_PIN
+    if error.code == FORBIDDEN:
+        if error.reason in FORBIDDEN_REASONS:
+            return FORBIDDEN_REASONS[error.reason]
+        if field == "store_id":
+            return FORBIDDEN_STORE
+        return REASON_MESSAGES["forbidden"]  # wrong role, or a reason newer than this client
+    if error.code == BAD_CREDENTIALS and data.get("pin_not_set"):
+        return PIN_NOT_SET
+    if error.code == ALREADY_EXISTS and field in TAKEN_FIELDS:
+        return TAKEN_FIELDS[field]
+    if error.code == NOT_FOUND and field in NOT_FOUND_FIELDS:
+        return NOT_FOUND_FIELDS[field]
     if error.reason in REASON_MESSAGES:
         return REASON_MESSAGES[error.reason]
-    field = error.data.get("field")
     if field:
-        return f"Dado inválido ({FIELD_NAMES.get(field, field)}): {error.data.get('reason', error.message)}."
-    return f"O servidor recusou o pedido: {error.message}"
+        detail = _invalid_detail(str(data.get("reason", "")))
+        return f"Dado inválido ({FIELD_NAMES.get(field, field)}){': ' + detail if detail else ''}."
+    return "O servidor recusou o pedido." if error.code == INVALID else f"O servidor recusou o pedido (código {error.code})."
+
+
+def _invalid_detail(reason: str) -> str:
+    """The Portuguese for a known English reason; "" for others (an English phrase would break the Portuguese line)."""
+    for pattern, portuguese in _INVALID_DETAILS:
+        match = pattern.search(reason)
+        if match:
+            return match.expand(portuguese) if isinstance(portuguese, str) else portuguese(match)
+    return ""
 
 
 def bar(value: int, largest: int, width: int = BAR_WIDTH) -> str:
@@ -140,6 +233,60 @@ def pending_table(pending) -> str:
     return table(["Data", "Loja", "Valor", "Situação"], rows, right={2})
 
 
-def sales_table(sales: list[dict], store_names: dict[str, str]) -> str:
-    rows = [[date(s["sold_on"]), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])] for s in sales]
-    return table(["Data", "Loja", "Valor"], rows, right={2})
+def sales_table(sales: list[dict], store_names: dict[str, str], with_codes: bool = False) -> str:
+    """A seller's sales; with_codes adds the sale code, which a manager needs to cancel a sale."""
+    rows = [[date(s["sold_on"]), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])]
+            + ([s["sale_id"]] if with_codes else []) for s in sales]
+    return table(["Data", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={2})
+
+
+def sale_choices(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo) -> tuple[str, list[str]]:
+    """One seller's sales as a numbered menu (Console.choose) that reads as a table: the heading (two lines) and one
+    label per sale, columns aligned under the heading whatever the width of the option numbers ("  9) " or "  10) ")."""
+    rows = [[recorded_time(s, zone), store_names.get(s["store_id"], "loja desconhecida"), wire_money(s["amount"]), s["sale_id"]]
+            for s in sales]
+    header, dashes, *lines = table(["Hora do registro", "Loja", "Valor", "Código"], rows, right={2}).split("\n")
+    digits = len(str(len(sales)))
+    labels = [" " * (digits - len(str(number))) + line for number, line in enumerate(lines, start=1)]
+    indent = " " * (2 + digits + 2)  # as wide as "  N) "
+    return f"{indent}{header}\n{indent}{dashes}", labels
+
+
+def store_state(store: dict) -> str:
+    return "aberta" if store.get("open", True) else "fechada"
+
+
+def stores_table(stores: list[dict]) -> str:
+    rows = [[s["name"], s["network"]["name"], cnpj(s["cnpj"]), store_state(s), s["id"]] for s in stores]
+    return table(["Loja", "Rede", "CNPJ", "Situação", "Código"], rows) if rows else "Nenhuma loja cadastrada."
+
+
+def store_list(store_ids: list[str], store_names: dict[str, str]) -> str:
+    """Where a seller may sell: "qualquer loja" for [], else the stores' names."""
+    return ", ".join(store_names.get(i, i) for i in store_ids) if store_ids else "qualquer loja"
+
+
+def users_table(users: list[dict], store_names: dict[str, str]) -> str:
+    rows = [[u["name"], cpf(u["cpf"]), ROLE_NAMES.get(u["role"], u["role"]), yes_no(u.get("active", True)),
+             yes_no(u.get("has_pin", True)), store_list(u.get("store_ids") or [], store_names) if u["role"] == "seller" else "-"]
+            for u in users]
+    return table(["Nome", "CPF", "Perfil", "Ativo", "PIN definido", "Lojas"], rows) if rows else "Nenhuma pessoa cadastrada."
+
+
+def voids_table(voids: list[dict], seller_names: dict[str, str], store_names: dict[str, str], zone: ZoneInfo) -> str:
+    """The voids report, newest first: when, whose sale, where, how much, why, who cancelled it."""
+    if not voids:
+        return "Nenhuma venda cancelada no período."
+    rows = []
+    for v in voids:
+        sale = v["sale"]  # only {sale_id} on a node the voided sale has not reached yet
+        seller, store = sale.get("seller_id"), sale.get("store_id")
+        rows.append([moment(v["voided_at"], zone), seller_names.get(seller, seller or "-"), store_names.get(store, store or "-"),
+                     wire_money(sale["amount"]) if "amount" in sale else "-", v["reason"], voided_by_name(v)])
+    return table(["Data/hora", "Vendedor(a)", "Loja", "Valor", "Motivo", "Cancelado por"], rows, right={3})
+
+
+def voided_by_name(void: dict) -> str:
+    """Who cancelled a sale: voided_by is {id, name} (docs/protocol.md); a bare value is shown as it is."""
+    by = void.get("voided_by")
+    return by.get("name", "-") if isinstance(by, dict) else str(by or "-")

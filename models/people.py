@@ -8,6 +8,8 @@ from models.numbers import is_int
 SELLER = "seller"
 MANAGER = "manager"
 ROLES = (SELLER, MANAGER)
+# How a chain's spreadsheet names a role (imports), in Portuguese or English.
+ROLE_WORDS = {"vendedor": SELLER, "vendedora": SELLER, "seller": SELLER, "gerente": MANAGER, "manager": MANAGER}
 PIN_PATTERN = re.compile(r"^\d{4,8}$")
 MAX_NAME_LENGTH = 100
 OLDEST_BIRTH_YEAR = 1900

@@ -36,7 +36,7 @@ def test_seller_session_records_a_sale_and_sees_it(fresh_server):
         "2",                              # today's sales
         "3", "31/02/2026", "01/01/2020", "", # period: a bad date asked again
         "4",                              # pending sales: none
-        "5",                              # sign out
+        "7",                              # sign out (Sair is the last entry)
     )
     done = run_client([], server.port, session)
     out = done.stdout
@@ -68,9 +68,9 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
         "4", "3", "", "",                  # total of network 3
         "5", "1", "", "",                  # total of store 1
         "6", "7",                          # lists
-        "8", "529.982.247-25", "Carla Nova", "1999", "5555", "5556", "5555", "5555", "1",  # PINs differ once
+        "8", "529.982.247-25", "Carla Nova", "1999", "2580", "2581", "2580", "2580", "1",  # PINs differ once
         "9",                               # cluster view
-        "10",
+        "12",                              # sign out (Sair is the last entry)
     )
     done = run_client([], server.port, session)
     out = done.stdout
@@ -87,17 +87,18 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
     assert "Os PINs não conferem." in out
     assert "Usuário criado: Carla Nova (vendedor), CPF 529.982.247-25." in out
     assert "Visto pelo nó 1; coordenador: nó 1" in out and "coordenador" in out.split("Visto pelo nó 1")[1]
+    assert "Sessão encerrada." in out
     assert "Traceback" not in out + done.stderr
-    assert api_for(server).login("52998224725", "5555")["role"] == "seller"
+    assert api_for(server).login("52998224725", "2580")["role"] == "seller"
 
 
 def test_an_unknown_cpf_leads_to_registration_then_sign_in(fresh_server):
     server = fresh_server()
-    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "5")
+    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "7")
     done = run_client([], server.port, session)
     assert "O CPF 390.533.447-05 não tem cadastro." in done.stdout
     assert "Conta criada para Rafael Novo." in done.stdout
-    assert "Olá, Rafael Novo! Perfil: vendedor." in done.stdout
+    assert "Olá, Rafael Novo! Perfil: vendedor." in done.stdout and "Sessão encerrada." in done.stdout
     assert api_for(server).login("39053344705", "2468")["name"] == "Rafael Novo"
 
 

@@ -68,9 +68,9 @@ def test_the_interactive_client_across_a_failover(cluster, tmp_path):
     assert "Servidor principal indisponível: conectado ao coordenador temporário (nó 2)" in screen
     client.type("2")
     screen = client.wait_for("Suas vendas em")
-    client.type("5")
+    client.type("7")  # Sair
     assert client.finish() == 0
-    assert "R$ 30,00 em 2 venda(s)" in client.output
+    assert "R$ 30,00 em 2 venda(s)" in client.output and "Sessão encerrada." in client.output
     assert "Traceback" not in client.output and "Não foi possível" not in client.output
 
 

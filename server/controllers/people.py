@@ -8,7 +8,7 @@ from db.errors import AlreadyExists, NotFound
 from db.users import UserRepository
 from models.documents import parse_cpf
 from models.errors import ValidationError
-from models.people import MANAGER, ROLES, SELLER, parse_birth_year, parse_name, parse_new_pin
+from models.people import MANAGER, ROLE_WORDS, ROLES, parse_birth_year, parse_name, parse_new_pin
 from models.records import User, new_id, parse_uuid
 from runtime.clock import iso_utc
 from server.controllers.params import rows_param, uuid_param
@@ -19,7 +19,6 @@ from server.pins import hash_pin
 from wire.errors import FORBIDDEN, NOT_FOUND, app_error
 
 log = logging.getLogger("onsell.people")
-ROLE_WORDS = {"seller": SELLER, "vendedor": SELLER, "vendedora": SELLER, "manager": MANAGER, "gerente": MANAGER}
 MAX_ASSIGNED_STORES = 1000
 
 

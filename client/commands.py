@@ -1,0 +1,461 @@
+"""Script commands for chain administration, voids, PINs and the catalogue import (see client/cli.py).
+
+Also the helpers every script command shares: signing in, finding a store, network or person from
+what a person types (id, name, CPF or CNPJ, masked or bare), and printing rows as a table, JSON or CSV.
+Messages are Portuguese; errors are raised as CommandError (exit 1) or UsageError (exit 2).
+"""
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from client import imports, views
+from client.api import Api
+from client.config import ClientConfig
+from client.connection import RemoteError, ServerUnreachable
+from client.console import Console, Quit
+from client.sale_queue import SaleQueue
+from models.documents import format_cnpj, format_cpf, parse_cnpj, parse_cpf
+from models.errors import ValidationError
+from models.people import MANAGER, SELLER, is_weak_pin, parse_name, parse_pin
+from models.records import parse_uuid
+
+IMPORT_FAILOVER_TIMEOUT_S = 60.0  # a batch may take seconds on a busy server; a resend only miscounts, but is slower
+MAX_VOID_REASON = 200
+MIN_VOID_REASON = 3
+SHOWN_REFUSALS = 50  # on the terminal; the errors file has them all
+ROLE_OPTIONS = {"vendedor": SELLER, "gerente": MANAGER, "seller": SELLER, "manager": MANAGER}
+NEW_PIN_TRIES = 3
+
+
+class CommandError(Exception):
+    """A user error in a script command, already in Portuguese (exit 1)."""
+
+
+class UsageError(CommandError):
+    """A command line that cannot work, found after parsing (exit 2)."""
+
+
+@dataclass
+class Context:
+    """What a script command needs: the API, where to print, settings, clock, the seller's queue, ONSELL_NEW_PIN."""
+    api: Api
+    out: TextIO
+    config: ClientConfig
+    clock: object
+    queue: SaleQueue | None = None
+    new_pin_env: str | None = None
+
+
+# -- shared helpers -------------------------------------------------------------------------
+
+def credentials(config: ClientConfig) -> tuple[str, str]:
+    """CPF and PIN from ONSELL_CPF / ONSELL_PIN, or asked on the terminal."""
+    console = Console(stdout=sys.stderr)
+    try:
+        cpf = config.cpf or console.ask("CPF: ", parse_cpf, "CPF inválido.")
+        pin = config.pin or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
+        return parse_cpf(cpf), parse_pin(pin)
+    except ValidationError:
+        raise CommandError("ONSELL_CPF ou ONSELL_PIN inválido.") from None
+    except Quit:
+        raise CommandError("entrada encerrada antes do login.") from None
+
+
+def sign_in(api: Api, config: ClientConfig, queue: SaleQueue | None = None) -> tuple[dict, str]:
+    """Sign in; a seller's queued sales get the new token. The user and the PIN used (change-pin needs it)."""
+    cpf, pin = credentials(config)
+    user = api.login(cpf, pin)
+    if queue is not None and user["role"] == SELLER:
+        queue.renew_token(user["cpf"], api.token)
+    return user, pin
+
+
+def digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def find_store(api: Api, key: str, stores: list[dict] | None = None) -> dict:
+    """A store by id or CNPJ (masked or bare)."""
+    for store in stores if stores is not None else api.stores():
+        if key in (store["id"], store["cnpj"]) or digits(key) == store["cnpj"]:
+            return store
+    raise CommandError(f"loja não encontrada: {key} (veja 'python -m client stores')")
+
+
+def find_network(api: Api, key: str) -> dict:
+    """A network by id or name (ignoring case)."""
+    for network in api.networks():
+        if key == network["id"] or key.casefold() == network["name"].casefold():
+            return network
+    raise CommandError(f"rede não encontrada: {key} (veja 'python -m client networks')")
+
+
+def find_person(api: Api, key: str) -> dict:
+    """A person by id or CPF (masked or bare), from users.list."""
+    try:
+        cpf = parse_cpf(key.strip())
+    except ValidationError:
+        cpf = None
+    for user in api.users():
+        if key.strip() == user["id"] or cpf == user["cpf"]:
+            return user
+    shown = format_cpf(cpf) if cpf else key
+    raise CommandError(f"pessoa não encontrada: {shown} (veja 'python -m client users')")
+
+
+def emit(rows: list[dict], fmt: str, raw, out) -> None:
+    """Print rows as an aligned table, CSV (with header), or the raw JSON result."""
+    if fmt == "json":
+        out.write(json.dumps(raw, ensure_ascii=False, indent=2) + "\n")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["vazio"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        out.write(buffer.getvalue())
+    else:
+        out.write((views.table(list(rows[0]), [list(map(str, r.values())) for r in rows]) if rows else "(nada)") + "\n")
+
+
+def yes_no(value) -> str:
+    return "-" if value is None else ("sim" if value else "não")
+
+
+WEAK_PIN = "PIN fraco: evite um dígito repetido ou uma sequência (1111, 1234, 4321)."
+
+
+# -- command line ---------------------------------------------------------------------------
+
+def _name_arg(text: str) -> str:
+    try:
+        return parse_name(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"nome inválido: {text!r} (de 2 a 100 caracteres)") from None
+
+
+def _cnpj_arg(text: str) -> str:
+    try:
+        return parse_cnpj(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"CNPJ inválido: {text!r}") from None
+
+
+def _sale_id_arg(text: str) -> str:
+    try:
+        return parse_uuid(text.strip(), "sale_id")
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"código de venda inválido: {text!r} (um UUID, como mostra 'Venda registrada')") from None
+
+
+def _reason_arg(text: str) -> str:
+    reason = " ".join(text.split())
+    if not MIN_VOID_REASON <= len(reason) <= MAX_VOID_REASON:
+        raise argparse.ArgumentTypeError(f"motivo inválido: de {MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres")
+    return reason
+
+
+def add_parsers(commands) -> list[argparse.ArgumentParser]:
+    """The administration, void, PIN and import commands; returns those that list things (they get --format)."""
+    network = commands.add_parser("network", help="cria ou renomeia uma rede (gerente)")
+    actions = network.add_subparsers(dest="action", required=True, metavar="AÇÃO")
+    actions.add_parser("create", help="cria uma rede").add_argument("name", metavar="NOME", type=_name_arg)
+    rename = actions.add_parser("rename", help="renomeia uma rede")
+    rename.add_argument("network", metavar="REDE", help="id ou nome da rede")
+    rename.add_argument("name", metavar="NOVO_NOME", type=_name_arg)
+
+    store = commands.add_parser("store", help="cria, altera, fecha ou reabre uma loja (gerente)")
+    actions = store.add_subparsers(dest="action", required=True, metavar="AÇÃO")
+    create = actions.add_parser("create", help="cria uma loja")
+    create.add_argument("--name", required=True, type=_name_arg, metavar="NOME", help="nome da loja")
+    create.add_argument("--cnpj", required=True, type=_cnpj_arg, metavar="CNPJ", help="CNPJ, com ou sem pontuação")
+    create.add_argument("--network", required=True, metavar="REDE", help="id ou nome da rede")
+    update = actions.add_parser("update", help="muda o nome ou a rede de uma loja (as vendas passadas mudam de rede junto)")
+    update.add_argument("store", metavar="LOJA", help="id ou CNPJ da loja")
+    update.add_argument("--name", type=_name_arg, metavar="NOME", help="novo nome")
+    update.add_argument("--network", metavar="REDE", help="id ou nome da nova rede")
+    for action, text in (("close", "fecha uma loja (não aceita mais vendas)"), ("reopen", "reabre uma loja fechada")):
+        actions.add_parser(action, help=text).add_argument("store", metavar="LOJA", help="id ou CNPJ da loja")
+
+    users = commands.add_parser("users", help="lista as pessoas cadastradas, ativas ou não (gerente)")
+    users.add_argument("--role", choices=sorted(ROLE_OPTIONS), help="só vendedores ou só gerentes")
+
+    user = commands.add_parser("user", help="desativa, reativa, redefine o PIN ou escolhe as lojas de uma pessoa (gerente)")
+    actions = user.add_subparsers(dest="action", required=True, metavar="AÇÃO")
+    for action, text in (("deactivate", "desativa o acesso (as vendas continuam nos relatórios)"), ("reactivate", "reativa o acesso"),
+                         ("reset-pin", "define um novo PIN (de ONSELL_NEW_PIN, ou perguntado duas vezes)"),
+                         ("assign-stores", "lojas onde um vendedor pode vender (nenhuma: qualquer loja)")):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("person", metavar="PESSOA", help="CPF (com ou sem pontuação) ou id")
+        if action == "assign-stores":
+            sub.add_argument("stores", metavar="LOJA", nargs="*", help="id ou CNPJ de cada loja")
+
+    void = commands.add_parser("void", help="cancela uma venda (vendedor: as suas, no prazo; gerente: qualquer uma)")
+    void.add_argument("sale_id", metavar="VENDA", type=_sale_id_arg, help="código (id) da venda")
+    void.add_argument("--reason", required=True, type=_reason_arg, metavar="MOTIVO",
+                      help=f"motivo ({MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres)")
+
+    commands.add_parser("change-pin", help="troca o seu PIN (novo PIN de ONSELL_NEW_PIN, ou perguntado duas vezes)")
+
+    load = commands.add_parser("import", help="importa lojas ou pessoas de um arquivo CSV (gerente)",
+                               description=f"lojas: {imports.EXPECTED_HEADER['stores']}; pessoas: {imports.EXPECTED_HEADER['users']} "
+                                           "(pin opcional). Separador ; ou , e cabeçalho na primeira linha.")
+    load.add_argument("kind", choices=imports.KINDS, metavar="{stores,users}", help="stores (lojas) ou users (pessoas)")
+    load.add_argument("file", metavar="ARQUIVO", type=Path, help="arquivo .csv em UTF-8")
+    return [users]
+
+
+ADMIN_COMMANDS = ("network", "store", "users", "user", "void", "change-pin", "import")
+
+
+def run(args, ctx: Context) -> int:
+    """Run one of ADMIN_COMMANDS (signing in first); the exit status."""
+    if args.command == "import":
+        return run_import(args.kind, args.file, ctx)
+    user, pin = sign_in(ctx.api, ctx.config, ctx.queue)
+    if args.command == "change-pin":
+        return _change_pin(ctx, user, pin)
+    return {"network": _network, "store": _store, "users": _users, "user": _user, "void": _void}[args.command](args, ctx)
+
+
+def _network(args, ctx: Context) -> int:
+    api, out = ctx.api, ctx.out
+    if args.action == "create":
+        network = api.create_network(args.name)
+        out.write(f"Rede criada: {network['name']} (id {network['id']})\n")
+    else:
+        old = find_network(api, args.network)
+        network = api.rename_network(old["id"], args.name)
+        out.write(f"Rede renomeada: {old['name']} → {network['name']} (id {network['id']})\n")
+    return 0
+
+
+def _store_line(store: dict, state: bool = True) -> str:
+    closed = ", fechada" if state and store.get("open") is False else ""
+    return f"{store['name']}, CNPJ {format_cnpj(store['cnpj'])}, rede {store['network']['name']}{closed} (id {store['id']})"
+
+
+def _store(args, ctx: Context) -> int:
+    api, out = ctx.api, ctx.out
+    if args.action == "create":
+        network = find_network(api, args.network)
+        out.write(f"Loja criada: {_store_line(api.create_store(args.name, args.cnpj, network['id']))}\n")
+        return 0
+    store = find_store(api, args.store)
+    if args.action == "update":
+        if args.name is None and args.network is None:
+            raise UsageError("informe --name, --network ou os dois.")
+        network_id = find_network(api, args.network)["id"] if args.network is not None else None
+        updated = api.update_store(store["id"], name=args.name, network_id=network_id)
+        out.write(f"Loja alterada: {_store_line(updated)}\n")
+        if updated["network"]["id"] != store["network"]["id"]:
+            out.write(f"As vendas da loja, também as passadas, agora contam na rede {updated['network']['name']}.\n")
+    elif args.action == "close":
+        out.write(f"Loja fechada: {_store_line(api.close_store(store['id']), state=False)}; não aceita vendas, "
+                  "as vendas passadas continuam nos relatórios.\n")
+    else:
+        out.write(f"Loja reaberta: {_store_line(api.reopen_store(store['id']))}\n")
+    return 0
+
+
+def _store_names(ids: list[str], stores: list[dict]) -> str:
+    names = {s["id"]: s["name"] for s in stores}
+    return ", ".join(names.get(i, i) for i in ids) if ids else "qualquer loja"
+
+
+def _users(args, ctx: Context) -> int:
+    people = ctx.api.users(ROLE_OPTIONS[args.role] if args.role else None)
+    stores = ctx.api.stores()
+    rows = [{"id": u["id"], "nome": u["name"], "cpf": u["cpf"], "perfil": views.ROLE_NAMES.get(u["role"], u["role"]),
+             "ativo": yes_no(u.get("active")), "pin": yes_no(u.get("has_pin")), "lojas": _store_names(u.get("store_ids") or [], stores)}
+            for u in people]
+    emit(rows, args.format, {"users": people}, ctx.out)
+    return 0
+
+
+def _person(user: dict) -> str:
+    return f"{user['name']} (CPF {format_cpf(user['cpf'])})"
+
+
+def _user(args, ctx: Context) -> int:
+    api, out = ctx.api, ctx.out
+    person = find_person(api, args.person)
+    if args.action == "deactivate":
+        out.write(f"Acesso desativado: {_person(api.deactivate_user(person['id']))}; as vendas continuam nos relatórios.\n")
+    elif args.action == "reactivate":
+        out.write(f"Acesso reativado: {_person(api.reactivate_user(person['id']))}\n")
+    elif args.action == "reset-pin":
+        user = api.reset_pin(person["id"], new_pin(ctx))
+        out.write(f"PIN redefinido: {_person(user)}; as sessões abertas dessa pessoa foram encerradas.\n")
+    else:
+        stores = api.stores()
+        store_ids = list(dict.fromkeys(find_store(api, key, stores)["id"] for key in args.stores))
+        user = api.assign_stores(person["id"], store_ids)
+        out.write(f"Lojas de {_person(user)}: {_store_names(user.get('store_ids', store_ids), stores)}\n")
+    return 0
+
+
+def new_pin(ctx: Context) -> str:
+    """The new PIN: ONSELL_NEW_PIN, else asked twice on the terminal (prompts on stderr, as for sign-in)."""
+    if ctx.new_pin_env is not None:
+        try:
+            return imports.check_pin(ctx.new_pin_env.strip())
+        except imports.RowError as exc:
+            raise CommandError(f"ONSELL_NEW_PIN: {exc}") from None
+    console = Console(stdout=sys.stderr)
+    try:
+        for _ in range(NEW_PIN_TRIES):
+            first = console.ask("Novo PIN: ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
+            if is_weak_pin(first):
+                console.say(WEAK_PIN)
+                continue
+            if console.ask("Repita o novo PIN: ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True) == first:
+                return first
+            console.say("Os PINs não conferem.")
+    except Quit:
+        raise CommandError("entrada encerrada antes do novo PIN.") from None
+    raise CommandError("novo PIN não informado.")
+
+
+def _change_pin(ctx: Context, user: dict, old_pin: str) -> int:
+    pin = new_pin(ctx)
+    if pin == old_pin:
+        raise CommandError("o novo PIN é igual ao atual.")
+    token = ctx.api.change_pin(old_pin, pin)
+    if ctx.queue is not None and user["role"] == SELLER:
+        ctx.queue.renew_token(user["cpf"], token)  # the old token is refused from now on
+    ctx.out.write("PIN alterado. Use o novo PIN no próximo acesso.\n")
+    return 0
+
+
+def _void(args, ctx: Context) -> int:
+    result = ctx.api.void_sale(args.sale_id, args.reason)
+    sale = result["void"]["sale"]
+    store = next((s["name"] for s in ctx.api.stores() if s["id"] == sale["store_id"]), sale["store_id"])
+    note = " (já estava cancelada)" if result.get("duplicate") else ""
+    ctx.out.write(f"Venda cancelada{note}: {views.wire_money(sale['amount'])} em {store}, {views.date(sale['sold_on'])} "
+                  f"(código {sale['sale_id']})\n")
+    return 0
+
+
+def local_time(iso: str, zone) -> str:
+    """dd/mm/aaaa hh:mm in the chain's time zone from a server timestamp; the text as is when it is not one."""
+    try:
+        instant = dt.datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=dt.timezone.utc)
+    return instant.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+
+def run_voids_report(args, ctx: Context) -> int:
+    """`report voids`: the cancelled sales, newest first."""
+    voids = ctx.api.voids(args.start, args.end, **({"limit": args.limit} if args.limit is not None else {}))
+    stores = {s["id"]: s["name"] for s in ctx.api.stores()}
+    # A void can reach a node before its sale: then `sale` holds only the sale_id (docs/protocol.md, Merges).
+    raw = [(v, v["sale"]) for v in voids]
+    if args.format == "table":
+        rows = [{"Cancelada em": local_time(v["voided_at"], ctx.config.timezone),
+                 "Data da venda": views.date(s["sold_on"]) if s.get("sold_on") else "-",
+                 "Loja": stores.get(s.get("store_id"), s.get("store_id") or "-"),
+                 "Valor": views.wire_money(s["amount"]) if s.get("amount") else "-",
+                 "Cancelada por": v["voided_by"]["name"], "Motivo": v["reason"], "Venda": s["sale_id"]} for v, s in raw]
+        ctx.out.write((views.table(list(rows[0]), [list(r.values()) for r in rows], right={3}) if rows
+                       else "Nenhuma venda cancelada no período.") + "\n")
+    else:
+        rows = [{"cancelada_em": v["voided_at"], "venda": s["sale_id"], "data_venda": s.get("sold_on", ""),
+                 "loja": stores.get(s.get("store_id"), ""), "loja_id": s.get("store_id", ""), "valor": s.get("amount", ""),
+                 "cancelada_por": v["voided_by"]["name"], "motivo": v["reason"]} for v, s in raw]
+        emit(rows, args.format, {"voids": voids}, ctx.out)
+    return 0
+
+
+# -- import ---------------------------------------------------------------------------------
+
+def run_import(kind: str, path: Path, ctx: Context, err: TextIO | None = None) -> int:
+    """Check the file, send its good rows in batches, print the summary and the refused lines; 0 when none was refused."""
+    err = err or sys.stderr
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"não foi possível ler {path}: {exc.strerror or exc}") from None
+    try:
+        parsed = imports.parse_file(kind, data, ctx.clock.now().astimezone(ctx.config.timezone).year)
+    except imports.ImportFileError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    counts = {"created": 0, "exists": 0, "refused": len(parsed.refused)}
+    refused = list(parsed.refused)
+    interrupted = None
+    if parsed.good:
+        sign_in(ctx.api, ctx.config, ctx.queue)
+        try:
+            _send_batches(ctx.api, kind, parsed.good, counts, refused, err)
+        except (RemoteError, ServerUnreachable, CommandError) as exc:
+            if not counts["created"] + counts["exists"] + len(refused) - len(parsed.refused):
+                raise  # nothing went in: the error says it all
+            interrupted = exc  # what went in and what was refused so far are still reported, then the error
+    counts["refused"] = len(refused)
+    ctx.out.write(imports.summary(counts) + "\n")
+    ctx.out.flush()
+    _report_refusals(parsed, refused, path, err)
+    if interrupted is not None:
+        raise interrupted
+    return 0 if not refused else 1
+
+
+def _send_batches(api: Api, kind: str, good: list, counts: dict, refused: list, err: TextIO) -> None:
+    connection = api.connection
+    saved = connection.failover_timeout_s
+    connection.failover_timeout_s = max(saved, IMPORT_FAILOVER_TIMEOUT_S)
+    sent = 0
+    try:
+        for batch in imports.batches(good):
+            results = api.import_rows(kind, [item.row for item in batch])
+            if not isinstance(results, list) or len(results) != len(batch):
+                raise CommandError(f"resposta inesperada do servidor: {len(batch)} linhas enviadas, "
+                                   f"{len(results) if isinstance(results, list) else 0} resultados")
+            for item, result in zip(batch, results):
+                status = result.get("status")
+                if status in ("created", "exists"):
+                    counts[status] += 1
+                else:
+                    refused.append(imports.Refused(item.number, imports.server_reason(result), item.fields))
+            sent += len(batch)
+            if err.isatty():
+                err.write(f"\r{sent} de {len(good)} linhas enviadas")
+                err.flush()
+    except (RemoteError, ServerUnreachable, CommandError):
+        if sent:  # running the same file again is safe: what went in comes back as "já existiam"
+            err.write(f"onsell: importação interrompida depois de {sent} de {len(good)} linhas; rode de novo o mesmo arquivo\n")
+        raise
+    finally:
+        connection.failover_timeout_s = saved
+        if sent and err.isatty():
+            err.write("\n")
+
+
+def _report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: TextIO) -> None:
+    target = imports.errors_path(path)
+    if not refused:
+        try:
+            target.unlink(missing_ok=True)  # a stale errors file would describe an older run
+        except OSError as exc:
+            err.write(f"onsell: aviso: não foi possível apagar {target}, que é de uma importação anterior: {exc.strerror or exc}\n")
+        return
+    for item in sorted(refused, key=lambda r: r.number)[:SHOWN_REFUSALS]:
+        err.write(f"linha {item.number}: {item.reason}\n")
+    if len(refused) > SHOWN_REFUSALS:
+        err.write(f"… e mais {len(refused) - SHOWN_REFUSALS} linhas recusadas\n")
+    try:
+        target.write_text(imports.errors_csv(parsed, refused), encoding="utf-8", newline="")
+        err.write(f"linhas recusadas gravadas em {target}\n")
+    except OSError as exc:
+        err.write(f"onsell: não foi possível gravar {target}: {exc.strerror or exc}\n")
+
