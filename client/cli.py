@@ -20,7 +20,7 @@ from dotenv import load_dotenv
 from client import commands as admin_commands
 from client import views
 from client.api import Api
-from client.commands import CommandError, Context, UsageError, credentials, emit, find_network, find_store, sign_in, yes_no
+from client.commands import CommandError, Context, UsageError, credentials, emit, find_network, find_person, find_store, sign_in, yes_no
 from client.config import ClientConfig, ClientConfigError, load_client_config
 from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console
@@ -29,6 +29,7 @@ from client.sale_queue import QueueSender, SaleQueue
 from models.dates import check_range, parse_br_date, parse_iso_date, today_in
 from models.errors import ValidationError
 from models.money import parse_typed_amount
+from models.people import SELLER
 from models.records import new_sale_id, parse_uuid
 from runtime.clock import SystemClock
 
@@ -114,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
     report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
     report.add_argument("--limit", type=int, default=None, metavar="N", help="posições no ranking (1 a 100); voids: vendas (1 a 1000)")
-    listing = [report]
+    sales = commands.add_parser("sales", help="lista vendas: as suas (vendedor) ou as de um vendedor (gerente, com --seller)")
+    sales.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (gerente)")
+    sales.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial (padrão: hoje)")
+    sales.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final (padrão: a data inicial)")
+    sales.add_argument("--limit", type=int, default=100, metavar="N", help="quantas vendas, das mais recentes (1 a 1000)")
+    listing = [report, sales]
     for name, text in (("stores", "lista as lojas"), ("networks", "lista as redes"), ("sellers", "lista os vendedores (gerente)")):
         listing.append(commands.add_parser(name, help=text))
     commands.add_parser("status", help="situação de cada nó do cluster")
@@ -147,11 +153,36 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     if args.command == "report" and args.name == VOIDS_REPORT:
         check_range_or_fail(args.start, args.end)
         return admin_commands.run_voids_report(args, context)
+    if args.command == "sales":
+        return list_sales(args, api, out, config, clock)
     if args.command == "sellers":
         sellers = api.sellers()
         emit([{"id": s["id"], "vendedor": s["name"], "cpf": s["cpf"]} for s in sellers], args.format, {"sellers": sellers}, out)
         return EXIT_OK
     return run_report(args, api, out)
+
+
+def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
+    """`sales`: a seller's own sales, or (a manager, --seller) one seller's: to find a sale's code before voiding it."""
+    start = args.start or today_in(config.timezone, clock.now())
+    end = args.end or start
+    check_range_or_fail(start, end)
+    if api.user["role"] == SELLER:
+        if args.seller:
+            raise CommandError("--seller é só para gerentes; um vendedor vê as próprias vendas.")
+        result = api.my_sales(start, end, args.limit)
+    else:
+        if not args.seller:
+            raise CommandError("informe --seller (CPF ou id; veja 'python -m client sellers').")
+        result = api.seller_sales(find_person(api, args.seller)["id"], start, end, args.limit)
+    stores = {s["id"]: s["name"] for s in api.stores()}
+    rows = [{"data": views.date(s["sold_on"]), "hora": views.recorded_time(s, config.timezone),
+             "loja": stores.get(s["store_id"], s["store_id"]), "valor": views.wire_money(s["amount"]), "venda": s["sale_id"]}
+            for s in result["sales"]]
+    emit(rows, args.format, result, out)
+    if args.format == "table":
+        out.write(f"Total {views.period(start, end)}: {views.wire_money(result['total'])} em {result['count']} venda(s)\n")
+    return EXIT_OK
 
 
 def record_sale(args, api: Api, out, queue: SaleQueue | None, config: ClientConfig, clock) -> int:

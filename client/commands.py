@@ -7,7 +7,6 @@ Messages are Portuguese; errors are raised as CommandError (exit 1) or UsageErro
 
 import argparse
 import csv
-import datetime as dt
 import io
 import json
 import sys
@@ -23,14 +22,11 @@ from client.console import Console, Quit
 from client.sale_queue import SaleQueue
 from models.documents import format_cnpj, format_cpf, parse_cnpj, parse_cpf
 from models.errors import ValidationError
-from models.people import MANAGER, SELLER, is_weak_pin, parse_name, parse_pin
-from models.records import parse_uuid
+from models.people import ROLE_WORDS, SELLER, is_weak_pin, parse_name, parse_pin
+from models.records import MAX_VOID_REASON, MIN_VOID_REASON, parse_uuid, parse_void_reason
 
 IMPORT_FAILOVER_TIMEOUT_S = 60.0  # a batch may take seconds on a busy server; a resend only miscounts, but is slower
-MAX_VOID_REASON = 200
-MIN_VOID_REASON = 3
 SHOWN_REFUSALS = 50  # on the terminal; the errors file has them all
-ROLE_OPTIONS = {"vendedor": SELLER, "gerente": MANAGER, "seller": SELLER, "manager": MANAGER}
 NEW_PIN_TRIES = 3
 
 
@@ -155,10 +151,10 @@ def _sale_id_arg(text: str) -> str:
 
 
 def _reason_arg(text: str) -> str:
-    reason = " ".join(text.split())
-    if not MIN_VOID_REASON <= len(reason) <= MAX_VOID_REASON:
-        raise argparse.ArgumentTypeError(f"motivo inválido: de {MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres")
-    return reason
+    try:
+        return parse_void_reason(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"motivo inválido: de {MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres") from None
 
 
 def add_parsers(commands) -> list[argparse.ArgumentParser]:
@@ -184,7 +180,7 @@ def add_parsers(commands) -> list[argparse.ArgumentParser]:
         actions.add_parser(action, help=text).add_argument("store", metavar="LOJA", help="id ou CNPJ da loja")
 
     users = commands.add_parser("users", help="lista as pessoas cadastradas, ativas ou não (gerente)")
-    users.add_argument("--role", choices=sorted(ROLE_OPTIONS), help="só vendedores ou só gerentes")
+    users.add_argument("--role", choices=sorted(ROLE_WORDS), help="só vendedores ou só gerentes")
 
     user = commands.add_parser("user", help="desativa, reativa, redefine o PIN ou escolhe as lojas de uma pessoa (gerente)")
     actions = user.add_subparsers(dest="action", required=True, metavar="AÇÃO")
@@ -270,7 +266,7 @@ def _store_names(ids: list[str], stores: list[dict]) -> str:
 
 
 def _users(args, ctx: Context) -> int:
-    people = ctx.api.users(ROLE_OPTIONS[args.role] if args.role else None)
+    people = ctx.api.users(ROLE_WORDS[args.role] if args.role else None)
     stores = ctx.api.stores()
     rows = [{"id": u["id"], "nome": u["name"], "cpf": u["cpf"], "perfil": views.ROLE_NAMES.get(u["role"], u["role"]),
              "ativo": yes_no(u.get("active")), "pin": yes_no(u.get("has_pin")), "lojas": _store_names(u.get("store_ids") or [], stores)}
@@ -344,17 +340,6 @@ def _void(args, ctx: Context) -> int:
     return 0
 
 
-def local_time(iso: str, zone) -> str:
-    """dd/mm/aaaa hh:mm in the chain's time zone from a server timestamp; the text as is when it is not one."""
-    try:
-        instant = dt.datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return str(iso)
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=dt.timezone.utc)
-    return instant.astimezone(zone).strftime("%d/%m/%Y %H:%M")
-
-
 def run_voids_report(args, ctx: Context) -> int:
     """`report voids`: the cancelled sales, newest first."""
     voids = ctx.api.voids(args.start, args.end, **({"limit": args.limit} if args.limit is not None else {}))
@@ -362,7 +347,7 @@ def run_voids_report(args, ctx: Context) -> int:
     # A void can reach a node before its sale: then `sale` holds only the sale_id (docs/protocol.md, Merges).
     raw = [(v, v["sale"]) for v in voids]
     if args.format == "table":
-        rows = [{"Cancelada em": local_time(v["voided_at"], ctx.config.timezone),
+        rows = [{"Cancelada em": views.moment(v["voided_at"], ctx.config.timezone),
                  "Data da venda": views.date(s["sold_on"]) if s.get("sold_on") else "-",
                  "Loja": stores.get(s.get("store_id"), s.get("store_id") or "-"),
                  "Valor": views.wire_money(s["amount"]) if s.get("amount") else "-",

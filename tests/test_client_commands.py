@@ -159,6 +159,21 @@ def test_a_sale_is_voided_by_its_seller_and_shows_in_the_voids_report(fresh_serv
     assert client(server, "void", sale_id, "--reason", "x").returncode == 2
 
 
+def test_sales_lists_a_sellers_own_sales_or_for_a_manager_one_sellers_by_cpf(fresh_server):
+    """`sales` finds a sale's code: the seller's own today; a manager's view of a seller by CPF, the same sales."""
+    server = fresh_server()
+    recorded = ok(server, "sale", "--store", "11223444000102", "--amount", "7,50", env=SELLER)
+    sale_id = recorded.strip().rsplit("código ", 1)[1].rstrip(")")
+    mine = json.loads(ok(server, "sales", "--format", "json", env=SELLER))
+    assert [s["sale_id"] for s in mine["sales"]] == [sale_id] and mine["total"] == "7.50"
+    theirs = json.loads(ok(server, "sales", "--seller", format_cpf(DEMO_SELLER_CPF), "--format", "json"))
+    assert theirs == mine
+    assert sale_id in ok(server, "sales", "--seller", DEMO_SELLER_CPF)
+    missing = client(server, "sales")
+    assert missing.returncode == 1 and "--seller" in missing.stderr
+    assert client(server, "sales", "--seller", DEMO_SELLER_CPF, env=SELLER).returncode == 1
+
+
 def test_change_pin_takes_the_new_pin_from_the_environment_or_asks_twice(fresh_server):
     server = fresh_server()
     assert ok(server, "change-pin", env={**SELLER, "ONSELL_NEW_PIN": "2580"}).startswith("PIN alterado.")
