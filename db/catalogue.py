@@ -13,7 +13,7 @@ from db.database import Database
 from db.errors import AlreadyExists, NotFound
 from db.registers import NETWORK_NAME, STORE_NAME, STORE_NETWORK, STORE_OPEN, set_register
 from models.changes import Origin, origin_text, version
-from models.records import Network, Store
+from models.records import Network, Store, new_id
 
 _STORE_SELECT = """
     SELECT s.id, s.name, s.cnpj, s.open, n.id AS network_id, n.name AS network_name
@@ -36,9 +36,13 @@ def read_network(conn: sqlite3.Connection, network_id: str) -> Network | None:
 
 
 def network_named(conn: sqlite3.Connection, name: str) -> Network | None:
-    """The network with this name, ignoring case (the first by id if a partition left two)."""
-    row = conn.execute("SELECT id, name FROM networks WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", (name,)).fetchone()
-    return Network(row["id"], row["name"]) if row else None
+    """The network with this name, ignoring case also beyond ASCII (Ômega, ômega); the first by id if a partition
+    left two. A chain has tens of networks: reading them all is cheap."""
+    key = name.casefold()
+    for row in conn.execute("SELECT id, name FROM networks ORDER BY id"):
+        if row["name"].casefold() == key:
+            return Network(row["id"], row["name"])
+    return None
 
 
 def _first_version(at_ms: int | None, stamp_origin) -> str:
@@ -72,10 +76,14 @@ class CatalogueRepository:
     @staticmethod
     def insert_network(conn: sqlite3.Connection, network: Network, created_at: str, stamp: Stamp,
                        at_ms: int | None = None) -> Network:
-        """Insert inside a writer transaction and log the change; AlreadyExists on a taken name (or id)."""
-        taken = network_named(conn, network.name)
-        if taken is not None or read_network(conn, network.id) is not None:
+        """Insert inside a writer transaction and log the change; AlreadyExists on a taken name.
+
+        The id derived from the name may belong to a network since renamed: then this one gets a fresh id
+        (two sides creating that name again during a partition would make two networks, not one)."""
+        if network_named(conn, network.name) is not None:
             raise AlreadyExists(f"network {network.name!r} already exists", "name")
+        if read_network(conn, network.id) is not None:
+            network = Network(new_id(), network.name)
         origin = stamp.log(conn, "network", network.id)
         conn.execute("INSERT INTO networks (id, name, created_at, name_version, creations) VALUES (?, ?, ?, ?, ?)",
                      (network.id, network.name, created_at, _first_version(at_ms, origin), _creations(at_ms, origin)))

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any, Callable
 
-from db.change_fields import cnpj_field, name_field, text_field, uuid_field
+from db.change_fields import cnpj_field, name_field, text_field, time_field, uuid_field, version_field
 from db.errors import MalformedChange
 from db.merge_sales import apply_sales, apply_voids, parse_sale, parse_void
 from db.merge_users import USER_COLUMNS, apply_users, parse_user
 from db.registers import REGISTERS, merge_registers
-from models.changes import Origin
+from models.changes import Origin, origin_from_text
 
 log = logging.getLogger("onsell.merge")
 
@@ -80,16 +80,17 @@ def _versions(data: dict, table: str) -> dict:
     creations = data.get("creations", "[]")
     try:
         parsed = json.loads(text_field({"creations": creations}, "creations", 4_000))
-        if not (isinstance(parsed, list) and all(isinstance(c, str) and len(c) <= 40 for c in parsed)):
+        if not isinstance(parsed, list):
             raise ValueError
+        for creation in parsed:
+            origin_from_text(creation if isinstance(creation, str) else "")
     except ValueError:
         raise MalformedChange("creations must be a JSON list of origins") from None
-    return {"creations": json.dumps(sorted(set(parsed))),
-            **{r.version: text_field({r.version: data.get(r.version, "")}, r.version) for r in REGISTERS[table]}}
+    return {"creations": json.dumps(sorted(set(parsed))), **{r.version: version_field(data, r.version) for r in REGISTERS[table]}}
 
 
 def _parse_network(data: dict, origin: Origin) -> dict:
-    return {"id": uuid_field(data, "id"), "name": name_field(data), "created_at": text_field(data, "created_at"),
+    return {"id": uuid_field(data, "id"), "name": name_field(data), "created_at": time_field(data, "created_at"),
             **_versions(data, "networks")}
 
 
@@ -98,7 +99,7 @@ def _parse_store(data: dict, origin: Origin) -> dict:
     if is_open not in (0, 1) or isinstance(is_open, float):
         raise MalformedChange("open must be 0 or 1")
     return {"id": uuid_field(data, "id"), "name": name_field(data), "cnpj": cnpj_field(data),
-            "network_id": uuid_field(data, "network_id"), "created_at": text_field(data, "created_at"), "open": int(is_open),
+            "network_id": uuid_field(data, "network_id"), "created_at": time_field(data, "created_at"), "open": int(is_open),
             **_versions(data, "stores")}
 
 

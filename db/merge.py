@@ -69,15 +69,15 @@ def apply_parsed(conn: sqlite3.Connection, parsed: list[tuple[Origin, str, objec
         last_seq[origin.key] = origin.seq
         result.applied += 1
         kind = KINDS[kind_name]
+        # Change rows go in the batch's order, whatever the kind, so this node's log keeps each origin's
+        # sequence in order (read_after starts from the first change a peer lacks and ships what follows).
+        insert_changes(conn, kind_name, [(origin, kind.entity_id(record))])
         if kind.batched:
             batched.setdefault(kind_name, []).append((origin, record))
-            continue
-        result.merges += kind.apply(conn, [(origin, record)], merged_at)
-        insert_changes(conn, kind_name, [(origin, kind.entity_id(record))])
-    for kind_name, changes in batched.items():  # after the rows they refer to, with their change rows
-        kind = KINDS[kind_name]
-        insert_changes(conn, kind_name, [(origin, kind.entity_id(record)) for origin, record in changes])
-        result.merges += kind.apply(conn, changes, merged_at)
+        else:
+            result.merges += kind.apply(conn, [(origin, record)], merged_at)
+    for kind_name, changes in batched.items():  # their rows after the rows they refer to
+        result.merges += KINDS[kind_name].apply(conn, changes, merged_at)
     return result
 
 

@@ -5,7 +5,7 @@ import dataclasses
 import logging
 import sqlite3
 
-from db.change_fields import checked, text_field, uuid_field
+from db.change_fields import checked, time_field, uuid_field, version_field
 from db.errors import MalformedChange
 from db.sales import apply_void, find_sales, insert_sales, remove_sale
 from db.voids import Void
@@ -25,7 +25,7 @@ def parse_sale(data: dict, origin: Origin) -> Sale:
         raise MalformedChange("amount_cents out of range")
     sold_on = checked(lambda v: parse_iso_date(v, "sold_on"), data, "sold_on")
     return Sale(uuid_field(data, "id"), uuid_field(data, "seller_id"), uuid_field(data, "store_id"), cents, sold_on,
-                text_field(data, "recorded_at"), origin.node, origin.epoch, origin.seq)
+                time_field(data, "recorded_at"), origin.node, origin.epoch, origin.seq)
 
 
 def apply_sales(conn: sqlite3.Connection, changes: list[tuple[Origin, Sale]], merged_at: str) -> list[str]:
@@ -62,8 +62,10 @@ def _canonical_users(conn: sqlite3.Connection, user_ids: set[str]) -> dict[str, 
 
 
 def parse_void(data: dict, origin: Origin) -> Void:
+    if not data.get("version"):
+        raise MalformedChange("version is required")
     return Void(uuid_field(data, "id"), uuid_field(data, "voided_by"), checked(parse_void_reason, data, "reason"),
-                text_field(data, "voided_at"), text_field(data, "version"))
+                time_field(data, "voided_at"), version_field(data, "version"))
 
 
 def apply_voids(conn: sqlite3.Connection, changes: list[tuple[Origin, Void]], merged_at: str) -> list[str]:

@@ -5,11 +5,11 @@ import json
 import logging
 import sqlite3
 
-from db.change_fields import checked, name_field, text_field, uuid_field
+from db.change_fields import checked, name_field, text_field, time_field, uuid_field, version_field
 from db.errors import MalformedChange
 from db.registers import REGISTERS, merge_registers
 from db.sales import move_seller_sales
-from models.changes import Origin
+from models.changes import Origin, origin_from_text, origin_text
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.numbers import is_int
@@ -19,7 +19,7 @@ from models.records import parse_uuid
 log = logging.getLogger("onsell.merge")
 
 USER_COLUMNS = ("id", "cpf", "name", "birth_year", "role", "pin_hash", "created_at",
-                "active", "active_version", "pin_version", "store_ids", "stores_version")
+                "active", "active_version", "pin_version", "store_ids", "stores_version", "registration")
 
 
 def parse_user(data: dict, origin: Origin) -> dict:
@@ -38,11 +38,16 @@ def parse_user(data: dict, origin: Origin) -> dict:
         store_ids = json.dumps(sorted({parse_uuid(s, "store_ids") for s in parsed}))
     except (ValueError, ValidationError):
         raise MalformedChange("store_ids must be a JSON list of UUIDs") from None
+    registration = data.get("registration") or origin_text(origin)  # rows from before it was kept: the change's origin
+    try:
+        origin_from_text(registration if isinstance(registration, str) else "")
+    except ValueError:
+        raise MalformedChange("registration must be an origin") from None
     row = {"id": uuid_field(data, "id"), "cpf": checked(parse_cpf, data, "cpf"), "name": name_field(data), "birth_year": year,
            "role": checked(parse_role, data, "role"), "pin_hash": text_field(data, "pin_hash", 512),
-           "created_at": text_field(data, "created_at"), "active": int(active), "store_ids": store_ids}
+           "created_at": time_field(data, "created_at"), "active": int(active), "store_ids": store_ids, "registration": registration}
     for register in REGISTERS["users"]:
-        row[register.version] = text_field({register.version: data.get(register.version, "")}, register.version)
+        row[register.version] = version_field(data, register.version)
     return row
 
 
@@ -53,10 +58,13 @@ def apply_users(conn: sqlite3.Connection, changes: list[tuple[Origin, dict]], me
 
 def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: str) -> str | None:
     user_id, cpf = row["id"], row["cpf"]
-    if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone():
+    held = conn.execute("SELECT merged_into FROM users WHERE id = ?", (user_id,)).fetchone()
+    if held is not None:
         merge_registers(conn, "users", row)
+        if held[0] is not None:  # a change to an account merged into another counts for that one
+            _carry_registers(conn, user_id, held[0])
         return None
-    rival = conn.execute("SELECT id FROM users WHERE cpf = ? AND merged_into IS NULL", (cpf,)).fetchone()
+    rival = conn.execute("SELECT id, registration FROM users WHERE cpf = ? AND merged_into IS NULL", (cpf,)).fetchone()
     insert = (f"INSERT INTO users ({', '.join(USER_COLUMNS)}, merged_into) "
               f"VALUES ({', '.join('?' for _ in USER_COLUMNS)}, ?)")
     values = [row[c] for c in USER_COLUMNS]
@@ -64,9 +72,8 @@ def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: 
         conn.execute(insert, (*values, None))
         return None
     rival_id = rival[0]
-    rival_origin = _user_origin(conn, rival_id) or Origin(0, 0, 0)
     conn.execute(insert, (*values, rival_id))  # enters as merged; promoted below if it wins
-    if (origin.epoch, origin.node, user_id) > (rival_origin.epoch, rival_origin.node, rival_id):
+    if _rank(row["registration"], user_id) > _rank(rival[1] or _first_change(conn, rival_id), rival_id):
         winner, loser = user_id, rival_id
         conn.execute("UPDATE users SET merged_into = ? WHERE id = ? OR merged_into = ?", (winner, loser, loser))
         conn.execute("UPDATE users SET merged_into = NULL WHERE id = ?", (winner,))
@@ -74,6 +81,7 @@ def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: 
         move_seller_sales(conn, loser, winner)
     else:
         winner, loser = rival_id, user_id
+    _carry_registers(conn, loser, winner)
     conn.execute("INSERT OR REPLACE INTO user_merges (loser_id, winner_id, cpf, merged_at) VALUES (?, ?, ?, ?)",
                  (loser, winner, cpf, merged_at))
     line = f"CPF ***{cpf[-4:]} registered twice: user {loser} merged into {winner}"
@@ -81,8 +89,22 @@ def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: 
     return line
 
 
-def _user_origin(conn: sqlite3.Connection, user_id: str) -> Origin | None:
-    """Where a user was registered."""
+def _rank(registration: str, user_id: str) -> tuple:
+    """Which of two registrations of a CPF wins: the higher (epoch, node) of the write that made it, then id.
+    Decided by where each was registered (kept in the row), never by which of its changes arrived first."""
+    origin = origin_from_text(registration) if registration else Origin(0, 0, 0)
+    return (origin.epoch, origin.node, user_id)
+
+
+def _first_change(conn: sqlite3.Connection, user_id: str) -> str:
+    """A row from before registrations were kept: its first change here."""
     row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = 'user' AND entity_id = ? "
-                       "ORDER BY origin_epoch, origin_node, origin_seq LIMIT 1", (user_id,)).fetchone()
-    return Origin(*row) if row else None
+                       "ORDER BY local_pos LIMIT 1", (user_id,)).fetchone()
+    return origin_text(Origin(*row)) if row else ""
+
+
+def _carry_registers(conn: sqlite3.Connection, source_id: str, target_id: str) -> None:
+    """The merged account's PIN, active flag and stores count for the account it was merged into when they are later
+    (the same person changed on both sides); max by version, so the order of arrival does not matter."""
+    source = conn.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE id = ?", (source_id,)).fetchone()
+    merge_registers(conn, "users", {**dict(zip(USER_COLUMNS, source)), "id": target_id})

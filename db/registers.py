@@ -36,10 +36,12 @@ REGISTERS = {"networks": (NETWORK_NAME,), "stores": (STORE_NAME, STORE_NETWORK, 
              "users": (USER_ACTIVE, USER_PIN, USER_STORES)}
 
 
-def set_register(conn: sqlite3.Connection, register: Register, row_id: str, values: tuple, now_ms: int, origin: Origin) -> str:
-    """A local update of one register, inside the write that logged `origin`; its new version."""
+def set_register(conn: sqlite3.Connection, register: Register, row_id: str, values: tuple, now_ms: int, origin: Origin,
+                 floor: str = "") -> str:
+    """A local update of one register, inside the write that logged `origin`; its new version, above the current
+    one and above `floor` (a user's credential version must change whichever register moves it)."""
     current = conn.execute(f"SELECT {register.version} FROM {register.table} WHERE id = ?", (row_id,)).fetchone()[0]
-    new_version = version_after(current, now_ms, origin)
+    new_version = version_after(max(current, floor), now_ms, origin)
     assignments = ", ".join(f"{column} = ?" for column in register.all_columns)
     conn.execute(f"UPDATE {register.table} SET {assignments} WHERE id = ?", (*values, new_version, row_id))
     return new_version

@@ -29,7 +29,7 @@ class ReportsRepository:
         return self._total("store", "SELECT id FROM stores WHERE network_id = ?", network_id, start, end)
 
     def best_stores(self, start: dt.date | None, end: dt.date | None, limit: int) -> list[tuple[str, str, Total]]:
-        """(store id, name, total) by total descending, then name."""
+        """(store id, name, total) by total descending, then name; only stores with sales (voids leave rows at zero)."""
         return self._ranking("store", "stores", start, end, limit)
 
     def best_sellers(self, start: dt.date | None, end: dt.date | None, limit: int) -> list[tuple[str, str, Total]]:
@@ -40,6 +40,7 @@ class ReportsRepository:
         rows_sql, params = rows_covering(who, start, end)
         sql = f"""SELECT n.id, n.name, t.total, t.count FROM (
                       SELECT key, SUM(total_cents) AS total, SUM(sale_count) AS count FROM ({rows_sql}) GROUP BY key
+                      HAVING SUM(sale_count) > 0
                   ) t JOIN {names_table} n ON n.id = t.key
                   ORDER BY t.total DESC, n.name, n.id LIMIT ?"""
         rows = self.db.read(lambda c: c.execute(sql, [*params, limit]).fetchall())

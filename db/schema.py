@@ -166,6 +166,9 @@ def migrate_to_change_log(conn: sqlite3.Connection, node_id: int) -> None:
 # Network names are unique by the controller's check, not by the table: two nodes may rename two networks to one
 # name during a partition, and applying that must not fail. A store's network_id has no foreign key: replication
 # ships a store as it is now, and a store moved to a network created after it may arrive before that network.
+# A sale's seller_id has no foreign key either: a CPF merge moves a seller's sales to the account that won, and a
+# relay ships them as they are now, which may be before that account's own change reaches the receiver.
+# A user's `registration` is the origin of the write that created it: CPF merges rank by it (db.merge_users).
 # `creations` lists the origins of the writes that created a network or store: more than one means it was created
 # on two sides of a partition (a grow-only set, merged by union, so every node sees it).
 _ADMINISTRATION_SCHEMA = """
@@ -201,6 +204,25 @@ _ADMINISTRATION_SCHEMA = """
     ALTER TABLE users ADD COLUMN pin_version TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN store_ids TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE users ADD COLUMN stores_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN registration TEXT NOT NULL DEFAULT '';
+    UPDATE users SET registration = COALESCE((SELECT origin_node || '.' || origin_epoch || '.' || origin_seq FROM changes
+                                              WHERE kind = 'user' AND entity_id = users.id ORDER BY local_pos LIMIT 1), '');
+    CREATE TABLE sales_new (
+        sale_id TEXT PRIMARY KEY,
+        seller_id TEXT NOT NULL,
+        store_id TEXT NOT NULL REFERENCES stores(id),
+        amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+        sold_on TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        origin_node INTEGER NOT NULL,
+        origin_epoch INTEGER NOT NULL,
+        origin_seq INTEGER NOT NULL
+    );
+    INSERT INTO sales_new SELECT sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_epoch, origin_seq
+        FROM sales;
+    DROP TABLE sales;
+    ALTER TABLE sales_new RENAME TO sales;
+    CREATE INDEX sales_by_seller_day ON sales(seller_id, sold_on);
     CREATE TABLE sale_voids (
         sale_id TEXT PRIMARY KEY,
         voided_by TEXT NOT NULL,

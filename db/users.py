@@ -13,7 +13,7 @@ from db.database import Database
 from db.errors import AlreadyExists, NotFound
 from db.registers import USER_ACTIVE, USER_PIN, USER_STORES, set_register
 from db.where_in import rows_where_in
-from models.changes import Origin, version
+from models.changes import Origin, origin_text, version
 from models.people import MANAGER, SELLER
 from models.records import User
 
@@ -100,8 +100,8 @@ class UserRepository:
         first = "" if at_ms is None else version(at_ms, origin)
         conn.execute(
             "INSERT INTO users (id, cpf, name, birth_year, role, pin_hash, created_at, active, active_version, pin_version, "
-            "store_ids, stores_version) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, '[]', ?)",
-            (user.id, user.cpf, user.name, user.birth_year, user.role, pin_hash, created_at, first, first, first),
+            "store_ids, stores_version, registration) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, '[]', ?, ?)",
+            (user.id, user.cpf, user.name, user.birth_year, user.role, pin_hash, created_at, first, first, first, origin_text(origin)),
         )
         return origin
 
@@ -121,15 +121,20 @@ class UserRepository:
         return _update(conn, user_id, USER_STORES, (json.dumps(sorted(set(store_ids))),), stamp, now_ms)
 
     @staticmethod
-    def active_managers(conn: sqlite3.Connection) -> list[str]:
+    def managers_who_can_sign_in(conn: sqlite3.Connection) -> list[str]:
+        """Active managers with a PIN: without one of them nobody could run the chain."""
         return [r[0] for r in conn.execute(
-            "SELECT id FROM users WHERE role = ? AND active = 1 AND merged_into IS NULL", (MANAGER,)).fetchall()]
+            "SELECT id FROM users WHERE role = ? AND active = 1 AND pin_hash != '' AND merged_into IS NULL", (MANAGER,)).fetchall()]
 
 
 def _update(conn: sqlite3.Connection, user_id: str, register, values: tuple, stamp: Stamp, now_ms: int) -> User:
-    """Change one register of a standing user (a merged id stands for the user it was merged into)."""
+    """Change one register of a standing user (a merged id stands for the user it was merged into). A change of the
+    PIN or of the active flag gets a version above both, so the credential version (their max) always moves."""
     user = read_user(conn, user_id)
     if user is None:
         raise NotFound("user_id")
-    set_register(conn, register, user.id, values, now_ms, stamp.log(conn, "user", user.id))
+    floor = ""
+    if register in (USER_ACTIVE, USER_PIN):
+        floor = conn.execute(f"SELECT {CREDENTIAL_VERSION_SQL} FROM users WHERE id = ?", (user.id,)).fetchone()[0]
+    set_register(conn, register, user.id, values, now_ms, stamp.log(conn, "user", user.id), floor)
     return read_user(conn, user.id)

@@ -6,6 +6,7 @@ in that (node, epoch) sequence. A node holds a gapless prefix of every origin's
 sequence, so what it holds is a vector {(node, epoch): last seq}.
 """
 
+import re
 from dataclasses import dataclass
 
 from models.numbers import is_whole
@@ -81,3 +82,19 @@ def version_after(current: str, now_ms: int, origin: Origin) -> str:
 def origin_text(origin: Origin) -> str:
     """node.epoch.seq"""
     return f"{origin.node}.{origin.epoch}.{origin.seq}"
+
+
+def origin_from_text(text: str) -> Origin:
+    """The inverse of origin_text; ValueError when it is not one."""
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 18 for p in parts):
+        raise ValueError(f"not an origin: {text!r}")
+    return Origin(*map(int, parts))
+
+
+VERSION_PATTERN = re.compile(r"\d{15}\.\d{5}\.\d{10}\.\d{12}")
+
+
+def is_version(text: object) -> bool:
+    """A register's version as version() writes it, or '' (a row from before registers had versions)."""
+    return text == "" or (isinstance(text, str) and VERSION_PATTERN.fullmatch(text) is not None)

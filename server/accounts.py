@@ -12,6 +12,9 @@ from db.users import UserRepository
 from server.tokens import Claims
 from wire.errors import UNAUTHENTICATED, app_error
 
+ACCOUNT_DEACTIVATED = "account_deactivated"  # data.detail of a 1001 answer (docs/protocol.md)
+CREDENTIALS_CHANGED = "credentials_changed"
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -28,12 +31,16 @@ class Accounts:
         self.users = users
 
     def caller(self, claims: Claims) -> Caller:
+        """The caller, or 1001 with data.detail: account_deactivated or credentials_changed."""
         account = self.users.account(claims.user_id)
         if account is None:
-            raise app_error(UNAUTHENTICATED, "This account does not exist here; sign in again")
+            raise app_error(UNAUTHENTICATED, "This account does not exist here; sign in again", detail=CREDENTIALS_CHANGED)
         if not account.user.active:
-            raise app_error(UNAUTHENTICATED, "This account is deactivated")
-        if account.credential_version != claims.credential_version:
-            raise app_error(UNAUTHENTICATED, "Sign in again: the PIN or the account changed since this token was issued")
+            raise app_error(UNAUTHENTICATED, "This account is deactivated", detail=ACCOUNT_DEACTIVATED)
+        # A token of an account merged into another (its CPF was registered twice) is refused too: the account that
+        # won has its own PIN and version, which that token was never issued under.
+        if account.credential_version != claims.credential_version or account.user.id != claims.user_id:
+            raise app_error(UNAUTHENTICATED, "Sign in again: the PIN or the account changed since this token was issued",
+                            detail=CREDENTIALS_CHANGED)
         user = account.user
         return Caller(user.id, user.role, user.name, user.store_ids)

@@ -134,7 +134,7 @@ class Dispatcher:
         try:
             claims = self.tokens.verify(token, self.wall_clock_s())
         except InvalidToken as exc:
-            raise app_error(UNAUTHENTICATED, f"Sign in again: {exc}") from None
+            raise app_error(UNAUTHENTICATED, f"Sign in again: {exc}", detail=exc.detail) from None
         if method.role != ANY_ROLE and claims.role != method.role:
             raise app_error(FORBIDDEN, f"Only a {method.role} may call {method.name}", required_role=method.role)
         return claims

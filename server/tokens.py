@@ -18,7 +18,11 @@ TOKEN_TTL_S = 12 * 3600
 
 
 class InvalidToken(Exception):
-    """The token is malformed, forged or expired; str() says which."""
+    """The token is malformed, forged or expired; str() says which, `detail` is "expired" or "invalid"."""
+
+    def __init__(self, message: str, detail: str = "invalid"):
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -65,5 +69,5 @@ class TokenSigner:
         except (ValueError, KeyError, TypeError):
             raise InvalidToken("malformed token") from None
         if now_s >= claims.expires_at:
-            raise InvalidToken("token expired")
+            raise InvalidToken("token expired", "expired")
         return claims

@@ -18,6 +18,7 @@ from models.records import Sale, User, new_id
 from server.ledger import Ledger
 
 TODAY = dt.date(2026, 11, 26)
+AT = "2026-11-26T15:00:00.000000Z"  # when the replicas' writes happen, as the nodes write times
 
 
 class Replica:
@@ -36,11 +37,11 @@ class Replica:
         self.reports = ReportsRepository(self.db)
 
     def sell(self, seller_id: str, store_id: str, cents: int, sale_id: str | None = None) -> Sale:
-        sale = Sale(sale_id or new_id(), seller_id, store_id, cents, TODAY, "t")
+        sale = Sale(sale_id or new_id(), seller_id, store_id, cents, TODAY, AT)
         return self.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp))[0][0]
 
     def register(self, user: User, pin_hash: str) -> None:
-        self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, "t", stamp))
+        self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, AT, stamp))
 
     def pull_from(self, other: "Replica", batch: int = 7) -> int:
         """Apply everything `other` holds that this one lacks, in batches; how many changes were applied."""
@@ -81,7 +82,7 @@ class Replica:
 
 
 def demo_chain(replica: Replica):
-    replica.ledger.commit(demo_write(TODAY, lambda pin: "scrypt$test", "t"))
+    replica.ledger.commit(demo_write(TODAY, lambda pin: "scrypt$test", AT))
     stores = CatalogueRepository(replica.db).list_stores()
     sellers = replica.users.list_sellers()
     return stores, sellers

@@ -2,12 +2,14 @@
 people and their tokens, voids and imports. Replication of all this: test_admin_merge.py and test_admin_cluster.py."""
 
 import datetime as dt
+import functools
 import uuid
 
 import pytest
 from inprocess import TODAY, call, error, login, make_node, reason, record, stores_by_name
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
 
+from db.merge import apply_entries
 from models.documents import cnpj_check_digits, cpf_check_digits
 from models.records import network_id_for, store_id_for
 
@@ -123,14 +125,16 @@ def test_a_deactivated_seller_cannot_sign_in_and_their_tokens_are_refused_but_th
     assert "sales" in call(node, "sales.mine", token=login(node, DEMO_SELLER_CPF))
 
 
-def test_the_last_active_manager_cannot_be_deactivated(node, manager):
+def test_a_manager_cannot_deactivate_themself_and_managers_without_a_pin_do_not_count(node, manager):
+    """Someone must always be able to run the chain: never oneself; a manager imported without a PIN cannot sign in."""
     me = call(node, "auth.login", cpf=DEMO_MANAGER_CPF, pin=DEMO_PIN)["user"]
-    refused = error(node, "users.deactivate", token=manager, user_id=me["id"])
-    assert reason(refused) == (1002, "last_active_manager")
-    other = call(node, "users.create", token=manager, cpf=NEW_CPF, name="Gerente Dois", birth_year=1980, pin="2580", role="manager")
-    assert call(node, "users.deactivate", token=manager, user_id=me["id"])["user"]["active"] is False
-    second = login(node, NEW_CPF, "2580")
-    assert reason(error(node, "users.deactivate", token=second, user_id=other["user"]["id"])) == (1002, "last_active_manager")
+    call(node, "users.import", token=manager, rows=[{"cpf": NEW_CPF, "name": "Gerente Sem PIN", "birth_year": 1980, "role": "gerente"}])
+    assert reason(error(node, "users.deactivate", token=manager, user_id=me["id"])) == (1002, "own_account")
+    other = call(node, "users.create", token=manager, cpf=cpf(7), name="Gerente Dois", birth_year=1980, pin="2580", role="manager")
+    second = login(node, cpf(7), "2580")
+    assert call(node, "users.deactivate", token=second, user_id=me["id"])["user"]["active"] is False
+    assert reason(error(node, "users.deactivate", token=second, user_id=other["user"]["id"])) == (1002, "own_account")
+    assert [u["active"] for u in call(node, "users.list", token=second, role="manager")["users"] if u["id"] == me["id"]] == [False]
 
 
 def test_a_pin_reset_refuses_older_tokens_and_a_token_signed_just_after_works(node, manager, clock):
@@ -291,3 +295,77 @@ def test_an_import_over_the_row_limit_or_by_a_seller_is_refused(node, manager):
     too_many = error(node, "stores.import", token=manager, rows=[{"network": "R", "name": "L", "cnpj": cnpj(1)}] * 1001)
     assert too_many.code == -32602 and too_many.data["field"] == "rows"
     assert error(node, "users.import", token=login(node, DEMO_SELLER_CPF), rows=[{}]).code == 1002
+
+
+# -- regressions found by review ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", ["reset", "change_pin"])
+def test_a_pin_change_refuses_older_tokens_even_after_the_clock_stepped_back(node, manager, clock, change):
+    """The credential version moves on every PIN change, even when the active flag's version is ahead of the clock."""
+    seller_id = call(node, "auth.login", cpf=DEMO_SELLER_CPF, pin=DEMO_PIN)["user"]["id"]
+    clock.advance(600)
+    call(node, "users.deactivate", token=manager, user_id=seller_id)
+    call(node, "users.reactivate", token=manager, user_id=seller_id)
+    stolen = login(node, DEMO_SELLER_CPF)
+    clock.advance(-590)  # NTP steps the clock back
+    if change == "reset":
+        call(node, "users.reset_pin", token=login(node, DEMO_MANAGER_CPF), user_id=seller_id, pin="4826")
+    else:
+        call(node, "auth.change_pin", token=login(node, DEMO_SELLER_CPF), old_pin=DEMO_PIN, new_pin="4826")
+    refused = error(node, "sales.mine", token=stolen)
+    assert reason(refused) == (1001, "unauthenticated") and refused.data["detail"] == "credentials_changed"
+
+
+def test_1001_says_why_a_token_is_refused(node, manager, clock):
+    seller = call(node, "auth.login", cpf=DEMO_SELLER_CPF, pin=DEMO_PIN)
+    call(node, "users.deactivate", token=manager, user_id=seller["user"]["id"])
+    assert error(node, "sales.mine", token=seller["token"]).data["detail"] == "account_deactivated"
+    clock.advance(13 * 3600)
+    assert error(node, "reports.voids", token=manager).data["detail"] == "expired"
+
+
+def test_rankings_leave_out_stores_and_sellers_whose_every_sale_was_voided(node, manager):
+    seller = login(node, DEMO_SELLER_CPF)
+    network = call(node, "networks.create", token=manager, name="REDE VAZIA")["network"]
+    store = call(node, "stores.create", token=manager, name="Loja Vazia", cnpj=NEW_CNPJ, network_id=network["id"])["store"]
+    sale = record(node, seller, store["id"], "5.00")["sale"]
+    call(node, "sales.void", token=manager, sale_id=sale["sale_id"], reason="teste")
+    ranking = call(node, "reports.best_store", token=manager, limit=100)["ranking"]
+    assert store["id"] not in [r["store"]["id"] for r in ranking] and all(r["count"] > 0 for r in ranking)
+
+
+def test_voids_report_with_far_dates_answers_instead_of_failing(node, manager):
+    for params in ({"to": "9999-12-31"}, {"from": "0001-01-01"}, {"from": "0999-01-01", "to": "9999-12-31"}):
+        assert call(node, "reports.voids", token=manager, **params)["voids"] == []
+
+
+def test_a_store_update_without_changes_is_refused(node, manager):
+    store_id = next(iter(stores_by_name(node).values()))
+    refused = error(node, "stores.update", token=manager, store_id=store_id)
+    assert refused.code == -32602
+
+
+def test_a_renamed_networks_old_name_can_be_used_again_and_names_compare_beyond_ascii(node, manager):
+    alfa = call(node, "networks.create", token=manager, name="Rede Ômega")["network"]
+    assert error(node, "networks.create", token=manager, name="rede ômega").data["field"] == "name"
+    call(node, "networks.rename", token=manager, network_id=alfa["id"], name="Rede Beta")
+    again = call(node, "networks.create", token=manager, name="Rede Ômega")["network"]
+    assert again["id"] != alfa["id"] and again["name"] == "Rede Ômega"
+    imported = call(node, "stores.import", token=manager, rows=[{"network": "REDE ÔMEGA", "name": "Loja Ô", "cnpj": cnpj(5)}])
+    assert imported["results"][0]["status"] == "created" and imported["results"][0]["store"]["network"]["id"] == again["id"]
+
+
+def test_a_sale_whose_void_came_first_is_answered_as_voided_and_counts_nowhere(node, manager):
+    """A void can reach a node before its sale (from a peer): the sale, when recorded, says so."""
+    seller = login(node, DEMO_SELLER_CPF)
+    store_id = stores_by_name(node)["Lojas Martins 1"]
+    before = total(node, manager, "store_total", store_id=store_id)
+    sale_id = str(uuid.uuid4())
+    voider = call(node, "auth.login", cpf=DEMO_MANAGER_CPF, pin=DEMO_PIN)["user"]["id"]
+    void = {"origin": [9, 1, 1], "kind": "void", "data": {
+        "id": sale_id, "voided_by": voider, "reason": "anulada em outro nó", "voided_at": "2026-11-26T15:00:00.000000Z",
+        "version": "001800000000000.00009.0000000001.000000000001"}}
+    node.database.write(functools.partial(apply_entries, entries=[void], merged_at="2026-11-26T15:00:00.000000Z"))
+    answer = record(node, seller, store_id, "50.00", sale_id=sale_id)
+    assert answer["duplicate"] is False and answer["voided"] is True
+    assert total(node, manager, "store_total", store_id=store_id) == before

@@ -5,15 +5,18 @@ created on both sides is one record)."""
 import functools
 
 import pytest
-from replicas import Replica, demo_chain
+from replicas import AT, Replica, demo_chain
 
 from db.catalogue import CatalogueRepository
 from db.changes import read_after
-from db.merge import apply_entries
+from db.merge import MalformedChange, apply_entries
 from db.node_state import list_merges
 from db.sales import void_sale
 from db.users import UserRepository
-from models.records import Network, Sale, Store, network_id_for, store_id_for
+from models.records import Network, Sale, Store, User, network_id_for, new_id, store_id_for
+from server.accounts import Accounts
+from server.tokens import Claims
+from wire.jsonrpc import RpcError
 
 CNPJ = "11444777000161"
 T0 = 1_800_000_000_000  # ms: the "now" handed to local writes, so that which write is later is the test's choice
@@ -24,7 +27,7 @@ def allow_any(sale: Sale, already_voided: bool) -> None:
 
 
 def void(replica: Replica, sale_id: str, reason: str, now_ms: int, voided_by: str):
-    return replica.write(lambda conn, stamp: void_sale(conn, sale_id, voided_by, reason, "t", now_ms, stamp, allow_any))
+    return replica.write(lambda conn, stamp: void_sale(conn, sale_id, voided_by, reason, AT, now_ms, stamp, allow_any))
 
 
 def exchange(*nodes: Replica) -> None:
@@ -97,8 +100,8 @@ def test_the_same_cnpj_and_network_name_created_on_both_sides_is_one_store_with_
         store = Store(store_id_for(CNPJ), name, CNPJ, network)
 
         def write(conn, stamp):
-            CatalogueRepository.insert_network(conn, network, f"t{now_ms}", stamp, now_ms)
-            return CatalogueRepository.insert_store(conn, store, f"t{now_ms}", stamp, now_ms)
+            CatalogueRepository.insert_network(conn, network, f"2026-11-26T15:00:00.{now_ms % 1_000_000:06d}Z", stamp, now_ms)
+            return CatalogueRepository.insert_store(conn, store, f"2026-11-26T15:00:00.{now_ms % 1_000_000:06d}Z", stamp, now_ms)
         return replica.write(write)
 
     store_a = create(a, "Loja Sul A", T0 + 1)
@@ -181,8 +184,118 @@ def test_a_store_moved_to_a_network_made_after_it_arrives_whole_on_an_empty_node
     a, empty = replicas(1), replicas(2)
     stores, _ = demo_chain(a)
     network = Network(network_id_for("REDE NOVA"), "REDE NOVA")
-    a.write(lambda conn, stamp: CatalogueRepository.insert_network(conn, network, "t", stamp, T0))
+    a.write(lambda conn, stamp: CatalogueRepository.insert_network(conn, network, AT, stamp, T0))
     a.write(lambda conn, stamp: CatalogueRepository.update_store(conn, stores[0].id, stamp, T0, network_id=network.id))
     empty.pull_from(a)
     assert CatalogueRepository(empty.db).get_store(stores[0].id).network == network
     assert empty.digest() == a.digest()
+
+
+# -- regressions found by review ----------------------------------------------------------------------------------
+
+CPF = "52998224725"
+
+
+def test_a_cpf_merge_ranks_by_where_each_account_was_registered_not_by_the_change_that_arrived_first(replicas):
+    """A node that first meets an account through a later change of it (a PIN reset relayed by another node) still
+    merges the CPF the way every other node does."""
+    b, a, r, c = replicas(2, epoch=2), replicas(1, epoch=3), replicas(3, epoch=2), replicas(4, epoch=2)
+    stores, sellers = demo_chain(b)
+    exchange(b, a, r, c)
+    b.sell(sellers[0].id, stores[0].id, 1000)
+    u = User(new_id(), CPF, "Usuario U", 1990, "seller")
+    b.write(lambda conn, stamp: UserRepository.insert(conn, u, "hU", AT, stamp, T0))
+    r.pull_from(b, batch=100)
+    a.pull_from(r, batch=100)
+    a.pull_from(r, batch=100)
+    a.write(lambda conn, stamp: UserRepository.set_pin_hash(conn, u.id, "hU2", stamp, T0 + 5))
+    r.pull_from(a, batch=100)
+    v = User(new_id(), CPF, "Usuario V", 1990, "seller")
+    c.write(lambda conn, stamp: UserRepository.insert(conn, v, "hV", AT, stamp, T0))
+    c.pull_from(r, batch=100)
+    exchange(b, a, r, c)
+    assert len({n.users.canonical_id(u.id) for n in (a, b, r, c)}) == 1
+    assert a.digest() == b.digest() == r.digest() == c.digest()
+
+
+def test_a_relayed_batch_keeps_each_origins_order_so_a_later_push_never_stalls(replicas):
+    """A node that received a sale and then a new store in one batch logs them in that order; pushing on from it
+    to a node that lacks both must not send a sale at the store before the store."""
+    first, follower = replicas(3, epoch=1), replicas(1, epoch=1)
+    stores, sellers = demo_chain(first)
+    follower.pull_from(first, batch=1000)
+    first.sell(sellers[0].id, stores[0].id, 100)
+    new = first.write(lambda conn, stamp: CatalogueRepository.insert_store(
+        conn, Store(store_id_for(CNPJ), "Loja Nova", CNPJ, stores[0].network), AT, stamp, T0))
+    relay = replicas(2, epoch=2)
+    relay.pull_from(first, batch=1000)
+    relay.sell(sellers[0].id, new.id, 200)
+    follower.pull_from(relay, batch=1000)
+    assert follower.digest() == relay.digest()
+
+
+def test_sales_moved_by_a_cpf_merge_reach_a_node_that_lacks_the_winning_account_yet(replicas):
+    """A relay ships a merged seller's sales as they are now (under the account that won), possibly in a batch
+    before that account: the receiver takes them and merges the same way once the account arrives."""
+    a, b, relay, late = replicas(1, epoch=2), replicas(2, epoch=3), replicas(3, epoch=1), replicas(4, epoch=1)
+    stores, _ = demo_chain(a)
+    exchange(a, b, relay, late)
+    on_a, on_b = User(new_id(), CPF, "Na A", 1990, "seller"), User(new_id(), CPF, "Na B", 1990, "seller")
+    a.write(lambda conn, stamp: UserRepository.insert(conn, on_a, "h1", AT, stamp, T0))
+    for _ in range(5):
+        a.sell(on_a.id, stores[0].id, 100)
+    b.write(lambda conn, stamp: UserRepository.insert(conn, on_b, "h2", AT, stamp, T0))
+    relay.pull_from(a)
+    relay.pull_from(b)  # the merge: on_a's sales now name whichever account won
+    for batch in (1, 2, 3):
+        late.pull_from(relay, batch=batch)
+    exchange(a, b, relay, late)
+    assert a.digest() == b.digest() == relay.digest() == late.digest()
+    winner = late.users.canonical_id(on_a.id)
+    assert late.reports.seller_total(winner, None, None).count == 5
+
+
+def test_a_change_to_the_account_that_lost_a_cpf_merge_counts_for_the_one_that_won(replicas):
+    """The person deactivated on one side stays deactivated whichever registration wins the merge."""
+    a, b = replicas(1, epoch=2), replicas(2, epoch=3)
+    demo_chain(a)
+    exchange(a, b)
+    on_a, on_b = User(new_id(), CPF, "Fulano A", 1990, "seller"), User(new_id(), CPF, "Fulano B", 1990, "seller")
+    a.write(lambda conn, stamp: UserRepository.insert(conn, on_a, "h1", AT, stamp, T0))
+    b.write(lambda conn, stamp: UserRepository.insert(conn, on_b, "h2", AT, stamp, T0))
+    a.write(lambda conn, stamp: UserRepository.set_active(conn, on_a.id, False, stamp, T0 + 60_000))
+    exchange(a, b)
+    assert a.digest() == b.digest()
+    standing = a.users.find_by_cpf(CPF)[0]
+    assert standing.id == on_b.id and standing.active is False
+
+
+def test_a_peer_row_with_a_version_that_is_not_one_is_refused_and_changes_nothing(replicas):
+    a, b = replicas(1), replicas(2)
+    demo_chain(a)
+    entries, _ = a.db.read(lambda conn: read_after(conn, a.changes.vector(), {}, 10_000))
+    user = next(e for e in entries if e["kind"] == "user")
+    user["data"]["pin_version"] = "~"
+    with pytest.raises(MalformedChange):
+        b.db.write(functools.partial(apply_entries, entries=entries, merged_at=AT))
+    assert b.changes.position() == 0
+
+
+def test_a_token_of_the_account_that_lost_a_cpf_merge_is_refused(replicas):
+    """The account that won has its own PIN and credential version: the other's tokens were never issued under them."""
+    a, b = replicas(1, epoch=2), replicas(2, epoch=3)
+    demo_chain(a)
+    exchange(a, b)
+    on_a, on_b = User(new_id(), CPF, "Na A", 1990, "seller"), User(new_id(), CPF, "Na B", 1990, "seller")
+    a.write(lambda conn, stamp: UserRepository.insert(conn, on_a, "h1", AT, stamp, T0))
+    b.write(lambda conn, stamp: UserRepository.insert(conn, on_b, "h2", AT, stamp, T0))
+    tokens = {user.id: Claims(user.id, "seller", user.name, 2**40, node.users.account(user.id).credential_version)
+              for user, node in ((on_a, a), (on_b, b))}
+    exchange(a, b)
+    winner = a.users.canonical_id(on_a.id)
+    loser = on_a.id if winner == on_b.id else on_b.id
+    accounts = Accounts(a.users)
+    assert accounts.caller(tokens[winner]).user_id == winner
+    with pytest.raises(RpcError) as refused:
+        accounts.caller(tokens[loser])
+    assert refused.value.code == 1001 and refused.value.data["detail"] == "credentials_changed"

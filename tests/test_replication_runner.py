@@ -29,6 +29,7 @@ TIMEOUT_MS = 10_000  # a write's deadline: far beyond every wait here, so only t
 WAIT_S = 5.0
 HANG_LIMIT_S = 10.0  # a hanging link gives up after this (a real link's timeout), so nothing hangs for ever
 TODAY = dt.date(2026, 11, 26)
+AT = "2026-11-26T15:00:00.000000Z"  # when writes happen, as nodes write times (peers check the form)
 
 
 def following(coordinator: int, epoch: int) -> ElectionView:
@@ -139,13 +140,13 @@ class Node:
         store, seller = Store(new_id(), "Loja A", "11222333000181", network), User(new_id(), "12345678909", "Vendedor", 1990, "seller")
 
         def write(conn, stamp):
-            CatalogueRepository.insert_network(conn, network, "t", stamp)
-            CatalogueRepository.insert_store(conn, store, "t", stamp)
-            UserRepository.insert(conn, seller, "hash", "t", stamp)
+            CatalogueRepository.insert_network(conn, network, AT, stamp)
+            CatalogueRepository.insert_store(conn, store, AT, stamp)
+            UserRepository.insert(conn, seller, "hash", AT, stamp)
         return store, seller, self.ledger.commit(write)[1]
 
     def sell(self, store: Store, seller: User, cents: int = 100) -> tuple[str, int]:
-        sale = Sale(new_id(), seller.id, store.id, cents, TODAY, "t")
+        sale = Sale(new_id(), seller.id, store.id, cents, TODAY, AT)
         return sale.sale_id, self.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp))[1]
 
     def holds_sale(self, sale_id: str) -> bool:

@@ -15,16 +15,17 @@ from replication.simulator import ClusterSimulation
 
 SELLER, STORE, NETWORK = new_id(), new_id(), new_id()
 VOIDER = new_id()
+AT = "2026-11-26T15:00:00.000000Z"
 
 
 def fixture_rows(conn) -> None:
     """The catalogue every node starts with, outside the change log (it is not what this test replicates)."""
-    conn.execute("INSERT INTO networks (id, name, created_at) VALUES (?, 'REDE', 't')", (NETWORK,))
-    conn.execute("INSERT INTO stores (id, name, cnpj, network_id, created_at) VALUES (?, 'Loja', '11444777000161', ?, 't')",
-                 (STORE, NETWORK))
+    conn.execute("INSERT INTO networks (id, name, created_at) VALUES (?, 'REDE', ?)", (NETWORK, AT))
+    conn.execute("INSERT INTO stores (id, name, cnpj, network_id, created_at) VALUES (?, 'Loja', '11444777000161', ?, ?)",
+                 (STORE, NETWORK, AT))
     for user_id, cpf in ((SELLER, "52998224725"), (VOIDER, "39053344705")):
         conn.execute("INSERT INTO users (id, cpf, name, birth_year, role, pin_hash, created_at) VALUES (?, ?, 'Pessoa', 1990, "
-                     "'seller', '', 't')", (user_id, cpf))
+                     "'seller', '', ?)", (user_id, cpf, AT))
 
 
 def entry(origin: Origin, payload: tuple) -> dict:
@@ -32,9 +33,9 @@ def entry(origin: Origin, payload: tuple) -> dict:
     kind, sale_id, *rest = payload
     if kind == "sale":
         data = {"id": sale_id, "seller_id": SELLER, "store_id": STORE, "amount_cents": rest[0], "sold_on": "2026-11-26",
-                "recorded_at": "t"}
+                "recorded_at": AT}
     else:
-        data = {"id": sale_id, "voided_by": VOIDER, "reason": rest[0], "voided_at": "t",
+        data = {"id": sale_id, "voided_by": VOIDER, "reason": rest[0], "voided_at": AT,
                 "version": f"{rest[1]:015d}.{origin.node:05d}.{origin.epoch:010d}.{origin.seq:012d}"}
     return {"origin": [origin.node, origin.epoch, origin.seq], "kind": kind, "data": data}
 

@@ -3,7 +3,7 @@
 import logging
 
 from db.errors import AlreadyExists
-from db.users import UserRepository
+from db.users import UserRepository, read_account
 from models.documents import parse_cpf
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_new_pin, parse_pin, parse_role
 from models.records import User, new_id
@@ -84,8 +84,11 @@ class AuthController:
         self._check_throttle(user.cpf)
         self._check_pin(user.cpf, old_pin, found[1], user)
         pin_hash, now_ms = hash_pin(new_pin), self.clock.wall_ms()
-        self.ledger.commit(lambda conn, stamp: UserRepository.set_pin_hash(conn, user.id, pin_hash, stamp, now_ms))
-        _, _, credential_version = self.users.find_by_cpf(user.cpf)
+
+        def write(conn, stamp) -> str:  # the version is read in the write: a reset committed just after must win
+            UserRepository.set_pin_hash(conn, user.id, pin_hash, stamp, now_ms)
+            return read_account(conn, user.id).credential_version
+        credential_version = self.ledger.commit(write)[0]
         log.info("PIN changed by %s", user.name)
         return {"token": self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)}
 

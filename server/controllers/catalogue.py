@@ -70,7 +70,7 @@ class CatalogueController:
 
     def create_network(self, caller, name: str) -> dict:
         network, created_at, now_ms = Network(network_id_for(name), name), iso_utc(self.clock.now()), self.clock.wall_ms()
-        self._commit(lambda conn, stamp: CatalogueRepository.insert_network(conn, network, created_at, stamp, now_ms))
+        network = self._commit(lambda conn, stamp: CatalogueRepository.insert_network(conn, network, created_at, stamp, now_ms))
         log.info("network created: %s", name)
         return {"network": network_json(network)}
 
@@ -87,6 +87,8 @@ class CatalogueController:
         return {"store": store_json(stored)}
 
     def update_store(self, caller, store_id: str, name: str | None = None, network_id: str | None = None) -> dict:
+        if name is None and network_id is None:
+            raise ValidationError("name", "give a name, a network_id or both")
         return self._change_store(store_id, name=name, network_id=network_id)
 
     def close_store(self, caller, store_id: str) -> dict:

@@ -62,12 +62,15 @@ class PeopleController:
         return {"user": user_json(user)}
 
     def deactivate(self, caller, user_id: str) -> dict:
-        """Deactivate a person: no sign-in, every token of theirs refused; never the last active manager."""
+        """Deactivate a person: no sign-in, every token of theirs refused. Never oneself, nor the last manager
+        who can sign in (active, with a PIN): someone must always be able to run the chain."""
         now_ms = self.clock.wall_ms()
 
         def write(conn: sqlite3.Connection, stamp: Stamp) -> User:
-            managers = UserRepository.active_managers(conn)
+            managers = UserRepository.managers_who_can_sign_in(conn)
             user = UserRepository.set_active(conn, user_id, False, stamp, now_ms)
+            if user.id == caller.user_id:
+                raise app_error(FORBIDDEN, "A manager cannot deactivate their own account", reason="own_account", field="user_id")
             if managers == [user.id]:  # checked in the write, so two managers cannot deactivate each other at once
                 raise app_error(FORBIDDEN, "The last active manager cannot be deactivated", reason="last_active_manager",
                                 field="user_id")

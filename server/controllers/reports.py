@@ -14,6 +14,9 @@ from server.controllers.present import total_json, void_json
 from server.dispatch import Method
 from wire.errors import NOT_FOUND, app_error
 
+VOIDS_OPEN_BEFORE = dt.date(1900, 1, 1)
+VOIDS_OPEN_AFTER = dt.date(9000, 1, 1)
+
 
 class ReportsController:
     def __init__(self, reports: ReportsRepository, users: UserRepository, catalogue: CatalogueRepository, sales: SalesRepository,
@@ -71,8 +74,9 @@ class ReportsController:
     def voids(self, caller, start=None, end=None, limit: int = 100) -> dict:
         """Voids whose voided_at falls on the range's days (in TIMEZONE), newest first."""
         check_range(start, end)
-        start_iso = self._day_start(start) if start else ""
-        end_iso = self._day_start(end + dt.timedelta(days=1)) if end else "~"  # "~" sorts after every ISO time
+        # Days far outside any sale's life are open ends: no time zone arithmetic can overflow on them.
+        start_iso = self._day_start(start) if start and start > VOIDS_OPEN_BEFORE else ""
+        end_iso = self._day_start(end + dt.timedelta(days=1)) if end and end < VOIDS_OPEN_AFTER else "~"  # "~" sorts after ISO
         names: dict[str, object] = {}
         voids = []
         for void, sale in self.sales.list_voids(start_iso, end_iso, limit):

@@ -8,6 +8,7 @@ from db.errors import NotFound, SaleConflict
 from db.reports import ReportsRepository
 from db.sales import SalesRepository, record_sale, void_sale
 from db.users import UserRepository
+from db.voids import voided_among
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
 from models.errors import ValidationError
 from models.money import format_brl, format_cents, parse_amount
@@ -65,17 +66,21 @@ class SalesController:
             if self.sales.find(sale_id) is None:  # a retry of a sale recorded before the change still gets its answer
                 if not store.open:
                     raise app_error(INACTIVE, "This store is closed and takes no sales", field="store_id")
-                raise app_error(FORBIDDEN, "This seller may not sell at this store", field="store_id")
+                raise app_error(FORBIDDEN, "This seller may not sell at this store", field="store_id",
+                                store_ids=list(caller.store_ids))
         sale = Sale(sale_id, caller.user_id, store_id, amount, sold_on, iso_utc(self.clock.now()))
+        def write(conn, stamp) -> tuple:
+            stored, duplicate = record_sale(conn, sale, stamp, date_given)
+            return stored, duplicate, bool(voided_among(conn, [sale_id]))  # its void may have come first, from a peer
         try:  # durable, and held by enough nodes (or not_coordinator) before the answer
-            (stored, duplicate), replicas = self.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp, date_given))
+            (stored, duplicate, voided), replicas = self.ledger.commit(write)
         except SaleConflict:
             raise app_error(CONFLICT, "This sale_id was already used for a different sale", field="sale_id") from None
         answer = {"sale": sale_json(stored), "duplicate": duplicate, "replicas": replicas}
+        if voided:
+            answer["voided"] = True
         if duplicate:
             log.info("sale %s retried by %s: already recorded", sale_id, caller.name)
-            if self.sales.is_voided(sale_id):
-                answer["voided"] = True
         else:
             log.info("sale recorded: %s by %s at %s on %s (%d copies)", format_brl(amount), caller.name, store.name,
                      sold_on.isoformat(), replicas)
