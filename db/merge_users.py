@@ -7,7 +7,7 @@ import sqlite3
 
 from db.change_fields import checked, name_field, text_field, time_field, uuid_field, version_field
 from db.errors import MalformedChange
-from db.registers import REGISTERS, merge_registers
+from db.registers import REGISTERS, merge_registers, settle_merged_accounts
 from db.sales import move_seller_sales
 from models.changes import Origin, origin_from_text, origin_text
 from models.documents import parse_cpf
@@ -61,8 +61,7 @@ def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: 
     held = conn.execute("SELECT merged_into FROM users WHERE id = ?", (user_id,)).fetchone()
     if held is not None:
         merge_registers(conn, "users", row)
-        if held[0] is not None:  # a change to an account merged into another counts for that one
-            _carry_registers(conn, user_id, held[0])
+        settle_merged_accounts(conn, held[0] or user_id)  # a change to one account of a merged CPF counts for them all
         return None
     rival = conn.execute("SELECT id, registration FROM users WHERE cpf = ? AND merged_into IS NULL", (cpf,)).fetchone()
     insert = (f"INSERT INTO users ({', '.join(USER_COLUMNS)}, merged_into) "
@@ -81,7 +80,8 @@ def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: 
         move_seller_sales(conn, loser, winner)
     else:
         winner, loser = rival_id, user_id
-    _carry_registers(conn, loser, winner)
+        move_seller_sales(conn, loser, winner)  # sales may arrive before their seller (no foreign key: db.schema)
+    settle_merged_accounts(conn, winner)
     conn.execute("INSERT OR REPLACE INTO user_merges (loser_id, winner_id, cpf, merged_at) VALUES (?, ?, ?, ?)",
                  (loser, winner, cpf, merged_at))
     line = f"CPF ***{cpf[-4:]} registered twice: user {loser} merged into {winner}"
@@ -101,10 +101,3 @@ def _first_change(conn: sqlite3.Connection, user_id: str) -> str:
     row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = 'user' AND entity_id = ? "
                        "ORDER BY local_pos LIMIT 1", (user_id,)).fetchone()
     return origin_text(Origin(*row)) if row else ""
-
-
-def _carry_registers(conn: sqlite3.Connection, source_id: str, target_id: str) -> None:
-    """The merged account's PIN, active flag and stores count for the account it was merged into when they are later
-    (the same person changed on both sides); max by version, so the order of arrival does not matter."""
-    source = conn.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE id = ?", (source_id,)).fetchone()
-    merge_registers(conn, "users", {**dict(zip(USER_COLUMNS, source)), "id": target_id})

@@ -53,3 +53,17 @@ def merge_registers(conn: sqlite3.Connection, table: str, row: dict) -> None:
         assignments = ", ".join(f"{column} = ?" for column in register.all_columns)
         conn.execute(f"UPDATE {table} SET {assignments} WHERE id = ? AND {register.version} < ?",
                      (*(row[c] for c in register.all_columns), row["id"], row[register.version]))
+
+
+def settle_merged_accounts(conn: sqlite3.Connection, winner_id: str) -> None:
+    """Give every account of one person (the winner of a CPF merge and the accounts merged into it) each register's
+    latest value (highest version) among them: the same result whatever order the accounts and changes came in."""
+    columns = [c for register in REGISTERS["users"] for c in register.all_columns]
+    members = conn.execute(f"SELECT {', '.join(columns)} FROM users WHERE id = ? OR merged_into = ?", (winner_id, winner_id)).fetchall()
+    if len(members) < 2:
+        return
+    for register in REGISTERS["users"]:
+        latest = dict(zip(columns, max(members, key=lambda m: m[columns.index(register.version)])))
+        assignments = ", ".join(f"{column} = ?" for column in register.all_columns)
+        conn.execute(f"UPDATE users SET {assignments} WHERE (id = ? OR merged_into = ?) AND {register.version} < ?",
+                     (*(latest[c] for c in register.all_columns), winner_id, winner_id, latest[register.version]))

@@ -166,8 +166,9 @@ def migrate_to_change_log(conn: sqlite3.Connection, node_id: int) -> None:
 # Network names are unique by the controller's check, not by the table: two nodes may rename two networks to one
 # name during a partition, and applying that must not fail. A store's network_id has no foreign key: replication
 # ships a store as it is now, and a store moved to a network created after it may arrive before that network.
-# A sale's seller_id has no foreign key either: a CPF merge moves a seller's sales to the account that won, and a
-# relay ships them as they are now, which may be before that account's own change reaches the receiver.
+# A sale's seller_id and store_id have no foreign key either: a relay ships rows as they are now, and what a sale
+# names now may be newer than the sale (a CPF merge moved it to the account that won; a sale_id reused with other
+# content kept the lower origin's, at another store), so it may reach a receiver before that account or store.
 # A user's `registration` is the origin of the write that created it: CPF merges rank by it (db.merge_users).
 # `creations` lists the origins of the writes that created a network or store: more than one means it was created
 # on two sides of a partition (a grow-only set, merged by union, so every node sees it).
@@ -210,7 +211,7 @@ _ADMINISTRATION_SCHEMA = """
     CREATE TABLE sales_new (
         sale_id TEXT PRIMARY KEY,
         seller_id TEXT NOT NULL,
-        store_id TEXT NOT NULL REFERENCES stores(id),
+        store_id TEXT NOT NULL,
         amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
         sold_on TEXT NOT NULL,
         recorded_at TEXT NOT NULL,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from db.changes import Stamp
 from db.database import Database
 from db.errors import AlreadyExists, NotFound
-from db.registers import USER_ACTIVE, USER_PIN, USER_STORES, set_register
+from db.registers import USER_ACTIVE, USER_PIN, USER_STORES, set_register, settle_merged_accounts
 from db.where_in import rows_where_in
 from models.changes import Origin, origin_text, version
 from models.people import MANAGER, SELLER
@@ -137,4 +137,5 @@ def _update(conn: sqlite3.Connection, user_id: str, register, values: tuple, sta
     if register in (USER_ACTIVE, USER_PIN):
         floor = conn.execute(f"SELECT {CREDENTIAL_VERSION_SQL} FROM users WHERE id = ?", (user.id,)).fetchone()[0]
     set_register(conn, register, user.id, values, now_ms, stamp.log(conn, "user", user.id), floor)
+    settle_merged_accounts(conn, user.id)  # as every node does when this change reaches it
     return read_user(conn, user.id)

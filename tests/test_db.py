@@ -156,7 +156,7 @@ def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
         barrier.wait()
         try:
             if i % 5 == 0:
-                record(db, Sale(new_id(), seller.id, "no-such-store", 100, TODAY, "t"))  # foreign key fails
+                record(db, Sale(new_id(), seller.id, store_a.id, 0, TODAY, "t"))  # the CHECK on amount_cents fails
             else:
                 record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
         except sqlite3.IntegrityError as exc:
