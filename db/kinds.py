@@ -111,7 +111,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     _catalogue_kind("network", "networks", NETWORK_COLUMNS, "name", _parse_network),
     _catalogue_kind("store", "stores", STORE_COLUMNS, "cnpj", _parse_store),
     Kind("user", f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE id IN ({{}})", parse_user, apply_users, entity_id=itemgetter("id")),
-    Kind("sale", "SELECT sale_id AS id, seller_id, store_id, amount_cents, sold_on, recorded_at FROM sales WHERE sale_id IN ({})",
+    Kind("sale", "SELECT sale_id AS id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_epoch, origin_seq "
+                 "FROM sales WHERE sale_id IN ({})",
          parse_sale, apply_sales, entity_id=attrgetter("sale_id"), batched=True),
     Kind("void", "SELECT sale_id AS id, voided_by, reason, voided_at, version FROM sale_voids WHERE sale_id IN ({})",
          parse_void, apply_voids, entity_id=attrgetter("sale_id")),

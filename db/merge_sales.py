@@ -20,10 +20,18 @@ log = logging.getLogger("onsell.merge")
 
 
 def parse_sale(data: dict, origin: Origin) -> Sale:
+    """The sale with the origin of its content: a sale_id reused with other content keeps the lower origin's on
+    every node (apply_sales), and a relay ships that content under its own change, so the content's origin travels
+    with it (rows from older nodes have none: then it is the change's)."""
     cents = data.get("amount_cents")
     if not is_whole(cents, 1) or cents > MAX_SALE_CENTS:
         raise MalformedChange("amount_cents out of range")
     sold_on = checked(lambda v: parse_iso_date(v, "sold_on"), data, "sold_on")
+    content = (data.get("origin_node"), data.get("origin_epoch"), data.get("origin_seq"))
+    if content != (None, None, None):
+        if not all(is_whole(v, 1) for v in content):
+            raise MalformedChange("origin_node, origin_epoch and origin_seq must be whole numbers")
+        origin = Origin(*content)
     return Sale(uuid_field(data, "id"), uuid_field(data, "seller_id"), uuid_field(data, "store_id"), cents, sold_on,
                 time_field(data, "recorded_at"), origin.node, origin.epoch, origin.seq)
 
