@@ -2,79 +2,34 @@
 
 Interactive (client/controllers.py) owns the session; Administration borrows its api, console, guard, period
 question, seller and store lists, so every action here gets the same one-line error handling and menu return.
-The helpers at the top (reasons, sale codes, days, several numbers, a new PIN typed twice) serve the seller's menu too.
+People and stores are chosen with client/pickers.py (a search first when there are many); typed answers that can
+go back to the menu with Enter come from client/prompts.py, whose names are also importable from here.
 """
-
-import datetime as dt
-import re
-import uuid
 
 from client import views
 from client.console import Console
-from models.dates import parse_br_date, parse_iso_date
+from client.pickers import NETWORK, PERSON, STORE, pick, pick_many, store_label
+from client.prompts import (  # noqa: F401  (parse_day, parse_numbers, parse_sale_code, MAX_LISTED_SALES: re-exported)
+    BACK,
+    DAY_ERROR,
+    DAY_QUESTION,
+    MAX_LISTED_SALES,
+    NAME_ERROR,
+    NOTHING_CANCELLED,
+    REASON_ERROR,
+    REASON_QUESTION,
+    VOIDS_REPORT_LIMIT,
+    ask_new_pin,
+    ask_reason,
+    parse_day,
+    parse_numbers,
+    parse_reason,
+    parse_sale_code,
+)
 from models.documents import parse_cnpj
-from models.errors import ValidationError
-from models.people import SELLER, is_weak_pin, parse_name, parse_pin
+from models.people import SELLER, parse_name
 
-MIN_REASON_LENGTH, MAX_REASON_LENGTH = 3, 200  # sales.void's reason, checked here so a typo costs no round trip
-VOIDS_REPORT_LIMIT = 100  # reports.voids' default: the newest hundred are what a manager reads on screen
-MAX_LISTED_SALES = 1000  # the largest limit of sales.mine and sales.list
-DAY_QUESTION = "Dia da venda (dd/mm/aaaa; Enter para hoje): "
-DAY_ERROR = "Data inválida: use dd/mm/aaaa (exemplo: 05/11/2026), AAAA-MM-DD, ou deixe em branco para hoje."
-REASON_QUESTION = f"Motivo do cancelamento ({MIN_REASON_LENGTH} a {MAX_REASON_LENGTH} caracteres): "
-REASON_ERROR = f"Escreva o motivo com {MIN_REASON_LENGTH} a {MAX_REASON_LENGTH} caracteres."
-
-
-def parse_reason(text: str) -> str:
-    reason = " ".join(text.split())
-    if not MIN_REASON_LENGTH <= len(reason) <= MAX_REASON_LENGTH or not reason.isprintable():
-        raise ValidationError("reason", f"must have {MIN_REASON_LENGTH} to {MAX_REASON_LENGTH} characters")
-    return reason
-
-
-def parse_sale_code(text: str) -> str:
-    """A sale id (UUID) as typed or pasted: quotes, braces, spaces and letter case do not matter."""
-    cleaned = re.sub(r"[\s\"'{}]", "", text)
-    try:
-        return str(uuid.UUID(cleaned))
-    except ValueError:
-        raise ValidationError("sale_id", "not a UUID") from None
-
-
-def parse_day(text: str) -> dt.date:
-    """A day as a person types it (dd/mm/aaaa) or as scripts and the wire write it (AAAA-MM-DD)."""
-    return parse_iso_date(text.strip(), "date") if "-" in text else parse_br_date(text, "date")
-
-
-def parse_numbers(text: str, count: int) -> list[int]:
-    """Indexes (0-based) from "1, 3 5": each between 1 and count, repeats dropped, order kept."""
-    parts = [p for p in re.split(r"[,;\s]+", text) if p]
-    if not parts or not all(p.isdigit() and 1 <= int(p) <= count for p in parts):
-        raise ValidationError("numbers", "not a list of options")
-    return list(dict.fromkeys(int(p) - 1 for p in parts))
-
-
-def ask_new_pin(console: Console, prompt: str = "Escolha um PIN (4 a 8 dígitos): ") -> str:
-    """A PIN typed twice the same way. A weak one is asked again at once, by the server's own rule (models.people),
-    rather than after the round trip; the server still checks."""
-    while True:
-        pin = console.ask(prompt, parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
-        if is_weak_pin(pin):
-            console.say(views.WEAK_PIN)
-            continue
-        again = console.ask("Repita o PIN: ", lambda a: a, "", secret=True)
-        if again == pin:
-            return pin
-        console.say("Os PINs não conferem. Vamos de novo.")
-
-
-def person_label(user: dict) -> str:
-    state = "" if user.get("active", True) else ", desativado(a)"
-    return f"{user['name']} ({views.cpf(user['cpf'])}, {views.ROLE_NAMES.get(user['role'], user['role'])}{state})"
-
-
-def store_label(store: dict) -> str:
-    return f"{store['name']} ({store['network']['name']}, {views.store_state(store)})"
+NOTHING_CHANGED = "Nada foi alterado."
 
 
 class Administration:
@@ -136,8 +91,7 @@ class Administration:
         if not networks:
             self.say("Nenhuma rede cadastrada: crie uma rede primeiro.")
             return None
-        index = self.console.choose(title, [n["name"] for n in networks])
-        return None if index is None else networks[index]
+        return pick(self.console, title, networks, NETWORK)
 
     def fresh_stores(self) -> list[dict]:
         self.owner.forget_stores()  # a manager changing stores must see the current list, and sellers' pickers too
@@ -148,16 +102,14 @@ class Administration:
         if not stores:
             self.say(none)
             return None
-        index = self.console.choose(title, [store_label(s) for s in stores])
-        return None if index is None else stores[index]
+        return pick(self.console, title, stores, STORE)
 
     def pick_person(self, title: str, keep=lambda user: True, none: str = "Ninguém nesta situação.") -> dict | None:
         people = [u for u in self.api.users() if keep(u)]
         if not people:
             self.say(none)
             return None
-        index = self.console.choose(title, [person_label(u) for u in people])
-        return None if index is None else people[index]
+        return pick(self.console, title, people, PERSON)
 
     def is_me(self, user: dict) -> bool:
         return bool(self.api.user) and user["id"] == self.api.user.get("id")
@@ -169,7 +121,9 @@ class Administration:
         self.say(views.table(["Rede", "Código"], rows) if rows else "Nenhuma rede cadastrada.")
 
     def create_network(self) -> None:
-        name = self.console.ask("Nome da nova rede: ", parse_name, "Digite o nome (de 2 a 100 caracteres).")
+        name = self.console.ask_optional(f"Nome da nova rede ({BACK}): ", parse_name, NAME_ERROR)
+        if name is None:
+            return
         network = self.api.create_network(name)
         self.say(f"Rede criada: {network['name']}.")
 
@@ -177,7 +131,9 @@ class Administration:
         network = self.pick_network("Qual rede renomear?")
         if network is None:
             return
-        name = self.console.ask(f"Novo nome para {network['name']}: ", parse_name, "Digite o nome (de 2 a 100 caracteres).")
+        name = self.console.ask_optional(f"Novo nome para {network['name']} ({BACK}): ", parse_name, NAME_ERROR)
+        if name is None:
+            return
         renamed = self.api.rename_network(network["id"], name)
         self.owner.forget_stores()  # store lines show the network's name
         self.say(f"Rede renomeada: {network['name']} agora é {renamed['name']}.")
@@ -187,8 +143,19 @@ class Administration:
         self.say(views.stores_table(self.fresh_stores()))
 
     def create_store(self) -> None:
-        name = self.console.ask("Nome da nova loja: ", parse_name, "Digite o nome (de 2 a 100 caracteres).")
-        cnpj = self.console.ask("CNPJ: ", parse_cnpj, "CNPJ inválido: digite os 14 dígitos (com ou sem pontos, barra e traço).")
+        """The CNPJ first: one already taken is told at once, before the rest is typed."""
+        stores = self.fresh_stores()
+        while True:
+            cnpj = self.console.ask_optional(f"CNPJ da nova loja ({BACK}): ", parse_cnpj, views.document_error("CNPJ"))
+            if cnpj is None:
+                return
+            taken = next((s for s in stores if s["cnpj"] == cnpj), None)
+            if taken is None:
+                break
+            self.say(f"Já existe uma loja com este CNPJ: {store_label(taken)}. Digite outro CNPJ.")
+        name = self.console.ask_optional(f"Nome da nova loja ({BACK}): ", parse_name, NAME_ERROR)
+        if name is None:
+            return
         network = self.pick_network("Rede da loja:")
         if network is None:
             return
@@ -211,7 +178,7 @@ class Administration:
                 if self.console.confirm("Confirmar a mudança de rede?"):
                     network_id = network["id"]
         if name is None and network_id is None:
-            self.say("Nada foi alterado.")
+            self.say(NOTHING_CHANGED)
             return
         changed = self.api.update_store(store["id"], name=name, network_id=network_id)
         self.owner.forget_stores()
@@ -222,7 +189,7 @@ class Administration:
         if store is None:
             return
         if not self.console.confirm(f"Fechar {store['name']}? Ela deixa de aceitar vendas; as vendas antigas continuam nos relatórios."):
-            self.say("Nada foi alterado.")
+            self.say(NOTHING_CHANGED)
             return
         closed = self.api.close_store(store["id"])
         self.owner.forget_stores()
@@ -250,7 +217,7 @@ class Administration:
         if person is None:
             return
         if not self.console.confirm(f"Desativar {person['name']}? A pessoa não poderá entrar; as vendas dela continuam nos relatórios."):
-            self.say("Nada foi alterado.")
+            self.say(NOTHING_CHANGED)
             return
         user = self.api.deactivate_user(person["id"])
         self.say(f"Pessoa desativada: {user['name']}.")
@@ -266,7 +233,13 @@ class Administration:
         person = self.pick_person("De quem redefinir o PIN?")
         if person is None:
             return
-        pin = ask_new_pin(self.console, f"Novo PIN de {person['name']} (4 a 8 dígitos): ")
+        if not self.console.confirm(f"Redefinir o PIN de {person_text(person)}?"):
+            self.say(NOTHING_CHANGED)
+            return
+        pin = ask_new_pin(self.console, f"Novo PIN de {person['name']} (4 a 8 dígitos; {BACK}): ", allow_back=True)
+        if pin is None:
+            self.say(NOTHING_CHANGED)
+            return
         user = self.api.reset_pin(person["id"], pin)
         if self.is_me(user):
             # The server now refuses this session's token: sign in again rather than fail on the next action
@@ -289,11 +262,11 @@ class Administration:
             if not stores:
                 self.say("Nenhuma loja cadastrada.")
                 return
-            for number, store in enumerate(stores, start=1):
-                self.say(f"  {number}) {store_label(store)}")
-            chosen = self.console.ask("Números das lojas, separados por vírgula (exemplo: 1, 3): ", lambda a: parse_numbers(a, len(stores)),
-                                      f"Digite números de 1 a {len(stores)}, separados por vírgula.")
-            store_ids = [stores[i]["id"] for i in chosen]
+            chosen = pick_many(self.console, stores, STORE)
+            if not chosen:
+                self.say(NOTHING_CHANGED)
+                return
+            store_ids = [store["id"] for store in chosen]
         user = self.api.assign_stores(seller["id"], store_ids)
         self.say(f"Lojas de {user['name']}: {views.store_list(user.get('store_ids', store_ids) or [], self.store_names())}.")
 
@@ -318,28 +291,37 @@ class Administration:
         if index is None:
             return
         sale = sales[index]
-        reason = self.console.ask(REASON_QUESTION, parse_reason, REASON_ERROR)
+        reason = ask_reason(self.console)
+        if reason is None:
+            self.say(NOTHING_CANCELLED)
+            return
         where = names.get(sale["store_id"], "loja desconhecida")
         what = f"{views.wire_money(sale['amount'])} em {where} ({seller['name']}, {views.date(sale['sold_on'])})"
         if not self.console.confirm(f"Cancelar a venda de {what}? Ela sai de todos os totais e relatórios."):
-            self.say("Nada foi cancelado.")
+            self.say(NOTHING_CANCELLED)
             return
-        self.say(self.void_outcome(self.api.void_sale(sale["sale_id"], reason)))
+        self.say(self.void_outcome(self.api.void_sale(sale["sale_id"], reason), seller["name"]))
 
     def void_sale(self) -> None:
-        """The other way: the sale's code, as the seller sees it in "Minhas vendas" and scripts print it."""
-        code = self.console.ask_optional("Código da venda (cole ou digite; Enter para voltar): ", parse_sale_code,
+        """The other way: the sale's code, as the seller sees it in "Minhas vendas" and scripts print it. A manager
+        cannot look a sale up by its code alone (sales.list needs its seller), so what it was is told after the void."""
+        code = self.console.ask_optional(f"Código da venda (cole ou digite; {BACK}): ", parse_sale_code,
                                          "Código inválido: são 32 letras e números, como 0190b1c4-5a47-7e43-9b8a-1f2d3c4b5a69.")
         if code is None:
             return
-        reason = self.console.ask(REASON_QUESTION, parse_reason, REASON_ERROR)
+        reason = ask_reason(self.console)
+        if reason is None:
+            self.say(NOTHING_CANCELLED)
+            return
         if not self.console.confirm(f"Cancelar a venda {code}? Ela sai de todos os totais e relatórios."):
-            self.say("Nada foi cancelado.")
+            self.say(NOTHING_CANCELLED)
             return
         result = self.api.void_sale(code, reason)
-        self.say(self.void_outcome(result))
+        seller_id = result["void"]["sale"].get("seller_id")
+        seller = next((u["name"] for u in self.api.users() if u["id"] == seller_id), None) if seller_id else None
+        self.say(self.void_outcome(result, seller))
 
-    def void_outcome(self, result: dict) -> str:
+    def void_outcome(self, result: dict, seller: str | None = None) -> str:
         void, sale = result["void"], result["void"]["sale"]
         if result.get("duplicate"):
             return (f"Esta venda já estava cancelada ({views.moment(void['voided_at'], self.owner.timezone)}, "
@@ -347,14 +329,21 @@ class Administration:
         if "amount" not in sale:  # the void is kept, but this node has not got the sale itself yet
             return f"Venda cancelada: {sale['sale_id']}."
         where = self.store_names().get(sale["store_id"], "loja desconhecida")
-        return f"Venda cancelada: {views.wire_money(sale['amount'])} em {where}, venda de {views.date(sale['sold_on'])}."
+        whose = f", de {seller}" if seller else ""
+        return f"Venda cancelada: {views.wire_money(sale['amount'])} em {where}, venda de {views.date(sale['sold_on'])}{whose}."
 
     def voids_report(self) -> None:
+        self.say("O período é o das datas de cancelamento (não o das datas das vendas).")
         start, end = self.owner.ask_period()
         voids = self.api.voids(start, end, limit=VOIDS_REPORT_LIMIT)
         sellers = {u["id"]: u["name"] for u in self.api.users()}
-        self.say(f"Vendas canceladas {views.period(start, end)}:")
+        by_void_date = " (pela data do cancelamento)" if start or end else ""
+        self.say(f"Vendas canceladas {views.period(start, end)}{by_void_date}:")
         self.say(views.voids_table(voids, sellers, self.store_names(), self.owner.timezone))
         if len(voids) >= VOIDS_REPORT_LIMIT:
             self.say(f"(mostrando os {VOIDS_REPORT_LIMIT} cancelamentos mais recentes: escolha um período menor para ver os outros)")
 
+
+def person_text(user: dict) -> str:
+    """Ana Milena da Silva (CPF 456.789.012-49, vendedor)"""
+    return f"{user['name']} (CPF {views.cpf(user['cpf'])}, {views.ROLE_NAMES.get(user['role'], user['role'])})"

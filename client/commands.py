@@ -7,6 +7,7 @@ Messages are Portuguese; errors are raised as CommandError (exit 1) or UsageErro
 
 import argparse
 import csv
+import errno
 import io
 import json
 import sys
@@ -55,7 +56,7 @@ def credentials(config: ClientConfig) -> tuple[str, str]:
     """CPF and PIN from ONSELL_CPF / ONSELL_PIN, or asked on the terminal."""
     console = Console(stdout=sys.stderr)
     try:
-        cpf = config.cpf or console.ask("CPF: ", parse_cpf, "CPF inválido.")
+        cpf = config.cpf or console.ask("CPF: ", parse_cpf, views.document_error("CPF"))
         pin = config.pin or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
         return parse_cpf(cpf), parse_pin(pin)
     except ValidationError:
@@ -118,6 +119,23 @@ def emit(rows: list[dict], fmt: str, raw, out) -> None:
         out.write(buffer.getvalue())
     else:
         out.write((views.table(list(rows[0]), [list(map(str, r.values())) for r in rows]) if rows else "(nada)") + "\n")
+
+
+OS_ERRORS = {
+    errno.ENOENT: "arquivo não encontrado",
+    errno.EACCES: "sem permissão",
+    errno.EPERM: "sem permissão",
+    errno.EISDIR: "é uma pasta, não um arquivo",
+    errno.ENOTDIR: "uma parte do caminho não é uma pasta",
+    errno.ENOSPC: "disco cheio",
+    errno.EROFS: "disco somente para leitura",
+    errno.ENAMETOOLONG: "nome de arquivo longo demais",
+}
+
+
+def os_error(exc: OSError) -> str:
+    """What went wrong with a file, in Portuguese (the system's strerror is English)."""
+    return OS_ERRORS.get(exc.errno, f"erro do sistema (código {exc.errno})" if exc.errno else "erro de leitura ou gravação")
 
 
 def yes_no(value) -> str:
@@ -253,10 +271,16 @@ def _store(args, ctx: Context) -> int:
         if updated["network"]["id"] != store["network"]["id"]:
             out.write(f"As vendas da loja, também as passadas, agora contam na rede {updated['network']['name']}.\n")
     elif args.action == "close":
-        out.write(f"Loja fechada: {_store_line(api.close_store(store['id']), state=False)}; não aceita vendas, "
-                  "as vendas passadas continuam nos relatórios.\n")
+        closed = api.close_store(store["id"])
+        if store.get("open") is False:  # as it was before: closing again changes nothing
+            out.write(f"A loja já estava fechada: {_store_line(closed, state=False)}\n")
+        else:
+            out.write(f"Loja fechada: {_store_line(closed, state=False)}; não aceita vendas, "
+                      "as vendas passadas continuam nos relatórios.\n")
     else:
-        out.write(f"Loja reaberta: {_store_line(api.reopen_store(store['id']))}\n")
+        reopened = api.reopen_store(store["id"])
+        already = "A loja já estava aberta" if store.get("open") is True else "Loja reaberta"
+        out.write(f"{already}: {_store_line(reopened)}\n")
     return 0
 
 
@@ -340,22 +364,36 @@ def _void(args, ctx: Context) -> int:
     return 0
 
 
+VOIDS_REPORT_FILTERS = (("seller", "--seller"), ("store", "--store"), ("network", "--network"))
+
+
+def check_voids_report_args(args) -> None:
+    """`report voids` filters by the date of cancellation only: a seller, store or network would be ignored."""
+    given = [flag for attr, flag in VOIDS_REPORT_FILTERS if getattr(args, attr, None) is not None]
+    if given:
+        raise UsageError(f"report voids não aceita {', '.join(given)}: só --from, --to (datas de cancelamento), --limit e --format.")
+
+
 def run_voids_report(args, ctx: Context) -> int:
-    """`report voids`: the cancelled sales, newest first."""
+    """`report voids`: the cancelled sales, newest first; --from/--to are days of cancellation."""
+    check_voids_report_args(args)
     voids = ctx.api.voids(args.start, args.end, **({"limit": args.limit} if args.limit is not None else {}))
     stores = {s["id"]: s["name"] for s in ctx.api.stores()}
+    sellers = {u["id"]: u["name"] for u in ctx.api.users()} if voids else {}
     # A void can reach a node before its sale: then `sale` holds only the sale_id (docs/protocol.md, Merges).
     raw = [(v, v["sale"]) for v in voids]
     if args.format == "table":
         rows = [{"Cancelada em": views.moment(v["voided_at"], ctx.config.timezone),
                  "Data da venda": views.date(s["sold_on"]) if s.get("sold_on") else "-",
+                 "Vendedor(a)": sellers.get(s.get("seller_id"), s.get("seller_id") or "-"),
                  "Loja": stores.get(s.get("store_id"), s.get("store_id") or "-"),
                  "Valor": views.wire_money(s["amount"]) if s.get("amount") else "-",
                  "Cancelada por": v["voided_by"]["name"], "Motivo": v["reason"], "Venda": s["sale_id"]} for v, s in raw]
-        ctx.out.write((views.table(list(rows[0]), [list(r.values()) for r in rows], right={3}) if rows
+        ctx.out.write((views.table(list(rows[0]), [list(r.values()) for r in rows], right={4}) if rows
                        else "Nenhuma venda cancelada no período.") + "\n")
     else:
         rows = [{"cancelada_em": v["voided_at"], "venda": s["sale_id"], "data_venda": s.get("sold_on", ""),
+                 "vendedor": sellers.get(s.get("seller_id"), ""), "vendedor_id": s.get("seller_id", ""),
                  "loja": stores.get(s.get("store_id"), ""), "loja_id": s.get("store_id", ""), "valor": s.get("amount", ""),
                  "cancelada_por": v["voided_by"]["name"], "motivo": v["reason"]} for v, s in raw]
         emit(rows, args.format, {"voids": voids}, ctx.out)
@@ -370,7 +408,7 @@ def run_import(kind: str, path: Path, ctx: Context, err: TextIO | None = None) -
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise CommandError(f"não foi possível ler {path}: {exc.strerror or exc}") from None
+        raise CommandError(f"não foi possível ler {path}: {os_error(exc)}") from None
     try:
         parsed = imports.parse_file(kind, data, ctx.clock.now().astimezone(ctx.config.timezone).year)
     except imports.ImportFileError as exc:
@@ -432,7 +470,7 @@ def _report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err:
         try:
             target.unlink(missing_ok=True)  # a stale errors file would describe an older run
         except OSError as exc:
-            err.write(f"onsell: aviso: não foi possível apagar {target}, que é de uma importação anterior: {exc.strerror or exc}\n")
+            err.write(f"onsell: aviso: não foi possível apagar {target}, que é de uma importação anterior: {os_error(exc)}\n")
         return
     for item in sorted(refused, key=lambda r: r.number)[:SHOWN_REFUSALS]:
         err.write(f"linha {item.number}: {item.reason}\n")
@@ -442,5 +480,5 @@ def _report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err:
         target.write_text(imports.errors_csv(parsed, refused), encoding="utf-8", newline="")
         err.write(f"linhas recusadas gravadas em {target}\n")
     except OSError as exc:
-        err.write(f"onsell: não foi possível gravar {target}: {exc.strerror or exc}\n")
+        err.write(f"onsell: não foi possível gravar {target}: {os_error(exc)}\n")
 

@@ -11,6 +11,7 @@ from typing import Callable, TypeVar
 from models.errors import ValidationError
 
 T = TypeVar("T")
+ErrorText = str | Callable[[ValidationError], str]  # a fixed line, or one made from what was wrong
 
 
 class Quit(Exception):
@@ -38,18 +39,18 @@ class Console:
             raise Quit()
         return line.rstrip("\r\n")
 
-    def ask(self, prompt: str, parse: Callable[[str], T], error: str, secret: bool = False) -> T:
-        """Ask until parse() accepts the answer; `error` is shown after each bad one."""
+    def ask(self, prompt: str, parse: Callable[[str], T], error: ErrorText, secret: bool = False) -> T:
+        """Ask until parse() accepts the answer; `error` (or error(the ValidationError)) is shown after each bad one."""
         while True:
             answer = self._read(prompt, secret).strip()
             try:
                 return parse(answer)
-            except ValidationError:
-                self.say(error)
+            except ValidationError as exc:
+                self.say(error(exc) if callable(error) else error)
 
-    def ask_optional(self, prompt: str, parse: Callable[[str], T], error: str) -> T | None:
-        """Like ask(), but an empty answer gives None."""
-        return self.ask(prompt, lambda a: parse(a) if a else None, error)
+    def ask_optional(self, prompt: str, parse: Callable[[str], T], error: ErrorText, secret: bool = False) -> T | None:
+        """Like ask(), but an empty answer gives None: a default, or "back to the menu" (the prompt says which)."""
+        return self.ask(prompt, lambda a: parse(a) if a else None, error, secret)
 
     def confirm(self, prompt: str) -> bool:
         def parse(answer: str) -> bool:

@@ -1,5 +1,7 @@
 """The interactive flows: sign-in (with registration), the seller's menu and the manager's menu
-(whose administration submenus live in client/admin.py).
+(whose administration submenus live in client/admin.py). People and stores are chosen with client/pickers.py,
+which searches first when a list is too long for a screen; typed questions go back to the menu on Enter wherever
+an empty answer means nothing else. A seller's stores are asked for again before each sale.
 
 Each menu action runs inside guard(): a server error or an unreachable server
 becomes one Portuguese line and the menu comes back; nothing is lost and no
@@ -10,10 +12,12 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from client import views
-from client.admin import MAX_LISTED_SALES, REASON_ERROR, REASON_QUESTION, Administration, ask_new_pin, parse_reason
+from client.admin import Administration
 from client.api import Api
-from client.connection import RemoteError, ServerUnreachable
+from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console, Quit
+from client.pickers import LISTED_SELLER, SALE_STORE, pick
+from client.prompts import BACK, MAX_LISTED_SALES, NAME_ERROR, NOTHING_CANCELLED, ask_new_pin, ask_reason
 from client.sale_queue import QueueSender, SaleQueue
 from models.dates import MAX_BACKDATE_DAYS, check_range, parse_br_date, today_in
 from models.documents import parse_cpf
@@ -25,6 +29,10 @@ from runtime.clock import SystemClock
 
 DEFAULT_RANKING_SIZE = 5
 MAX_RANKING_SIZE = 100
+STORE_REFRESH_TIMEOUT_S = 1.5  # a seller's store list is asked again before each sale; with no server, the cached one
+AMOUNT_QUESTION = f"Valor da venda (exemplo: 10,50; {BACK}): "
+AMOUNT_ERROR = "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00), ou Enter para voltar."
+LEAVE_WORDS = ("sair",)  # at the CPF prompt, as Ctrl+D
 
 
 class SignedOut(Exception):
@@ -78,8 +86,13 @@ class Interactive:
     # -- sign-in -------------------------------------------------------------------------
     def sign_in(self) -> dict | None:
         ask = self.console.ask
-        cpf = ask("CPF: ", parse_cpf, "CPF inválido: digite os 11 dígitos (com ou sem pontos e traço).")
-        pin = ask("PIN: ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
+        self.console.say("(Para sair, digite sair ou tecle Ctrl+D.)")
+        cpf = ask("CPF: ", parse_sign_in_cpf, views.document_error("CPF"))
+        if cpf is None:
+            raise Quit()
+        pin = self.console.ask_optional(f"PIN ({BACK}): ", parse_pin, "O PIN tem de 4 a 8 dígitos, ou Enter para voltar.", secret=True)
+        if pin is None:
+            return None  # another CPF
         try:
             return self.signed_in(self.api.login(cpf, pin))
         except RemoteError as error:
@@ -95,7 +108,10 @@ class Interactive:
         say(f"O CPF {views.cpf(cpf)} não tem cadastro.")
         if not self.console.confirm("Deseja criar uma conta de vendedor(a)?"):
             return None
-        name, year, pin = self.ask_person()
+        person = self.ask_person()
+        if person is None:
+            return None
+        name, year, pin = person
         try:
             self.api.register(cpf, name, year, pin)
             say(f"Conta criada para {name}.")
@@ -118,12 +134,19 @@ class Interactive:
                 self.sender.wake()
         return user
 
-    def ask_person(self) -> tuple[str, int, str]:
-        ask = self.console.ask
+    def ask_person(self) -> tuple[str, int, str] | None:
+        """Name, birth year and PIN of a new account; None when Enter went back."""
+        ask = self.console.ask_optional
         current_year = self.clock.now().year
-        name = ask("Nome completo: ", parse_name, "Digite o nome (de 2 a 100 letras).")
-        year = ask("Ano de nascimento: ", lambda a: parse_birth_year(a, current_year), "Ano inválido (exemplo: 1990).")
-        return name, year, ask_new_pin(self.console)
+        name = ask(f"Nome completo ({BACK}): ", parse_name, NAME_ERROR)
+        if name is None:
+            return None
+        year = ask(f"Ano de nascimento ({BACK}): ", lambda a: parse_birth_year(a, current_year),
+                   "Ano inválido (exemplo: 1990), ou Enter para voltar.")
+        if year is None:
+            return None
+        pin = ask_new_pin(self.console, f"Escolha um PIN (4 a 8 dígitos; {BACK}): ", allow_back=True)
+        return None if pin is None else (name, year, pin)
 
     # -- seller ------------------------------------------------------------------------------
     def seller_menu(self) -> None:
@@ -156,36 +179,67 @@ class Interactive:
         """The next stores() asks the server again (a store was created, closed, moved…)."""
         self._stores = None
 
+    def refresh_stores(self) -> list[dict]:
+        """The stores as they are now (a manager may have closed, reopened or created one since); the list already
+        held when no server answers soon, so that a sale can still be kept in the queue."""
+        connection = getattr(self.api, "connection", None)
+        quick = isinstance(connection, Connection)
+        saved = connection.failover_timeout_s if quick else None
+        try:
+            if quick:
+                connection.failover_timeout_s = min(saved, STORE_REFRESH_TIMEOUT_S)
+            self._stores = self.api.stores()
+        except ServerUnreachable:
+            if self._stores is None:
+                raise
+        finally:
+            if quick:
+                connection.failover_timeout_s = saved
+        return self._stores
+
     def sale_stores(self) -> list[dict]:
         """Where the signed-in seller may sell: open stores, and only theirs when a manager limited them."""
         allowed = set((self.api.user or {}).get("store_ids") or [])  # [] means any store
-        return [s for s in self.stores() if s.get("open", True) and (not allowed or s["id"] in allowed)]
+        return [s for s in self.refresh_stores() if s.get("open", True) and (not allowed or s["id"] in allowed)]
 
-    def pick_store(self, for_sale: bool = False) -> dict | None:
-        stores = self.sale_stores() if for_sale else self.stores()
+    def pick_sale_store(self, title: str = "Loja:") -> dict | None:
+        """A store where the seller may sell now (a search first when there are many: a seller who may sell anywhere)."""
+        stores = self.sale_stores()
         if not stores:
-            self.console.say("Nenhuma loja aberta onde você possa vender." if for_sale else "Nenhuma loja cadastrada.")
+            self.console.say("Nenhuma loja aberta onde você possa vender.")
             return None
-        labels = [f"{s['name']} ({s['network']['name']})" for s in stores]
-        index = self.console.choose("Loja:", labels)
-        return None if index is None else stores[index]
+        return pick(self.console, title, stores, SALE_STORE)
 
     def record_sale(self) -> None:
-        store = self.pick_store(for_sale=True)
+        store = self.pick_sale_store()
         if store is None:
             return
-        cents = self.console.ask("Valor da venda (exemplo: 10,50): ", parse_typed_amount,
-                                 "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00).")
-        if not self.console.confirm(f"Confirmar venda de {views.money(cents)} em {store['name']}?"):
-            self.console.say("Venda não registrada.")  # not "cancelada": that word now means a void
+        cents = self.console.ask_optional(AMOUNT_QUESTION, parse_typed_amount, AMOUNT_ERROR)
+        if cents is None:
             return
+        while store is not None:
+            if not self.console.confirm(f"Confirmar venda de {views.money(cents)} em {store['name']}?"):
+                self.console.say("Venda não registrada.")  # not "cancelada": that word now means a void
+                return
+            store = self.send_sale(store, cents)
+
+    def send_sale(self, store: dict, cents: int) -> dict | None:
+        """Record the sale (or queue it when no server answers). When the server refuses the store (closed, or no
+        longer one of the seller's), the stores as they are now are offered at once: the one picked is returned, to
+        confirm the sale there; None when the sale is done with."""
         sale_id, sold_on = new_sale_id(self.clock.wall_ns()), self.today()  # both kept if it has to wait in the queue
         try:
             sale = self.api.record_sale(sale_id, store["id"], cents, sold_on)["sale"]
         except RemoteError as error:
-            if error.data.get("field") == "store_id":
-                self.forget_stores()  # closed, or no longer this seller's: the next menu shows the stores as they are now
-            raise
+            if error.reason == "unauthenticated":
+                # A sale refused for its token is not queued: with that token it could never be sent
+                self.console.say(views.remote_error(error))
+                self.console.say(f"A venda de {views.money(cents)} em {store['name']} NÃO foi registrada: "
+                                 "entre novamente e registre-a de novo.")
+                raise SignedOut() from None
+            if error.data.get("field") != "store_id":
+                raise
+            return self.store_refused(error, store)
         except ServerUnreachable:
             if self.queue is None:
                 raise
@@ -193,8 +247,21 @@ class Interactive:
             self.console.say(f"Venda guardada: será enviada quando o servidor voltar ({self.pending_count()} pendentes).")
             if self.sender:
                 self.sender.wake()
-            return
+            return None
         self.console.say(f"Venda registrada: {views.wire_money(sale['amount'])} em {store['name']}, {views.date(sale['sold_on'])}.")
+        return None
+
+    def store_refused(self, error: RemoteError, store: dict) -> dict | None:
+        """The store was closed, or is no longer the seller's (1002 carries the seller's stores now, data.store_ids):
+        say so, and offer the stores where the sale can go."""
+        self.forget_stores()
+        store_ids = error.data.get("store_ids")
+        if isinstance(store_ids, list) and self.api.user is not None:
+            self.api.user["store_ids"] = store_ids
+        self.console.say(f"{views.remote_error(error)} A venda não foi registrada.")
+        if error.code == views.FORBIDDEN and not isinstance(store_ids, list):
+            return None  # an older server: which stores are the seller's now is not known until the next sign-in
+        return self.pick_sale_store("Em que loja registrar esta venda?")
 
     def pending_count(self) -> int:
         return self.queue.count(self.api.user["cpf"]) if self.queue is not None and self.api.user else 0
@@ -256,7 +323,7 @@ class Interactive:
             self.console.say(f"(só as suas {len(result['sales'])} vendas de datas mais recentes foram consultadas: "
                              "se a venda não aparece, fale com um gerente)")
         if not recent:
-            self.console.say(f"Nenhuma venda sua registrada nos últimos {minutes} minutos para cancelar. "
+            self.console.say(f"Nenhuma venda sua registrada {views.last_minutes(minutes)} para cancelar. "
                              "Para uma venda mais antiga, fale com um gerente.")
             return
         recent.sort(key=lambda s: views.instant(s["recorded_at"]), reverse=True)
@@ -266,9 +333,9 @@ class Interactive:
             return
         sale = recent[index]
         where = names.get(sale["store_id"], "loja desconhecida")
-        reason = self.console.ask(REASON_QUESTION, parse_reason, REASON_ERROR)
-        if not self.console.confirm(f"Cancelar a venda de {views.wire_money(sale['amount'])} em {where}?"):
-            self.console.say("Nada foi cancelado.")
+        reason = ask_reason(self.console)
+        if reason is None or not self.console.confirm(f"Cancelar a venda de {views.wire_money(sale['amount'])} em {where}?"):
+            self.console.say(NOTHING_CANCELLED)
             return
         result = self.api.void_sale(sale["sale_id"], reason)
         already = " (já estava cancelada)" if result.get("duplicate") else ""
@@ -282,8 +349,14 @@ class Interactive:
                 f"{store_names.get(sale['store_id'], 'loja desconhecida')}{dated}")
 
     def change_my_pin(self) -> None:
-        old = self.console.ask("PIN atual: ", parse_pin, "O PIN tem de 4 a 8 dígitos.", secret=True)
-        new = ask_new_pin(self.console, "Novo PIN (4 a 8 dígitos): ")
+        old = self.console.ask_optional(f"PIN atual ({BACK}): ", parse_pin, "O PIN tem de 4 a 8 dígitos, ou Enter para voltar.",
+                                        secret=True)
+        if old is None:
+            return
+        new = ask_new_pin(self.console, f"Novo PIN (4 a 8 dígitos; {BACK}): ", allow_back=True)
+        if new is None:
+            self.console.say("Nada foi alterado.")
+            return
         if new == old:
             self.console.say("O novo PIN é igual ao atual: nada foi alterado.")
             return
@@ -323,8 +396,7 @@ class Interactive:
         if not sellers:
             self.console.say("Nenhum vendedor cadastrado.")
             return None
-        index = self.console.choose(title, [f"{s['name']} ({views.cpf(s['cpf'])})" for s in sellers])
-        return None if index is None else sellers[index]
+        return pick(self.console, title, sellers, LISTED_SELLER)
 
     def seller_total(self) -> None:
         seller = self.pick_seller()
@@ -335,7 +407,7 @@ class Interactive:
         self.console.say(views.total_line(f"Vendas de {result['seller']['name']}", result, start, end))
 
     def store_total(self) -> None:
-        store = self.pick_store()
+        store = self.admin.pick_store()
         if store is None:
             return
         start, end = self.ask_period()
@@ -343,12 +415,11 @@ class Interactive:
         self.console.say(views.total_line(f"Vendas da loja {result['store']['name']}", result, start, end))
 
     def network_total(self) -> None:
-        networks = self.api.networks()
-        index = self.console.choose("Rede:", [n["name"] for n in networks])
-        if index is None:
+        network = self.admin.pick_network()
+        if network is None:
             return
         start, end = self.ask_period()
-        result = self.api.report("network_total", start, end, network_id=networks[index]["id"])
+        result = self.api.report("network_total", start, end, network_id=network["id"])
         self.console.say(views.total_line(f"Vendas da rede {result['network']['name']}", result, start, end))
 
     def _ranking(self, method: str, kind: str, title: str) -> None:
@@ -385,9 +456,31 @@ class Interactive:
         self.console.say(views.cluster_table(self.api.status()))
 
     def create_user(self) -> None:
-        cpf = self.console.ask("CPF do novo usuário: ", parse_cpf, "CPF inválido: digite os 11 dígitos.")
-        name, year, pin = self.ask_person()
-        role_index = self.console.choose("Perfil:", ["Vendedor(a)", "Gerente"], allow_back=False)
+        """The CPF first: one that already has an account is told at once, before the rest is typed."""
+        people = self.api.users()
+        while True:
+            cpf = self.console.ask_optional(f"CPF do novo usuário ({BACK}): ", parse_cpf, views.document_error("CPF"))
+            if cpf is None:
+                return
+            taken = next((u for u in people if u["cpf"] == cpf), None)
+            if taken is None:
+                break
+            self.console.say(f"Já existe uma conta com este CPF: {taken['name']} "
+                             f"({views.ROLE_NAMES.get(taken['role'], taken['role'])}). Digite outro CPF.")
+        person = self.ask_person()
+        if person is None:
+            return
+        name, year, pin = person
+        role_index = self.console.choose("Perfil:", ["Vendedor(a)", "Gerente"])
+        if role_index is None:
+            return
         role = (SELLER, MANAGER)[role_index]
         user = self.api.create_user(cpf, name, year, pin, role)
         self.console.say(f"Usuário criado: {user['name']} ({views.ROLE_NAMES[user['role']]}), CPF {views.cpf(user['cpf'])}.")
+
+
+def parse_sign_in_cpf(answer: str) -> str | None:
+    """A CPF, or None for "sair"."""
+    if answer.casefold() in LEAVE_WORDS:
+        return None
+    return parse_cpf(answer)

@@ -82,6 +82,25 @@ def yes_no(flag: bool) -> str:
     return "sim" if flag else "não"
 
 
+def last_minutes(minutes: int) -> str:
+    """"no último minuto", "nos últimos 30 minutos"."""
+    return "no último minuto" if minutes == 1 else f"nos últimos {minutes} minutos"
+
+
+DOCUMENT_LENGTHS = {"CPF": 11, "CNPJ": 14}
+DOCUMENT_MASKS = {"CPF": "com ou sem pontos e traço", "CNPJ": "com ou sem pontos, barra e traço"}
+
+
+def document_error(kind: str):
+    """For Console.ask: what was wrong with a typed CPF or CNPJ (kind), from parse_cpf's or parse_cnpj's reason.
+    All its digits typed but the check digits wrong is a typo somewhere, not a missing digit."""
+    def explain(error) -> str:
+        if getattr(error, "reason", "") == "invalid check digits":
+            return f"{kind} inválido: os dígitos verificadores não conferem (confira o número digitado)."
+        return f"{kind} inválido: digite os {DOCUMENT_LENGTHS[kind]} dígitos ({DOCUMENT_MASKS[kind]})."
+    return explain
+
+
 # Errors whose meaning depends on more than data.reason (docs/protocol.md, "Administration" and "Voids")
 INACTIVE_STORE = "Esta loja está fechada e não aceita vendas."
 INACTIVE_ACCOUNT = "Esta conta está desativada. Fale com um gerente."
@@ -91,6 +110,7 @@ FORBIDDEN_REASONS = {
     "not_your_sale": "Só é possível cancelar as suas próprias vendas.",
     "void_window_passed": "O prazo para cancelar esta venda já passou: peça a um gerente.",
     "last_active_manager": "Não é possível desativar o último gerente ativo.",
+    "own_account": "Você não pode desativar a sua própria conta: peça a outro gerente.",
 }
 FORBIDDEN_STORE = "Você não está autorizado a vender nesta loja."
 TAKEN_FIELDS = {
@@ -105,7 +125,14 @@ NOT_FOUND_FIELDS = {
     "user_id": "Pessoa não encontrada.",
     "seller_id": "Vendedor não encontrado.",
 }
-INVALID, FORBIDDEN, BAD_CREDENTIALS, ALREADY_EXISTS, NOT_FOUND, INACTIVE = -32602, 1002, 1003, 1005, 1006, 1011
+# 1001's data.detail: why a token is no longer accepted
+UNAUTHENTICATED_DETAILS = {
+    "account_deactivated": "Sua conta foi desativada. Fale com um gerente.",
+    "credentials_changed": "Seu PIN ou seu acesso mudou: entre novamente.",
+    "expired": "Sua sessão expirou. Entre novamente.",
+    "invalid": "Sua sessão não é válida. Entre novamente.",
+}
+INVALID, UNAUTHENTICATED, FORBIDDEN, BAD_CREDENTIALS, ALREADY_EXISTS, NOT_FOUND, INACTIVE = -32602, 1001, 1002, 1003, 1005, 1006, 1011
 # The server's reasons for an invalid param are English (models/): the common ones said in Portuguese
 _INVALID_DETAILS = [
     (re.compile(r"must have (\d+) to (\d+) characters"), r"deve ter de \1 a \2 caracteres"),
@@ -124,7 +151,9 @@ def remote_error(error: RemoteError) -> str:
     data, field = error.data, error.data.get("field")
     if error.reason == "rate_limited" and "retry_after_s" in data:
         minutes = max(1, round(data["retry_after_s"] / 60))
-        return f"Muitas tentativas com PIN errado. Tente novamente em {minutes} minuto(s)."
+        return f"Muitas tentativas com PIN errado. Tente novamente em {minutes} {'minuto' if minutes == 1 else 'minutos'}."
+    if error.code == UNAUTHENTICATED or error.reason == "unauthenticated":
+        return UNAUTHENTICATED_DETAILS.get(data.get("detail"), REASON_MESSAGES["unauthenticated"])
     if error.code == INACTIVE or error.reason == "inactive":
         return INACTIVE_STORE if field == "store_id" else INACTIVE_ACCOUNT
     if error.reason == "weak_pin":
@@ -274,16 +303,18 @@ def users_table(users: list[dict], store_names: dict[str, str]) -> str:
 
 
 def voids_table(voids: list[dict], seller_names: dict[str, str], store_names: dict[str, str], zone: ZoneInfo) -> str:
-    """The voids report, newest first: when, whose sale, where, how much, why, who cancelled it."""
+    """The voids report, newest void first: the sale (its date, seller, store, amount), then when it was cancelled,
+    by whom and why."""
     if not voids:
         return "Nenhuma venda cancelada no período."
     rows = []
     for v in voids:
         sale = v["sale"]  # only {sale_id} on a node the voided sale has not reached yet
         seller, store = sale.get("seller_id"), sale.get("store_id")
-        rows.append([moment(v["voided_at"], zone), seller_names.get(seller, seller or "-"), store_names.get(store, store or "-"),
-                     wire_money(sale["amount"]) if "amount" in sale else "-", v["reason"], voided_by_name(v)])
-    return table(["Data/hora", "Vendedor(a)", "Loja", "Valor", "Motivo", "Cancelado por"], rows, right={3})
+        rows.append([date(sale["sold_on"]) if sale.get("sold_on") else "-", seller_names.get(seller, seller or "-"),
+                     store_names.get(store, store or "-"), wire_money(sale["amount"]) if "amount" in sale else "-",
+                     moment(v["voided_at"], zone), voided_by_name(v), v["reason"]])
+    return table(["Venda de", "Vendedor(a)", "Loja", "Valor", "Cancelada em", "Cancelada por", "Motivo"], rows, right={3})
 
 
 def voided_by_name(void: dict) -> str:

@@ -185,7 +185,7 @@ def test_a_seller_cancels_a_sale_of_the_void_window_picked_newest_first():
                                                                     ("23:50", "R$ 7,00")]
     assert "R$ 9,00 em Loja Um (venda de 16/11/2026)" in menu and "R$ 3,00 em Loja Dois\n" in menu  # its own day: no date
     assert "R$ 5,00" not in menu and "foram consultadas" not in out
-    assert "Escreva o motivo com 3 a 200 caracteres." in out
+    assert "Escreva o motivo com 3 a 200 caracteres, ou Enter para voltar." in out
     assert api.calls[-1] == ("void_sale", "b", "cliente desistiu")
     assert "Venda cancelada: R$ 12,50 em Loja Dois." in out
 
@@ -314,7 +314,7 @@ class Screen:
 def sign_in(screen: Screen, cpf: str, pin: str = DEMO_PIN) -> None:
     screen.expect("CPF: ")
     screen.type(cpf)
-    screen.expect("PIN: ")
+    screen.expect("PIN (Enter para voltar): ")
     screen.type(pin)
 
 
@@ -342,25 +342,29 @@ def test_a_manager_creates_renames_moves_closes_and_reopens(fresh_server, tmp_pa
     screen.pick("Administração")
     screen.pick("Redes")
     screen.pick("Criar rede")
-    answer(screen, "Nome da nova rede: ", "Rede Teste")
+    answer(screen, "Nome da nova rede (Enter para voltar): ", "")  # Enter: back to the menu, nothing made
+    screen.pick("Criar rede")
+    answer(screen, "Nome da nova rede (Enter para voltar): ", "Rede Teste")
     screen.expect("Rede criada: Rede Teste.")
     screen.pick("Criar rede")
-    answer(screen, "Nome da nova rede: ", "rede teste")
+    answer(screen, "Nome da nova rede", "rede teste")
     screen.expect("Já existe uma rede com este nome.")
     screen.pick("Voltar")
     screen.pick("Lojas")
     screen.pick("Criar loja")
-    answer(screen, "Nome da nova loja: ", "Loja Nova", "CNPJ: ", "12.345", "CNPJ inválido", f"{NEW_CNPJ[:2]}.{NEW_CNPJ[2:5]}."
-           f"{NEW_CNPJ[5:8]}/{NEW_CNPJ[8:12]}-{NEW_CNPJ[12:]}")
+    wrong_check = NEW_CNPJ[:12] + str((int(NEW_CNPJ[12]) + 1) % 10) + NEW_CNPJ[13]
+    answer(screen, "CNPJ da nova loja (Enter para voltar): ", "12.345", "CNPJ inválido: digite os 14 dígitos", wrong_check,
+           "CNPJ inválido: os dígitos verificadores não conferem", f"{NEW_CNPJ[:2]}.{NEW_CNPJ[2:5]}."
+           f"{NEW_CNPJ[5:8]}/{NEW_CNPJ[8:12]}-{NEW_CNPJ[12:]}", "Nome da nova loja (Enter para voltar): ", "Loja Nova")
     screen.pick("Rede Teste")
     masked = views.cnpj(NEW_CNPJ)
     screen.expect(f"Loja criada: Loja Nova (Rede Teste), CNPJ {masked}.")
     store = find(boss.stores(), cnpj=NEW_CNPJ)
     assert (store["name"], store["network"]["name"], store["open"]) == ("Loja Nova", "Rede Teste", True)
-    screen.pick("Criar loja")
-    answer(screen, "Nome da nova loja: ", "Outra Loja", "CNPJ: ", NEW_CNPJ)
-    screen.pick("Rede Teste")
-    screen.expect("Já existe uma loja com este CNPJ.")
+    screen.pick("Criar loja")  # a CNPJ already taken is told at once, before the name and the network are asked
+    answer(screen, "CNPJ da nova loja", NEW_CNPJ)
+    screen.expect("Já existe uma loja com este CNPJ: Loja Nova (Rede Teste, aberta). Digite outro CNPJ.")
+    answer(screen, "CNPJ da nova loja", "")
     screen.pick("Fechar loja")
     screen.pick("Loja Nova")
     answer(screen, "(s/n): ", "s")
@@ -383,7 +387,7 @@ def test_a_manager_creates_renames_moves_closes_and_reopens(fresh_server, tmp_pa
     screen.pick("Redes")
     screen.pick("Renomear rede")
     screen.pick("Rede Teste")
-    answer(screen, "Novo nome para Rede Teste: ", "Rede Testada")
+    answer(screen, "Novo nome para Rede Teste (Enter para voltar): ", "Rede Testada")
     screen.expect("Rede renomeada: Rede Teste agora é Rede Testada.")
     out = screen.finish()
     assert "Traceback" not in out
@@ -419,7 +423,15 @@ def test_a_manager_deactivates_reactivates_resets_pins_and_limits_a_sellers_stor
     assert find(boss.users(), cpf=PEDRO_CPF)["active"] is True
     screen.pick("Redefinir PIN")
     screen.pick("Ana Milena da Silva")
-    answer(screen, "Novo PIN de Ana Milena da Silva", "4444")
+    answer(screen, "Redefinir o PIN de Ana Milena da Silva (CPF 456.789.012-49, vendedor)? (s/n): ", "n")
+    screen.expect("Nada foi alterado.")
+    screen.pick("Redefinir PIN")
+    screen.pick("Ana Milena da Silva")
+    answer(screen, "(s/n): ", "s", "Novo PIN de Ana Milena da Silva (4 a 8 dígitos; Enter para voltar): ", "")
+    screen.expect("Nada foi alterado.")
+    screen.pick("Redefinir PIN")
+    screen.pick("Ana Milena da Silva")
+    answer(screen, "(s/n): ", "s", "Novo PIN de Ana Milena da Silva", "4444")
     screen.expect(views.WEAK_PIN)  # asked again at once, before any call
     answer(screen, "Novo PIN de Ana Milena da Silva", "2580", "Repita o PIN: ", "2580")
     screen.expect("PIN de Ana Milena da Silva redefinido.")
@@ -476,10 +488,12 @@ def test_a_seller_cancels_a_fresh_sale_and_changes_their_pin(fresh_server, tmp_p
     answer(screen, "Motivo do cancelamento", "no", "Escreva o motivo", "valor digitado errado", "(s/n): ", "s")
     screen.expect(f"Venda cancelada: R$ 987,65 em {store['name']}.")
     screen.pick("Trocar meu PIN")
-    answer(screen, "PIN atual: ", "9999", "Novo PIN", "3690", "Repita o PIN: ", "3690")
+    answer(screen, "PIN atual (Enter para voltar): ", "")  # back to the menu
+    screen.pick("Trocar meu PIN")
+    answer(screen, "PIN atual", "9999", "Novo PIN (4 a 8 dígitos; Enter para voltar): ", "3690", "Repita o PIN: ", "3690")
     screen.expect("PIN atual incorreto: nada foi alterado.")
     screen.pick("Trocar meu PIN")
-    answer(screen, "PIN atual: ", DEMO_PIN, "Novo PIN", "3690", "Repita o PIN: ", "3690")
+    answer(screen, "PIN atual", DEMO_PIN, "Novo PIN", "3690", "Repita o PIN: ", "3690")
     screen.expect("PIN alterado.")
     screen.pick("Minhas vendas de hoje")  # the session goes on with the new token
     screen.expect("Suas vendas em")
@@ -511,6 +525,7 @@ def test_a_manager_cancels_a_sale_by_its_code_and_reads_the_voids_report(fresh_s
     answer(screen, "Código da venda", "abc", "Código inválido", f'"{sale_id.upper()}"', "Motivo do cancelamento", "venda em duplicidade",
            "(s/n): ", "s")
     screen.expect(f"Venda cancelada: R$ 43,21 em {store['name']}, venda de ")
+    screen.expect(", de João de Alencar.")  # the seller, found after the void: a code alone does not name one
     screen.pick("Cancelar uma venda pelo código")
     answer(screen, "Código da venda", sale_id, "Motivo do cancelamento", "de novo", "(s/n): ", "s")
     screen.expect("Esta venda já estava cancelada (")
@@ -519,10 +534,19 @@ def test_a_manager_cancels_a_sale_by_its_code_and_reads_the_voids_report(fresh_s
     answer(screen, "Código da venda", str(uuid.uuid4()), "Motivo do cancelamento", "não existe", "(s/n): ", "s")
     screen.expect("Nenhuma venda com este código.")
     screen.pick("Relatório de cancelamentos")
+    screen.expect("O período é o das datas de cancelamento (não o das datas das vendas).")
     answer(screen, "Data inicial", "", "Data final", "")
     report = screen.expect("Cancelamentos:")
     assert "Vendas canceladas em todo o período:" in report
-    assert re.search(rf"João de Alencar\s+{re.escape(store['name'])}\s+R\$ 43,21\s+venda em duplicidade\s+Lucas Matos de Abreu", report)
+    (void,) = [v for v in boss.voids() if v["sale"]["sale_id"] == sale_id]
+    sold, voided = views.date(void["sale"]["sold_on"]), views.moment(void["voided_at"], SAO_PAULO)
+    assert re.search(r"Venda de\s+Vendedor\(a\)\s+Loja\s+Valor\s+Cancelada em\s+Cancelada por\s+Motivo", report)
+    assert re.search(rf"{sold}\s+João de Alencar\s+{re.escape(store['name'])}\s+R\$ 43,21\s+{voided}\s+Lucas Matos de Abreu\s+"
+                     "venda em duplicidade", report)
+    screen.pick("Relatório de cancelamentos")
+    answer(screen, "Data inicial", "01/01/2020", "Data final", "01/01/2020")
+    report = screen.expect("Cancelamentos:")
+    assert "Vendas canceladas em 01/01/2020 (pela data do cancelamento):" in report and "Nenhuma venda cancelada" in report
     assert "Traceback" not in screen.finish()
     (void,) = [v for v in boss.voids() if v["sale"]["sale_id"] == sale_id]
     assert (void["reason"], void["voided_by"]["name"]) == ("venda em duplicidade", "Lucas Matos de Abreu")
@@ -613,7 +637,7 @@ def test_a_manager_finds_a_sale_by_seller_and_day_and_cancels_it(fresh_server, t
     assert re.search(rf"\) {recorded}\s+{re.escape(stores[0]['name'])}\s+R\$ 12,34  {backdated['sale_id']}$", menu, re.MULTILINE)
     assert len(re.findall(r"^\s+\d+\) ", menu, re.MULTILINE)) == that_day["count"] + 1  # and Voltar
     answer(screen, "Motivo do cancelamento", "lançada no dia errado", "(s/n): ", "s")
-    screen.expect(f"Venda cancelada: R$ 12,34 em {stores[0]['name']}, venda de {views.date(dated)}.")
+    screen.expect(f"Venda cancelada: R$ 12,34 em {stores[0]['name']}, venda de {views.date(dated)}, de João de Alencar.")
     # today's, two ways: Enter for today (declined), then the day as AAAA-MM-DD
     screen.pick("Encontrar uma venda")
     screen.pick("João de Alencar")
@@ -628,7 +652,7 @@ def test_a_manager_finds_a_sale_by_seller_and_day_and_cancels_it(fresh_server, t
     answer(screen, "Dia da venda", today.isoformat())
     pick_sale(screen, recent["sale_id"])
     answer(screen, "Motivo do cancelamento", "cliente desistiu", "(s/n): ", "s")
-    screen.expect(f"Venda cancelada: R$ 43,21 em {stores[2]['name']}, venda de {views.date(today)}.")
+    screen.expect(f"Venda cancelada: R$ 43,21 em {stores[2]['name']}, venda de {views.date(today)}, de João de Alencar.")
     assert "Traceback" not in screen.finish()
     voids = {v["sale"]["sale_id"]: v for v in boss.voids()}
     assert (voids[backdated["sale_id"]]["reason"], voids[backdated["sale_id"]]["voided_by"]["name"]) == \

@@ -4,6 +4,7 @@
 import csv
 import io
 import json
+import re
 
 from conftest import api_for
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF, free_port, run_client
@@ -65,14 +66,17 @@ def test_networks_and_stores_are_created_renamed_moved_closed_and_reopened(fresh
     nothing = client(server, "store", "update", NEW_CNPJ)
     assert nothing.returncode == 2 and "informe --name, --network" in nothing.stderr
 
-    ok(server, "store", "close", store["id"])
+    assert ok(server, "store", "close", store["id"]).startswith("Loja fechada: Loja Movida")
+    assert store_by_cnpj(server, NEW_CNPJ)["open"] is False
+    assert ok(server, "store", "close", NEW_CNPJ).startswith("A loja já estava fechada: Loja Movida")
     assert store_by_cnpj(server, NEW_CNPJ)["open"] is False
     table = ok(server, "stores")
     assert "aberta" in table.splitlines()[0] and any("Loja Movida" in line and line.rstrip().endswith("não") for line in table.splitlines())
     refused = client(server, "sale", "--store", NEW_CNPJ, "--amount", "5", env=SELLER)
     assert refused.returncode == 1 and "fechada" in refused.stderr
-    ok(server, "store", "reopen", format_cnpj(NEW_CNPJ))
+    assert ok(server, "store", "reopen", format_cnpj(NEW_CNPJ)).startswith("Loja reaberta: Loja Movida")
     assert store_by_cnpj(server, NEW_CNPJ)["open"] is True
+    assert ok(server, "store", "reopen", NEW_CNPJ).startswith("A loja já estava aberta: Loja Movida")
     ok(server, "sale", "--store", NEW_CNPJ, "--amount", "5", env=SELLER)
     rows = list(csv.DictReader(io.StringIO(ok(server, "stores", "--format", "csv"))))
     assert {r["aberta"] for r in rows} == {"sim"} and len(rows) == 7
@@ -95,8 +99,8 @@ def test_people_are_listed_deactivated_reactivated_given_a_pin_and_stores(fresh_
     ok(server, "user", "reactivate", person(server, DEMO_SELLER_CPF)["id"])
     assert person(server, DEMO_SELLER_CPF)["active"] is True
 
-    last = client(server, "user", "deactivate", DEMO_MANAGER_CPF)
-    assert last.returncode == 1 and "último gerente ativo" in last.stderr
+    myself = client(server, "user", "deactivate", DEMO_MANAGER_CPF)
+    assert myself.returncode == 1 and "Você não pode desativar a sua própria conta" in myself.stderr
     assert person(server, DEMO_MANAGER_CPF)["active"] is True
 
     ok(server, "user", "reset-pin", DEMO_SELLER_CPF, env={"ONSELL_NEW_PIN": "2580"})
@@ -151,7 +155,14 @@ def test_a_sale_is_voided_by_its_seller_and_shows_in_the_voids_report(fresh_serv
         [(sale_id, "cliente desistiu", "João de Alencar")]
     rows = list(csv.DictReader(io.StringIO(ok(server, "report", "voids", "--format", "csv", "--from", "2020-01-01"))))
     assert rows[0]["venda"] == sale_id and rows[0]["valor"] == "12.34" and rows[0]["loja"] == store["name"]
-    assert "cliente desistiu" in ok(server, "report", "voids")
+    joao = person(server, DEMO_SELLER_CPF)
+    assert (rows[0]["vendedor"], rows[0]["vendedor_id"]) == ("João de Alencar", joao["id"])
+    table = ok(server, "report", "voids").splitlines()
+    assert re.split(r"\s{2,}", table[0])[:3] == ["Cancelada em", "Data da venda", "Vendedor(a)"]
+    assert "João de Alencar" in table[2] and "cliente desistiu" in table[2] and store["name"] in table[2]
+    for flag, value in (("--seller", DEMO_SELLER_CPF), ("--store", store["cnpj"]), ("--network", "MAX ATACADO")):
+        refused = client(server, "report", "voids", flag, value)
+        assert refused.returncode == 2 and f"report voids não aceita {flag}" in refused.stderr and refused.stdout == ""
     assert "Nenhuma venda cancelada" in ok(server, "report", "voids", "--to", "01/01/2020")
     unknown = client(server, "void", "0190a000-0000-7000-8000-000000000000", "--reason", "teste")
     assert unknown.returncode == 1 and "venda" in unknown.stderr.lower()

@@ -348,8 +348,10 @@ def test_a_file_with_only_bad_lines_never_signs_in_nor_sends(tmp_path):
 
 
 def test_an_unreadable_file_is_one_portuguese_error(tmp_path):
-    with pytest.raises(CommandError, match="não foi possível ler"):
+    with pytest.raises(CommandError, match="não foi possível ler .*nada.csv: arquivo não encontrado$"):
         run_import(STORES, tmp_path / "nada.csv", context(FakeApi(), io.StringIO()), io.StringIO())
+    with pytest.raises(CommandError, match="não foi possível ler .*: é uma pasta, não um arquivo$"):
+        run_import(STORES, tmp_path, context(FakeApi(), io.StringIO()), io.StringIO())
     (tmp_path / "x.csv").write_text("a;b\n", encoding="utf-8")
     with pytest.raises(CommandError, match="coluna desconhecida no cabeçalho"):
         run_import(STORES, tmp_path / "x.csv", context(FakeApi(), io.StringIO()), io.StringIO())
