@@ -303,17 +303,26 @@ class Administration:
         self.say(self.void_outcome(self.api.void_sale(sale["sale_id"], reason), seller["name"]))
 
     def void_sale(self) -> None:
-        """The other way: the sale's code, as the seller sees it in "Minhas vendas" and scripts print it. A manager
-        cannot look a sale up by its code alone (sales.list needs its seller), so what it was is told after the void."""
+        """The other way: the sale's code, as the seller sees it in "Minhas vendas" and scripts print it; the sale is
+        shown (sales.get) before the reason is asked."""
         code = self.console.ask_optional(f"Código da venda (cole ou digite; {BACK}): ", parse_sale_code,
                                          "Código inválido: são 32 letras e números, como 0190b1c4-5a47-7e43-9b8a-1f2d3c4b5a69.")
         if code is None:
             return
+        found = self.api.get_sale(code)
+        if found["voided"]:
+            self.say(self.void_outcome({"void": found["void"], "duplicate": True}))
+            return
+        sale = found["sale"]
+        seller = next((u["name"] for u in self.api.users() if u["id"] == sale["seller_id"]), "vendedor desconhecido")
+        what = (f"{views.wire_money(sale['amount'])} em {self.store_names().get(sale['store_id'], 'loja desconhecida')}, "
+                f"venda de {views.date(sale['sold_on'])}, de {seller}")
+        self.say(f"Venda: {what}.")
         reason = ask_reason(self.console)
         if reason is None:
             self.say(NOTHING_CANCELLED)
             return
-        if not self.console.confirm(f"Cancelar a venda {code}? Ela sai de todos os totais e relatórios."):
+        if not self.console.confirm(f"Cancelar a venda de {what}? Ela sai de todos os totais e relatórios."):
             self.say(NOTHING_CANCELLED)
             return
         result = self.api.void_sale(code, reason)

@@ -74,6 +74,15 @@ class Api:
         self.token = self._authed("auth.change_pin", old_pin=old_pin, new_pin=new_pin)["token"]
         return self.token
 
+    def me(self) -> dict:
+        """The signed-in person as the server has them now (their stores may have changed)."""
+        self.user = self._authed("auth.me")["user"]
+        return self.user
+
+    def get_sale(self, sale_id: str) -> dict:
+        """{sale, voided, void?}: a sale by its code (managers)."""
+        return self._authed("sales.get", sale_id=sale_id)
+
     def seller_sales(self, seller_id: str, start: dt.date | None, end: dt.date | None, limit: int = 100) -> dict:
         """A manager's view of one seller's sales (sales.list), shaped as my_sales."""
         return self._authed("sales.list", seller_id=seller_id, limit=limit, **_range(start, end))

@@ -149,9 +149,11 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     context = Context(api, out, config, clock, queue, new_pin_env)
     if args.command in admin_commands.ADMIN_COMMANDS:
         return admin_commands.run(args, context)
+    if args.command == "report" and args.name == VOIDS_REPORT:
+        admin_commands.check_voids_report_args(args)  # a wrong command line is said before signing in
+        check_range_or_fail(args.start, args.end)
     sign_in(api, config, queue)
     if args.command == "report" and args.name == VOIDS_REPORT:
-        check_range_or_fail(args.start, args.end)
         return admin_commands.run_voids_report(args, context)
     if args.command == "sales":
         return list_sales(args, api, out, config, clock)

@@ -189,6 +189,8 @@ class Interactive:
             if quick:
                 connection.failover_timeout_s = min(saved, STORE_REFRESH_TIMEOUT_S)
             self._stores = self.api.stores()
+            if (self.api.user or {}).get("role") == SELLER:
+                self.api.me()  # the seller's stores may have changed since sign-in
         except ServerUnreachable:
             if self._stores is None:
                 raise

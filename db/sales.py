@@ -134,6 +134,9 @@ class SalesRepository:
             return [_sale(r) for r in rows]
         return self.db.read(query)
 
+    def find_void(self, sale_id: str) -> Void | None:
+        return self.db.read(lambda c: find_void(c, sale_id))
+
     def is_voided(self, sale_id: str) -> bool:
         return self.db.read(lambda c: bool(voided_among(c, [sale_id])))
 

@@ -369,3 +369,19 @@ def test_a_sale_whose_void_came_first_is_answered_as_voided_and_counts_nowhere(n
     answer = record(node, seller, store_id, "50.00", sale_id=sale_id)
     assert answer["duplicate"] is False and answer["voided"] is True
     assert total(node, manager, "store_total", store_id=store_id) == before
+
+
+def test_auth_me_and_sales_get(node, manager):
+    """auth.me gives the caller as they are now; sales.get shows a sale by its code, and its void once voided."""
+    seller = login(node, DEMO_SELLER_CPF)
+    stores = stores_by_name(node)
+    me = call(node, "auth.me", token=seller)["user"]
+    call(node, "users.assign_stores", token=manager, user_id=me["id"], store_ids=[stores["Lojas Martins 1"]])
+    assert call(node, "auth.me", token=seller)["user"]["store_ids"] == [stores["Lojas Martins 1"]]
+    sale = record(node, seller, stores["Lojas Martins 1"], "8.00")["sale"]
+    assert call(node, "sales.get", token=manager, sale_id=sale["sale_id"]) == {"sale": sale, "voided": False}
+    call(node, "sales.void", token=seller, sale_id=sale["sale_id"], reason="engano")
+    found = call(node, "sales.get", token=manager, sale_id=sale["sale_id"])
+    assert found["voided"] is True and found["void"]["reason"] == "engano"
+    assert reason(error(node, "sales.get", token=manager, sale_id=str(uuid.uuid4()))) == (1006, "not_found")
+    assert error(node, "sales.get", token=seller, sale_id=sale["sale_id"]).code == 1002

@@ -43,7 +43,12 @@ class AuthController:
             Method("auth.change_pin", self.change_pin, (Param("old_pin", lambda v: parse_pin(v, "old_pin")),
                                                         Param("new_pin", lambda v: parse_new_pin(v, "new_pin"))), role=ANY_ROLE),
             Method("users.create", self.create_user, person + (Param("role", parse_role),), role=MANAGER),
+            Method("auth.me", self.me, role=ANY_ROLE),
         ]
+
+    def me(self, caller) -> dict:
+        """The signed-in person as they are now (a till refreshes the seller's stores with it)."""
+        return {"user": user_json(self.users.find_by_id(caller.user_id))}
 
     def birth_year(self, value) -> int:
         return parse_birth_year(value, self.clock.now().year)

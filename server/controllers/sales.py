@@ -49,6 +49,7 @@ class SalesController:
             Method("sales.mine", self.mine, (*date_range_params(), limit_param(MAX_LIST_LIMIT)), role=SELLER),
             Method("sales.list", self.list_of_seller, (uuid_param("seller_id"), *date_range_params(), limit_param(MAX_LIST_LIMIT)),
                    role=MANAGER),
+            Method("sales.get", self.get, (uuid_param("sale_id"),), role=MANAGER),
             Method("sales.void", self.void, (uuid_param("sale_id"), Param("reason", parse_void_reason)), role=ANY_ROLE),
         ]
 
@@ -84,6 +85,17 @@ class SalesController:
         else:
             log.info("sale recorded: %s by %s at %s on %s (%d copies)", format_brl(amount), caller.name, store.name,
                      sold_on.isoformat(), replicas)
+        return answer
+
+    def get(self, caller, sale_id: str) -> dict:
+        """One sale by its code, for a manager about to void it; `void` when it is voided already."""
+        sale = self.sales.find(sale_id)
+        if sale is None:
+            raise app_error(NOT_FOUND, "No sale has this id", field="sale_id")
+        void = self.sales.find_void(sale_id)
+        answer = {"sale": sale_json(sale), "voided": void is not None}
+        if void is not None:
+            answer["void"] = void_json(void, sale, self.users.find_by_id(void.voided_by))
         return answer
 
     def void(self, caller, sale_id: str, reason: str) -> dict:
