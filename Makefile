@@ -25,6 +25,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/reports.py
 	$(PY) bench/failover.py
 	$(PY) bench/stop.py
+	$(PY) bench/imports.py
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache
