@@ -306,7 +306,8 @@ class Administration:
         """The other way: the sale's code, as the seller sees it in "Minhas vendas" and scripts print it; the sale is
         shown (sales.get) before the reason is asked."""
         code = self.console.ask_optional(f"Código da venda (cole ou digite; {BACK}): ", parse_sale_code,
-                                         "Código inválido: são 32 letras e números, como 0190b1c4-5a47-7e43-9b8a-1f2d3c4b5a69.")
+                                         "Código inválido: são 32 dígitos hexadecimais (0 a 9 e a a f), "
+                                         "como 0190b1c4-5a47-7e43-9b8a-1f2d3c4b5a69.")
         if code is None:
             return
         found = self.api.get_sale(code)

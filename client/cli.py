@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="relatórios (gerente)")
     report.add_argument("name", metavar="RELATÓRIO", choices=sorted([*REPORTS, VOIDS_REPORT]),
                         help=", ".join(REPORTS) + f" ou {VOIDS_REPORT} (vendas canceladas)")
-    report.add_argument("--seller", metavar="VENDEDOR", help="id do vendedor (seller-total)")
+    report.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (seller-total)")
     report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total)")
     report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total)")
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     sales = commands.add_parser("sales", help="lista vendas: as suas (vendedor) ou as de um vendedor (gerente, com --seller)")
     sales.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (gerente)")
     sales.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial (padrão: hoje)")
-    sales.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final (padrão: a data inicial)")
+    sales.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final (padrão: hoje)")
     sales.add_argument("--limit", type=int, default=100, metavar="N", help="quantas vendas, das mais recentes (1 a 1000)")
     listing = [report, sales]
     for name, text in (("stores", "lista as lojas"), ("networks", "lista as redes"), ("sellers", "lista os vendedores (gerente)")):
@@ -166,8 +166,9 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
 
 def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
     """`sales`: a seller's own sales, or (a manager, --seller) one seller's: to find a sale's code before voiding it."""
-    start = args.start or today_in(config.timezone, clock.now())
-    end = args.end or start
+    today = today_in(config.timezone, clock.now())
+    start = args.start or today
+    end = args.end or max(today, start)  # --from alone runs to today, as the reports' --from does
     check_range_or_fail(start, end)
     if api.user["role"] == SELLER:
         if args.seller:
@@ -178,8 +179,9 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
             raise CommandError("informe --seller (CPF ou id; veja 'python -m client sellers').")
         result = api.seller_sales(find_person(api, args.seller)["id"], start, end, args.limit)
     stores = {s["id"]: s["name"] for s in api.stores()}
+    money = views.wire_money if args.format == "table" else str  # csv: "10.50", as the reports' csv
     rows = [{"data": views.date(s["sold_on"]), "hora": views.recorded_time(s, config.timezone),
-             "loja": stores.get(s["store_id"], s["store_id"]), "valor": views.wire_money(s["amount"]), "venda": s["sale_id"]}
+             "loja": stores.get(s["store_id"], s["store_id"]), "valor": money(s["amount"]), "venda": s["sale_id"]}
             for s in result["sales"]]
     emit(rows, args.format, result, out)
     if args.format == "table":
@@ -235,8 +237,8 @@ def run_report(args, api: Api, out) -> int:
     params = {}
     if needs == "seller":
         if not args.seller:
-            raise CommandError("informe --seller (veja 'python -m client sellers').")
-        params["seller_id"] = args.seller
+            raise CommandError("informe --seller: CPF ou id do vendedor (veja 'python -m client sellers').")
+        params["seller_id"] = find_person(api, args.seller)["id"]
     elif needs == "store":
         if not args.store:
             raise CommandError("informe --store (veja 'python -m client stores').")

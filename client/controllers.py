@@ -201,8 +201,9 @@ class Interactive:
 
     def sale_stores(self) -> list[dict]:
         """Where the signed-in seller may sell: open stores, and only theirs when a manager limited them."""
+        stores = self.refresh_stores()  # first: it also refreshes the seller's own stores (auth.me)
         allowed = set((self.api.user or {}).get("store_ids") or [])  # [] means any store
-        return [s for s in self.refresh_stores() if s.get("open", True) and (not allowed or s["id"] in allowed)]
+        return [s for s in stores if s.get("open", True) and (not allowed or s["id"] in allowed)]
 
     def pick_sale_store(self, title: str = "Loja:") -> dict | None:
         """A store where the seller may sell now (a search first when there are many: a seller who may sell anywhere)."""
@@ -236,8 +237,8 @@ class Interactive:
             if error.reason == "unauthenticated":
                 # A sale refused for its token is not queued: with that token it could never be sent
                 self.console.say(views.remote_error(error))
-                self.console.say(f"A venda de {views.money(cents)} em {store['name']} NÃO foi registrada: "
-                                 "entre novamente e registre-a de novo.")
+                again = "" if error.data.get("detail") == "account_deactivated" else ": entre novamente e registre-a de novo"
+                self.console.say(f"A venda de {views.money(cents)} em {store['name']} NÃO foi registrada{again}.")
                 raise SignedOut() from None
             if error.data.get("field") != "store_id":
                 raise

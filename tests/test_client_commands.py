@@ -180,6 +180,10 @@ def test_sales_lists_a_sellers_own_sales_or_for_a_manager_one_sellers_by_cpf(fre
     theirs = json.loads(ok(server, "sales", "--seller", format_cpf(DEMO_SELLER_CPF), "--format", "json"))
     assert theirs == mine
     assert sale_id in ok(server, "sales", "--seller", DEMO_SELLER_CPF)
+    since_yesterday = json.loads(ok(server, "sales", "--seller", DEMO_SELLER_CPF, "--from", "2000-01-01", "--format", "json"))
+    assert sale_id in [s["sale_id"] for s in since_yesterday["sales"]]  # --from alone runs to today
+    total = json.loads(ok(server, "report", "seller-total", "--seller", format_cpf(DEMO_SELLER_CPF), "--format", "json"))
+    assert total["seller"]["name"] == "João de Alencar" and total["count"] == since_yesterday["count"]
     missing = client(server, "sales")
     assert missing.returncode == 1 and "--seller" in missing.stderr
     assert client(server, "sales", "--seller", DEMO_SELLER_CPF, env=SELLER).returncode == 1
