@@ -20,7 +20,19 @@ from dotenv import load_dotenv
 from client import commands as admin_commands
 from client import views
 from client.api import Api
-from client.commands import CommandError, Context, UsageError, credentials, emit, find_network, find_person, find_store, sign_in, yes_no
+from client.commands import (
+    CommandError,
+    Context,
+    UsageError,
+    argument_type,
+    credentials,
+    emit,
+    find_network,
+    find_person,
+    find_store,
+    sign_in,
+    yes_no,
+)
 from client.config import ClientConfig, ClientConfigError, load_client_config
 from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console
@@ -49,18 +61,9 @@ REPORTS = {
 VOIDS_REPORT = "voids"  # cancelled sales: client/commands.py
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return parse_iso_date(text, "date") if "-" in text else parse_br_date(text)
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"data inválida: {text!r} (use dd/mm/aaaa ou AAAA-MM-DD)") from None
-
-
-def _amount(text: str) -> int:
-    try:
-        return parse_typed_amount(text)
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"valor inválido: {text!r} (exemplo: 10.50 ou 10,50)") from None
+_date = argument_type(lambda text: parse_iso_date(text, "date") if "-" in text else parse_br_date(text),
+                      "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)")
+_amount = argument_type(parse_typed_amount, "valor inválido: {text} (exemplo: 10.50 ou 10,50)")
 
 
 class _Formatter(argparse.HelpFormatter):

@@ -147,32 +147,21 @@ WEAK_PIN = "PIN fraco: evite um dígito repetido ou uma sequência (1111, 1234, 
 
 # -- command line ---------------------------------------------------------------------------
 
-def _name_arg(text: str) -> str:
-    try:
-        return parse_name(text)
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"nome inválido: {text!r} (de 2 a 100 caracteres)") from None
+def argument_type(parse, message: str):
+    """An argparse type from one of models' parsers: `message` (Portuguese, with {text}) when the parser refuses."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValidationError:
+            raise argparse.ArgumentTypeError(message.format(text=repr(text))) from None
+    return convert
 
 
-def _cnpj_arg(text: str) -> str:
-    try:
-        return parse_cnpj(text)
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"CNPJ inválido: {text!r}") from None
-
-
-def _sale_id_arg(text: str) -> str:
-    try:
-        return parse_uuid(text.strip(), "sale_id")
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"código de venda inválido: {text!r} (um UUID, como mostra 'Venda registrada')") from None
-
-
-def _reason_arg(text: str) -> str:
-    try:
-        return parse_void_reason(text)
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"motivo inválido: de {MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres") from None
+_name_arg = argument_type(parse_name, "nome inválido: {text} (de 2 a 100 caracteres)")
+_cnpj_arg = argument_type(parse_cnpj, "CNPJ inválido: {text}")
+_sale_id_arg = argument_type(lambda text: parse_uuid(text.strip(), "sale_id"),
+                             "código de venda inválido: {text} (um UUID, como mostra 'Venda registrada')")
+_reason_arg = argument_type(parse_void_reason, f"motivo inválido: de {MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres")
 
 
 def add_parsers(commands) -> list[argparse.ArgumentParser]:
