@@ -15,11 +15,16 @@ Rules:
   once however often it is sent.
 - When the coordinator it talks to changes, on_notice gets one Portuguese
   line: a temporary coordinator, or the primary back.
+- Between tries it pauses RETRY_PAUSE_S, spread at random by RETRY_JITTER: a
+  thousand tills that lost their coordinator at the same moment do not knock on
+  the next one in step. Connects time out after CONNECT_TIMEOUT_S, so a lost
+  SYN costs a fresh attempt, not TCP's back-off.
 - Time, and the pause between tries, come from the clock it is given
   (runtime.clock), so tests drive both with a FakeClock.
 """
 
 import itertools
+import random
 from typing import Any, Callable
 
 from models.cluster import format_address, parse_cluster
@@ -32,6 +37,7 @@ from wire.line_socket import LineBroken, LineSocket
 CONNECT_TIMEOUT_S = 1.0
 CALL_TIMEOUT_S = 15.0
 RETRY_PAUSE_S = 0.05
+RETRY_JITTER = (0.5, 1.5)  # the pause is RETRY_PAUSE_S times a random factor in this range
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 ANY_NODE_METHODS = ("ping", "cluster.status")  # answered by every node, coordinator or not
 
@@ -53,9 +59,11 @@ class RemoteError(Exception):
 
 class Connection:
     def __init__(self, servers: dict[int, tuple[str, int]], failover_timeout_s: float | None = None,
-                 on_notice: Callable[[str], None] | None = None, call_timeout_s: float = CALL_TIMEOUT_S, clock=None):
+                 on_notice: Callable[[str], None] | None = None, call_timeout_s: float = CALL_TIMEOUT_S, clock=None,
+                 rng: random.Random | None = None):
         """failover_timeout_s: None for the default of CLIENT_FAILOVER_TIMEOUT_MS; clock: a runtime.clock clock
-        (SystemClock by default)."""
+        (SystemClock by default); rng: what spreads the pauses between tries (tests seed it)."""
+        self.rng = rng or random.Random()
         if failover_timeout_s is None:
             failover_timeout_s = default_int("CLIENT_FAILOVER_TIMEOUT_MS") / 1000
         self.clock = clock or SystemClock()
@@ -102,7 +110,7 @@ class Connection:
                 self._drop(prefer=self._learn(hint))
             if self.clock.monotonic_s() >= deadline:
                 raise ServerUnreachable(last_problem)
-            self.clock.sleep(RETRY_PAUSE_S)
+            self.clock.sleep(RETRY_PAUSE_S * self.rng.uniform(*RETRY_JITTER))
 
     def close(self) -> None:
         if self._line is not None:

@@ -30,7 +30,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "data", SERVER, "node N keeps `DATA_DIR/node-N.db`"),
     Setting("TIMEZONE", "America/Sao_Paulo", BOTH, "the chain's time zone: what \"today\" is for a sale"),
     Setting("LOG_LEVEL", "INFO", SERVER, "DEBUG, INFO, WARNING or ERROR"),
-    Setting("MAX_CONNECTIONS", "1024", SERVER, "connections at once; one more gets `unavailable` and is closed"),
+    Setting("MAX_CONNECTIONS", "4096", SERVER, "connections at once (a till each); one more gets `unavailable` and is closed"),
+    Setting("LISTEN_BACKLOG", "4096", SERVER,
+            "connections the kernel holds while they wait to be accepted (capped by `net.core.somaxconn`): room for every "
+            "till reconnecting at once after a failover"),
     Setting("MAX_LINE_BYTES", "1048576", SERVER, "longest request line; a longer one gets `line_too_long` and is closed"),
     Setting("IDLE_TIMEOUT_S", "300", SERVER, "silence (also mid-line) before a connection is closed"),
     Setting("LOGIN_MAX_FAILURES", "5", SERVER, "wrong PINs for one CPF within 15 minutes before it is locked"),

@@ -107,7 +107,8 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
                                   gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
     server = None
     if listen:
-        server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s)
+        server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
+                           config.listen_backlog)
     return Node(config, clock, database, cluster, ledger, dispatcher, server)
 
 

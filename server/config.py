@@ -29,6 +29,7 @@ class Config:
     timezone: ZoneInfo
     log_level: str
     max_connections: int
+    listen_backlog: int
     max_line_bytes: int
     idle_timeout_s: float
     login_max_failures: int
@@ -92,6 +93,7 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         timezone=settings.time_zone(env),
         log_level=log_level,
         max_connections=whole_number(env, "MAX_CONNECTIONS"),
+        listen_backlog=whole_number(env, "LISTEN_BACKLOG"),
         max_line_bytes=whole_number(env, "MAX_LINE_BYTES"),
         idle_timeout_s=whole_number(env, "IDLE_TIMEOUT_S"),
         login_max_failures=whole_number(env, "LOGIN_MAX_FAILURES"),

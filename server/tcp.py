@@ -1,6 +1,7 @@
 """The threaded TCP server: one thread per connection, one JSON-RPC line at a time.
 
-Limits, each set from the Config: at most max_connections at once (one over
+Limits, each set from the Config: a listen backlog of listen_backlog (the
+kernel caps it at net.core.somaxconn), at most max_connections at once (one over
 gets an `unavailable` error line and is closed), lines of at most
 max_line_bytes (a longer one gets -32600 line_too_long and the connection is
 closed), and idle_timeout_s of silence (also mid-line) before a connection is
@@ -18,6 +19,7 @@ import threading
 from contextlib import contextmanager
 
 from runtime.events import event
+from runtime.settings import default_int
 from wire import jsonrpc
 from wire.errors import UNAVAILABLE, app_error
 from wire.jsonrpc import INVALID_REQUEST, LineDecoder, LineTooLong, RpcError
@@ -32,7 +34,11 @@ class RpcServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, address, dispatcher, max_connections: int, max_line_bytes: int, idle_timeout_s: float):
+    def __init__(self, address, dispatcher, max_connections: int, max_line_bytes: int, idle_timeout_s: float,
+                 listen_backlog: int | None = None):
+        # socketserver listens with request_queue_size (5 by default): a thousand tills reconnecting at once after a
+        # failover would overflow it, and each overflowed connect waits out TCP's SYN back-off (1 s, 3 s, 7 s...).
+        self.request_queue_size = listen_backlog or default_int("LISTEN_BACKLOG")
         self.dispatcher = dispatcher
         self.max_line_bytes = max_line_bytes
         self.idle_timeout_s = idle_timeout_s
