@@ -7,6 +7,11 @@ max_line_bytes (a longer one gets -32600 line_too_long and the connection is
 closed), and idle_timeout_s of silence (also mid-line) before a connection is
 closed, so no peer can hold a thread forever. Responses go out in request order.
 
+Peers never starve behind tills: when every slot is taken, PEER_RESERVED_CONNECTIONS
+more connections are let in on probation; one whose first request is a peer
+method (signed: the dispatcher checks) is served, any other gets `unavailable`
+at its first line (or after PROBATION_S of silence) and is closed.
+
 What may be overridden, as in socketserver: RpcServer.process_request (the
 connection slots) and RpcHandler.handle (the line loop). wait_idle() lets a
 stopping node answer the requests already being served.
@@ -27,6 +32,16 @@ from wire.jsonrpc import INVALID_REQUEST, LineDecoder, LineTooLong, RpcError
 log = logging.getLogger("onsell.tcp")
 RECV_BYTES = 64 * 1024
 REFUSAL_SEND_TIMEOUT_S = 1.0
+PEER_RESERVED_CONNECTIONS = 16  # for the cluster's own nodes when tills hold every MAX_CONNECTIONS slot
+PROBATION_S = 2.0  # how long a connection let in on probation may take to send its first line
+PEER_METHOD_PREFIX = "peer."  # what a peer's requests name (peer.message, peer.push, peer.pull)
+
+
+def is_peer_request(line: bytes) -> bool:
+    """A single request naming a peer method (its envelope is checked by the dispatcher like any other)."""
+    message = jsonrpc.decode_message(line)
+    return (not message.is_batch and len(message.items) == 1 and isinstance(message.items[0], jsonrpc.Request)
+            and message.items[0].method.startswith(PEER_METHOD_PREFIX))
 
 
 class RpcServer(socketserver.ThreadingTCPServer):
@@ -44,6 +59,8 @@ class RpcServer(socketserver.ThreadingTCPServer):
         self.idle_timeout_s = idle_timeout_s
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._peer_slots = threading.BoundedSemaphore(PEER_RESERVED_CONNECTIONS)
+        self._connection = threading.local()  # what _serve tells the handler of its connection
         self._in_flight = 0
         self._idle = threading.Condition()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -51,21 +68,47 @@ class RpcServer(socketserver.ThreadingTCPServer):
         super().__init__(address, RpcHandler)
 
     def process_request(self, request, client_address):
-        if not self._slots.acquire(blocking=False):
+        """Serve the connection on a thread of its own in a free slot; on probation in a peer's reserved slot; or refuse it."""
+        if self._slots.acquire(blocking=False):
+            slot, probation = self._slots, False
+        elif self._peer_slots.acquire(blocking=False):
+            slot, probation = self._peer_slots, True
+        else:
             log.warning("connection from %s refused: %d connections already open", client_address[0], self.max_connections)
-            refusal = app_error(UNAVAILABLE, "Too many connections; try again shortly", limit="MAX_CONNECTIONS")
-            try:
-                request.settimeout(REFUSAL_SEND_TIMEOUT_S)
-                request.sendall(jsonrpc.encode(jsonrpc.failure(None, refusal)))
-            except OSError:
-                pass
+            self.refuse(request)
             self.shutdown_request(request)
             return
         try:
-            super().process_request(request, client_address)
+            threading.Thread(target=self._serve, args=(request, client_address, slot, probation), daemon=True,
+                             name="rpc-connection").start()
         except BaseException:
-            self._slots.release()
+            slot.release()
+            self.shutdown_request(request)
             raise
+
+    def _serve(self, request, client_address, slot: threading.BoundedSemaphore, probation: bool) -> None:
+        self._connection.probation = probation
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            slot.release()
+
+    def on_probation(self) -> bool:
+        """True in the thread of a connection let in on a peer's reserved slot."""
+        return getattr(self._connection, "probation", False)
+
+    @staticmethod
+    def refuse(request: socket.socket) -> None:
+        """Answer `unavailable` (too many connections) on a connection about to be closed."""
+        refusal = app_error(UNAVAILABLE, "Too many connections; try again shortly", limit="MAX_CONNECTIONS")
+        try:
+            request.settimeout(REFUSAL_SEND_TIMEOUT_S)
+            request.sendall(jsonrpc.encode(jsonrpc.failure(None, refusal)))
+        except OSError:
+            pass
 
     @contextmanager
     def in_flight(self):
@@ -84,24 +127,21 @@ class RpcServer(socketserver.ThreadingTCPServer):
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout_s)
 
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-
 class RpcHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         server: RpcServer = self.server
         sock: socket.socket = self.request
-        sock.settimeout(server.idle_timeout_s)
+        probation = server.on_probation()
+        sock.settimeout(PROBATION_S if probation else server.idle_timeout_s)
         decoder = LineDecoder(server.max_line_bytes)
         peer = self.client_address[0]
         while True:
             try:
                 data = sock.recv(RECV_BYTES)
             except TimeoutError:
+                if probation:
+                    server.refuse(sock)
+                    return
                 log.info("%s", event("idle_connection_closed", f"closing idle connection from {peer} ({decoder.pending_bytes} bytes of an "
                                                "unfinished line)", pending_bytes=decoder.pending_bytes).line())
                 return
@@ -116,6 +156,12 @@ class RpcHandler(socketserver.BaseRequestHandler):
                                      {"reason": "line_too_long", "limit": piece.limit})
                     self._send(sock, jsonrpc.encode(jsonrpc.failure(None, error)))
                     return
+                if probation:
+                    if not is_peer_request(piece):
+                        server.refuse(sock)  # a till in a slot kept for peers
+                        return
+                    probation = False
+                    sock.settimeout(server.idle_timeout_s)
                 with server.in_flight():
                     try:
                         reply = server.dispatcher.handle_line(piece)

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from support import Cluster, ServerProcess, free_port
+from support import Cluster, ServerProcess, free_port, wait_until
 
 from client.connection import RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
 from runtime.clock import FakeClock
@@ -120,4 +120,26 @@ def test_a_client_spreads_its_retries_at_random_around_the_retry_pause(seed):
     low, high = (RETRY_PAUSE_S * factor for factor in RETRY_JITTER)
     assert len(clock.pauses) > 10 and all(low <= p <= high for p in clock.pauses)
     assert len({round(p, 6) for p in clock.pauses}) > len(clock.pauses) // 2  # spread, not one fixed pause
+
+
+
+def test_with_every_slot_taken_by_tills_a_peer_is_still_served_and_a_till_is_refused(tmp_path):
+    """MAX_CONNECTIONS tills: one more till gets `unavailable` at its first line; a peer request gets through to the
+    dispatcher (which refuses it here: a single node has no peers, and it is not signed) instead of `unavailable`."""
+    server = ServerProcess(tmp_path, demo=False, env={"LOG_LEVEL": "WARNING", "MAX_CONNECTIONS": "5"}).start()
+    held: list[socket.socket] = []
+    try:
+        wait_until(lambda: burst_of_pings(server.port, 1)[1] == [], 10, what="the start-up probe's slot to be free")
+        times, failures = burst_of_pings(server.port, 5, keep_open=held)
+        assert failures == [] and len(times) == 5
+        till, peer = server.raw(), server.raw()
+        refused = till.call("ping")["error"]
+        assert (refused["code"], refused["data"]["reason"]) == (1009, "unavailable") and till.is_closed_by_server()
+        answered = peer.call("peer.message", {"not": "signed"})["error"]
+        assert answered["code"] != 1009 and answered["data"]["reason"] != "unavailable"  # not refused for lack of a slot
+        peer.close()
+    finally:
+        for conn in held:
+            conn.close()
+        server.stop()
 
