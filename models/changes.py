@@ -59,7 +59,7 @@ def vector_from_json(value: object) -> Vector:
     vector = {}
     for key, seq in value.items():
         node, dot, epoch = str(key).partition(".")
-        if not (dot and node.isdigit() and epoch.isdigit() and is_whole(seq)):
+        if not (dot and f"{node}{epoch}".isascii() and node.isdigit() and epoch.isdigit() and is_whole(seq)):
             raise ValueError(f"bad vector entry {key!r}")
         vector[(int(node), int(epoch))] = seq
     return vector
@@ -87,12 +87,12 @@ def origin_text(origin: Origin) -> str:
 def origin_from_text(text: str) -> Origin:
     """The inverse of origin_text; ValueError when it is not one."""
     parts = text.split(".")
-    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 18 for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts):
         raise ValueError(f"not an origin: {text!r}")
     return Origin(*map(int, parts))
 
 
-VERSION_PATTERN = re.compile(r"\d{15}\.\d{5}\.\d{10}\.\d{12}")
+VERSION_PATTERN = re.compile(r"[0-9]{15}\.[0-9]{5}\.[0-9]{10}\.[0-9]{12}")
 
 
 def is_version(text: object) -> bool:

@@ -12,7 +12,7 @@ def parse_cluster(text: str, field: str = "CLUSTER") -> dict[int, tuple[str, int
         node, sep, address = entry.partition("=")
         host, colon, port = address.rpartition(":")
         host = host.strip("[]")
-        if not (sep and colon and host and node.strip().isdigit() and port.isdigit()):
+        if not (sep and colon and host and f"{node}{port}".strip().isascii() and node.strip().isdigit() and port.isdigit()):
             raise ValidationError(field, f"entry {entry!r} is not id=host:port")
         node_id, port_number = int(node), int(port)
         if node_id < 1 or not 0 < port_number < 65536:

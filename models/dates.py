@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 from models.errors import ValidationError
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_BR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # matched whole
+_BR_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")  # matched whole
 MAX_BACKDATE_DAYS = 366
 
 
 def parse_iso_date(value: object, field: str) -> dt.date:
     """A real calendar date from "YYYY-MM-DD"; "2026-02-30" is rejected."""
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValidationError(field, "must be a date as YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value)
@@ -27,7 +27,7 @@ def parse_iso_date(value: object, field: str) -> dt.date:
 
 def parse_br_date(text: str, field: str = "date") -> dt.date:
     """A real calendar date from what a person types as dd/mm/aaaa."""
-    match = _BR_DATE.match(text.strip())
+    match = _BR_DATE.fullmatch(text.strip())
     if not match:
         raise ValidationError(field, "must be a date as dd/mm/aaaa")
     day, month, year = (int(g) for g in match.groups())

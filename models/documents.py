@@ -9,8 +9,8 @@ import re
 
 from models.errors import ValidationError
 
-_CPF_MASKED = re.compile(r"^\d{3}\.\d{3}\.\d{3}-\d{2}$")
-_CNPJ_MASKED = re.compile(r"^\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}$")
+_CPF_MASKED = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}")  # matched whole
+_CNPJ_MASKED = re.compile(r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}")  # matched whole
 
 
 def _check_digit(digits: str, weights: list[int]) -> int:
@@ -37,7 +37,7 @@ def _digits_only(value: object, field: str, masked: re.Pattern, length: int) -> 
     if not isinstance(value, str):
         raise ValidationError(field, "must be a string of digits")
     text = value.strip()
-    if masked.match(text):
+    if masked.fullmatch(text):
         text = re.sub(r"\D", "", text)
     if not (len(text) == length and text.isascii() and text.isdigit()):
         raise ValidationError(field, f"must have {length} digits")

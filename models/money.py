@@ -11,7 +11,7 @@ import re
 from models.errors import ValidationError
 
 MAX_SALE_CENTS = 100_000_000  # R$ 1.000.000,00
-_WIRE_AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
+_WIRE_AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?")  # matched whole: no sign, no spaces, no newline
 
 
 def _check_range(cents: int, field: str) -> int:
@@ -26,8 +26,8 @@ def parse_amount(value: object, field: str = "amount") -> int:
     """Cents from a wire amount such as "10.50"; rejects floats, 0, negatives, >2 places."""
     if not isinstance(value, str):
         raise ValidationError(field, 'must be a decimal string such as "10.50"')
-    match = _WIRE_AMOUNT.match(value)
-    if not match or not value.isascii():
+    match = _WIRE_AMOUNT.fullmatch(value)
+    if not match:
         raise ValidationError(field, 'must be a decimal string such as "10.50" (at most two decimal places)')
     whole, fraction = match.group(1), (match.group(2) or "").ljust(2, "0")
     return _check_range(int(whole) * 100 + int(fraction), field)

@@ -10,7 +10,7 @@ MANAGER = "manager"
 ROLES = (SELLER, MANAGER)
 # How a chain's spreadsheet names a role (imports), in Portuguese or English.
 ROLE_WORDS = {"vendedor": SELLER, "vendedora": SELLER, "seller": SELLER, "gerente": MANAGER, "manager": MANAGER}
-PIN_PATTERN = re.compile(r"^\d{4,8}$")
+PIN_PATTERN = re.compile(r"[0-9]{4,8}")  # ASCII digits only, matched whole (fullmatch: no trailing newline)
 MAX_NAME_LENGTH = 100
 OLDEST_BIRTH_YEAR = 1900
 MIN_AGE_YEARS = 14  # the youngest a worker (apprentice) may be in Brazil
@@ -30,7 +30,7 @@ def parse_name(value: object, field: str = "name") -> str:
 
 def parse_birth_year(value: object, current_year: int, field: str = "birth_year") -> int:
     """A birth year between OLDEST_BIRTH_YEAR and current_year - MIN_AGE_YEARS."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not is_int(value):
         raise ValidationError(field, "must be a year such as 1990")
@@ -41,7 +41,7 @@ def parse_birth_year(value: object, current_year: int, field: str = "birth_year"
 
 def parse_pin(value: object, field: str = "pin") -> str:
     """A PIN of 4 to 8 digits, as a string (leading zeros matter)."""
-    if not isinstance(value, str) or not PIN_PATTERN.match(value):
+    if not isinstance(value, str) or not PIN_PATTERN.fullmatch(value):
         raise ValidationError(field, "must be 4 to 8 digits")
     return value
 

@@ -80,11 +80,16 @@ class Dispatcher:
         return jsonrpc.encode(responses if message.is_batch else responses[0])
 
     def _answer(self, item) -> dict | None:
+        """One element's answer, whatever happens to the others of its batch."""
         if isinstance(item, Invalid):
             return jsonrpc.failure(item.id, item.error)
         try:
             result = self.call(item.method, item.params)
         except RpcError as error:
+            return None if item.is_notification else jsonrpc.failure(item.id, error)
+        except Exception:  # a bug outside a handler (call() covers those): this element's answer, not the batch's
+            log.exception("internal error answering %s", item.method)
+            error = RpcError(jsonrpc.INTERNAL_ERROR, "Internal error", {"reason": "internal_error"})
             return None if item.is_notification else jsonrpc.failure(item.id, error)
         return None if item.is_notification else jsonrpc.success(item.id, result)
 

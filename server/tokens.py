@@ -58,7 +58,7 @@ class TokenSigner:
 
     def verify(self, token: object, now_s: float) -> Claims:
         """The token's claims; InvalidToken when forged, malformed or expired at now_s."""
-        if not isinstance(token, str) or token.count(".") != 2:
+        if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
             raise InvalidToken("malformed token")
         version, payload, signature = token.split(".")
         if version != TOKEN_VERSION or not hmac.compare_digest(signature, self._sign(payload)):

@@ -1,10 +1,11 @@
-"""Tokens, PIN hashes and the sign-in throttle, with time passed in."""
+"""Tokens, PIN hashes, the sign-in throttle and peer envelopes, with time passed in."""
 
 import pytest
 
 from server.login_throttle import LoginThrottle
 from server.pins import hash_pin, verify_pin
 from server.tokens import InvalidToken, TokenSigner
+from wire.peer_auth import PeerAuth, PeerAuthError
 
 
 def test_pin_hashes_are_salted_scrypt_and_verify():
@@ -54,3 +55,12 @@ def test_failures_outside_the_window_or_before_a_success_do_not_count():
     assert not throttle.record_failure("cpf", now=151)
     assert not throttle.record_failure("cpf", now=152)
     assert throttle.record_failure("cpf", now=153)
+
+
+@pytest.mark.parametrize("changed", [{"mac": "é" * 64}, {"nonce": "\ud800"}, {"body": {"\ud800": 1}}])
+def test_a_peer_envelope_with_text_no_node_writes_is_refused_not_an_internal_error(changed):
+    """Non-ASCII MACs, lone surrogates: PeerAuthError (1001 on the wire), never an exception out of open()."""
+    sender, receiver = (PeerAuth(b"a-cluster-secret-of-some-length", n, {1, 2}, lambda: 1_000_000) for n in (1, 2))
+    envelope = {**sender.seal("peer.message", {"x": 1}), **changed}
+    with pytest.raises(PeerAuthError):
+        receiver.open("peer.message", envelope)

@@ -197,3 +197,48 @@ def test_random_bytes_get_errors_never_a_traceback(demo_server):
         assert response["error"]["code"] in (-32700, -32600) and "Traceback" not in json.dumps(response)
     assert_usable(raw)
     raw.close()
+
+
+# -- malformed input that used to reach internal errors (the trust issue, finding 10) ------------------------------
+
+def test_a_poisoned_batch_element_gets_its_own_error_and_the_sale_beside_it_its_result(raw, seller_token, demo_server):
+    """A lone surrogate in one element's method used to fail the whole line (-32603, id null, a traceback logged)."""
+    store_id = raw.call("stores.list")["result"]["stores"][0]["id"]
+    sale = {"jsonrpc": "2.0", "id": 2, "method": "sales.record",
+            "params": {"token": seller_token, "sale_id": str(uuid.uuid4()), "store_id": store_id, "amount": "3.21"}}
+    raw.send_bytes(b'[{"jsonrpc":"2.0","id":1,"method":"\\ud800"},' + json.dumps(sale).encode() + b"]\n")
+    answers = {a["id"]: a for a in raw.read()}
+    assert answers[1]["error"]["code"] == -32600
+    assert answers[2]["result"]["sale"]["amount"] == "3.21"
+    assert "Traceback" not in demo_server.log()
+
+
+@pytest.mark.parametrize("line, code, answer_id", [
+    (b'{"jsonrpc":"2.0","id":"\\udc00","method":"ping"}', -32600, None),  # an id with no UTF-8 form
+    (b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"\\ud800":1}}', -32602, 7),  # a param name
+    (b'{"jsonrpc":"2.0","id":1e400,"method":"ping"}', -32600, None),  # would come back as Infinity, not JSON
+    (b'{"jsonrpc":"2.0","id":8,"method":"sales.mine","params":{"token":"v1.abc.\xc3\xa9"}}', 1001, 8),  # a non-ASCII signature
+])
+def test_malformed_ids_names_and_signatures_get_their_error_never_an_internal_one(raw, demo_server, line, code, answer_id):
+    raw.send_bytes(line + b"\n")
+    answer = raw.read_line()
+    parsed = json.loads(answer)  # valid JSON: no Infinity, no unencodable text
+    assert (parsed["error"]["code"], parsed["id"]) == (code, answer_id)
+    assert_usable(raw)
+    assert "Traceback" not in demo_server.log()
+
+
+@pytest.mark.parametrize("params", [
+    {"cpf": DEMO_SELLER_CPF, "pin": "1234\n"},  # a trailing newline made a different PIN
+    {"cpf": DEMO_SELLER_CPF, "pin": "١٢٣٤"},  # Arabic-Indic digits are digits to Python, not to a till
+])
+def test_pins_are_ascii_digits_matched_whole(raw, params):
+    assert raw.call("auth.login", params)["error"]["data"]["field"] == "pin"
+
+
+def test_amounts_are_matched_whole(raw, seller_token):
+    store_id = raw.call("stores.list")["result"]["stores"][0]["id"]
+    for amount in ("10.50\n", "１０.50"):
+        answer = raw.call("sales.record", {"token": seller_token, "sale_id": str(uuid.uuid4()), "store_id": store_id,
+                                           "amount": amount})
+        assert answer["error"]["data"]["field"] == "amount"

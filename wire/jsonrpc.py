@@ -13,6 +13,7 @@ No sockets, threads or clocks here; the server and the client both use it.
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,8 +131,20 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _encodable(text: str) -> bool:
+    """False for a string holding a lone surrogate (JSON's "\\ud800" decodes to one): it has no UTF-8 form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
+    """null, a string with a UTF-8 form, an integer, or a finite number (1e400 parses as infinity, not JSON)."""
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and _encodable(value) or isinstance(value, float) and math.isfinite(value)
 
 
 def _decode_item(item: Any) -> Request | Invalid:
@@ -146,7 +159,7 @@ def _decode_item(item: Any) -> Request | Invalid:
         return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"',
                                 {"field": "jsonrpc", "reason": "bad_version"}), answer_id)
     method = item.get("method")
-    if not isinstance(method, str) or not method:
+    if not isinstance(method, str) or not method or not _encodable(method):
         return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: "method" must be a non-empty string',
                                 {"field": "method", "reason": "missing_method"}), answer_id)
     params = item.get("params", {})
@@ -178,8 +191,12 @@ def failure(request_id: Any, error: RpcError) -> dict:
 
 
 def encode(value: Any) -> bytes:
-    """One compact JSON line, UTF-8, ending in a newline."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One compact JSON line, UTF-8, ending in a newline. A string that has no UTF-8 form (a lone surrogate echoed
+    from a request) is written escaped instead: encoding never fails."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 def encode_request(method: str, params: dict, request_id: Any = _NO_ID) -> bytes:

@@ -53,9 +53,14 @@ class PeerAuth:
         sender, sent_ms, nonce, mac = params["from"], params["sent_ms"], params["nonce"], params["mac"]
         if not (is_whole(sender) and sender in self.cluster_ids and sender != self.node_id):
             raise PeerAuthError(f"sender {sender!r} is not another node of CLUSTER")
-        if not (is_whole(sent_ms) and isinstance(nonce, str) and len(nonce) <= 64 and isinstance(mac, str)):
+        if not (is_whole(sent_ms) and isinstance(nonce, str) and len(nonce) <= 64 and nonce.isascii()
+                and isinstance(mac, str) and mac.isascii()):
             raise PeerAuthError("malformed envelope")
-        expected = hmac.new(self._key, _canonical(method, sender, sent_ms, nonce, params["body"]), hashlib.sha256).hexdigest()
+        try:
+            signed = _canonical(method, sender, sent_ms, nonce, params["body"])
+        except (UnicodeEncodeError, ValueError, TypeError):  # a body a node could not have written
+            raise PeerAuthError("malformed envelope") from None
+        expected = hmac.new(self._key, signed, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(mac, expected):
             raise PeerAuthError(f"bad signature (claims to be node {sender})")
         now = self.wall_ms()
