@@ -66,7 +66,8 @@ class Api:
         return self._authed(f"reports.{method}", **params, **_range(start, end))
 
     def status(self) -> dict:
-        return self._call("cluster.status")
+        """cluster.status; with a manager's token it also lists the merges."""
+        return self._call("cluster.status", **({"token": self.token} if self.token else {}))
 
     # -- administration (managers) and voids: see docs/protocol.md ---------------------------
     def change_pin(self, old_pin: str, new_pin: str) -> str:

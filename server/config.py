@@ -16,6 +16,9 @@ from runtime.settings import SettingError, whole_number
 
 SECRET_FILE = "cluster-secret"
 MIN_SECRET_LENGTH = 16
+# Secrets printed in this project's own documents: anyone can read them, so a node refuses them.
+EXAMPLE_SECRETS = frozenset({"change-me-long-secret", "change-me-to-a-long-random-string"})
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ConfigError = SettingError  # what load_config raises: names the key and why
 
@@ -56,6 +59,8 @@ def _secret(env: dict, cluster: dict, data_dir: Path) -> bytes:
     if raw:
         if len(raw) < MIN_SECRET_LENGTH:
             raise ConfigError("CLUSTER_SECRET", f"must have at least {MIN_SECRET_LENGTH} characters")
+        if raw.strip() in EXAMPLE_SECRETS:
+            raise ConfigError("CLUSTER_SECRET", f"is the example from the documentation: make one with {MAKE_A_SECRET}")
         return raw.encode()
     if len(cluster) > 1:
         raise ConfigError("CLUSTER_SECRET", "is required when CLUSTER names more than one node")

@@ -23,6 +23,7 @@ log = logging.getLogger("onsell.rpc")
 
 PUBLIC = None
 ANY_ROLE = "any"
+TOKEN_OPTIONAL = "optional"  # public, but a valid token (checked like any other) tells the handler who asks
 PEER = "peer"  # another node of the cluster: params are an envelope signed with the cluster secret
 TOKEN_PARAM = "token"
 
@@ -135,12 +136,14 @@ class Dispatcher:
             return None
         token = params.get(TOKEN_PARAM)
         if token is None:
+            if method.role == TOKEN_OPTIONAL:
+                return None
             raise app_error(UNAUTHENTICATED, "Sign in first: this method needs a token")
         try:
             claims = self.tokens.verify(token, self.wall_clock_s())
         except InvalidToken as exc:
             raise app_error(UNAUTHENTICATED, f"Sign in again: {exc}", detail=exc.detail) from None
-        if method.role != ANY_ROLE and claims.role != method.role:
+        if method.role not in (ANY_ROLE, TOKEN_OPTIONAL) and claims.role != method.role:
             raise app_error(FORBIDDEN, f"Only a {method.role} may call {method.name}", required_role=method.role)
         return claims
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from db.database import Database
+from server.config import ConfigError, load_config
 from server.login_throttle import LoginThrottle
 from server.pins import hash_pin, verify_pin
 from server.tokens import InvalidToken, TokenSigner
@@ -64,3 +66,22 @@ def test_a_peer_envelope_with_text_no_node_writes_is_refused_not_an_internal_err
     envelope = {**sender.seal("peer.message", {"x": 1}), **changed}
     with pytest.raises(PeerAuthError):
         receiver.open("peer.message", envelope)
+
+
+@pytest.mark.parametrize("secret", ["change-me-long-secret", "change-me-to-a-long-random-string"])
+def test_the_documents_example_secrets_are_refused_at_start(tmp_path, secret):
+    """Anyone can read the README: a cluster signed with its example secret is open to anyone."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(1, env={"CLUSTER": "1=127.0.0.1:7001,2=127.0.0.1:7002", "CLUSTER_SECRET": secret, "DATA_DIR": str(tmp_path)})
+    assert refused.value.key == "CLUSTER_SECRET"
+
+
+def test_a_new_database_and_its_folder_are_readable_only_by_their_owner(tmp_path):
+    path = tmp_path / "fresh" / "node-1.db"
+    database = Database(path)
+    try:
+        database.write(lambda conn: conn.execute("CREATE TABLE t (x)"))
+        assert (path.parent.stat().st_mode & 0o777, path.stat().st_mode & 0o777) == (0o700, 0o600)
+        assert all(p.stat().st_mode & 0o077 == 0 for p in path.parent.iterdir())  # -wal and -shm too
+    finally:
+        database.close()
