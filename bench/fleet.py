@@ -93,7 +93,8 @@ def main() -> int:
     parser.add_argument("--listen-backlog", type=int, default=None,
                         help="the nodes' LISTEN_BACKLOG (default: the setting's); 5 was socketserver's default, the reference")
     args = parser.parse_args()
-    env = {"LOG_LEVEL": "WARNING", **({"LISTEN_BACKLOG": str(args.listen_backlog)} if args.listen_backlog else {})}
+    env = {"LOG_LEVEL": "WARNING", "MAX_CONNECTIONS_PER_IP": "0",  # every till connects from this one machine
+           **({"LISTEN_BACKLOG": str(args.listen_backlog)} if args.listen_backlog else {})}
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp), env=env).start()
         tills: list[Till] = []

@@ -108,7 +108,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
-                           config.listen_backlog)
+                           config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock)
     return Node(config, clock, database, cluster, ledger, dispatcher, server)
 
 

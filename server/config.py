@@ -33,6 +33,8 @@ class Config:
     log_level: str
     max_connections: int
     listen_backlog: int
+    line_timeout_s: float
+    max_connections_per_ip: int
     max_line_bytes: int
     idle_timeout_s: float
     login_max_failures: int
@@ -99,6 +101,8 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         log_level=log_level,
         max_connections=whole_number(env, "MAX_CONNECTIONS"),
         listen_backlog=whole_number(env, "LISTEN_BACKLOG"),
+        line_timeout_s=whole_number(env, "LINE_TIMEOUT_S"),
+        max_connections_per_ip=whole_number(env, "MAX_CONNECTIONS_PER_IP", minimum=0),
         max_line_bytes=whole_number(env, "MAX_LINE_BYTES"),
         idle_timeout_s=whole_number(env, "IDLE_TIMEOUT_S"),
         login_max_failures=whole_number(env, "LOGIN_MAX_FAILURES"),

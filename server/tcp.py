@@ -23,6 +23,7 @@ import socketserver
 import threading
 from contextlib import contextmanager
 
+from runtime.clock import SystemClock
 from runtime.events import event
 from runtime.settings import default_int
 from wire import jsonrpc
@@ -50,7 +51,8 @@ class RpcServer(socketserver.ThreadingTCPServer):
     block_on_close = False
 
     def __init__(self, address, dispatcher, max_connections: int, max_line_bytes: int, idle_timeout_s: float,
-                 listen_backlog: int | None = None):
+                 listen_backlog: int | None = None, line_timeout_s: float | None = None, max_per_address: int | None = None,
+                 clock=None):
         # socketserver listens with request_queue_size (5 by default): a thousand tills reconnecting at once after a
         # failover would overflow it, and each overflowed connect waits out TCP's SYN back-off (1 s, 3 s, 7 s...).
         self.request_queue_size = listen_backlog or default_int("LISTEN_BACKLOG")
@@ -58,6 +60,11 @@ class RpcServer(socketserver.ThreadingTCPServer):
         self.max_line_bytes = max_line_bytes
         self.idle_timeout_s = idle_timeout_s
         self.max_connections = max_connections
+        self.line_timeout_s = line_timeout_s or default_int("LINE_TIMEOUT_S")
+        self.max_per_address = default_int("MAX_CONNECTIONS_PER_IP") if max_per_address is None else max_per_address
+        self.clock = clock or SystemClock()
+        self._per_address: dict[str, int] = {}
+        self._per_address_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._peer_slots = threading.BoundedSemaphore(PEER_RESERVED_CONNECTIONS)
         self._connection = threading.local()  # what _serve tells the handler of its connection
@@ -69,12 +76,18 @@ class RpcServer(socketserver.ThreadingTCPServer):
 
     def process_request(self, request, client_address):
         """Serve the connection on a thread of its own in a free slot; on probation in a peer's reserved slot; or refuse it."""
+        if not self._take_address(client_address[0]):
+            log.warning("connection from %s refused: %d connections already open from it", client_address[0], self.max_per_address)
+            self.refuse(request, "MAX_CONNECTIONS_PER_IP")
+            self.shutdown_request(request)
+            return
         if self._slots.acquire(blocking=False):
             slot, probation = self._slots, False
         elif self._peer_slots.acquire(blocking=False):
             slot, probation = self._peer_slots, True
         else:
             log.warning("connection from %s refused: %d connections already open", client_address[0], self.max_connections)
+            self._release_address(client_address[0])
             self.refuse(request)
             self.shutdown_request(request)
             return
@@ -83,8 +96,25 @@ class RpcServer(socketserver.ThreadingTCPServer):
                              name="rpc-connection").start()
         except BaseException:
             slot.release()
+            self._release_address(client_address[0])
             self.shutdown_request(request)
             raise
+
+    def _take_address(self, address: str) -> bool:
+        with self._per_address_lock:
+            count = self._per_address.get(address, 0)
+            if self.max_per_address and count >= self.max_per_address:
+                return False
+            self._per_address[address] = count + 1
+            return True
+
+    def _release_address(self, address: str) -> None:
+        with self._per_address_lock:
+            count = self._per_address.get(address, 0) - 1
+            if count > 0:
+                self._per_address[address] = count
+            else:
+                self._per_address.pop(address, None)
 
     def _serve(self, request, client_address, slot: threading.BoundedSemaphore, probation: bool) -> None:
         self._connection.probation = probation
@@ -95,15 +125,16 @@ class RpcServer(socketserver.ThreadingTCPServer):
         finally:
             self.shutdown_request(request)
             slot.release()
+            self._release_address(client_address[0])
 
     def on_probation(self) -> bool:
         """True in the thread of a connection let in on a peer's reserved slot."""
         return getattr(self._connection, "probation", False)
 
     @staticmethod
-    def refuse(request: socket.socket) -> None:
+    def refuse(request: socket.socket, limit: str = "MAX_CONNECTIONS") -> None:
         """Answer `unavailable` (too many connections) on a connection about to be closed."""
-        refusal = app_error(UNAVAILABLE, "Too many connections; try again shortly", limit="MAX_CONNECTIONS")
+        refusal = app_error(UNAVAILABLE, "Too many connections; try again shortly", limit=limit)
         try:
             request.settimeout(REFUSAL_SEND_TIMEOUT_S)
             request.sendall(jsonrpc.encode(jsonrpc.failure(None, refusal)))
@@ -127,6 +158,7 @@ class RpcServer(socketserver.ThreadingTCPServer):
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout_s)
 
+
 class RpcHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         server: RpcServer = self.server
@@ -135,12 +167,19 @@ class RpcHandler(socketserver.BaseRequestHandler):
         sock.settimeout(PROBATION_S if probation else server.idle_timeout_s)
         decoder = LineDecoder(server.max_line_bytes)
         peer = self.client_address[0]
+        line_deadline = None  # while a line is under way: when it must be complete (LINE_TIMEOUT_S after its first byte)
         while True:
+            if line_deadline is not None and not probation:
+                sock.settimeout(max(0.01, min(server.idle_timeout_s, line_deadline - server.clock.monotonic_s())))
             try:
                 data = sock.recv(RECV_BYTES)
             except TimeoutError:
                 if probation:
                     server.refuse(sock)
+                    return
+                if line_deadline is not None and server.clock.monotonic_s() >= line_deadline:
+                    log.info("%s", event("slow_line_closed", f"closing connection from {peer}: a line still unfinished "
+                                         f"{server.line_timeout_s:.0f} s after its first byte", pending_bytes=decoder.pending_bytes).line())
                     return
                 log.info("%s", event("idle_connection_closed", f"closing idle connection from {peer} ({decoder.pending_bytes} bytes of an "
                                                "unfinished line)", pending_bytes=decoder.pending_bytes).line())
@@ -171,6 +210,12 @@ class RpcHandler(socketserver.BaseRequestHandler):
                                                                               {"reason": "internal_error"})))
                     if reply is not None and not self._send(sock, reply):
                         return
+            if decoder.pending_bytes == 0:
+                if line_deadline is not None:
+                    line_deadline = None
+                    sock.settimeout(server.idle_timeout_s)
+            elif line_deadline is None:
+                line_deadline = server.clock.monotonic_s() + server.line_timeout_s
 
     @staticmethod
     def _send(sock: socket.socket, data: bytes) -> bool:

@@ -1,6 +1,7 @@
 """Named limits: line size, idle and half-sent connections, connection count."""
 
 import json
+import socket
 import time
 
 from support import RawClient, wait_until
@@ -68,3 +69,56 @@ def test_connections_over_the_limit_get_unavailable_and_the_rest_keep_working(fr
     wait_until(a_new_connection_is_served, what="a freed connection slot")
     for client in held:
         client.close()
+
+
+def test_a_line_trickling_one_byte_a_second_is_closed_after_the_line_timeout(fresh_server):
+    """IDLE_TIMEOUT_S never fired on a socket that sends a byte a second; LINE_TIMEOUT_S counts from the line's first byte."""
+    server = fresh_server(env={"LINE_TIMEOUT_S": "2", "IDLE_TIMEOUT_S": "300"})
+    raw = server.raw()
+    started, closed = time.monotonic(), False
+    for byte in b'{"jsonrpc":"2.0","id":1,"method":"ping"}':
+        try:
+            raw.send_bytes(bytes([byte]))
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.5)
+        if time.monotonic() - started > 6:
+            break
+    assert closed or raw.is_closed_by_server(timeout=5), "the trickling connection was still open"
+    assert time.monotonic() - started < 10
+    raw.close()
+    fresh = server.raw()
+    assert "result" in fresh.call("ping")  # a whole line sent at once is served as ever
+    fresh.close()
+
+
+def test_one_address_may_hold_at_most_max_connections_per_ip(fresh_server):
+    """From 127.0.0.1 the fourth connection gets unavailable naming the limit; another address (127.0.0.2) still gets in."""
+    server = fresh_server(env={"MAX_CONNECTIONS_PER_IP": "3"})
+
+    def served_from(source: str):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10, source_address=(source, 0))
+        client = RawClient.__new__(RawClient)
+        client.sock, client.buffer = sock, b""
+        return client
+    held = [wait_until(lambda: _served(server), what="a connection from 127.0.0.1") for _ in range(3)]
+    extra = served_from("127.0.0.1")
+    refusal = extra.call("ping")["error"]
+    assert (refusal["code"], refusal["data"]["limit"]) == (1009, "MAX_CONNECTIONS_PER_IP")
+    other = served_from("127.0.0.2")
+    assert "result" in other.call("ping")
+    for client in (*held, extra, other):
+        client.close()
+
+
+def _served(server):
+    """A connection that got an answer; None while the start-up probe's connection may still count."""
+    client = server.raw()
+    try:
+        if "result" in client.call("ping"):
+            return client
+    except (ConnectionError, OSError, json.JSONDecodeError, KeyError):
+        pass
+    client.close()
+    return None
