@@ -94,7 +94,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     sales = SalesRepository(database)
     reports = ReportsRepository(database)
     tokens = TokenSigner(config.secret)
-    throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s)
+    throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s, config.login_max_failures_per_source)
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),

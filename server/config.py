@@ -38,6 +38,7 @@ class Config:
     max_line_bytes: int
     idle_timeout_s: float
     login_max_failures: int
+    login_max_failures_per_source: int
     login_lock_s: float
     stop_timeout_s: float
     timing: Timing
@@ -106,6 +107,7 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         max_line_bytes=whole_number(env, "MAX_LINE_BYTES"),
         idle_timeout_s=whole_number(env, "IDLE_TIMEOUT_S"),
         login_max_failures=whole_number(env, "LOGIN_MAX_FAILURES"),
+        login_max_failures_per_source=whole_number(env, "LOGIN_MAX_FAILURES_PER_SOURCE"),
         login_lock_s=whole_number(env, "LOGIN_LOCK_MINUTES") * 60,
         stop_timeout_s=whole_number(env, "STOP_TIMEOUT_MS") / 1000,
         timing=_timing(env),

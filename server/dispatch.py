@@ -51,6 +51,7 @@ class Method:
     params: tuple[Param, ...] = ()
     role: str | None = PUBLIC
     coordinator_only: bool = True  # on any other node: not_coordinator (see Dispatcher.gate)
+    wants_source: bool = False  # the handler gets source= (the caller's address; "" in-process)
 
 
 @dataclass
@@ -72,20 +73,21 @@ class Dispatcher:
             methods[method.name] = method
         return cls(methods, tokens, wall_clock_s, gate, peer_auth, accounts)
 
-    def handle_line(self, line: bytes) -> bytes | None:
-        """The response line for one request line, or None when nothing is owed (notifications)."""
+    def handle_line(self, line: bytes, source: str = "") -> bytes | None:
+        """The response line for one request line, or None when nothing is owed (notifications).
+        `source` is the caller's address (the sign-in throttle counts per address)."""
         message = jsonrpc.decode_message(line)
-        responses = [r for r in (self._answer(item) for item in message.items) if r is not None]
+        responses = [r for r in (self._answer(item, source) for item in message.items) if r is not None]
         if not responses:
             return None
         return jsonrpc.encode(responses if message.is_batch else responses[0])
 
-    def _answer(self, item) -> dict | None:
+    def _answer(self, item, source: str) -> dict | None:
         """One element's answer, whatever happens to the others of its batch."""
         if isinstance(item, Invalid):
             return jsonrpc.failure(item.id, item.error)
         try:
-            result = self.call(item.method, item.params)
+            result = self.call(item.method, item.params, source)
         except RpcError as error:
             return None if item.is_notification else jsonrpc.failure(item.id, error)
         except Exception:  # a bug outside a handler (call() covers those): this element's answer, not the batch's
@@ -94,7 +96,7 @@ class Dispatcher:
             return None if item.is_notification else jsonrpc.failure(item.id, error)
         return None if item.is_notification else jsonrpc.success(item.id, result)
 
-    def call(self, name: str, params: dict) -> Any:
+    def call(self, name: str, params: dict, source: str = "") -> Any:
         """Run one method with raw params; raises RpcError for every failure."""
         method = self.methods.get(name)
         if method is None:
@@ -106,6 +108,8 @@ class Dispatcher:
                 self.gate()
             caller = self._authenticate(method, params)
             kwargs = self._parse_params(method, params)
+            if method.wants_source:
+                kwargs["source"] = source
         try:
             if caller is not None and method.role != PEER and self.accounts is not None:
                 caller = self.accounts(caller)

@@ -203,7 +203,7 @@ class RpcHandler(socketserver.BaseRequestHandler):
                     sock.settimeout(server.idle_timeout_s)
                 with server.in_flight():
                     try:
-                        reply = server.dispatcher.handle_line(piece)
+                        reply = server.dispatcher.handle_line(piece, peer)
                     except Exception:  # a bug must cost one answer, not the connection's thread
                         log.exception("could not answer a request from %s", peer)
                         reply = jsonrpc.encode(jsonrpc.failure(None, RpcError(jsonrpc.INTERNAL_ERROR, "Internal error",

@@ -1,5 +1,8 @@
 """Tokens, PIN hashes, the sign-in throttle and peer envelopes, with time passed in."""
 
+import threading
+import time
+
 import pytest
 
 from db.database import Database
@@ -37,26 +40,67 @@ def test_forged_or_altered_tokens_are_rejected():
             signer.verify(bad, now_s=1)
 
 
-def test_five_failures_in_the_window_lock_the_cpf_for_the_lock_time():
-    throttle = LoginThrottle(max_failures=5, window_s=900, lock_s=900)
-    for t in range(4):
-        assert not throttle.record_failure("cpf", now=t)
-    assert throttle.locked_for("cpf", now=5) == 0
-    assert throttle.record_failure("cpf", now=10)
-    assert throttle.locked_for("cpf", now=11) == pytest.approx(899)
-    assert throttle.locked_for("other", now=11) == 0
-    assert throttle.locked_for("cpf", now=910) == 0
+def wrong(throttle: LoginThrottle, cpf: str, source: str, now: float) -> float:
+    """One attempt with a wrong PIN: what begin() said (0: it was checked)."""
+    wait_s = throttle.begin(cpf, source, now)
+    if wait_s == 0:
+        throttle.finish(cpf, source, False, now)
+    return wait_s
 
 
-def test_failures_outside_the_window_or_before_a_success_do_not_count():
-    throttle = LoginThrottle(max_failures=3, window_s=100, lock_s=100)
-    throttle.record_failure("cpf", now=0)
-    throttle.record_failure("cpf", now=1)
-    assert not throttle.record_failure("cpf", now=150)  # the first two fell out of the window
-    throttle.record_success("cpf")
-    assert not throttle.record_failure("cpf", now=151)
-    assert not throttle.record_failure("cpf", now=152)
-    assert throttle.record_failure("cpf", now=153)
+def test_five_wrong_pins_throttle_the_cpf_from_that_address_only():
+    """The sixth attempt waits the lock time without a PIN check; the same CPF from elsewhere is not locked out."""
+    throttle = LoginThrottle(max_failures=5, window_s=900, lock_s=900, max_per_source=100)
+    assert [wrong(throttle, "cpf", "a", t) for t in range(5)] == [0] * 5
+    assert throttle.begin("cpf", "a", now=10) == pytest.approx(900)
+    assert throttle.begin("cpf", "a", now=11) == pytest.approx(899)
+    assert wrong(throttle, "cpf", "b", 11) == 0
+    assert wrong(throttle, "other", "a", 11) == 0
+    assert wrong(throttle, "cpf", "a", 910) == 0
+
+
+def test_a_right_pin_starts_the_count_again_and_old_failures_leave_the_window():
+    throttle = LoginThrottle(max_failures=3, window_s=100, lock_s=100, max_per_source=100)
+    wrong(throttle, "cpf", "a", 0)
+    wrong(throttle, "cpf", "a", 1)
+    assert wrong(throttle, "cpf", "a", 150) == 0  # the first two fell out of the window
+    assert throttle.begin("cpf", "a", now=151) == 0
+    throttle.finish("cpf", "a", True, now=151)
+    assert [wrong(throttle, "cpf", "a", t) for t in (152, 153, 154)] == [0, 0, 0]
+    assert throttle.begin("cpf", "a", now=155) > 0
+
+
+def test_attempts_being_checked_count_so_concurrent_guesses_cannot_slip_past():
+    """With 5 attempts admitted and unsettled, a 6th is not admitted (it waits for them, here in vain)."""
+    throttle = LoginThrottle(max_failures=5, window_s=900, lock_s=900, max_per_source=100, settle_wait_s=0.5)
+    assert [throttle.begin("cpf", "a", now=0) for _ in range(5)] == [0] * 5
+    started = time.monotonic()
+    assert throttle.begin("cpf", "a", now=0) > 0
+    assert time.monotonic() - started >= 0.4  # it waited for the five to settle before giving up
+
+
+def test_an_address_spraying_many_cpfs_is_throttled_after_max_per_source_failures():
+    throttle = LoginThrottle(max_failures=5, window_s=900, lock_s=900, max_per_source=20)
+    assert [wrong(throttle, f"cpf-{n}", "a", n) for n in range(20)] == [0] * 20
+    assert throttle.begin("cpf-20", "a", now=21) > 0
+    assert wrong(throttle, "cpf-20", "b", 21) == 0
+
+
+def test_many_right_sign_ins_at_once_are_admitted():
+    """A store's tills behind one address signing in together, or one seller on two tills, are not throttled."""
+    throttle = LoginThrottle(max_failures=5, window_s=900, lock_s=900, max_per_source=20)
+    assert [throttle.begin(f"cpf-{n}", "store", now=0) for n in range(50)] == [0] * 50
+    done = []
+
+    def right_later():
+        time.sleep(0.2)
+        for _ in range(5):
+            throttle.finish("same", "store", True, now=0)
+    for _ in range(5):
+        assert throttle.begin("same", "store", now=0) == 0
+    threading.Thread(target=right_later).start()
+    done.append(throttle.begin("same", "store", now=0))  # waits for the five to settle right, then goes
+    assert done == [0]
 
 
 @pytest.mark.parametrize("changed", [{"mac": "é" * 64}, {"nonce": "\ud800"}, {"body": {"\ud800": 1}}])

@@ -1,6 +1,8 @@
 """Sign-in, self-registration, user creation by managers, and changing one's own PIN."""
 
 import logging
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 from db.errors import AlreadyExists
 from db.users import UserRepository, read_account
@@ -17,6 +19,7 @@ from server.tokens import TokenSigner
 from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, FORBIDDEN, INACTIVE, RATE_LIMITED, UNKNOWN_USER, app_error
 
 log = logging.getLogger("onsell.auth")
+UNKNOWN_CPF_HASH = hash_pin("0000")  # checked against when a CPF has no account, so that costs what a wrong PIN costs
 
 
 class AuthController:
@@ -38,10 +41,11 @@ class AuthController:
             Param("pin", parse_new_pin),
         )
         return [
-            Method("auth.login", self.login, (Param("cpf", parse_cpf), Param("pin", parse_pin))),
+            Method("auth.login", self.login, (Param("cpf", parse_cpf), Param("pin", parse_pin)), wants_source=True),
             Method("auth.register", self.register, person),
             Method("auth.change_pin", self.change_pin, (Param("old_pin", lambda v: parse_pin(v, "old_pin")),
-                                                        Param("new_pin", lambda v: parse_new_pin(v, "new_pin"))), role=ANY_ROLE),
+                                                        Param("new_pin", lambda v: parse_new_pin(v, "new_pin"))), role=ANY_ROLE,
+                   wants_source=True),
             Method("users.create", self.create_user, person + (Param("role", parse_role),), role=MANAGER),
             Method("auth.me", self.me, role=ANY_ROLE),
         ]
@@ -53,41 +57,51 @@ class AuthController:
     def birth_year(self, value) -> int:
         return parse_birth_year(value, self.clock.now().year)
 
-    def login(self, caller, cpf: str, pin: str) -> dict:
-        """A token for the right CPF and PIN; rate_limited after too many wrong PINs."""
-        self._check_throttle(cpf)
-        found = self.users.find_by_cpf(cpf)
-        if found is None:
-            raise app_error(UNKNOWN_USER, "No account has this CPF")
-        user, pin_hash, credential_version = found
-        if not pin_hash:
-            raise app_error(BAD_CREDENTIALS, "No PIN is set for this account: a manager must set one", pin_not_set=True)
-        self._check_pin(cpf, pin, pin_hash, user)
+    def login(self, caller, cpf: str, pin: str, source: str = "") -> dict:
+        """A token for the right CPF and PIN; rate_limited after too many wrong PINs (server.login_throttle)."""
+        with self._attempt(cpf, source) as outcome:
+            found = self.users.find_by_cpf(cpf)
+            if found is None:
+                verify_pin(pin, UNKNOWN_CPF_HASH)  # as long as a wrong PIN takes: the answer time does not tell CPFs apart
+                outcome.right = False
+                raise app_error(UNKNOWN_USER, "No account has this CPF")
+            user, pin_hash, credential_version = found
+            if not pin_hash:
+                raise app_error(BAD_CREDENTIALS, "No PIN is set for this account: a manager must set one", pin_not_set=True)
+            self._check_pin(outcome, pin, pin_hash, user)
         if not user.active:
             raise app_error(INACTIVE, "This account is deactivated", field="cpf")
         log.info("sign-in: %s (%s)", user.name, user.role)
         token = self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)
         return {"token": token, "user": user_json(user), "void_window_minutes": int(self.void_window_s // 60)}
 
-    def _check_throttle(self, cpf: str) -> None:
-        wait_s = self.throttle.locked_for(cpf, self.clock.monotonic_s())
+    @contextmanager
+    def _attempt(self, cpf: str, source: str):
+        """Admit a sign-in attempt before any PIN is checked (rate_limited, no PIN checked, when throttled) and settle
+        it after, whatever happens in between; the body sets outcome.right."""
+        wait_s = self.throttle.begin(cpf, source, self.clock.monotonic_s())
         if wait_s > 0:
-            log.warning("sign-in refused for CPF ***%s: locked for %.0f s more", cpf[-4:], wait_s)
+            log.warning("sign-in refused for CPF ***%s from %s: throttled for %.0f s more", cpf[-4:], source or "-", wait_s)
             raise app_error(RATE_LIMITED, "Too many wrong PINs: try again later", retry_after_s=int(wait_s) + 1)
+        outcome = SimpleNamespace(right=None)
+        try:
+            yield outcome
+        finally:
+            self.throttle.finish(cpf, source, outcome.right, self.clock.monotonic_s())
 
-    def _check_pin(self, cpf: str, pin: str, pin_hash: str, user: User) -> None:
-        if not verify_pin(pin, pin_hash):
-            locked = self.throttle.record_failure(cpf, self.clock.monotonic_s())
-            log.warning("sign-in failed for %s (%s)%s", user.name, user.role, ": CPF now locked" if locked else "")
+    @staticmethod
+    def _check_pin(outcome, pin: str, pin_hash: str, user: User) -> None:
+        outcome.right = verify_pin(pin, pin_hash)
+        if not outcome.right:
+            log.warning("sign-in failed for %s (%s)", user.name, user.role)
             raise app_error(BAD_CREDENTIALS, "Wrong CPF or PIN")
-        self.throttle.record_success(cpf)
 
-    def change_pin(self, caller, old_pin: str, new_pin: str) -> dict:
+    def change_pin(self, caller, old_pin: str, new_pin: str, source: str = "") -> dict:
         """The caller sets a new PIN; every token issued before is refused, and a new one is answered."""
         user = self.users.find_by_id(caller.user_id)
         found = self.users.find_by_cpf(user.cpf)
-        self._check_throttle(user.cpf)
-        self._check_pin(user.cpf, old_pin, found[1], user)
+        with self._attempt(user.cpf, source) as outcome:
+            self._check_pin(outcome, old_pin, found[1], user)
         pin_hash, now_ms = hash_pin(new_pin), self.clock.wall_ms()
 
         def write(conn, stamp) -> str:  # the version is read in the write: a reset committed just after must win
