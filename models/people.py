@@ -30,7 +30,7 @@ def parse_name(value: object, field: str = "name") -> str:
 
 def parse_birth_year(value: object, current_year: int, field: str = "birth_year") -> int:
     """A birth year between OLDEST_BIRTH_YEAR and current_year - MIN_AGE_YEARS."""
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 4:
         value = int(value.strip())
     if not is_int(value):
         raise ValidationError(field, "must be a year such as 1990")

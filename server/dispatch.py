@@ -111,7 +111,7 @@ class Dispatcher:
             if method.wants_source:
                 kwargs["source"] = source
         try:
-            if caller is not None and method.role != PEER and self.accounts is not None:
+            if caller is not None and method.role not in (PEER, TOKEN_OPTIONAL) and self.accounts is not None:
                 caller = self.accounts(caller)
             return method.handler(caller, **kwargs)
         except RpcError:
@@ -143,6 +143,12 @@ class Dispatcher:
             if method.role == TOKEN_OPTIONAL:
                 return None
             raise app_error(UNAUTHENTICATED, "Sign in first: this method needs a token")
+        if method.role == TOKEN_OPTIONAL:  # a public method: a token that does not hold only makes the caller anonymous
+            try:
+                claims = self.tokens.verify(token, self.wall_clock_s())
+                return self.accounts(claims) if self.accounts is not None else claims
+            except (InvalidToken, RpcError, DatabaseUnavailable):
+                return None
         try:
             claims = self.tokens.verify(token, self.wall_clock_s())
         except InvalidToken as exc:

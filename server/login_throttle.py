@@ -21,6 +21,7 @@ LOGIN_MAX_FAILURES = default_int("LOGIN_MAX_FAILURES")
 LOGIN_MAX_FAILURES_PER_SOURCE = default_int("LOGIN_MAX_FAILURES_PER_SOURCE")
 LOGIN_WINDOW_S = 15 * 60  # fixed: the settings table and README say "within 15 minutes"
 LOGIN_LOCK_S = default_int("LOGIN_LOCK_MINUTES") * 60
+PRUNE_EVERY = 1000  # attempts between sweeps of keys whose failures and locks have all expired
 SETTLE_WAIT_S = 5.0  # longest an attempt waits for the ones ahead of it on its pair (a PIN check takes ~40 ms)
 
 
@@ -36,11 +37,15 @@ class LoginThrottle:
         self._checking: dict[tuple, int] = {}  # pair -> attempts admitted and not yet settled
         self._locked_until: dict[tuple, float] = {}
         self._settled = threading.Condition()
+        self._since_prune = 0
 
     def begin(self, cpf: str, source: str, now: float) -> float:
         """0 when this attempt may check its PIN (then finish() must follow); otherwise the seconds to wait."""
         pair, address = ("pair", cpf, source), ("source", source)
         with self._settled:
+            self._since_prune += 1
+            if self._since_prune >= PRUNE_EVERY:  # a spray of random CPFs and addresses must not grow memory for ever
+                self._prune(now)
             self._settled.wait_for(lambda: self._count(pair, now) + self._checking.get(pair, 0) < self.max_failures
                                    or not self._checking.get(pair), self.settle_wait_s)
             for key, limit in ((pair, self.max_failures), (address, self.max_per_source)):
@@ -71,6 +76,13 @@ class LoginThrottle:
         """A failure counts against its address."""
         with self._settled:
             self._failures.setdefault(("source", source), deque()).append(now)
+
+    def _prune(self, now: float) -> None:
+        self._since_prune = 0
+        for key in [k for k, failures in self._failures.items() if not failures or failures[-1] <= now - self.window_s]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until <= now]:
+            del self._locked_until[key]
 
     def _count(self, key: tuple, now: float) -> int:
         failures = self._failures.get(key)

@@ -17,6 +17,7 @@ connection slots) and RpcHandler.handle (the line loop). wait_idle() lets a
 stopping node answer the requests already being served.
 """
 
+import json
 import logging
 import socket
 import socketserver
@@ -36,6 +37,15 @@ REFUSAL_SEND_TIMEOUT_S = 1.0
 PEER_RESERVED_CONNECTIONS = 16  # for the cluster's own nodes when tills hold every MAX_CONNECTIONS slot
 PROBATION_S = 2.0  # how long a connection let in on probation may take to send its first line
 PEER_METHOD_PREFIX = "peer."  # what a peer's requests name (peer.message, peer.push, peer.pull)
+
+
+def is_success(reply: bytes | None) -> bool:
+    """A single answer with a result (what only a signed peer request gets on probation)."""
+    try:
+        answer = json.loads(reply) if reply else None
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and "result" in answer
 
 
 def is_peer_request(line: bytes) -> bool:
@@ -163,21 +173,23 @@ class RpcHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         server: RpcServer = self.server
         sock: socket.socket = self.request
-        probation = server.on_probation()
-        sock.settimeout(PROBATION_S if probation else server.idle_timeout_s)
+        clock = server.clock
+        # On probation (a peer's reserved slot): one deadline for the whole first line, however it trickles.
+        probation_deadline = clock.monotonic_s() + PROBATION_S if server.on_probation() else None
         decoder = LineDecoder(server.max_line_bytes)
         peer = self.client_address[0]
         line_deadline = None  # while a line is under way: when it must be complete (LINE_TIMEOUT_S after its first byte)
         while True:
-            if line_deadline is not None and not probation:
-                sock.settimeout(max(0.01, min(server.idle_timeout_s, line_deadline - server.clock.monotonic_s())))
+            deadline = probation_deadline if probation_deadline is not None else line_deadline
+            wait_s = server.idle_timeout_s if deadline is None else min(server.idle_timeout_s, deadline - clock.monotonic_s())
             try:
+                sock.settimeout(max(0.01, wait_s))  # for this recv only: answers are sent under the idle timeout
                 data = sock.recv(RECV_BYTES)
             except TimeoutError:
-                if probation:
+                if probation_deadline is not None:
                     server.refuse(sock)
                     return
-                if line_deadline is not None and server.clock.monotonic_s() >= line_deadline:
+                if line_deadline is not None and clock.monotonic_s() >= line_deadline:
                     log.info("%s", event("slow_line_closed", f"closing connection from {peer}: a line still unfinished "
                                          f"{server.line_timeout_s:.0f} s after its first byte", pending_bytes=decoder.pending_bytes).line())
                     return
@@ -188,19 +200,18 @@ class RpcHandler(socketserver.BaseRequestHandler):
                 return
             if not data:
                 return
-            for piece in decoder.feed(data):
+            sock.settimeout(server.idle_timeout_s)
+            pieces = decoder.feed(data)
+            for piece in pieces:
                 if isinstance(piece, LineTooLong):
                     log.warning("closing connection from %s: line over %d bytes", peer, piece.limit)
                     error = RpcError(INVALID_REQUEST, f"Invalid Request: line longer than {piece.limit} bytes",
                                      {"reason": "line_too_long", "limit": piece.limit})
                     self._send(sock, jsonrpc.encode(jsonrpc.failure(None, error)))
                     return
-                if probation:
-                    if not is_peer_request(piece):
-                        server.refuse(sock)  # a till in a slot kept for peers
-                        return
-                    probation = False
-                    sock.settimeout(server.idle_timeout_s)
+                if probation_deadline is not None and not is_peer_request(piece):
+                    server.refuse(sock)  # a till in a slot kept for peers
+                    return
                 with server.in_flight():
                     try:
                         reply = server.dispatcher.handle_line(piece, peer)
@@ -210,12 +221,14 @@ class RpcHandler(socketserver.BaseRequestHandler):
                                                                               {"reason": "internal_error"})))
                     if reply is not None and not self._send(sock, reply):
                         return
+                if probation_deadline is not None:
+                    if not is_success(reply):
+                        return  # only a signed peer request succeeds: anything else does not keep a peer's slot
+                    probation_deadline = None
             if decoder.pending_bytes == 0:
-                if line_deadline is not None:
-                    line_deadline = None
-                    sock.settimeout(server.idle_timeout_s)
-            elif line_deadline is None:
-                line_deadline = server.clock.monotonic_s() + server.line_timeout_s
+                line_deadline = None
+            elif line_deadline is None or pieces:
+                line_deadline = clock.monotonic_s() + server.line_timeout_s  # a new line began in this data
 
     @staticmethod
     def _send(sock: socket.socket, data: bytes) -> bool:

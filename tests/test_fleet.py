@@ -137,7 +137,18 @@ def test_with_every_slot_taken_by_tills_a_peer_is_still_served_and_a_till_is_ref
         assert (refused["code"], refused["data"]["reason"]) == (1009, "unavailable") and till.is_closed_by_server()
         answered = peer.call("peer.message", {"not": "signed"})["error"]
         assert answered["code"] != 1009 and answered["data"]["reason"] != "unavailable"  # not refused for lack of a slot
+        assert peer.is_closed_by_server()  # but an unsigned one does not keep a peer's slot
         peer.close()
+        trickler = server.raw()
+        started = time.monotonic()
+        try:
+            for byte in b'{"jsonrpc":"2.0","id":1,"method":"peer.message"}':
+                trickler.send_bytes(bytes([byte]))
+                time.sleep(0.3)
+        except OSError:
+            pass
+        assert trickler.is_closed_by_server(timeout=5) and time.monotonic() - started < 8  # PROBATION_S for the whole line
+        trickler.close()
     finally:
         for conn in held:
             conn.close()

@@ -242,3 +242,14 @@ def test_amounts_are_matched_whole(raw, seller_token):
         answer = raw.call("sales.record", {"token": seller_token, "sale_id": str(uuid.uuid4()), "store_id": store_id,
                                            "amount": amount})
         assert answer["error"]["data"]["field"] == "amount"
+
+
+def test_a_birth_year_of_thousands_of_digits_is_invalid_params_not_an_internal_error(raw):
+    answer = raw.call("auth.register", {"cpf": "529.982.247-25", "name": "Nome Bom", "birth_year": "1" * 5000, "pin": "2580"})
+    assert answer["error"]["code"] == -32602 and answer["error"]["data"]["field"] == "birth_year"
+
+
+def test_a_public_method_with_a_token_that_does_not_hold_answers_anonymously(raw):
+    """cluster.status takes a token only to show merges to a manager: a bad one does not make it fail."""
+    answer = raw.call("cluster.status", {"token": "v1.not.valid"})
+    assert "result" in answer and "merges" not in answer["result"]

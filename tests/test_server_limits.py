@@ -122,3 +122,20 @@ def _served(server):
         pass
     client.close()
     return None
+
+
+def test_pipelined_lines_split_across_reads_are_served_past_the_line_timeout(fresh_server):
+    """Each line completes quickly though no read ends on a line boundary: LINE_TIMEOUT_S counts per line."""
+    server = fresh_server(env={"LINE_TIMEOUT_S": "1"})
+    raw = server.raw()
+    line = b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n'
+    half = len(line) // 2
+    raw.send_bytes(line[:half])
+    for _ in range(8):  # 2.4 s in all, each line done within 0.3 s
+        time.sleep(0.3)
+        raw.send_bytes(line[half:] + line[:half])
+    answers = [raw.read() for _ in range(8)]
+    assert all("result" in a for a in answers)
+    raw.send_bytes(line[half:])
+    assert "result" in raw.read()
+    raw.close()
