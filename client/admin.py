@@ -19,6 +19,7 @@ from client.prompts import (  # noqa: F401  (parse_day, parse_numbers, parse_sal
     REASON_ERROR,
     REASON_QUESTION,
     VOIDS_REPORT_LIMIT,
+    ask_new_document,
     ask_new_pin,
     ask_reason,
     parse_day,
@@ -145,14 +146,11 @@ class Administration:
     def create_store(self) -> None:
         """The CNPJ first: one already taken is told at once, before the rest is typed."""
         stores = self.fresh_stores()
-        while True:
-            cnpj = self.console.ask_optional(f"CNPJ da nova loja ({BACK}): ", parse_cnpj, views.document_error("CNPJ"))
-            if cnpj is None:
-                return
-            taken = next((s for s in stores if s["cnpj"] == cnpj), None)
-            if taken is None:
-                break
-            self.say(f"Já existe uma loja com este CNPJ: {store_label(taken)}. Digite outro CNPJ.")
+        cnpj = ask_new_document(self.console, f"CNPJ da nova loja ({BACK}): ", parse_cnpj, views.document_error("CNPJ"),
+                                lambda cnpj: next((s for s in stores if s["cnpj"] == cnpj), None),
+                                lambda taken: f"Já existe uma loja com este CNPJ: {store_label(taken)}. Digite outro CNPJ.")
+        if cnpj is None:
+            return
         name = self.console.ask_optional(f"Nome da nova loja ({BACK}): ", parse_name, NAME_ERROR)
         if name is None:
             return

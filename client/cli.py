@@ -37,8 +37,9 @@ from client.config import ClientConfig, ClientConfigError, load_client_config
 from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console
 from client.controllers import Interactive
+from client.prompts import parse_day
 from client.sale_queue import QueueSender, SaleQueue
-from models.dates import check_range, parse_br_date, parse_iso_date, today_in
+from models.dates import check_range, today_in
 from models.errors import ValidationError
 from models.money import parse_typed_amount
 from models.people import SELLER
@@ -61,8 +62,7 @@ REPORTS = {
 VOIDS_REPORT = "voids"  # cancelled sales: client/commands.py
 
 
-_date = argument_type(lambda text: parse_iso_date(text, "date") if "-" in text else parse_br_date(text),
-                      "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)")
+_date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)")
 _amount = argument_type(parse_typed_amount, "valor inválido: {text} (exemplo: 10.50 ou 10,50)")
 
 

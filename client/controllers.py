@@ -17,7 +17,7 @@ from client.api import Api
 from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console, Quit
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
-from client.prompts import BACK, MAX_LISTED_SALES, NAME_ERROR, NOTHING_CANCELLED, ask_new_pin, ask_reason
+from client.prompts import BACK, MAX_LISTED_SALES, NAME_ERROR, NOTHING_CANCELLED, ask_new_document, ask_new_pin, ask_reason
 from client.sale_queue import QueueSender, SaleQueue
 from models.dates import MAX_BACKDATE_DAYS, check_range, parse_br_date, today_in
 from models.documents import parse_cpf
@@ -461,15 +461,12 @@ class Interactive:
     def create_user(self) -> None:
         """The CPF first: one that already has an account is told at once, before the rest is typed."""
         people = self.api.users()
-        while True:
-            cpf = self.console.ask_optional(f"CPF do novo usuário ({BACK}): ", parse_cpf, views.document_error("CPF"))
-            if cpf is None:
-                return
-            taken = next((u for u in people if u["cpf"] == cpf), None)
-            if taken is None:
-                break
-            self.console.say(f"Já existe uma conta com este CPF: {taken['name']} "
-                             f"({views.ROLE_NAMES.get(taken['role'], taken['role'])}). Digite outro CPF.")
+        cpf = ask_new_document(self.console, f"CPF do novo usuário ({BACK}): ", parse_cpf, views.document_error("CPF"),
+                               lambda cpf: next((u for u in people if u["cpf"] == cpf), None),
+                               lambda taken: f"Já existe uma conta com este CPF: {taken['name']} "
+                                             f"({views.ROLE_NAMES.get(taken['role'], taken['role'])}). Digite outro CPF.")
+        if cpf is None:
+            return
         person = self.ask_person()
         if person is None:
             return

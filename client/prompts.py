@@ -13,8 +13,9 @@ from client.pickers import parse_numbers  # noqa: F401  (re-exported: client.adm
 from models.dates import parse_br_date, parse_iso_date
 from models.errors import ValidationError
 from models.people import is_weak_pin, parse_pin
+from models.records import MAX_VOID_REASON, MIN_VOID_REASON, parse_void_reason
 
-MIN_REASON_LENGTH, MAX_REASON_LENGTH = 3, 200  # sales.void's reason, checked here so a typo costs no round trip
+MIN_REASON_LENGTH, MAX_REASON_LENGTH = MIN_VOID_REASON, MAX_VOID_REASON  # checked here too, so a typo costs no round trip
 VOIDS_REPORT_LIMIT = 100  # reports.voids' default: the newest hundred are what a manager reads on screen
 MAX_LISTED_SALES = 1000  # the largest limit of sales.mine and sales.list
 BACK = "Enter para voltar"
@@ -27,11 +28,7 @@ PIN_ERROR = "O PIN tem de 4 a 8 dígitos."
 NOTHING_CANCELLED = "Nada foi cancelado."
 
 
-def parse_reason(text: str) -> str:
-    reason = " ".join(text.split())
-    if not MIN_REASON_LENGTH <= len(reason) <= MAX_REASON_LENGTH or not reason.isprintable():
-        raise ValidationError("reason", f"must have {MIN_REASON_LENGTH} to {MAX_REASON_LENGTH} characters")
-    return reason
+parse_reason = parse_void_reason  # the server's own rule (models.records)
 
 
 def ask_reason(console: Console) -> str | None:
@@ -71,3 +68,16 @@ def ask_new_pin(console: Console, prompt: str = "Escolha um PIN (4 a 8 dígitos)
         if again == pin:
             return pin
         console.say("Os PINs não conferem. Vamos de novo.")
+
+
+def ask_new_document(console: Console, prompt: str, parse, error: str, taken_by, describe) -> str | None:
+    """A CPF or CNPJ for a new record, asked again while taken_by(document) finds one that has it (said at once,
+    before the rest of the record is typed); None (Enter) goes back."""
+    while True:
+        document = console.ask_optional(prompt, parse, error)
+        if document is None:
+            return None
+        taken = taken_by(document)
+        if taken is None:
+            return document
+        console.say(describe(taken))
