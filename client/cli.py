@@ -101,7 +101,9 @@ class PortugueseParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = PortugueseParser(prog="python -m client", description="Cliente do onsell (registro de vendas).")
+    # Installed from a wheel the client is `onsell`; from the repository, `python -m client`: help says which was run.
+    prog = "onsell" if Path(sys.argv[0]).name == "onsell" else "python -m client"
+    parser = PortugueseParser(prog=prog, description="Cliente do onsell (registro de vendas).")
     parser.add_argument("--servers", metavar="LISTA", help="lista de servidores id=host:porta,... (padrão: CLUSTER)")
     commands = parser.add_subparsers(dest="command", metavar="COMANDO")
     sale = commands.add_parser("sale", help="registra uma venda (vendedor)")
@@ -223,7 +225,8 @@ def queue_offline(api: Api, queue: SaleQueue, args, sale_id: str, sold_on: dt.da
         raise CommandError("nenhum servidor respondeu; sem servidor, informe a loja pelo código (id), não pelo CNPJ.") from None
     cpf = api.user["cpf"] if api.user else credentials(config)[0]
     queue.add(sale_id, cpf, api.token or "", store_id, store_id, args.amount, sold_on)
-    print(f"onsell: venda guardada: será enviada quando o servidor voltar ({queue.count()} pendentes, código {sale_id})", file=sys.stderr)
+    print(f"onsell: venda guardada: será enviada quando o servidor voltar ({views.pending(queue.count())}, código {sale_id})",
+          file=sys.stderr)
     return EXIT_QUEUED
 
 

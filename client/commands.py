@@ -160,7 +160,7 @@ def argument_type(parse, message: str):
 _name_arg = argument_type(parse_name, "nome inválido: {text} (de 2 a 100 caracteres)")
 _cnpj_arg = argument_type(parse_cnpj, "CNPJ inválido: {text}")
 _sale_id_arg = argument_type(lambda text: parse_uuid(text.strip(), "sale_id"),
-                             "código de venda inválido: {text} (um UUID, como mostra 'Venda registrada')")
+                             "código de venda inválido: {text} (o código que 'sales' ou 'Minhas vendas' mostra)")
 _reason_arg = argument_type(parse_void_reason, f"motivo inválido: de {MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres")
 
 

@@ -247,7 +247,7 @@ class Interactive:
             if self.queue is None:
                 raise
             self.queue.add(sale_id, self.api.user["cpf"], self.api.token, store["id"], store["name"], cents, sold_on)
-            self.console.say(f"Venda guardada: será enviada quando o servidor voltar ({self.pending_count()} pendentes).")
+            self.console.say(f"Venda guardada: será enviada quando o servidor voltar ({views.pending(self.pending_count())}).")
             if self.sender:
                 self.sender.wake()
             return None

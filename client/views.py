@@ -33,6 +33,11 @@ REASON_MESSAGES = {
 }
 
 
+def pending(count: int) -> str:
+    """"1 pendente", "3 pendentes"."""
+    return f"{count} pendente{'' if count == 1 else 's'}"
+
+
 def money(cents: int) -> str:
     return format_brl(cents)
 

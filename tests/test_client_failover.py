@@ -82,7 +82,7 @@ def test_sales_queued_while_every_node_is_down_are_recorded_once_after_a_client_
     for node in cluster.nodes.values():
         node.kill9()
     client.type("1", "2", "11,00", "s")
-    client.wait_for("Venda guardada: será enviada quando o servidor voltar (1 pendentes)")
+    client.wait_for("Venda guardada: será enviada quando o servidor voltar (1 pendente)")
     client.type("1", "3", "12,00", "s")
     client.wait_for("(2 pendentes)")
     client.type("4")

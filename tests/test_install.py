@@ -84,6 +84,8 @@ def test_the_installed_wheel_holds_every_package_and_imports_nothing_from_the_re
         assert site in Path(path).resolve().parents, f"{name} imported from {path}, not from the installed wheel"
     for script in ("onsell", "onsell-server"):
         assert (installed / script).exists(), f"the wheel installs no {script} console script"
+    usage = run([installed / "onsell", "--help"], 60, env=clean_env(), cwd=tmp_path).stdout
+    assert usage.startswith("uso: onsell "), usage[:80]  # its help names the command that was run
 
 
 class Node:
