@@ -30,7 +30,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "data", SERVER, "node N keeps `DATA_DIR/node-N.db`"),
     Setting("TIMEZONE", "America/Sao_Paulo", BOTH, "the chain's time zone: what \"today\" is for a sale"),
     Setting("LOG_LEVEL", "INFO", SERVER, "DEBUG, INFO, WARNING or ERROR"),
-    Setting("MAX_CONNECTIONS", "4096", SERVER, "connections at once (a till each); one more gets `unavailable` and is closed"),
+    Setting("MAX_CONNECTIONS", "4096", SERVER,
+            "connections at once (a till each); when all are taken, a new one takes the slot of the oldest that has "
+            "not sent a whole request yet (closed); with every slot served, one more gets `unavailable` and is closed"),
     Setting("LISTEN_BACKLOG", "4096", SERVER,
             "connections the kernel holds while they wait to be accepted (capped by `net.core.somaxconn`): room for every "
             "till reconnecting at once after a failover"),
