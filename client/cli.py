@@ -34,7 +34,7 @@ from client.commands import (
     yes_no,
 )
 from client.config import ClientConfig, ClientConfigError, load_client_config
-from client.connection import Connection, RemoteError, ServerUnreachable
+from client.connection import Connection, RemoteError, ServerUnreachable, TlsMismatch
 from client.console import Console
 from client.controllers import Interactive
 from client.prompts import parse_day
@@ -48,7 +48,7 @@ from runtime.clock import SystemClock
 
 EXIT_OK = 0
 EXIT_ERROR = 1        # the server refused the request, or the input was invalid
-EXIT_USAGE = 2        # wrong command line (argparse), or a setting that cannot work (client/config.py)
+EXIT_USAGE = 2        # wrong command line (argparse), or a setting that cannot work (client/config.py; TLS_CA that does not fit)
 EXIT_UNREACHABLE = 3  # no server answered
 EXIT_QUEUED = 4       # `sale`: no server answered; the sale waits in the seller's queue and goes out on a later start
 
@@ -204,6 +204,8 @@ def record_sale(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
             queue.send_pending(api.connection)  # what earlier runs could not send goes first
         store = find_store(api, args.store)
         result = api.record_sale(sale_id, store["id"], args.amount, sold_on)
+    except TlsMismatch:
+        raise  # not a server that is down: a setting to fix, so the sale is not kept as if it were
     except ServerUnreachable:
         if queue is None:
             raise
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
         return EXIT_USAGE
     clock = clock or SystemClock()
     console = Console()
-    connection = Connection(config.servers, config.failover_timeout_s, clock=clock,
+    connection = Connection(config.servers, config.failover_timeout_s, clock=clock, tls_context=config.tls,
                             on_notice=lambda text: print(f"** {text}", file=sys.stderr if args.command else sys.stdout, flush=True))
     api = Api(connection)
     queue = open_queue(config.queue_path, clock)
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
     try:
         if args.command is None:
             if queue is not None:  # what earlier runs could not send goes now
-                sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock).start()
+                sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock, config.tls).start()
             return Interactive(api, console, config.timezone, clock=clock, queue=queue, sender=sender).run()
         return run_command(args, api, sys.stdout, queue, config, clock, config.new_pin)
     except UsageError as exc:
@@ -305,6 +307,9 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
     except RemoteError as exc:
         print(f"onsell: {views.remote_error(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    except TlsMismatch as exc:
+        print(f"onsell: conexão segura recusada: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ServerUnreachable as exc:
         print(f"onsell: não foi possível falar com o servidor: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -32,6 +32,7 @@ from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
 from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.tokens import TokenSigner
+from wire import tls
 
 log = logging.getLogger("onsell.server")
 ACCEPT_POLL_S = 0.2  # how often the accept loop looks for a stop request
@@ -53,7 +54,11 @@ class Node:
         self.cluster.start()
         if self.server is not None:
             host, port = self.server.server_address[:2]
-            log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
+            log.info("node %d listening on %s (%s)", self.config.node_id, format_address((host, port)),
+                     "TLS only" if self.config.tls else "plaintext")
+            if self.config.tls is None and not tls.is_loopback(host):
+                log.warning("%s", event("plaintext_listener", f"serving in clear on {host}, which is not a loopback address "
+                                        "(ALLOW_PLAINTEXT=on): PINs, tokens and peer messages cross the network unencrypted").line())
             threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S}, name="tcp-accept",
                              daemon=True).start()
         return self
@@ -82,10 +87,12 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     def now_iso() -> str:
         return iso_utc(clock.now())
 
+    server_tls = tls.server_context(config.tls) if config.tls else None
     if len(config.cluster) == 1:
         cluster = SingleNode(config.node_id, config.address, changes)
     else:
-        cluster = ClusterNode(config, database, changes, clock, now_iso)
+        peer_tls = tls.client_context(config.tls.ca, identity=config.tls) if config.tls else None
+        cluster = ClusterNode(config, database, changes, clock, now_iso, peer_tls)
     ledger = Ledger(config.node_id, database, cluster)
     if demo:
         cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock))
@@ -108,7 +115,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
-                           config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock)
+                           config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock, server_tls)
     return Node(config, clock, database, cluster, ledger, dispatcher, server)
 
 

@@ -50,6 +50,26 @@ REFUSAL_SEND_TIMEOUT_S = 1.0
 PEER_RESERVED_CONNECTIONS = 16  # for the cluster's own nodes when tills hold every MAX_CONNECTIONS slot
 PROBATION_S = 2.0  # how long a connection let in on probation may take to send its first line
 PEER_METHOD_PREFIX = "peer."  # what a peer's requests name (peer.message, peer.push, peer.pull)
+HANDSHAKE_LOG_INTERVAL_S = 10.0  # failed TLS handshakes are logged once per this long (with how many were not), not each
+
+
+class Sometimes:
+    """Says whether to log now: the first time, then at most once per interval_s; counts what it held back meanwhile."""
+
+    def __init__(self, interval_s: float, monotonic):
+        self.interval_s, self.monotonic = interval_s, monotonic
+        self._next, self._held_back = 0.0, 0
+        self._lock = threading.Lock()
+
+    def due(self) -> int | None:
+        """None: not now; else how many were held back since the last one logged."""
+        with self._lock:
+            now = self.monotonic()
+            if now < self._next:
+                self._held_back += 1
+                return None
+            self._next, held_back, self._held_back = now + self.interval_s, self._held_back, 0
+            return held_back
 
 
 @dataclass(eq=False)
@@ -99,6 +119,7 @@ class RpcServer(socketserver.ThreadingTCPServer):
         self._per_address: dict[str, int] = {}
         self._per_address_lock = threading.Lock()
         self.tls_context = tls_context
+        self._handshake_failures = Sometimes(HANDSHAKE_LOG_INTERVAL_S, self.clock.monotonic_s)
         self._slots = threading.BoundedSemaphore(max_connections)
         self._unproven: OrderedDict[int, Slot] = OrderedDict()  # by id(): connections in a slot that sent no whole line yet, oldest first
         self._unproven_lock = threading.Lock()
@@ -231,7 +252,10 @@ class RpcServer(socketserver.ThreadingTCPServer):
             reason = "timeout"
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc.__class__.__name__
-        log.info("%s", event("tls_handshake_failed", f"TLS handshake with {peer} failed", reason=str(reason).lower()).line())
+        held_back = self._handshake_failures.due()
+        if held_back is not None:
+            log.info("%s", event("tls_handshake_failed", f"TLS handshake with {peer} failed ({held_back} more failed since the last "
+                                 "such line)", reason=str(reason).lower().replace(" ", "_"), held_back=held_back).line())
         return False
 
     def on_probation(self) -> bool:
