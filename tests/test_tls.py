@@ -14,15 +14,14 @@ from support import (
     DEMO_PIN,
     DEMO_SELLER_CPF,
     ROOT,
-    Cluster,
     RawClient,
-    ServerProcess,
     free_port,
     fresh_sale_id,
     queued_sale_ids,
     run_client,
     wait_until,
 )
+from tls_support import TlsCluster, TlsServer
 
 from client.api import Api
 from client.connection import Connection
@@ -41,54 +40,6 @@ def certs(tmp_path_factory):
 def other_certs(tmp_path_factory):
     """Another CA with a node certificate of its own: what the nodes of `certs` must not trust."""
     return make_certificates(tmp_path_factory.mktemp("other-tls"), ["127.0.0.1"], name="stranger")
-
-
-def tls_env(files) -> dict:
-    return {"TLS_CERT": str(files.cert), "TLS_KEY": str(files.key), "TLS_CA": str(files.ca)}
-
-
-class TlsRawClient(RawClient):
-    """A RawClient over TLS, verifying the node against `ca`."""
-
-    def __init__(self, port: int, ca: Path, timeout: float = 10.0):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock = tls.client_context(ca).wrap_socket(sock, server_hostname="127.0.0.1")
-        self.buffer = b""
-
-
-class TlsServer(ServerProcess):
-    """A node serving TLS with `files`; raw() and the readiness probe speak TLS."""
-
-    def __init__(self, data_dir, files, **kwargs):
-        kwargs["env"] = {**tls_env(files), **kwargs.get("env", {})}
-        super().__init__(data_dir, **kwargs)
-        self.files = files
-
-    def raw(self) -> RawClient:
-        return TlsRawClient(self.port, self.files.ca)
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"server exited with {self.process.returncode}: {self.log()[-2000:]}")
-        try:
-            client = self.raw()
-        except OSError:
-            return False
-        try:
-            return "result" in client.call("ping")
-        except (OSError, ValueError):
-            return False
-        finally:
-            client.close()
-
-
-class TlsCluster(Cluster):
-    """A Cluster whose nodes serve TLS; files_of(node_id) gives each node's certificate files."""
-
-    def __init__(self, base: Path, files_of, size: int = 3):
-        super().__init__(base, size)
-        self.nodes = {n: TlsServer(node.data_dir, files_of(n), node_id=n, port=node.port, cluster=self.cluster)
-                      for n, node in self.nodes.items()}
 
 
 @pytest.fixture
