@@ -50,7 +50,7 @@ REFUSAL_SEND_TIMEOUT_S = 1.0
 PEER_RESERVED_CONNECTIONS = 16  # for the cluster's own nodes when tills hold every MAX_CONNECTIONS slot
 PROBATION_S = 2.0  # how long a connection let in on probation may take to send its first line
 PEER_METHOD_PREFIX = "peer."  # what a peer's requests name (peer.message, peer.push, peer.pull)
-HANDSHAKE_LOG_INTERVAL_S = 10.0  # failed TLS handshakes are logged once per this long (with how many were not), not each
+LOG_INTERVAL_S = 10.0  # failed TLS handshakes and closed silent connections are logged once per this long (with how many were not)
 
 
 class Sometimes:
@@ -119,7 +119,8 @@ class RpcServer(socketserver.ThreadingTCPServer):
         self._per_address: dict[str, int] = {}
         self._per_address_lock = threading.Lock()
         self.tls_context = tls_context
-        self._handshake_failures = Sometimes(HANDSHAKE_LOG_INTERVAL_S, self.clock.monotonic_s)
+        self._handshake_failures = Sometimes(LOG_INTERVAL_S, self.clock.monotonic_s)
+        self._evictions = Sometimes(LOG_INTERVAL_S, self.clock.monotonic_s)
         self._slots = threading.BoundedSemaphore(max_connections)
         self._unproven: OrderedDict[int, Slot] = OrderedDict()  # by id(): connections in a slot that sent no whole line yet, oldest first
         self._unproven_lock = threading.Lock()
@@ -176,8 +177,11 @@ class RpcServer(socketserver.ThreadingTCPServer):
             if victim_sock is not None:
                 tls.shutdown(victim_sock)
                 victim_sock.detach()  # the fd stays its thread's to close
-        log.info("%s", event("unproven_connection_closed", f"all {self.max_connections} slots taken: closing the oldest connection "
-                             f"that sent no whole request yet (from {victim.address}) for a new one", limit="MAX_CONNECTIONS").line())
+        held_back = self._evictions.due()
+        if held_back is not None:
+            log.info("%s", event("unproven_connection_closed", f"all {self.max_connections} slots taken: closing the oldest connection "
+                                 f"that sent no whole request yet (from {victim.address}) for a new one ({held_back} more since the "
+                                 "last such line)", limit="MAX_CONNECTIONS", held_back=held_back).line())
         return True
 
     def proven(self) -> None:
