@@ -30,22 +30,8 @@ class TlsServer(ServerProcess):
         super().__init__(data_dir, **kwargs)
         self.files = files
 
-    def raw(self) -> RawClient:
-        return TlsRawClient(self.port, self.files.ca)
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"server exited with {self.process.returncode}: {self.log()[-2000:]}")
-        try:
-            client = self.raw()
-        except OSError:
-            return False
-        try:
-            return "result" in client.call("ping")
-        except (OSError, ValueError):
-            return False
-        finally:
-            client.close()
+    def raw(self, timeout: float = 10.0) -> RawClient:
+        return TlsRawClient(self.port, self.files.ca, timeout)
 
 
 class TlsCluster(Cluster):
