@@ -1,10 +1,13 @@
 """TLS end to end on real processes: tills and nodes over TLS, plaintext refused by a TLS node, a client or a peer
 with another CA refused, and a node that will not serve in clear on an address that is not loopback."""
 
+import os
+import resource
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -209,3 +212,38 @@ def test_allow_plaintext_lets_a_node_listen_in_clear_elsewhere_and_loopback_need
     assert load_config(1, {**base, "CLUSTER": "1=127.0.0.2:7001"}).tls is None
     assert load_config(1, {**base, "CLUSTER": "1=localhost:7001"}).tls is None
     assert tls.is_loopback("::1") and not tls.is_loopback("10.0.0.5") and not tls.is_loopback("node1.example")
+
+
+def test_a_server_handshake_works_on_a_descriptor_above_1024(certs):
+    """A node with a thousand tills has descriptors past select()'s limit: the handshake failed on each of them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    high = 1500
+    if hard != resource.RLIM_INFINITY and hard <= high:
+        pytest.skip(f"the hard limit of open files ({hard}) is too low to hold descriptor {high}")
+    if soft <= high:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (high + 10, hard))
+    ends = socket.socketpair()
+    try:
+        os.dup2(ends[0].fileno(), high)
+        server_end = socket.socket(fileno=high)
+        ends[0].close()
+        errors = []
+
+        def client():
+            try:
+                with tls.client_context(certs.ca).wrap_socket(ends[1], server_hostname="127.0.0.1") as sock:
+                    sock.sendall(b"hello\n")
+            except OSError as exc:
+                errors.append(exc)
+        thread = threading.Thread(target=client, daemon=True)
+        thread.start()
+        wrapped = tls.server_context(certs).wrap_socket(server_end, server_side=True, do_handshake_on_connect=False)
+        tls.server_handshake(wrapped, 5.0, time.monotonic)
+        assert wrapped.fileno() == high and wrapped.recv(6) == b"hello\n"
+        thread.join(timeout=10)
+        assert not thread.is_alive() and errors == []
+        wrapped.close()
+    finally:
+        ends[1].close()
+        if soft <= high:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

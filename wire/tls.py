@@ -91,11 +91,14 @@ def server_handshake(tls_sock: ssl.SSLSocket, timeout_s: float, monotonic) -> No
 
 
 def _wait(sock: socket.socket, deadline: float, monotonic, readable: bool) -> None:
+    """Until the socket is readable (or writable), at most until the deadline. poll, not select: a node serving
+    thousands of connections has descriptors above select's limit of 1024."""
     remaining = deadline - monotonic()
     if remaining <= 0:
         raise TimeoutError("TLS handshake not done in time")
-    ready = select.select([sock], [], [], remaining) if readable else select.select([], [sock], [], remaining)
-    if not any(ready):
+    poller = select.poll()
+    poller.register(sock, select.POLLIN if readable else select.POLLOUT)
+    if not poller.poll(max(1, int(remaining * 1000))):
         raise TimeoutError("TLS handshake not done in time")
 
 
