@@ -60,10 +60,18 @@ REPORTS = {
     "network-total": ("network_total", "network"),
 }
 VOIDS_REPORT = "voids"  # cancelled sales: client/commands.py
+OVER_TIME_REPORT = "over-time"  # sales per day, week or month: reports.sales_by_period
+PERIOD_NAMES = {"day": "day", "week": "week", "month": "month", "dia": "day", "semana": "week", "mes": "month", "mês": "month"}
 
 
 _date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)")
 _amount = argument_type(parse_typed_amount, "valor inválido: {text} (exemplo: 10.50 ou 10,50)")
+
+
+def _period(text: str) -> str:
+    if text.lower() not in PERIOD_NAMES:
+        raise ValidationError("period", "unknown")
+    return PERIOD_NAMES[text.lower()]
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -112,11 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     sale.add_argument("--date", type=_date, metavar="DATA", help="data da venda (padrão: hoje)")
     sale.add_argument("--sale-id", metavar="VENDA", help="código da venda (UUID) para reenviar a mesma venda com segurança")
     report = commands.add_parser("report", help="relatórios (gerente)")
-    report.add_argument("name", metavar="RELATÓRIO", choices=sorted([*REPORTS, VOIDS_REPORT]),
-                        help=", ".join(REPORTS) + f" ou {VOIDS_REPORT} (vendas canceladas)")
-    report.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (seller-total)")
-    report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total)")
-    report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total)")
+    report.add_argument("name", metavar="RELATÓRIO", choices=sorted([*REPORTS, VOIDS_REPORT, OVER_TIME_REPORT]),
+                        help=", ".join(REPORTS) + f", {OVER_TIME_REPORT} (vendas por dia, semana ou mês) ou {VOIDS_REPORT} "
+                        "(vendas canceladas)")
+    report.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (seller-total; over-time)")
+    report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total; over-time)")
+    report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total; over-time)")
+    report.add_argument("--period", default="day", type=argument_type(_period, "período inválido: {text} (use day, week ou month)"),
+                        metavar="PERÍODO", help="over-time: day, week ou month (dia, semana, mês; padrão: day)")
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
     report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
     report.add_argument("--limit", type=int, default=None, metavar="N", help="posições no ranking (1 a 100); voids: vendas (1 a 1000)")
@@ -162,6 +173,8 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
         return admin_commands.run_voids_report(args, context)
     if args.command == "sales":
         return list_sales(args, api, out, config, clock)
+    if args.command == "report" and args.name == OVER_TIME_REPORT:
+        return run_over_time(args, api, out)
     if args.command == "sellers":
         sellers = api.sellers()
         emit([{"id": s["id"], "vendedor": s["name"], "cpf": s["cpf"]} for s in sellers], args.format, {"sellers": sellers}, out)
@@ -190,7 +203,7 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
             for s in result["sales"]]
     emit(rows, args.format, result, out)
     if args.format == "table":
-        out.write(f"Total {views.period(start, end)}: {views.wire_money(result['total'])} em {result['count']} venda(s)\n")
+        out.write(f"Total {views.period(start, end)}: {views.total_text(result)}\n")
     return EXIT_OK
 
 
@@ -272,6 +285,30 @@ def run_report(args, api: Api, out) -> int:
             out.write(views.total_line(subject["name"], result, args.start, args.end) + "\n")
         else:
             emit(rows, args.format, result, out)
+    return EXIT_OK
+
+
+def run_over_time(args, api: Api, out) -> int:
+    """`report over-time`: the chain's sales (or one store's, network's or seller's) per day, week or month, as bars."""
+    check_range_or_fail(args.start, args.end)
+    given = [name for name in ("store", "network", "seller") if getattr(args, name)]
+    if len(given) > 1:
+        raise UsageError("informe no máximo um de --store, --network e --seller.")
+    params = {}
+    if args.store:
+        params["store_id"] = find_store(api, args.store)["id"]
+    elif args.network:
+        params["network_id"] = find_network(api, args.network)["id"]
+    elif args.seller:
+        params["seller_id"] = find_person(api, args.seller)["id"]
+    result = api.report("sales_by_period", args.start, args.end, period=args.period, **params)
+    if args.format == "table":
+        subject = next((result[k]["name"] for k in ("store", "network", "seller") if k in result), "Toda a rede de lojas")
+        out.write(f"{subject}\n{views.series_chart(result)}\n")
+    else:
+        rows = [{"início": p["start"], "fim": p["end"], "total": p["total"], "vendas": p["count"], "ticket_médio": p["average"]}
+                for p in result["series"]]
+        emit(rows, args.format, result, out)
     return EXIT_OK
 
 

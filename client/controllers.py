@@ -17,9 +17,18 @@ from client.api import Api
 from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console, Quit
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
-from client.prompts import BACK, MAX_LISTED_SALES, NAME_ERROR, NOTHING_CANCELLED, ask_new_document, ask_new_pin, ask_reason
+from client.prompts import (
+    BACK,
+    MAX_LISTED_SALES,
+    NAME_ERROR,
+    NOTHING_CANCELLED,
+    ask_new_document,
+    ask_new_pin,
+    ask_reason,
+    parse_day,
+)
 from client.sale_queue import QueueSender, SaleQueue
-from models.dates import MAX_BACKDATE_DAYS, check_range, parse_br_date, today_in
+from models.dates import MAX_BACKDATE_DAYS, check_range, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.money import parse_typed_amount
@@ -295,11 +304,12 @@ class Interactive:
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
 
-    def ask_period(self) -> tuple[dt.date | None, dt.date | None]:
+    def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
+        """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""
         error = "Data inválida: use dd/mm/aaaa (exemplo: 05/11/2026) ou deixe em branco."
         while True:
-            start = self.console.ask_optional("Data inicial (dd/mm/aaaa, Enter para sem início): ", parse_br_date, error)
-            end = self.console.ask_optional("Data final (dd/mm/aaaa, Enter para sem fim): ", parse_br_date, error)
+            start = self.console.ask_optional(f"Data inicial (dd/mm/aaaa, Enter para {open_start}): ", parse_day, error)
+            end = self.console.ask_optional(f"Data final (dd/mm/aaaa, Enter para {open_end}): ", parse_day, error)
             try:
                 check_range(start, end)
                 return start, end
@@ -383,6 +393,7 @@ class Interactive:
             ("Total de um vendedor", self.seller_total),
             ("Melhor loja", self.best_store),
             ("Melhor vendedor", self.best_seller),
+            ("Vendas ao longo do tempo (por dia, semana ou mês)", self.sales_over_time),
             ("Total de uma rede", self.network_total),
             ("Total de uma loja", self.store_total),
             ("Listar vendedores", self.list_sellers),
@@ -445,6 +456,28 @@ class Interactive:
 
     def best_seller(self) -> None:
         self._ranking("best_seller", "seller", "Melhores vendedores")
+
+    def sales_over_time(self) -> None:
+        """The chain's, a store's, a network's or a seller's sales per day, week or month, as bars."""
+        kind = self.console.choose("Agrupar por:", ["Dia", "Semana", "Mês"])
+        if kind is None:
+            return
+        period = ("day", "week", "month")[kind]
+        whose = self.console.choose("De quem:", ["Toda a rede de lojas", "Uma loja", "Uma rede", "Um vendedor"])
+        if whose is None:
+            return
+        params, subject = {}, "Toda a rede de lojas"
+        if whose:
+            picked = (self.admin.pick_store, self.admin.pick_network, self.pick_seller)[whose - 1]()
+            if picked is None:
+                return
+            params[("store_id", "network_id", "seller_id")[whose - 1]] = picked["id"]
+            subject = picked["name"]
+        default = {"day": "os últimos 30 dias", "week": "as últimas 12 semanas", "month": "os últimos 12 meses"}[period]
+        start, end = self.ask_period(default, "hoje")
+        result = self.api.report("sales_by_period", start, end, period=period, **params)
+        self.console.say(subject)
+        self.console.say(views.series_chart(result))
 
     def list_sellers(self) -> None:
         sellers = self.api.sellers()

@@ -8,6 +8,7 @@ from client.connection import RemoteError
 from models.dates import format_br_date
 from models.documents import format_cnpj, format_cpf
 from models.money import format_brl
+from models.records import Total
 
 BAR_WIDTH = 30
 _PARTIAL_BLOCKS = " ▏▎▍▌▋▊▉"
@@ -217,10 +218,10 @@ def ranking(kind: str, entries: list[dict]) -> str:
     key, title = ("store", "Loja") if kind == "store" else ("seller", "Vendedor(a)")
     totals = [cents_of(e["total"]) for e in entries]
     rows = [
-        [f"{i}º", e[key]["name"], wire_money(e["total"]), str(e["count"]), bar(t, max(totals))]
+        [f"{i}º", e[key]["name"], wire_money(e["total"]), str(e["count"]), money(Total(t, e["count"]).average_cents), bar(t, max(totals))]
         for i, (e, t) in enumerate(zip(entries, totals), start=1)
     ]
-    return table(["#", title, "Total", "Vendas", ""], rows, right={0, 2, 3})
+    return table(["#", title, "Total", "Vendas", "Ticket médio", ""], rows, right={0, 2, 3, 4})
 
 
 def period(start: dt.date | None, end: dt.date | None) -> str:
@@ -233,8 +234,62 @@ def period(start: dt.date | None, end: dt.date | None) -> str:
     return "em todo o período"
 
 
+def sales_count(count: int) -> str:
+    """"1 venda", "2 vendas"."""
+    return f"{count} venda{'' if count == 1 else 's'}"
+
+
+def total_text(result: dict) -> str:
+    """"R$ 25,01 em 4 vendas, ticket médio R$ 6,25" from a wire total {total, count}."""
+    total = Total(cents_of(result["total"]), result["count"])
+    text = f"{money(total.total_cents)} em {sales_count(total.count)}"
+    return text + (f", ticket médio {money(total.average_cents)}" if total.count else "")
+
+
 def total_line(what: str, result: dict, start, end) -> str:
-    return f"{what} {period(start, end)}: {wire_money(result['total'])} em {result['count']} venda(s)."
+    return f"{what} {period(start, end)}: {total_text(result)}."
+
+
+MONTHS = ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez")
+WEEKDAYS = ("seg", "ter", "qua", "qui", "sex", "sáb", "dom")
+
+
+def bucket_label(period_kind: str, first: dt.date, last: dt.date) -> str:
+    """How one point of a series is named: "qui 29/01/2026", "02/03 a 08/03/2026", "mar/2026"."""
+    if period_kind == "day":
+        return f"{WEEKDAYS[first.weekday()]} {date(first)}"
+    whole_month = first.day == 1 and (last + dt.timedelta(days=1)).day == 1
+    if period_kind == "month" and whole_month:
+        return f"{MONTHS[first.month - 1]}/{first.year}"
+    return f"{first:%d/%m} a {date(last)}" if first != last else date(first)
+
+
+def change_against(current_cents: int, previous_cents: int) -> str:
+    """"▲ 12,4%", "▼ 3,0%" or "= 0,0%" against the previous period; a phrase when it had no sales."""
+    if previous_cents <= 0:
+        return "sem vendas no período anterior"
+    tenths = round((current_cents - previous_cents) * 1000 / previous_cents)
+    arrow = "▲" if tenths > 0 else "▼" if tenths < 0 else "="
+    return f"{arrow} {abs(tenths) // 10},{abs(tenths) % 10}%"
+
+
+def series_chart(result: dict) -> str:
+    """A reports.sales_by_period answer as a table with one bar per period, the whole and the change against the
+    period before."""
+    kind = result["period"]
+    points = [(dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]), p) for p in result["series"]]
+    totals = [cents_of(p["total"]) for _, _, p in points]
+    title = {"day": "Dia", "week": "Semana", "month": "Mês"}[kind]
+    rows = [[bucket_label(kind, first, last), wire_money(p["total"]), str(p["count"]),
+             wire_money(p["average"]) if p["count"] else "-", bar(t, max(totals, default=0))]
+            for (first, last, p), t in zip(points, totals)]
+    previous = result["previous"]
+    start, end = dt.date.fromisoformat(result["from"]), dt.date.fromisoformat(result["to"])
+    lines = [table([title, "Total", "Vendas", "Ticket médio", ""], rows, right={1, 2, 3}),
+             f"Total {period(start, end)}: {total_text(result)}.",
+             f"Período anterior ({period(dt.date.fromisoformat(previous['from']), dt.date.fromisoformat(previous['to']))}): "
+             f"{total_text(previous)}; variação: {change_against(cents_of(result['total']), cents_of(previous['total']))}."]
+    return "\n".join(lines)
 
 
 ROLE_IN_CLUSTER = {"coordinator": "coordenador", "follower": "seguidor", "down": "fora do ar",

@@ -111,6 +111,14 @@ class Total:
     total_cents: int = 0
     count: int = 0
 
+    @property
+    def average_cents(self) -> int:
+        """The average ticket, rounded half away from zero to the cent; 0 with no sales."""
+        if self.count <= 0:
+            return 0
+        half_up = (2 * abs(self.total_cents) + self.count) // (2 * self.count)
+        return half_up if self.total_cents >= 0 else -half_up
+
 
 MIN_VOID_REASON = 3
 MAX_VOID_REASON = 200

@@ -98,7 +98,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
-        ReportsController(reports, users, catalogue, sales, config.timezone),
+        ReportsController(reports, users, catalogue, sales, config.timezone, clock),
         CatalogueController(ledger, catalogue, users, clock),
         PeopleController(ledger, users, clock),
         ClusterController(cluster),

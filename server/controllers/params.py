@@ -15,6 +15,10 @@ def uuid_param(name: str) -> Param:
     return Param(name, lambda v: parse_uuid(v, name))
 
 
+def optional_uuid_param(name: str) -> Param:
+    return Param(name, lambda v: parse_uuid(v, name), required=False)
+
+
 def date_range_params() -> tuple[Param, Param]:
     """Optional inclusive `from` and `to` dates (handler keywords start and end)."""
     return (
