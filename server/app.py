@@ -29,6 +29,7 @@ from server.controllers.sales import SalesController
 from server.dispatch import Dispatcher
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
+from server.metrics import MetricsServer, NodeMetrics
 from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.tokens import TokenSigner
@@ -47,6 +48,7 @@ class Node:
     ledger: Ledger
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
+    metrics_server: MetricsServer | None = None  # None: METRICS_ADDRESS is off
 
     def start(self) -> "Node":
         """Start the cluster role and, with a server, serve on a thread of its own; returns at once."""
@@ -56,6 +58,10 @@ class Node:
             log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
             threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S}, name="tcp-accept",
                              daemon=True).start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+            log.info("node %d serves /metrics and /healthz on http://%s", self.config.node_id,
+                     format_address(self.metrics_server.address))
         return self
 
     def stop(self) -> None:
@@ -69,6 +75,8 @@ class Node:
         self.cluster.stop(writes_deadline, threads_deadline)
         if self.server is not None:
             self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.database.close()
 
 
@@ -105,11 +113,17 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     ]
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + [cluster.peer_methods()], tokens, clock.wall_s,
                                   gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
-    server = None
+    server = metrics_server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
                            config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server)
+        if config.metrics_address is not None:
+            metrics = NodeMetrics(clock.monotonic_s)
+            dispatcher.observer = metrics
+            database.after_batch.append(metrics.observe_commit)
+            metrics.watch(cluster.status, server.open_connections)
+            metrics_server = MetricsServer(config.metrics_address, metrics, cluster.status)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server)
 
 
 def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:
