@@ -30,6 +30,7 @@ from client.commands import (
     find_network,
     find_person,
     find_store,
+    program_name,
     sign_in,
     yes_no,
 )
@@ -41,7 +42,9 @@ from client.prompts import parse_day
 from client.sale_queue import QueueSender, SaleQueue
 from models.dates import check_range, today_in
 from models.errors import ValidationError
+from models.limits import DEFAULT_LIST_SIZE, DEFAULT_RANKING_SIZE, MAX_LIST_LIMIT, MAX_RANKING_LIMIT
 from models.money import parse_typed_amount
+from models.numbers import parse_count
 from models.people import SELLER
 from models.records import new_sale_id, parse_uuid
 from runtime.clock import SystemClock
@@ -65,6 +68,7 @@ PERIOD_NAMES = {"day": "day", "week": "week", "month": "month", "dia": "day", "s
 
 
 _date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)")
+_limit = argument_type(lambda text: parse_count(text, "limit"), "quantidade inválida: {text} (um número inteiro a partir de 1)")
 _amount = argument_type(parse_typed_amount, "valor inválido: {text} (exemplo: 10.50 ou 10,50)")
 
 
@@ -109,9 +113,7 @@ class PortugueseParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Installed from a wheel the client is `onsell`; from the repository, `python -m client`: help says which was run.
-    prog = "onsell" if Path(sys.argv[0]).name == "onsell" else "python -m client"
-    parser = PortugueseParser(prog=prog, description="Cliente do onsell (registro de vendas).")
+    parser = PortugueseParser(prog=program_name(), description="Cliente do onsell (registro de vendas).")
     parser.add_argument("--servers", metavar="LISTA", help="lista de servidores id=host:porta,... (padrão: CLUSTER)")
     commands = parser.add_subparsers(dest="command", metavar="COMANDO")
     sale = commands.add_parser("sale", help="registra uma venda (vendedor)")
@@ -130,12 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="PERÍODO", help="over-time: day, week ou month (dia, semana, mês; padrão: day)")
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
     report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
-    report.add_argument("--limit", type=int, default=None, metavar="N", help="posições no ranking (1 a 100); voids: vendas (1 a 1000)")
+    report.add_argument("--limit", type=_limit, default=None, metavar="N",
+                        help=f"posições no ranking (1 a {MAX_RANKING_LIMIT}, padrão: {DEFAULT_RANKING_SIZE}); "
+                        f"voids: vendas (1 a {MAX_LIST_LIMIT}, padrão: {DEFAULT_LIST_SIZE})")
     sales = commands.add_parser("sales", help="lista vendas: as suas (vendedor) ou as de um vendedor (gerente, com --seller)")
     sales.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (gerente)")
     sales.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial (padrão: hoje)")
     sales.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final (padrão: hoje)")
-    sales.add_argument("--limit", type=int, default=100, metavar="N", help="quantas vendas, das mais recentes (1 a 1000)")
+    sales.add_argument("--limit", type=_limit, default=DEFAULT_LIST_SIZE, metavar="N",
+                       help=f"quantas vendas, das mais recentes (1 a {MAX_LIST_LIMIT}, padrão: {DEFAULT_LIST_SIZE})")
     listing = [report, sales]
     for name, text in (("stores", "lista as lojas"), ("networks", "lista as redes"), ("sellers", "lista os vendedores (gerente)")):
         listing.append(commands.add_parser(name, help=text))
@@ -165,9 +170,7 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     context = Context(api, out, config, clock, queue, new_pin_env)
     if args.command in admin_commands.ADMIN_COMMANDS:
         return admin_commands.run(args, context)
-    if args.command == "report" and args.name == VOIDS_REPORT:
-        admin_commands.check_voids_report_args(args)  # a wrong command line is said before signing in
-        check_range_or_fail(args.start, args.end)
+    check_report_args(args)  # a wrong command line is said before signing in
     sign_in(api, config, queue)
     if args.command == "report" and args.name == VOIDS_REPORT:
         return admin_commands.run_voids_report(args, context)
@@ -194,7 +197,7 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
         result = api.my_sales(start, end, args.limit)
     else:
         if not args.seller:
-            raise CommandError("informe --seller (CPF ou id; veja 'python -m client sellers').")
+            raise UsageError(f"informe --seller (CPF ou id; veja '{program_name()} sellers').")
         result = api.seller_sales(find_person(api, args.seller)["id"], start, end, args.limit)
     stores = {s["id"]: s["name"] for s in api.stores()}
     money = views.wire_money if args.format == "table" else str  # csv: "10.50", as the reports' csv
@@ -247,27 +250,39 @@ def check_range_or_fail(start: dt.date | None, end: dt.date | None) -> None:
     try:
         check_range(start, end)
     except ValidationError:
-        raise CommandError("--from é depois de --to.") from None
+        raise UsageError("--from é depois de --to.") from None
+
+
+def check_report_args(args) -> None:
+    """What a `report` or `sales` command line lacks or has too much of (exit 2), before anyone signs in."""
+    if args.command not in ("report", "sales"):
+        return
+    check_range_or_fail(args.start, args.end)
+    maximum = MAX_RANKING_LIMIT if args.command == "report" and args.name in ("best-store", "best-seller") else MAX_LIST_LIMIT
+    if args.limit is not None and args.limit > maximum:
+        raise UsageError(f"--limit vai de 1 a {maximum}.")
+    if args.command != "report":
+        return
+    if args.name == VOIDS_REPORT:
+        admin_commands.check_voids_report_args(args)
+    needs = REPORTS.get(args.name, (None, None))[1]
+    if needs is not None and not getattr(args, needs):
+        listing = "sellers" if needs == "seller" else f"{needs}s"
+        what = {"seller": "CPF ou id do vendedor", "store": "id, CNPJ ou nome da loja", "network": "id ou nome da rede"}[needs]
+        raise UsageError(f"informe --{needs}: {what} (veja '{program_name()} {listing}').")
 
 
 def run_report(args, api: Api, out) -> int:
     method, needs = REPORTS[args.name]
-    check_range_or_fail(args.start, args.end)
     params = {}
     if needs == "seller":
-        if not args.seller:
-            raise CommandError("informe --seller: CPF ou id do vendedor (veja 'python -m client sellers').")
         params["seller_id"] = find_person(api, args.seller)["id"]
     elif needs == "store":
-        if not args.store:
-            raise CommandError("informe --store (veja 'python -m client stores').")
         params["store_id"] = find_store(api, args.store)["id"]
     elif needs == "network":
-        if not args.network:
-            raise CommandError("informe --network (veja 'python -m client networks').")
         params["network_id"] = find_network(api, args.network)["id"]
-    elif args.limit is not None:
-        params["limit"] = args.limit
+    else:
+        params["limit"] = args.limit or DEFAULT_RANKING_SIZE
     result = api.report(method, args.start, args.end, **params)
     if needs is None:
         kind = "store" if method == "best_store" else "seller"
@@ -290,7 +305,6 @@ def run_report(args, api: Api, out) -> int:
 
 def run_over_time(args, api: Api, out) -> int:
     """`report over-time`: the chain's sales (or one store's, network's or seller's) per day, week or month, as bars."""
-    check_range_or_fail(args.start, args.end)
     given = [name for name in ("store", "network", "seller") if getattr(args, name)]
     if len(given) > 1:
         raise UsageError("informe no máximo um de --store, --network e --seller.")

@@ -78,12 +78,23 @@ def digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
+def program_name() -> str:
+    """How the person ran the client, for hints: `onsell` installed from a wheel, else `python -m client`."""
+    return "onsell" if Path(sys.argv[0]).name == "onsell" else "python -m client"
+
+
 def find_store(api: Api, key: str, stores: list[dict] | None = None) -> dict:
-    """A store by id or CNPJ (masked or bare)."""
-    for store in stores if stores is not None else api.stores():
+    """A store by id, CNPJ (masked or bare) or name (ignoring case; refused when two stores share it)."""
+    stores = stores if stores is not None else api.stores()
+    for store in stores:
         if key in (store["id"], store["cnpj"]) or digits(key) == store["cnpj"]:
             return store
-    raise CommandError(f"loja não encontrada: {key} (veja 'python -m client stores')")
+    named = [s for s in stores if s["name"].casefold() == key.strip().casefold()]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise CommandError(f"há {len(named)} lojas chamadas {key}: informe o CNPJ (veja '{program_name()} stores')")
+    raise CommandError(f"loja não encontrada: {key} (veja '{program_name()} stores')")
 
 
 def find_network(api: Api, key: str) -> dict:
@@ -91,7 +102,7 @@ def find_network(api: Api, key: str) -> dict:
     for network in api.networks():
         if key == network["id"] or key.casefold() == network["name"].casefold():
             return network
-    raise CommandError(f"rede não encontrada: {key} (veja 'python -m client networks')")
+    raise CommandError(f"rede não encontrada: {key} (veja '{program_name()} networks')")
 
 
 def find_person(api: Api, key: str) -> dict:
@@ -104,14 +115,22 @@ def find_person(api: Api, key: str) -> dict:
         if key.strip() == user["id"] or cpf == user["cpf"]:
             return user
     shown = format_cpf(cpf) if cpf else key
-    raise CommandError(f"pessoa não encontrada: {shown} (veja 'python -m client users')")
+    raise CommandError(f"pessoa não encontrada: {shown} (veja '{program_name()} users')")
+
+
+MASKED_COLUMNS = {"cpf": format_cpf, "cnpj": format_cnpj}
+ID_COLUMN = "id"  # a table for people leaves ids out; csv and json keep them for other programs
 
 
 def emit(rows: list[dict], fmt: str, raw, out) -> None:
-    """Print rows as an aligned table, CSV (with header), or the raw JSON result."""
+    """Print rows as an aligned table, CSV (with header), or the raw JSON result. CPFs and CNPJs are masked in tables
+    and CSV; the `id` column is only in CSV (and the JSON)."""
     if fmt == "json":
         out.write(json.dumps(raw, ensure_ascii=False, indent=2) + "\n")
-    elif fmt == "csv":
+        return
+    rows = [{key: MASKED_COLUMNS[key](value) if key in MASKED_COLUMNS and value else value
+             for key, value in row.items() if fmt == "csv" or key != ID_COLUMN} for row in rows]
+    if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["vazio"], lineterminator="\n")
         writer.writeheader()

@@ -31,13 +31,12 @@ from client.sale_queue import QueueSender, SaleQueue
 from models.dates import MAX_BACKDATE_DAYS, check_range, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
+from models.limits import DEFAULT_RANKING_SIZE, MAX_RANKING_LIMIT
 from models.money import parse_typed_amount
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin
 from models.records import new_sale_id
 from runtime.clock import SystemClock
 
-DEFAULT_RANKING_SIZE = 5
-MAX_RANKING_SIZE = 100
 STORE_REFRESH_TIMEOUT_S = 1.5  # a seller's store list is asked again before each sale; with no server, the cached one
 AMOUNT_QUESTION = f"Valor da venda (exemplo: 10,50; {BACK}): "
 AMOUNT_ERROR = "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00), ou Enter para voltar."
@@ -442,11 +441,11 @@ class Interactive:
         def parse_size(answer: str) -> int:
             if not answer:
                 return DEFAULT_RANKING_SIZE
-            if answer.isdigit() and 1 <= int(answer) <= MAX_RANKING_SIZE:
+            if answer.isdigit() and 1 <= int(answer) <= MAX_RANKING_LIMIT:
                 return int(answer)
             raise ValidationError("limit", "out of range")
         limit = self.console.ask(f"Quantas posições? (Enter para {DEFAULT_RANKING_SIZE}): ", parse_size,
-                                 f"Digite um número de 1 a {MAX_RANKING_SIZE}.")
+                                 f"Digite um número de 1 a {MAX_RANKING_LIMIT}.")
         result = self.api.report(method, start, end, limit=limit)
         self.console.say(f"{title} {views.period(start, end)}:")
         self.console.say(views.ranking(kind, result["ranking"]))

@@ -177,7 +177,7 @@ def test_a_bad_server_list_names_where_it_came_from():
     from_env = run_client(["stores"], free_port(), env={"CLUSTER": "1=nowhere"}, timeout=30)
     assert from_env.returncode == 2 and from_env.stderr.startswith("onsell: configuração inválida: CLUSTER: ")
     from_option = run_client(["--servers", "x", "stores"], free_port(), timeout=30)
-    assert from_option.returncode == 2 and from_option.stderr.startswith("onsell: lista de servidores inválida: ")
+    assert from_option.returncode == 2 and from_option.stderr.startswith("onsell: lista de servidores inválida em --servers: ")
 
 
 def test_the_client_takes_its_defaults_from_the_settings_table(tmp_path):

@@ -6,8 +6,6 @@ from models.numbers import is_whole
 from models.records import parse_uuid
 from server.dispatch import Param
 
-MAX_RANKING_LIMIT = 100
-MAX_LIST_LIMIT = 1000
 MAX_IMPORT_ROWS = 1000
 
 

@@ -9,12 +9,11 @@ from db.sales import SalesRepository
 from db.users import UserRepository
 from models.dates import check_range, today_in
 from models.errors import ValidationError
+from models.limits import MAX_LIST_LIMIT, MAX_RANKING_LIMIT
 from models.people import MANAGER, SELLER
 from models.records import Total
 from runtime.clock import iso_utc
 from server.controllers.params import (
-    MAX_LIST_LIMIT,
-    MAX_RANKING_LIMIT,
     date_range_params,
     limit_param,
     optional_uuid_param,
