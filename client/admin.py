@@ -7,7 +7,7 @@ go back to the menu with Enter come from client/prompts.py, whose names are also
 """
 
 from client import views
-from client.console import Console
+from client.console import Back, Console
 from client.pickers import NETWORK, PERSON, STORE, pick, pick_many, store_label
 from client.prompts import (  # noqa: F401  (parse_day, parse_numbers, parse_sale_code, MAX_LISTED_SALES: re-exported)
     BACK,
@@ -61,7 +61,10 @@ class Administration:
         """A numbered list with 0) Voltar, shown again after each action until 0."""
         while True:
             self.say("")
-            choice = self.console.choose(title, [label for label, _ in actions])
+            try:
+                choice = self.console.choose(title, [label for label, _ in actions])
+            except Back:  # Ctrl+C at this menu: up one level, as 0
+                return
             if choice is None:
                 return
             self.owner.guard(actions[choice][1])

@@ -15,7 +15,12 @@ ErrorText = str | Callable[[ValidationError], str]  # a fixed line, or one made 
 
 
 class Quit(Exception):
-    """The person closed the input or pressed Ctrl+C."""
+    """The person closed the input (Ctrl+D): leave."""
+
+
+class Back(Quit):
+    """Ctrl+C at a prompt: go back one level. The interactive client catches it at each menu; a script, which has no
+    menu, ends as on Quit."""
 
 
 class Console:
@@ -33,7 +38,10 @@ class Console:
             self.stdout.write(prompt)
             self.stdout.flush()
             line = self.stdin.readline()
-        except (KeyboardInterrupt, EOFError):
+        except KeyboardInterrupt:
+            self.stdout.write("\n")
+            raise Back() from None
+        except EOFError:
             raise Quit() from None
         if not line:
             raise Quit()

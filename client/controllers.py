@@ -15,7 +15,7 @@ from client import views
 from client.admin import Administration
 from client.api import Api
 from client.connection import Connection, RemoteError, ServerUnreachable
-from client.console import Console, Quit
+from client.console import Back, Console, Quit
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
 from client.prompts import (
     BACK,
@@ -65,7 +65,11 @@ class Interactive:
         say("=== onsell: registro de vendas ===")
         try:
             while True:
-                user = self.sign_in()
+                try:
+                    user = self.sign_in()
+                except KeyboardInterrupt:  # while waiting for the server: back to the CPF
+                    say("\nInterrompido.")
+                    continue
                 if user is None:
                     continue
                 say(f"\nOlá, {user['name']}! Perfil: {views.ROLE_NAMES.get(user['role'], user['role'])}.")
@@ -79,10 +83,14 @@ class Interactive:
         return 0
 
     def guard(self, action) -> bool:
-        """Run an action; on a server error show one line and return False."""
+        """Run an action; on a server error show one line and return False. Ctrl+C inside it comes back here."""
         try:
             action()
             return True
+        except Back:
+            self.console.say("(voltando ao menu)")
+        except KeyboardInterrupt:  # not at a prompt: while waiting for the server
+            self.console.say("Operação interrompida. Se era uma venda, confira em \"Minhas vendas\" antes de registrá-la de novo.")
         except RemoteError as error:
             self.console.say(views.remote_error(error))
             if error.reason == "unauthenticated":
@@ -95,28 +103,38 @@ class Interactive:
     def sign_in(self) -> dict | None:
         ask = self.console.ask
         self.console.say("(Para sair, digite sair ou tecle Ctrl+D.)")
-        cpf = ask("CPF: ", parse_sign_in_cpf, views.document_error("CPF"))
+        try:
+            cpf = ask("CPF: ", parse_sign_in_cpf, views.document_error("CPF"))
+        except Back:
+            if self.confirm_or_no("Deseja fechar o onsell?"):
+                raise Quit() from None
+            return None
         if cpf is None:
             raise Quit()
-        pin = self.console.ask_optional(f"PIN ({BACK}): ", parse_pin, "O PIN tem de 4 a 8 dígitos, ou Enter para voltar.", secret=True)
+        try:
+            pin = self.console.ask_optional(f"PIN ({BACK}): ", parse_pin, "O PIN tem de 4 a 8 dígitos, ou Enter para voltar.",
+                                            secret=True)
+        except Back:
+            pin = None
         if pin is None:
             return None  # another CPF
         try:
             return self.signed_in(self.api.login(cpf, pin))
         except RemoteError as error:
             if error.reason == "unknown_user":
-                return self.register(cpf)
+                return self.register(cpf, pin)
             self.console.say(views.remote_error(error))
         except ServerUnreachable as error:
             self.console.say(f"Não foi possível falar com o servidor: {error}.")
         return None
 
-    def register(self, cpf: str) -> dict | None:
+    def register(self, cpf: str, typed_pin: str) -> dict | None:
+        """Offered at once when sign-in finds no account; the PIN already typed is only confirmed."""
         say = self.console.say
         say(f"O CPF {views.cpf(cpf)} não tem cadastro.")
         if not self.console.confirm("Deseja criar uma conta de vendedor(a)?"):
             return None
-        person = self.ask_person()
+        person = self.ask_person(typed_pin)
         if person is None:
             return None
         name, year, pin = person
@@ -142,8 +160,8 @@ class Interactive:
                 self.sender.wake()
         return user
 
-    def ask_person(self) -> tuple[str, int, str] | None:
-        """Name, birth year and PIN of a new account; None when Enter went back."""
+    def ask_person(self, typed_pin: str | None = None) -> tuple[str, int, str] | None:
+        """Name, birth year and PIN of a new account (typed_pin: only confirmed); None when Enter went back."""
         ask = self.console.ask_optional
         current_year = self.clock.now().year
         name = ask(f"Nome completo ({BACK}): ", parse_name, NAME_ERROR)
@@ -153,7 +171,7 @@ class Interactive:
                    "Ano inválido (exemplo: 1990), ou Enter para voltar.")
         if year is None:
             return None
-        pin = ask_new_pin(self.console, f"Escolha um PIN (4 a 8 dígitos; {BACK}): ", allow_back=True)
+        pin = ask_new_pin(self.console, f"Escolha um PIN (4 a 8 dígitos; {BACK}): ", allow_back=True, typed=typed_pin)
         return None if pin is None else (name, year, pin)
 
     # -- seller ------------------------------------------------------------------------------
@@ -172,8 +190,20 @@ class Interactive:
         while True:
             actions = make_actions()  # labels may change (pending sales)
             self.console.say("")
-            choice = self.console.choose("O que deseja fazer?", [label for label, _ in actions], allow_back=False)
+            try:
+                choice = self.console.choose("O que deseja fazer?", [label for label, _ in actions], allow_back=False)
+            except Back:  # Ctrl+C at the top menu: leave the session, once confirmed
+                if self.confirm_or_no("Deseja sair da sessão?"):
+                    raise SignedOut() from None
+                continue
             self.guard(actions[choice][1])
+
+    def confirm_or_no(self, question: str) -> bool:
+        """A yes/no where Ctrl+C again means no."""
+        try:
+            return self.console.confirm(question)
+        except Back:
+            return False
 
     def sign_out(self) -> None:
         raise SignedOut()

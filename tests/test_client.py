@@ -96,10 +96,12 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
 
 
 def test_an_unknown_cpf_leads_to_registration_then_sign_in(fresh_server):
+    """The PIN typed at sign-in is only confirmed once, not asked twice again."""
     server = fresh_server()
-    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "7")
+    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "7")
     done = run_client([], server.port, session)
     assert "O CPF 390.533.447-05 não tem cadastro." in done.stdout
+    assert done.stdout.count("Repita o PIN") == 1 and "Escolha um PIN" not in done.stdout
     assert "Conta criada para Rafael Novo." in done.stdout
     assert "Olá, Rafael Novo! Perfil: vendedor." in done.stdout and "Sessão encerrada." in done.stdout
     assert api_for(server).login("39053344705", "2468")["name"] == "Rafael Novo"
