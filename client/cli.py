@@ -10,7 +10,10 @@ The administration, void, PIN and import commands live in client/commands.py.
 
 import argparse
 import datetime as dt
+import io
+import pydoc
 import re
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -62,6 +65,7 @@ REPORTS = {
     "store-total": ("store_total", "store"),
     "network-total": ("network_total", "network"),
 }
+PAGED_COMMANDS = {"report", "sales", "stores", "networks", "sellers", "users"}  # listings a terminal may page
 VOIDS_REPORT = "voids"  # cancelled sales: client/commands.py
 OVER_TIME_REPORT = "over-time"  # sales per day, week or month: reports.sales_by_period
 PERIOD_NAMES = {"day": "day", "week": "week", "month": "month", "dia": "day", "semana": "week", "mes": "month", "mês": "month"}
@@ -115,6 +119,8 @@ class PortugueseParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = PortugueseParser(prog=program_name(), description="Cliente do onsell (registro de vendas).")
     parser.add_argument("--servers", metavar="LISTA", help="lista de servidores id=host:porta,... (padrão: CLUSTER)")
+    parser.add_argument("--no-pager", action="store_true",
+                        help="listas longas de uma vez, sem paginar (no terminal, as listas longas são paginadas)")
     commands = parser.add_subparsers(dest="command", metavar="COMANDO")
     sale = commands.add_parser("sale", help="registra uma venda (vendedor)")
     sale.add_argument("--store", required=True, metavar="LOJA", help="código (id) ou CNPJ da loja")
@@ -128,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (seller-total; over-time)")
     report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total; over-time)")
     report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total; over-time)")
+    report.add_argument("--detail", action="store_true", help="network-total e seller-total: o total de cada loja também")
     report.add_argument("--period", default="day", type=argument_type(_period, "período inválido: {text} (use day, week ou month)"),
                         metavar="PERÍODO", help="over-time: day, week ou month (dia, semana, mês; padrão: day)")
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
@@ -265,6 +272,8 @@ def check_report_args(args) -> None:
         return
     if args.name == VOIDS_REPORT:
         admin_commands.check_voids_report_args(args)
+    if args.detail and args.name not in ("network-total", "seller-total"):
+        raise UsageError("--detail é só para network-total e seller-total.")
     needs = REPORTS.get(args.name, (None, None))[1]
     if needs is not None and not getattr(args, needs):
         listing = "sellers" if needs == "seller" else f"{needs}s"
@@ -283,6 +292,8 @@ def run_report(args, api: Api, out) -> int:
         params["network_id"] = find_network(api, args.network)["id"]
     else:
         params["limit"] = args.limit or DEFAULT_RANKING_SIZE
+    if args.detail and needs in ("seller", "network"):
+        params["detail"] = True
     result = api.report(method, args.start, args.end, **params)
     if needs is None:
         kind = "store" if method == "best_store" else "seller"
@@ -296,8 +307,14 @@ def run_report(args, api: Api, out) -> int:
         subject = result[needs]
         rows = [{needs: subject["name"], "id": subject["id"], "de": args.start.isoformat() if args.start else "",
                  "até": args.end.isoformat() if args.end else "", "total": result["total"], "vendas": result["count"]}]
+        if args.detail and args.format == "csv":  # one row per store, each with the whole for reference
+            rows = [{**rows[0], "loja": e["store"]["name"], "loja_id": e["store"]["id"], "total_loja": e["total"],
+                     "vendas_loja": e["count"]} for e in result.get("stores", [])] or rows
         if args.format == "table":
-            out.write(views.total_line(subject["name"], result, args.start, args.end) + "\n")
+            line = views.total_line(subject["name"], result, args.start, args.end)
+            out.write(line + "\n")
+            if "stores" in result:
+                out.write(views.ranking("store", result["stores"]) + "\n" + line + "\n")
         else:
             emit(rows, args.format, result, out)
     return EXIT_OK
@@ -346,7 +363,13 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
             if queue is not None:  # what earlier runs could not send goes now
                 sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock).start()
             return Interactive(api, console, config.timezone, clock=clock, queue=queue, sender=sender).run()
-        return run_command(args, api, sys.stdout, queue, config, clock, config.new_pin)
+        if not (args.command in PAGED_COMMANDS and not args.no_pager and sys.stdout.isatty()):
+            return run_command(args, api, sys.stdout, queue, config, clock, config.new_pin)
+        out = io.StringIO()
+        try:
+            return run_command(args, api, out, queue, config, clock, config.new_pin)
+        finally:
+            page(out.getvalue())
     except UsageError as exc:
         print(f"onsell: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -370,6 +393,14 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
         connection.close()
         if queue is not None:
             queue.close()
+
+
+def page(text: str) -> None:
+    """A listing longer than the terminal through the system's pager (PAGER, else less or more); else as it is."""
+    if len(text.splitlines()) > shutil.get_terminal_size().lines - 2:
+        pydoc.pager(text)
+    else:
+        sys.stdout.write(text)
 
 
 def open_queue(path: Path, clock) -> SaleQueue | None:

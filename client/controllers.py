@@ -327,11 +327,13 @@ class Interactive:
     def show_my_sales(self, start, end) -> None:
         result = self.api.my_sales(start, end)
         names = {s["id"]: s["name"] for s in self.stores()}
-        self.console.say(views.total_line("Suas vendas", result, start, end))
+        total = views.total_line("Suas vendas", result, start, end)
+        self.console.say(total)
         if result["sales"]:
-            self.console.say(views.sales_table(result["sales"], names, with_codes=True))
+            self.console.show_long(views.sales_table(result["sales"], names, self.timezone, with_codes=True))
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
+            self.console.say(total)  # again below a long list, where the eye ends
 
     def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
         """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""
@@ -446,8 +448,8 @@ class Interactive:
         if seller is None:
             return
         start, end = self.ask_period()
-        result = self.api.report("seller_total", start, end, seller_id=seller["id"])
-        self.console.say(views.total_line(f"Vendas de {result['seller']['name']}", result, start, end))
+        result = self.api.report("seller_total", start, end, seller_id=seller["id"], detail=True)
+        self.say_total_by_store(views.total_line(f"Vendas de {result['seller']['name']}", result, start, end), result)
 
     def store_total(self) -> None:
         store = self.admin.pick_store()
@@ -462,8 +464,16 @@ class Interactive:
         if network is None:
             return
         start, end = self.ask_period()
-        result = self.api.report("network_total", start, end, network_id=network["id"])
-        self.console.say(views.total_line(f"Vendas da rede {result['network']['name']}", result, start, end))
+        result = self.api.report("network_total", start, end, network_id=network["id"], detail=True)
+        self.say_total_by_store(views.total_line(f"Vendas da rede {result['network']['name']}", result, start, end), result)
+
+    def say_total_by_store(self, line: str, result: dict) -> None:
+        """The total, each store's share as a ranking, and the total again below a long list."""
+        self.console.say(line)
+        if result.get("stores"):
+            self.console.show_long(views.ranking("store", result["stores"]))
+            if len(result["stores"]) > 1:
+                self.console.say(line)
 
     def _ranking(self, method: str, kind: str, title: str) -> None:
         start, end = self.ask_period()

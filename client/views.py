@@ -322,11 +322,12 @@ def pending_table(pending) -> str:
     return table(["Data", "Loja", "Valor", "Situação"], rows, right={2})
 
 
-def sales_table(sales: list[dict], store_names: dict[str, str], with_codes: bool = False) -> str:
-    """A seller's sales; with_codes adds the sale code, which a manager needs to cancel a sale."""
-    rows = [[date(s["sold_on"]), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])]
+def sales_table(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo, with_codes: bool = False) -> str:
+    """A seller's sales with the time each was recorded; with_codes adds the sale code, which a manager needs to cancel
+    a sale."""
+    rows = [[date(s["sold_on"]), recorded_time(s, zone), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])]
             + ([s["sale_id"]] if with_codes else []) for s in sales]
-    return table(["Data", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={2})
+    return table(["Data", "Hora", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={3})
 
 
 def sale_choices(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo) -> tuple[str, list[str]]:

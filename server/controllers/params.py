@@ -25,6 +25,15 @@ def date_range_params() -> tuple[Param, Param]:
     )
 
 
+def detail_param() -> Param:
+    """Optional `detail` (true/false, default false): add a breakdown to a total."""
+    def parse(value):
+        if not isinstance(value, bool):
+            raise ValidationError("detail", "must be true or false")
+        return value
+    return Param("detail", parse, required=False)
+
+
 def limit_param(maximum: int) -> Param:
     def parse(value):
         if not is_whole(value, 1) or value > maximum:

@@ -1,4 +1,4 @@
-"""Ctrl+C at a prompt goes back one level (at the top it asks before leaving); Ctrl+D leaves; nothing ends in a traceback."""
+"""Prompts: Ctrl+C goes back one level (at the top it asks before leaving), Ctrl+D leaves; long tables page on a terminal."""
 
 import io
 
@@ -71,3 +71,27 @@ def test_ctrl_c_at_the_pin_goes_back_to_the_cpf():
     screen = session(StandInApi(), ["123.456.789-09", CTRL_C])
     assert screen.sign_in() is None
     assert "CPF: PIN" in screen.console.stdout.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class TypingTerminal(Keyboard):
+    def isatty(self):
+        return True
+
+
+def test_a_long_table_is_shown_a_screen_at_a_time_on_a_terminal_and_whole_elsewhere(monkeypatch):
+    """12 lines of terminal: 7 rows a page under the repeated header; "v" stops; not a terminal: everything at once."""
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: __import__("os").terminal_size((80, 12)))
+    table = "\n".join(["Data  Valor", "----  -----"] + [f"row{n:02d}" for n in range(20)])
+    console = Console(stdin=TypingTerminal(["", "v"]), stdout=Terminal())
+    console.show_long(table)
+    out = console.stdout.getvalue()
+    assert out.count("Data  Valor") == 2 and "row13" in out and "row14" not in out
+    assert "-- 7 de 20 linhas" in out and "-- 14 de 20 linhas" in out
+    plain = Console(stdin=Keyboard([]), stdout=io.StringIO())
+    plain.show_long(table)
+    assert plain.stdout.getvalue() == table + "\n"
