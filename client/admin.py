@@ -121,8 +121,10 @@ class Administration:
     # -- networks ------------------------------------------------------------------------------
     def list_networks(self) -> None:
         networks = self.api.networks()
-        rows = [[n["name"], n["id"]] for n in networks]
-        self.say(views.table(["Rede", "Código"], rows) if rows else "Nenhuma rede cadastrada.")
+        if not networks:
+            self.say("Nenhuma rede cadastrada.")
+            return
+        self.console.show_long(views.table(["Rede"], [[n["name"]] for n in networks]))
 
     def create_network(self) -> None:
         name = self.console.ask_optional(f"Nome da nova rede ({BACK}): ", parse_name, NAME_ERROR)
@@ -144,7 +146,7 @@ class Administration:
 
     # -- stores --------------------------------------------------------------------------------
     def list_stores(self) -> None:
-        self.say(views.stores_table(self.fresh_stores()))
+        self.console.show_long(views.stores_table(self.fresh_stores()))
 
     def create_store(self) -> None:
         """The CNPJ first: one already taken is told at once, before the rest is typed."""
@@ -209,7 +211,7 @@ class Administration:
         return {s["id"]: s["name"] for s in self.owner.stores()}
 
     def list_people(self) -> None:
-        self.say(views.users_table(self.api.users(), self.store_names()))
+        self.console.show_long(views.users_table(self.api.users(), self.store_names()))
 
     def deactivate(self) -> None:
         # Oneself is left out: it would end this session; another manager can do it.
@@ -277,7 +279,7 @@ class Administration:
         seller = self.owner.pick_seller("De quem é a venda?")
         if seller is None:
             return
-        day = self.console.ask_optional(DAY_QUESTION, parse_day, DAY_ERROR) or self.owner.today()
+        day = self.console.ask_optional(DAY_QUESTION, parse_day, views.date_error(DAY_ERROR)) or self.owner.today()
         result = self.api.seller_sales(seller["id"], day, day, limit=MAX_LISTED_SALES)
         sales = result["sales"]
         if not sales:

@@ -43,7 +43,7 @@ from client.console import Console
 from client.controllers import Interactive
 from client.prompts import parse_day
 from client.sale_queue import QueueSender, SaleQueue
-from models.dates import check_range, today_in
+from models.dates import NOT_A_CALENDAR_DATE, check_range, today_in
 from models.errors import ValidationError
 from models.limits import DEFAULT_LIST_SIZE, DEFAULT_RANKING_SIZE, MAX_LIST_LIMIT, MAX_RANKING_LIMIT
 from models.money import parse_typed_amount
@@ -71,7 +71,8 @@ OVER_TIME_REPORT = "over-time"  # sales per day, week or month: reports.sales_by
 PERIOD_NAMES = {"day": "day", "week": "week", "month": "month", "dia": "day", "semana": "week", "mes": "month", "mês": "month"}
 
 
-_date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)")
+_date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)",
+                      {NOT_A_CALENDAR_DATE: "data inexistente: {text} (esse dia não existe no calendário)"})
 _limit = argument_type(lambda text: parse_count(text, "limit"), "quantidade inválida: {text} (um número inteiro a partir de 1)")
 _amount = argument_type(parse_typed_amount, "valor inválido: {text} (exemplo: 10.50 ou 10,50)")
 

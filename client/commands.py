@@ -166,13 +166,15 @@ WEAK_PIN = "PIN fraco: evite um dígito repetido ou uma sequência (1111, 1234, 
 
 # -- command line ---------------------------------------------------------------------------
 
-def argument_type(parse, message: str):
-    """An argparse type from one of models' parsers: `message` (Portuguese, with {text}) when the parser refuses."""
+def argument_type(parse, message: str, reasons: dict[str, str] | None = None):
+    """An argparse type from one of models' parsers: `message` (Portuguese, with {text}) when the parser refuses, or
+    reasons[the parser's reason] where one is given for it."""
     def convert(text: str):
         try:
             return parse(text)
-        except ValidationError:
-            raise argparse.ArgumentTypeError(message.format(text=repr(text))) from None
+        except ValidationError as exc:
+            said = (reasons or {}).get(exc.reason, message)
+            raise argparse.ArgumentTypeError(said.format(text=repr(text))) from None
     return convert
 
 

@@ -168,7 +168,7 @@ class Interactive:
         if name is None:
             return None
         year = ask(f"Ano de nascimento ({BACK}): ", lambda a: parse_birth_year(a, current_year),
-                   "Ano inválido (exemplo: 1990), ou Enter para voltar.")
+                   views.birth_year_error(current_year))
         if year is None:
             return None
         pin = ask_new_pin(self.console, f"Escolha um PIN (4 a 8 dígitos; {BACK}): ", allow_back=True, typed=typed_pin)
@@ -337,7 +337,7 @@ class Interactive:
 
     def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
         """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""
-        error = "Data inválida: use dd/mm/aaaa (exemplo: 05/11/2026) ou deixe em branco."
+        error = views.date_error("Data inválida: use dd/mm/aaaa (exemplo: 05/11/2026) ou deixe em branco.")
         while True:
             start = self.console.ask_optional(f"Data inicial (dd/mm/aaaa, Enter para {open_start}): ", parse_day, error)
             end = self.console.ask_optional(f"Data final (dd/mm/aaaa, Enter para {open_end}): ", parse_day, error)
@@ -520,12 +520,14 @@ class Interactive:
 
     def list_sellers(self) -> None:
         sellers = self.api.sellers()
-        rows = [[s["name"], views.cpf(s["cpf"]), s["id"]] for s in sellers]
-        self.console.say(views.table(["Vendedor(a)", "CPF", "Código"], rows) if rows else "Nenhum vendedor cadastrado.")
+        if not sellers:
+            self.console.say("Nenhum vendedor cadastrado.")
+            return
+        self.console.show_long(views.table(["Vendedor(a)", "CPF"], [[s["name"], views.cpf(s["cpf"])] for s in sellers]))
 
     def list_stores(self) -> None:
         self.forget_stores()  # a manager wants the current list
-        self.console.say(views.stores_table(self.stores()))
+        self.console.show_long(views.stores_table(self.stores()))
 
     def cluster_status(self) -> None:
         self.console.say(views.cluster_table(self.api.status()))

@@ -95,3 +95,13 @@ def test_a_long_table_is_shown_a_screen_at_a_time_on_a_terminal_and_whole_elsewh
     plain = Console(stdin=Keyboard([]), stdout=io.StringIO())
     plain.show_long(table)
     assert plain.stdout.getvalue() == table + "\n"
+
+
+def test_mistakes_are_explained_a_day_that_does_not_exist_and_a_birth_year_out_of_range():
+    """31/02/2026 is said not to exist (not "use dd/mm/aaaa"); 2025 as a birth year says the allowed years and why."""
+    screen = session(StandInApi(), ["31/02/2026", "2026-02-28", "", "Ana Nova", "2025", "1990", ""])
+    assert screen.ask_period() == (__import__("datetime").date(2026, 2, 28), None)
+    assert screen.ask_person() is None  # Enter at the PIN goes back
+    out = screen.console.stdout.getvalue()
+    assert "esse dia não existe no calendário" in out
+    assert f"de 1900 a {NOW.year - 14} (é preciso ter ao menos 14 anos)" in out
