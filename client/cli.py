@@ -273,6 +273,8 @@ def check_report_args(args) -> None:
         return
     if args.name == VOIDS_REPORT:
         admin_commands.check_voids_report_args(args)
+    if args.name == OVER_TIME_REPORT and sum(1 for name in ("store", "network", "seller") if getattr(args, name)) > 1:
+        raise UsageError("informe no máximo um de --store, --network e --seller.")
     if args.detail and args.name not in ("network-total", "seller-total"):
         raise UsageError("--detail é só para network-total e seller-total.")
     needs = REPORTS.get(args.name, (None, None))[1]
@@ -323,9 +325,6 @@ def run_report(args, api: Api, out) -> int:
 
 def run_over_time(args, api: Api, out) -> int:
     """`report over-time`: the chain's sales (or one store's, network's or seller's) per day, week or month, as bars."""
-    given = [name for name in ("store", "network", "seller") if getattr(args, name)]
-    if len(given) > 1:
-        raise UsageError("informe no máximo um de --store, --network e --seller.")
     params = {}
     if args.store:
         params["store_id"] = find_store(api, args.store)["id"]
