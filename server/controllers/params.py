@@ -42,10 +42,10 @@ def limit_param(maximum: int) -> Param:
     return Param("limit", parse, required=False)
 
 
-def rows_param() -> Param:
-    """`rows` of an import: a list of 1 to MAX_IMPORT_ROWS objects (each is checked by the import itself)."""
+def rows_param(maximum: int = MAX_IMPORT_ROWS) -> Param:
+    """`rows` of an import: a list of 1 to `maximum` objects (each is checked by the import itself)."""
     def parse(value):
-        if not isinstance(value, list) or not 1 <= len(value) <= MAX_IMPORT_ROWS:
-            raise ValidationError("rows", f"must be a list of 1 to {MAX_IMPORT_ROWS} rows")
+        if not isinstance(value, list) or not 1 <= len(value) <= maximum:
+            raise ValidationError("rows", f"must be a list of 1 to {maximum} rows")
         return value
     return Param("rows", parse)
