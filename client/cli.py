@@ -41,6 +41,8 @@ from client.config import ClientConfig, ClientConfigError, load_client_config
 from client.connection import Connection, RemoteError, ServerUnreachable
 from client.console import Console
 from client.controllers import Interactive
+from client.history import run_sales_import
+from client.imports import SALES
 from client.prompts import parse_day
 from client.sale_queue import QueueSender, SaleQueue
 from models.dates import NOT_A_CALENDAR_DATE, check_range, today_in
@@ -176,6 +178,8 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     if args.command == "sale":
         return record_sale(args, api, out, queue, config, clock)
     context = Context(api, out, config, clock, queue, new_pin_env)
+    if args.command == "import" and args.kind == SALES:
+        return run_sales_import(args.file, context, sys.stderr)
     if args.command in admin_commands.ADMIN_COMMANDS:
         return admin_commands.run(args, context)
     check_report_args(args)  # a wrong command line is said before signing in

@@ -227,10 +227,12 @@ def add_parsers(commands) -> list[argparse.ArgumentParser]:
 
     commands.add_parser("change-pin", help="troca o seu PIN (novo PIN de ONSELL_NEW_PIN, ou perguntado duas vezes)")
 
-    load = commands.add_parser("import", help="importa lojas ou pessoas de um arquivo CSV (gerente)",
+    load = commands.add_parser("import", help="importa lojas, pessoas ou vendas de um arquivo CSV (gerente)",
                                description=f"lojas: {imports.EXPECTED_HEADER['stores']}; pessoas: {imports.EXPECTED_HEADER['users']} "
-                                           "(pin opcional). Separador ; ou , e cabeçalho na primeira linha.")
-    load.add_argument("kind", choices=imports.KINDS, metavar="{stores,users}", help="stores (lojas) ou users (pessoas)")
+                                           f"(pin opcional); vendas: {imports.EXPECTED_HEADER['sales']} (id opcional; valor 1234,56 "
+                                           "ou 1234.56; data dd/mm/aaaa ou AAAA-MM-DD). Separador ; ou , e cabeçalho na primeira linha.")
+    load.add_argument("kind", choices=(*imports.KINDS, imports.SALES), metavar="{stores,users,sales}",
+                      help="stores (lojas), users (pessoas) ou sales (histórico de vendas)")
     load.add_argument("file", metavar="ARQUIVO", type=Path, help="arquivo .csv em UTF-8")
     return [users]
 
@@ -437,7 +439,7 @@ def run_import(kind: str, path: Path, ctx: Context, err: TextIO | None = None) -
     counts["refused"] = len(refused)
     ctx.out.write(imports.summary(counts) + "\n")
     ctx.out.flush()
-    _report_refusals(parsed, refused, path, err)
+    report_refusals(parsed, refused, path, err)
     if interrupted is not None:
         raise interrupted
     return 0 if not refused else 1
@@ -474,7 +476,7 @@ def _send_batches(api: Api, kind: str, good: list, counts: dict, refused: list, 
             err.write("\n")
 
 
-def _report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: TextIO) -> None:
+def report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: TextIO) -> None:
     target = imports.errors_path(path)
     if not refused:
         try:
