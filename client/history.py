@@ -7,8 +7,10 @@ PLAIN_PROGRESS_EVERY_S. Every row carries its sale_id, so a second run of the sa
 """
 
 import io
+import queue
+import threading
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from client import imports, sales_import
 from client.api import Api
@@ -91,7 +93,7 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
         interrupted: BaseException | None = None
         signed_in = False
         try:
-            for good, refusals in sales_import.batches_of(items, sales_import.BATCH_ROWS):
+            for good, refusals in _read_ahead(sales_import.batches_of(items, sales_import.BATCH_ROWS)):
                 refused += refusals
                 if good:
                     if not signed_in:
@@ -117,6 +119,43 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
             return 1
         raise interrupted
     return 0 if not refused else 1
+
+
+_END = object()
+
+
+def _read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
+    """The batches, read and checked on a thread of their own while the previous batch is at the server: reading the file
+    and the server's work overlap. An error while reading comes out where that batch would have."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_END)
+        except Exception as exc:  # handed to the consumer, which raises it
+            ready.put(exc)
+
+    threading.Thread(target=produce, name="import-reader", daemon=True).start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _send(api: Api, good: list[imports.Good], counts: dict, refused: list) -> None:

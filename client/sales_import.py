@@ -40,10 +40,12 @@ def read_header(lines: Iterator[str]) -> tuple[Header, int]:
     raise ImportFileError("o arquivo está vazio")
 
 
-def check_sale(values: dict[str, str], line: int, today: dt.date) -> dict:
-    """The sales.import row of one line ({sale_id, seller, store, amount, sold_on}); RowError otherwise."""
-    cpf = _document(values["cpf"], "CPF", 11, parse_cpf)
-    cnpj = _document(values["cnpj"], "CNPJ", 14, parse_cnpj)
+def check_sale(values: dict[str, str], line: int, today: dt.date, known: dict | None = None) -> dict:
+    """The sales.import row of one line ({sale_id, seller, store, amount, sold_on}); RowError otherwise.
+    `known`: documents already checked, as written -> digits (a history names the same people and stores again and again)."""
+    known = {} if known is None else known
+    cpf = _checked(known, values["cpf"], "CPF", 11, parse_cpf)
+    cnpj = _checked(known, values["cnpj"], "CNPJ", 14, parse_cnpj)
     if not values["amount"]:
         raise RowError("valor em branco")
     try:
@@ -68,6 +70,13 @@ def check_sale(values: dict[str, str], line: int, today: dt.date) -> dict:
     return {"sale_id": sale_id, "seller": cpf, "store": cnpj, "amount": format_cents(cents), "sold_on": day.isoformat()}
 
 
+def _checked(known: dict, value: str, what: str, length: int, parse) -> str:
+    """The digits of a CPF or CNPJ as written, checked once per distinct value; RowError when wrong."""
+    if (what, value) not in known:
+        known[what, value] = _document(value, what, length, parse)
+    return known[what, value]
+
+
 def read_sales(lines: Iterable[str], today: dt.date) -> tuple[Header, Iterator[Good | Refused]]:
     """The header, and each data line checked, in file order (lines are read as the iterator is consumed)."""
     source = iter(lines)
@@ -75,6 +84,7 @@ def read_sales(lines: Iterable[str], today: dt.date) -> tuple[Header, Iterator[G
 
     def rows() -> Iterator[Good | Refused]:
         reader = csv.reader(source, delimiter=header.separator, strict=True)
+        known: dict = {}
         while True:
             try:
                 cells = next(reader)
@@ -87,7 +97,7 @@ def read_sales(lines: Iterable[str], today: dt.date) -> tuple[Header, Iterator[G
             if not any(cell.strip() for cell in cells):
                 continue
             try:
-                yield Good(number, check_sale(_by_column(header.columns, cells, SALES), number, today), cells)
+                yield Good(number, check_sale(_by_column(header.columns, cells, SALES), number, today, known), cells)
             except RowError as exc:
                 yield Refused(number, str(exc), cells)
     return header, rows()

@@ -116,22 +116,26 @@ class _Lookups:
         self.users = users
         self._sellers: dict[str, str] | None = None  # CPF or id -> the seller's id
         self._stores: dict[str, str] | None = None  # CNPJ or id -> the store's id
+        self._found: dict[tuple[str, str], tuple[str, str]] = {}  # (field, value as written) -> (key, id): rows repeat them
 
     def seller(self, value) -> tuple[str, str]:
         if self._sellers is None:
             self._sellers = {key: u.id for u in self.users.list_sellers() for key in (u.id, u.cpf)}
-        key = _normalised(value, "seller", parse_cpf, "must be a seller's id or CPF")
-        if key not in self._sellers:
-            raise ValidationError("seller", "no seller has this id or CPF")
-        return key, self._sellers[key]
+        return self._find("seller", value, self._sellers, parse_cpf, "must be a seller's id or CPF", "no seller has this id or CPF")
 
     def store(self, value) -> tuple[str, str]:
         if self._stores is None:
             self._stores = {key: s.id for s in self.catalogue.list_stores() for key in (s.id, s.cnpj)}
-        key = _normalised(value, "store", parse_cnpj, "must be a store's id or CNPJ")
-        if key not in self._stores:
-            raise ValidationError("store", "no store has this id or CNPJ")
-        return key, self._stores[key]
+        return self._find("store", value, self._stores, parse_cnpj, "must be a store's id or CNPJ", "no store has this id or CNPJ")
+
+    def _find(self, field: str, value, known: dict[str, str], parse_document, what: str, missing: str) -> tuple[str, str]:
+        if isinstance(value, str) and (field, value) in self._found:
+            return self._found[field, value]
+        key = _normalised(value, field, parse_document, what)
+        if key not in known:
+            raise ValidationError(field, missing)
+        self._found[field, value] = key, known[key]
+        return key, known[key]
 
 
 def _normalised(value, field: str, parse_document, what: str) -> str:
