@@ -26,6 +26,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/failover.py
 	$(PY) bench/stop.py
 	$(PY) bench/imports.py
+	$(PY) bench/import_sales.py
 	$(PY) bench/fleet.py
 
 clean:

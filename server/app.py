@@ -26,9 +26,11 @@ from server.controllers.cluster import ClusterController
 from server.controllers.people import PeopleController
 from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
+from server.controllers.sales_import import SalesImportController
 from server.dispatch import Dispatcher
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
+from server.metrics import MetricsServer, NodeMetrics
 from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.tokens import TokenSigner
@@ -48,6 +50,7 @@ class Node:
     ledger: Ledger
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
+    metrics_server: MetricsServer | None = None  # None: METRICS_ADDRESS is off
 
     def start(self) -> "Node":
         """Start the cluster role and, with a server, serve on a thread of its own; returns at once."""
@@ -61,6 +64,10 @@ class Node:
                                         "(ALLOW_PLAINTEXT=on): PINs, tokens and peer messages cross the network unencrypted").line())
             threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S}, name="tcp-accept",
                              daemon=True).start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+            log.info("node %d serves /metrics and /healthz on http://%s", self.config.node_id,
+                     format_address(self.metrics_server.address))
         return self
 
     def stop(self) -> None:
@@ -74,6 +81,8 @@ class Node:
         self.cluster.stop(writes_deadline, threads_deadline)
         if self.server is not None:
             self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.database.close()
 
 
@@ -105,18 +114,25 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
-        ReportsController(reports, users, catalogue, sales, config.timezone),
+        ReportsController(reports, users, catalogue, sales, config.timezone, clock),
+        SalesImportController(ledger, catalogue, users, clock, config.timezone, config.max_sale_cents),
         CatalogueController(ledger, catalogue, users, clock),
         PeopleController(ledger, users, clock),
         ClusterController(cluster),
     ]
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + [cluster.peer_methods()], tokens, clock.wall_s,
                                   gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
-    server = None
+    server = metrics_server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
                            config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock, server_tls)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server)
+        if config.metrics_address is not None:
+            metrics = NodeMetrics(clock.monotonic_s)
+            dispatcher.observer = metrics
+            database.after_batch.append(metrics.observe_commit)
+            metrics.watch(cluster.status, server.open_connections)
+            metrics_server = MetricsServer(config.metrics_address, metrics, cluster.status)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server)
 
 
 def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:

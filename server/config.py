@@ -50,6 +50,7 @@ class Config:
     self_registration: bool = True
     void_window_s: float = 30 * 60
     max_sale_cents: int = MAX_SALE_CENTS
+    metrics_address: tuple[str, int] | None = None  # None: no /metrics nor /healthz
     tls: TlsFiles | None = None  # None: plaintext (only on loopback unless allow_plaintext)
     allow_plaintext: bool = False
 
@@ -127,9 +128,25 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         self_registration=settings.switch(env, "SELF_REGISTRATION"),
         void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
         max_sale_cents=_max_sale(env),
+        metrics_address=_metrics_address(env, node_id, cluster),
         tls=tls_files,
         allow_plaintext=allow_plaintext,
     )
+
+
+def _metrics_address(env: dict, node_id: int, cluster: dict) -> tuple[str, int] | None:
+    """METRICS_ADDRESS: empty (off), `host:port` for this node, or `id=host:port,…` as CLUSTER (a node not listed: off)."""
+    raw = (settings.optional(env, "METRICS_ADDRESS") or "").strip()
+    if not raw:
+        return None
+    try:
+        addresses = parse_cluster(raw if "=" in raw else f"{node_id}={raw}", "METRICS_ADDRESS")
+    except ValidationError as exc:
+        raise ConfigError("METRICS_ADDRESS", exc.reason) from None
+    address = addresses.get(node_id)
+    if address is not None and address in cluster.values():
+        raise ConfigError("METRICS_ADDRESS", f"{address[0]}:{address[1]} is a node's address in CLUSTER")
+    return address
 
 
 def _tls(env: dict) -> TlsFiles | None:

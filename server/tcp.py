@@ -218,6 +218,11 @@ class RpcServer(socketserver.ThreadingTCPServer):
             self._per_address[address] = count + 1
             return True
 
+    def open_connections(self) -> int:
+        """Connections open now, clients' and peers' (metrics)."""
+        with self._per_address_lock:
+            return sum(self._per_address.values())
+
     def _release_address(self, address: str) -> None:
         with self._per_address_lock:
             count = self._per_address.get(address, 0) - 1
