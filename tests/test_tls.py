@@ -247,3 +247,10 @@ def test_a_server_handshake_works_on_a_descriptor_above_1024(certs):
         ends[1].close()
         if soft <= high:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_client_whose_tls_ca_cannot_be_read_stops_with_one_line(tmp_path):
+    done = run_client(["stores"], free_port(), env={"TLS_CA": str(tmp_path / "missing.pem")})
+    assert done.returncode == 2, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TLS_CA" in lines[0] and "Traceback" not in done.stderr, lines
