@@ -19,8 +19,10 @@ request is a peer method (signed: the dispatcher checks) is served, any other ge
 
 With a TLS context the listener speaks only TLS: each connection's handshake runs
 in its own thread within HANDSHAKE_TIMEOUT_S (wire/tls.py); a plaintext line gets
-one plaintext error (`tls_required`) and is closed, and a connection refused for
-the limits is closed without an answer (no handshake in the accept loop).
+one plaintext error (`tls_required`) and is closed, a connection refused for
+the limits is closed without an answer (no handshake in the accept loop), and a
+peer request on a connection that presented no node certificate gets
+`1001 unauthenticated` (`no_peer_certificate`) and is closed.
 
 What may be overridden, as in socketserver: RpcServer.process_request (the
 connection slots) and RpcHandler.handle (the line loop). wait_idle() lets a
@@ -41,7 +43,7 @@ from runtime.clock import SystemClock
 from runtime.events import event
 from runtime.settings import default_int
 from wire import jsonrpc, tls
-from wire.errors import UNAVAILABLE, app_error
+from wire.errors import UNAUTHENTICATED, UNAVAILABLE, app_error
 from wire.jsonrpc import INVALID_REQUEST, LineDecoder, LineTooLong, RpcError
 
 log = logging.getLogger("onsell.tcp")
@@ -50,6 +52,7 @@ REFUSAL_SEND_TIMEOUT_S = 1.0
 PEER_RESERVED_CONNECTIONS = 16  # for the cluster's own nodes when tills hold every MAX_CONNECTIONS slot
 PROBATION_S = 2.0  # how long a connection let in on probation may take to send its first line
 PEER_METHOD_PREFIX = "peer."  # what a peer's requests name (peer.message, peer.push, peer.pull)
+PEER_METHOD_BYTES = b'"' + PEER_METHOD_PREFIX.encode()  # a cheap look before decoding a line to see if it names one
 LOG_INTERVAL_S = 10.0  # failed TLS handshakes and closed silent connections are logged once per this long (with how many were not)
 
 
@@ -310,6 +313,8 @@ class RpcHandler(socketserver.BaseRequestHandler):
         peer = self.client_address[0]
         line_deadline = None  # while a line is under way: when it must be complete (LINE_TIMEOUT_S after its first byte)
         proven = False
+        # Over TLS a peer request must come with a node certificate that chained to TLS_CA (checked in the handshake).
+        peer_certificate_missing = isinstance(sock, ssl.SSLSocket) and not sock.getpeercert()
         while True:
             deadline = probation_deadline if probation_deadline is not None else line_deadline
             wait_s = server.idle_timeout_s if deadline is None else min(server.idle_timeout_s, deadline - clock.monotonic_s())
@@ -346,6 +351,11 @@ class RpcHandler(socketserver.BaseRequestHandler):
                 if not proven:
                     server.proven()  # a whole request: from now on this connection keeps its slot
                     proven = True
+                if peer_certificate_missing and PEER_METHOD_BYTES in piece and is_peer_request(piece):
+                    error = app_error(UNAUTHENTICATED, "Peer requests need a node certificate (TLS_CERT) that chains to TLS_CA",
+                                      detail="no_peer_certificate")
+                    self._send(sock, jsonrpc.encode(jsonrpc.failure(None, error)))
+                    return
                 with server.in_flight():
                     try:
                         reply = server.dispatcher.handle_line(piece, peer)

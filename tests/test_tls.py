@@ -254,3 +254,13 @@ def test_a_client_whose_tls_ca_cannot_be_read_stops_with_one_line(tmp_path):
     assert done.returncode == 2, done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "TLS_CA" in lines[0] and "Traceback" not in done.stderr, lines
+
+
+def test_peer_requests_need_a_node_certificate(tls_node):
+    """A connection that presented no certificate (a till's) may not speak for a node, whatever its envelope says."""
+    raw = tls_node.raw()
+    answer = raw.call("peer.message", {"envelope": "anything"})
+    error = answer["error"]
+    assert (error["code"], error["data"].get("detail")) == (1001, "no_peer_certificate"), answer
+    assert raw.is_closed_by_server()
+    raw.close()
