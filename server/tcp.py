@@ -194,10 +194,6 @@ class RpcServer(socketserver.ThreadingTCPServer):
             with self._unproven_lock:
                 self._unproven.pop(id(slot), None)
 
-    def was_evicted(self) -> bool:
-        slot = getattr(self._connection, "slot", None)
-        return slot is not None and slot.evicted
-
     def _refuse_at_accept(self, request, limit: str) -> None:
         if self.tls_context is None:  # over TLS an answer needs a handshake: not in the accept loop
             self.refuse(request, limit)
