@@ -1,6 +1,7 @@
 """Test support: free loopback ports, real server processes, raw line sockets, polling, and the
 event codes of the nodes' logs. Every wait here has a deadline and fails with a message."""
 
+import contextlib
 import json
 import os
 import re
@@ -79,6 +80,29 @@ def free_ports(count: int) -> list[int]:
 def free_port() -> int:
     """A port the OS just handed out on loopback (closed again for the server to take)."""
     return free_ports(1)[0]
+
+
+@contextlib.contextmanager
+def closing_listener():
+    """A port that accepts each connection and closes it at once: a node that is there but cannot answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept_and_close():
+        while not stop.is_set():
+            try:
+                listener.accept()[0].close()
+            except OSError:
+                continue
+    thread = threading.Thread(target=accept_and_close, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 def wait_until(condition, timeout: float = 15.0, interval: float = 0.02, what: str = "condition"):

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import api_for
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, free_port, run_client
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, closing_listener, free_port, run_client
 
 from client.cli import EXIT_QUEUED, build_parser, record_sale
 from client.config import load_client_config
-from client.connection import RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
+from client.connection import ALL_REFUSED_ROUNDS, RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
 from client.console import Console
 from client.controllers import Interactive
 from client.sale_queue import SaleQueue
@@ -224,14 +224,25 @@ def sale_id_ms(sale_id: str) -> int:
 
 
 def test_the_failover_deadline_runs_on_the_clock_it_is_given():
+    """A node that is there but closes every connection: the client tries until the deadline of its (fake) clock."""
     clock = FakeClock()
     start = clock.monotonic_s()
-    connection = Connection({1: ("127.0.0.1", free_port()), 2: ("127.0.0.1", free_port())}, failover_timeout_s=2.0,
-                            clock=clock)
-    with pytest.raises(ServerUnreachable):
-        connection.call("networks.list")
+    with closing_listener() as port:
+        connection = Connection({1: ("127.0.0.1", free_port()), 2: ("127.0.0.1", port)}, failover_timeout_s=2.0, clock=clock)
+        with pytest.raises(ServerUnreachable):
+            connection.call("networks.list")
     longest_pause = RETRY_PAUSE_S * RETRY_JITTER[1]  # the pauses are spread at random (client.connection)
     assert 2.0 - 1e-6 <= clock.monotonic_s() - start <= 2.0 + longest_pause + 1e-6
+
+
+def test_when_every_node_refuses_the_connection_the_client_gives_up_at_once():
+    """Nothing listening anywhere: ServerUnreachable after ALL_REFUSED_ROUNDS rounds, not after the failover timeout."""
+    clock = FakeClock()
+    start = clock.monotonic_s()
+    connection = Connection({1: ("127.0.0.1", free_port()), 2: ("127.0.0.1", free_port())}, failover_timeout_s=5.0, clock=clock)
+    with pytest.raises(ServerUnreachable):
+        connection.call("networks.list")
+    assert clock.monotonic_s() - start <= ALL_REFUSED_ROUNDS * RETRY_PAUSE_S * RETRY_JITTER[1] + 1e-6
 
 
 def test_an_interactive_sale_kept_in_the_queue_takes_its_id_date_and_time_from_the_clock(tmp_path):
