@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 from client import views
 from client.admin import Administration
 from client.api import Api
-from client.connection import Connection, RemoteError, ServerUnreachable
+from client.connection import RemoteError, ServerUnreachable
 from client.console import Console, Quit
+from client.offline import OfflineRefused, TillApi, failover_within, pending_notice
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
 from client.prompts import (
     BACK,
@@ -73,9 +74,11 @@ class Interactive:
                 try:
                     self.seller_menu() if user["role"] == SELLER else self.manager_menu()
                 except SignedOut:
+                    self.warn_pending(user["cpf"], "signed_out")
                     self.api.logout()
                     say("Sessão encerrada.\n")
         except Quit:
+            self.warn_pending()
             say("\nAté logo!")
         return 0
 
@@ -108,9 +111,25 @@ class Interactive:
             if error.reason == "unknown_user":
                 return self.register(cpf)
             self.console.say(views.remote_error(error))
+            self.warn_pending(cpf, "refused")
         except ServerUnreachable as error:
             self.console.say(f"Não foi possível falar com o servidor: {error}.")
+            return self.sign_in_offline(cpf, pin)
         return None
+
+    def sign_in_offline(self, cpf: str, pin: str) -> dict | None:
+        """No server answered: a seller who signed in on this till lately may still sell, into the queue."""
+        if not isinstance(self.api, TillApi):
+            return None
+        try:
+            user = self.api.login_offline(cpf, pin)
+        except OfflineRefused as refusal:
+            self.console.say(f"Não foi possível entrar: {refusal}")
+            return None
+        self.console.say("Entrada conferida neste caixa, sem servidor: as vendas ficam guardadas aqui e são enviadas "
+                         "quando o servidor voltar.")
+        self._stores = self.api.cached_stores()
+        return user
 
     def register(self, cpf: str) -> dict | None:
         say = self.console.say
@@ -139,9 +158,22 @@ class Interactive:
         self.guard(self.stores)
         if self.queue is not None and user["role"] == SELLER:
             self.queue.renew_token(user["cpf"], self.api.token)
-            if self.sender:
-                self.sender.wake()
+            if self.queue.count(user["cpf"]):  # sent now, so that the menu's count is current
+                with failover_within(self.api, STORE_REFRESH_TIMEOUT_S):
+                    self.say_sent(self.queue.send_pending(self.api.connection))
+                self.warn_pending(user["cpf"], "signed_in")
         return user
+
+    def say_sent(self, count: int) -> None:
+        """Queued sales were recorded (by this session or the sender thread): say how many."""
+        if count:
+            self.console.say(f"** {views.pending_sent(count)}.")
+
+    def warn_pending(self, cpf: str | None = None, when: str = "leaving") -> None:
+        """How many sales still wait on this till (the seller's, with a CPF), and what sends them (offline.pending_notice)."""
+        count = self.queue.count(cpf) if self.queue is not None else 0
+        if count:
+            self.console.say(pending_notice(count, when))
 
     def ask_person(self) -> tuple[str, int, str] | None:
         """Name, birth year and PIN of a new account; None when Enter went back."""
@@ -159,15 +191,46 @@ class Interactive:
 
     # -- seller ------------------------------------------------------------------------------
     def seller_menu(self) -> None:
-        self.menu(lambda: [
+        self.menu(lambda: self.back_online() and [
             ("Registrar venda", self.record_sale),
-            ("Minhas vendas de hoje", self.sales_today),
-            ("Minhas vendas por período", self.sales_in_period),
+            ("Minhas vendas de hoje", self.needs_server(self.sales_today)),
+            ("Minhas vendas por período", self.needs_server(self.sales_in_period)),
             (f"Vendas pendentes ({self.pending_count()})", self.show_pending),
-            ("Cancelar venda", self.void_my_sale),
-            ("Trocar meu PIN", self.change_my_pin),
+            ("Cancelar venda", self.needs_server(self.void_my_sale)),
+            ("Trocar meu PIN", self.needs_server(self.change_my_pin)),
             ("Sair (trocar de usuário)", self.sign_out),  # always the last entry
         ])
+
+    def offline(self) -> bool:
+        """A session begun with no server, not yet signed in with one."""
+        return isinstance(self.api, TillApi) and self.api.offline
+
+    def back_online(self) -> bool:
+        """Before each menu of a session begun with no server: sign in for real once a server answers (the queued sales
+        then go out). A server that refuses the CPF and PIN now (changed meanwhile) ends the session; the sales stay."""
+        if not self.offline():
+            return True
+        try:
+            user = self.api.back_online()
+        except RemoteError as error:
+            self.console.say(f"O servidor voltou e recusou a sua entrada: {views.remote_error(error)}")
+            raise SignedOut() from None
+        if user is None:
+            self.console.say("(sem servidor: as vendas ficam guardadas neste caixa)")
+            return True
+        self.console.say("Servidor de volta: sua sessão agora está conectada.")
+        self.signed_in(user)
+        return True
+
+    def needs_server(self, action):
+        """A menu action that needs a server: with none (a session begun offline) it says so instead."""
+        def run() -> None:
+            if self.offline():
+                self.console.say("Sem servidor no momento: esta opção precisa dele. Registrar venda funciona "
+                                 "(a venda fica guardada neste caixa).")
+                return
+            action()
+        return run
 
     def menu(self, make_actions) -> None:
         while True:
@@ -191,21 +254,16 @@ class Interactive:
     def refresh_stores(self) -> list[dict]:
         """The stores as they are now (a manager may have closed, reopened or created one since); the list already
         held when no server answers soon, so that a sale can still be kept in the queue."""
-        connection = getattr(self.api, "connection", None)
-        quick = isinstance(connection, Connection)
-        saved = connection.failover_timeout_s if quick else None
+        if self.offline():
+            return self._stores or []  # as cached at the last contact with a server
         try:
-            if quick:
-                connection.failover_timeout_s = min(saved, STORE_REFRESH_TIMEOUT_S)
-            self._stores = self.api.stores()
-            if (self.api.user or {}).get("role") == SELLER:
-                self.api.me()  # the seller's stores may have changed since sign-in
+            with failover_within(self.api, STORE_REFRESH_TIMEOUT_S):
+                self._stores = self.api.stores()
+                if (self.api.user or {}).get("role") == SELLER:
+                    self.api.me()  # the seller's stores may have changed since sign-in
         except ServerUnreachable:
             if self._stores is None:
                 raise
-        finally:
-            if quick:
-                connection.failover_timeout_s = saved
         return self._stores
 
     def sale_stores(self) -> list[dict]:
@@ -241,6 +299,8 @@ class Interactive:
         confirm the sale there; None when the sale is done with."""
         sale_id, sold_on = new_sale_id(self.clock.wall_ns()), self.today()  # both kept if it has to wait in the queue
         try:
+            if self.offline():
+                raise ServerUnreachable("sem servidor desde a entrada")
             sale = self.api.record_sale(sale_id, store["id"], cents, sold_on)["sale"]
         except RemoteError as error:
             if error.reason == "unauthenticated":
@@ -255,7 +315,7 @@ class Interactive:
         except ServerUnreachable:
             if self.queue is None:
                 raise
-            self.queue.add(sale_id, self.api.user["cpf"], self.api.token, store["id"], store["name"], cents, sold_on)
+            self.queue.add(sale_id, self.api.user["cpf"], self.api.token or "", store["id"], store["name"], cents, sold_on)
             self.console.say(f"Venda guardada: será enviada quando o servidor voltar ({views.pending(self.pending_count())}).")
             if self.sender:
                 self.sender.wake()
