@@ -79,10 +79,14 @@ def digits(text: str) -> str:
 
 
 def find_store(api: Api, key: str, stores: list[dict] | None = None) -> dict:
-    """A store by id or CNPJ (masked or bare)."""
-    for store in stores if stores is not None else api.stores():
+    """A store by id, CNPJ (masked or bare) or name (ignoring case, when only one store has it)."""
+    stores = stores if stores is not None else api.stores()
+    for store in stores:
         if key in (store["id"], store["cnpj"]) or digits(key) == store["cnpj"]:
             return store
+    named = [store for store in stores if store["name"].casefold() == key.strip().casefold()]
+    if len(named) == 1:
+        return named[0]
     raise CommandError(f"loja não encontrada: {key} (veja 'python -m client stores')")
 
 

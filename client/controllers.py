@@ -191,7 +191,12 @@ class Interactive:
 
     # -- seller ------------------------------------------------------------------------------
     def seller_menu(self) -> None:
-        self.menu(lambda: self.back_online() and [
+        self.menu(self.seller_actions)
+
+    def seller_actions(self) -> list:
+        """The seller's menu as it is now: a session begun with no server first checks whether one answers again."""
+        self.back_online()
+        return [
             ("Registrar venda", self.record_sale),
             ("Minhas vendas de hoje", self.needs_server(self.sales_today)),
             ("Minhas vendas por período", self.needs_server(self.sales_in_period)),
@@ -199,28 +204,27 @@ class Interactive:
             ("Cancelar venda", self.needs_server(self.void_my_sale)),
             ("Trocar meu PIN", self.needs_server(self.change_my_pin)),
             ("Sair (trocar de usuário)", self.sign_out),  # always the last entry
-        ])
+        ]
 
     def offline(self) -> bool:
         """A session begun with no server, not yet signed in with one."""
         return isinstance(self.api, TillApi) and self.api.offline
 
-    def back_online(self) -> bool:
+    def back_online(self) -> None:
         """Before each menu of a session begun with no server: sign in for real once a server answers (the queued sales
         then go out). A server that refuses the CPF and PIN now (changed meanwhile) ends the session; the sales stay."""
         if not self.offline():
-            return True
+            return
         try:
             user = self.api.back_online()
         except RemoteError as error:
-            self.console.say(f"O servidor voltou e recusou a sua entrada: {views.remote_error(error)}")
+            self.console.say(f"O servidor voltou e recusou a sua entrada: {views.remote_error(error)} Entre de novo (com o PIN atual).")
             raise SignedOut() from None
         if user is None:
             self.console.say("(sem servidor: as vendas ficam guardadas neste caixa)")
-            return True
+            return
         self.console.say("Servidor de volta: sua sessão agora está conectada.")
         self.signed_in(user)
-        return True
 
     def needs_server(self, action):
         """A menu action that needs a server: with none (a session begun offline) it says so instead."""
