@@ -14,6 +14,7 @@ from support import (
     DEMO_SELLER2_CPF,
     DEMO_SELLER_CPF,
     InteractiveClient,
+    free_port,
     queued_sale_ids,
     run_client,
     wait_until,
@@ -290,3 +291,9 @@ def test_no_verifier_for_a_manager_nor_when_offline_signin_is_off(tmp_path):
     with pytest.raises(OfflineRefused, match="OFFLINE_SIGNIN_HOURS=0"):
         off.check(DEMO_SELLER_CPF, DEMO_PIN)
     off.close()
+
+
+def test_offline_signin_hours_that_cannot_work_ends_the_client_with_status_2(tmp_path):
+    ended = run_client(["stores"], free_port(), env={"OFFLINE_SIGNIN_HOURS": "um dia"}, queue_path=tmp_path / "queue.db")
+    assert ended.returncode == 2
+    assert "OFFLINE_SIGNIN_HOURS" in ended.stderr and len(ended.stderr.strip().splitlines()) == 1
