@@ -51,16 +51,20 @@ def load_client_config(env: dict | None = None, servers_option: str | None = Non
     )
 
 
+SERVERS_FORM = "use id=host:porta separados por vírgula (exemplo: 1=127.0.0.1:7001), id a partir de 1, porta de 1 a 65535, sem repetir"
+
+
 def _servers(env: dict, servers_option: str | None) -> dict[int, tuple[str, int]]:
+    # parse_cluster's reasons are English (for the operator's log): the client says the rule in Portuguese instead
     if servers_option:
         try:
             return parse_cluster(servers_option, "--servers")
-        except ValidationError as exc:
-            raise ClientConfigError(f"lista de servidores inválida: {exc.reason}") from None
+        except ValidationError:
+            raise ClientConfigError(f"lista de servidores inválida em --servers: {SERVERS_FORM}.") from None
     try:
         return parse_cluster(settings.text(env, "CLUSTER"))
-    except ValidationError as exc:
-        raise ClientConfigError(f"configuração inválida: CLUSTER: lista de servidores inválida ({exc.reason}).") from None
+    except ValidationError:
+        raise ClientConfigError(f"configuração inválida: CLUSTER: {SERVERS_FORM}.") from None
 
 
 def _time_zone(env: dict) -> ZoneInfo:

@@ -5,9 +5,10 @@ import re
 from zoneinfo import ZoneInfo
 
 from client.connection import RemoteError
-from models.dates import format_br_date
+from models.dates import NOT_A_CALENDAR_DATE, format_br_date
 from models.documents import format_cnpj, format_cpf
 from models.money import format_brl
+from models.people import MIN_AGE_YEARS, OLDEST_BIRTH_YEAR
 from models.records import Total
 
 BAR_WIDTH = 30
@@ -115,6 +116,21 @@ def document_error(kind: str):
             return f"{kind} inválido: os dígitos verificadores não conferem (confira o número digitado)."
         return f"{kind} inválido: digite os {DOCUMENT_LENGTHS[kind]} dígitos ({DOCUMENT_MASKS[kind]})."
     return explain
+
+
+def date_error(otherwise: str):
+    """For Console.ask: a day that does not exist (31/02) said as such; any other mistake gets `otherwise`."""
+    def explain(error) -> str:
+        if getattr(error, "reason", "") == NOT_A_CALENDAR_DATE:
+            return "Data inválida: esse dia não existe no calendário (confira o dia e o mês)."
+        return otherwise
+    return explain
+
+
+def birth_year_error(current_year: int) -> str:
+    youngest = current_year - MIN_AGE_YEARS
+    return (f"Ano inválido: de {OLDEST_BIRTH_YEAR} a {youngest} (é preciso ter ao menos {MIN_AGE_YEARS} anos), "
+            "ou Enter para voltar.")
 
 
 # Errors whose meaning depends on more than data.reason (docs/protocol.md, "Administration" and "Voids")
@@ -332,11 +348,12 @@ def pending_table(pending) -> str:
     return table(["Data", "Loja", "Valor", "Situação"], rows, right={2})
 
 
-def sales_table(sales: list[dict], store_names: dict[str, str], with_codes: bool = False) -> str:
-    """A seller's sales; with_codes adds the sale code, which a manager needs to cancel a sale."""
-    rows = [[date(s["sold_on"]), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])]
+def sales_table(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo, with_codes: bool = False) -> str:
+    """A seller's sales with the time each was recorded; with_codes adds the sale code, which a manager needs to cancel
+    a sale."""
+    rows = [[date(s["sold_on"]), recorded_time(s, zone), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])]
             + ([s["sale_id"]] if with_codes else []) for s in sales]
-    return table(["Data", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={2})
+    return table(["Data", "Hora", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={3})
 
 
 def sale_choices(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo) -> tuple[str, list[str]]:
@@ -356,8 +373,8 @@ def store_state(store: dict) -> str:
 
 
 def stores_table(stores: list[dict]) -> str:
-    rows = [[s["name"], s["network"]["name"], cnpj(s["cnpj"]), store_state(s), s["id"]] for s in stores]
-    return table(["Loja", "Rede", "CNPJ", "Situação", "Código"], rows) if rows else "Nenhuma loja cadastrada."
+    rows = [[s["name"], s["network"]["name"], cnpj(s["cnpj"]), store_state(s)] for s in stores]
+    return table(["Loja", "Rede", "CNPJ", "Situação"], rows) if rows else "Nenhuma loja cadastrada."
 
 
 def store_list(store_ids: list[str], store_names: dict[str, str]) -> str:

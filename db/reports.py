@@ -79,8 +79,14 @@ class ReportsRepository:
         """(seller id, name, total) by total descending, then name."""
         return self._ranking("seller", "users", start, end, limit)
 
-    def _ranking(self, who: str, names_table: str, start, end, limit: int) -> list[tuple[str, str, Total]]:
-        rows_sql, params = rows_covering(who, start, end)
+    def network_by_store(self, network_id: str, start: dt.date | None, end: dt.date | None) -> list[tuple[str, str, Total]]:
+        """(store id, name, total) of each of the network's stores with sales in the range, highest first."""
+        return self._ranking("store", "stores", start, end, -1, network_rows(network_id))
+
+    def _ranking(self, who: str, names_table: str, start, end, limit: int, rows: Rows | None = None) -> list[tuple[str, str, Total]]:
+        """limit -1: all of them (SQLite's LIMIT -1)."""
+        rows = rows or Rows(who)
+        rows_sql, params = rows_covering(who, start, end, rows.keys_sql, rows.keys_params)
         sql = f"""SELECT n.id, n.name, t.total, t.count FROM (
                       SELECT key, SUM(total_cents) AS total, SUM(sale_count) AS count FROM ({rows_sql}) GROUP BY key
                       HAVING SUM(sale_count) > 0

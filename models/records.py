@@ -40,6 +40,13 @@ def store_id_for(cnpj: str) -> str:
     return str(uuid.uuid5(_CATALOGUE_NAMESPACE, "store:" + cnpj))
 
 
+def imported_sale_id(seller: str, store: str, cents: int, day: str, line: int) -> str:
+    """The id of an imported sale that came without one: from its content and its line in the file, so importing the
+    same file again finds every sale already there (and two equal sales on two lines stay two). `seller` and `store`
+    as the file names them, normalised (CPF or CNPJ digits, or the id)."""
+    return str(uuid.uuid5(_CATALOGUE_NAMESPACE, f"sale:{seller}|{store}|{cents}|{day}|{line}"))
+
+
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

@@ -27,6 +27,7 @@ from server.controllers.cluster import ClusterController
 from server.controllers.people import PeopleController
 from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
+from server.controllers.sales_import import SalesImportController
 from server.dispatch import Dispatcher
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
@@ -107,6 +108,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
         AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
         ReportsController(reports, users, catalogue, sales, config.timezone, clock),
+        SalesImportController(ledger, catalogue, users, clock, config.timezone, config.max_sale_cents),
         CatalogueController(ledger, catalogue, users, clock),
         PeopleController(ledger, users, clock),
         ClusterController(cluster),

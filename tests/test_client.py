@@ -97,10 +97,12 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
 
 
 def test_an_unknown_cpf_leads_to_registration_then_sign_in(fresh_server):
+    """The PIN typed at sign-in is only confirmed once, not asked twice again."""
     server = fresh_server()
-    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "7")
+    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "7")
     done = run_client([], server.port, session)
     assert "O CPF 390.533.447-05 não tem cadastro." in done.stdout
+    assert done.stdout.count("Repita o PIN") == 1 and "Escolha um PIN" not in done.stdout
     assert "Conta criada para Rafael Novo." in done.stdout
     assert "Olá, Rafael Novo! Perfil: vendedor." in done.stdout and "Sessão encerrada." in done.stdout
     assert api_for(server).login("39053344705", "2468")["name"] == "Rafael Novo"
@@ -178,7 +180,7 @@ def test_a_bad_server_list_names_where_it_came_from():
     from_env = run_client(["stores"], free_port(), env={"CLUSTER": "1=nowhere"}, timeout=30)
     assert from_env.returncode == 2 and from_env.stderr.startswith("onsell: configuração inválida: CLUSTER: ")
     from_option = run_client(["--servers", "x", "stores"], free_port(), timeout=30)
-    assert from_option.returncode == 2 and from_option.stderr.startswith("onsell: lista de servidores inválida: ")
+    assert from_option.returncode == 2 and from_option.stderr.startswith("onsell: lista de servidores inválida em --servers: ")
 
 
 def test_the_client_takes_its_defaults_from_the_settings_table(tmp_path):

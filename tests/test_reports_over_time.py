@@ -117,3 +117,25 @@ def test_bad_series_requests_are_refused_naming_the_field(node, params, field):
 def test_a_seller_may_not_read_the_series(node):
     """The series is a manager's report: a seller gets 1002."""
     assert reason(error(node, "reports.sales_by_period", token=login(node, DEMO_SELLER_CPF), period="day"))[0] == 1002
+
+
+def test_network_and_seller_totals_in_detail_break_down_per_store_and_add_up(node, clock):
+    """detail=true: the per-store rows of a network or a seller add up to its total and match the sales table."""
+    manager = login(node, DEMO_MANAGER_CPF)
+    stores = call(node, "stores.list")["stores"]
+    network = stores[0]["network"]
+    first, last = (TODAY - dt.timedelta(days=40)).isoformat(), TODAY.isoformat()
+    answer = call(node, "reports.network_total", token=manager, network_id=network["id"], detail=True, **{"from": first, "to": last})
+    in_network = {s["id"] for s in stores if s["network"]["id"] == network["id"]}
+    assert {row["store"]["id"] for row in answer["stores"]} <= in_network and answer["stores"]
+    assert sum(cents(r["total"]) for r in answer["stores"]) == cents(answer["total"])
+    for row in answer["stores"]:
+        expected = sales_table_total(node, dt.date.fromisoformat(first), TODAY, "AND store_id = ?", (row["store"]["id"],))
+        assert (cents(row["total"]), row["count"]) == tuple(expected)
+    seller = call(node, "sellers.list", token=manager)["sellers"][0]
+    mine = call(node, "reports.seller_total", token=manager, seller_id=seller["id"], detail=True)
+    assert sum(cents(r["total"]) for r in mine["stores"]) == cents(mine["total"]) > 0
+    assert sum(r["count"] for r in mine["stores"]) == mine["count"]
+    assert [cents(r["total"]) for r in mine["stores"]] == sorted((cents(r["total"]) for r in mine["stores"]), reverse=True)
+    assert "stores" not in call(node, "reports.seller_total", token=manager, seller_id=seller["id"])
+    assert error(node, "reports.network_total", token=manager, network_id=network["id"], detail="yes").data["field"] == "detail"

@@ -9,13 +9,13 @@ from db.sales import SalesRepository
 from db.users import UserRepository
 from models.dates import check_range, today_in
 from models.errors import ValidationError
+from models.limits import MAX_LIST_LIMIT, MAX_RANKING_LIMIT
 from models.people import MANAGER, SELLER
 from models.records import Total
 from runtime.clock import iso_utc
 from server.controllers.params import (
-    MAX_LIST_LIMIT,
-    MAX_RANKING_LIMIT,
     date_range_params,
+    detail_param,
     limit_param,
     optional_uuid_param,
     uuid_param,
@@ -43,9 +43,9 @@ class ReportsController:
     def methods(self) -> list[Method]:
         ranged = date_range_params()
         return [
-            Method("reports.seller_total", self.seller_total, (uuid_param("seller_id"), *ranged), role=MANAGER),
+            Method("reports.seller_total", self.seller_total, (uuid_param("seller_id"), *ranged, detail_param()), role=MANAGER),
             Method("reports.store_total", self.store_total, (uuid_param("store_id"), *ranged), role=MANAGER),
-            Method("reports.network_total", self.network_total, (uuid_param("network_id"), *ranged), role=MANAGER),
+            Method("reports.network_total", self.network_total, (uuid_param("network_id"), *ranged, detail_param()), role=MANAGER),
             Method("reports.best_store", self.best_store, (*ranged, limit_param(MAX_RANKING_LIMIT)), role=MANAGER),
             Method("reports.best_seller", self.best_seller, (*ranged, limit_param(MAX_RANKING_LIMIT)), role=MANAGER),
             Method("reports.voids", self.voids, (*ranged, limit_param(MAX_LIST_LIMIT)), role=MANAGER),
@@ -54,12 +54,16 @@ class ReportsController:
                    role=MANAGER),
         ]
 
-    def seller_total(self, caller, seller_id: str, start=None, end=None) -> dict:
+    def seller_total(self, caller, seller_id: str, start=None, end=None, detail: bool = False) -> dict:
+        """With detail, `stores`: the total in each store the seller sold at, highest first."""
         check_range(start, end)
         seller = self.users.find_by_id(seller_id)
         if seller is None or seller.role != SELLER:
             raise app_error(NOT_FOUND, "No seller has this id", field="seller_id")
-        return {"seller": {"id": seller.id, "name": seller.name}, **total_json(self.reports.seller_total(seller_id, start, end))}
+        answer = {"seller": {"id": seller.id, "name": seller.name}, **total_json(self.reports.seller_total(seller_id, start, end))}
+        if detail:
+            answer["stores"] = _per_store(self.sales.seller_by_store(seller_id, start, end))
+        return answer
 
     def store_total(self, caller, store_id: str, start=None, end=None) -> dict:
         check_range(start, end)
@@ -68,12 +72,16 @@ class ReportsController:
             raise app_error(NOT_FOUND, "No store has this id", field="store_id")
         return {"store": {"id": store.id, "name": store.name}, **total_json(self.reports.store_total(store_id, start, end))}
 
-    def network_total(self, caller, network_id: str, start=None, end=None) -> dict:
+    def network_total(self, caller, network_id: str, start=None, end=None, detail: bool = False) -> dict:
+        """With detail, `stores`: the total of each of the network's stores with sales in the range, highest first."""
         check_range(start, end)
         network = self.catalogue.get_network(network_id)
         if network is None:
             raise app_error(NOT_FOUND, "No network has this id", field="network_id")
-        return {"network": {"id": network.id, "name": network.name}, **total_json(self.reports.network_total(network_id, start, end))}
+        answer = {"network": {"id": network.id, "name": network.name}, **total_json(self.reports.network_total(network_id, start, end))}
+        if detail:
+            answer["stores"] = _per_store(self.reports.network_by_store(network_id, start, end))
+        return answer
 
     def best_store(self, caller, start=None, end=None, limit: int = 1) -> dict:
         """Stores with sales in the range by total, highest first; [] when there are none."""
@@ -154,3 +162,7 @@ def _parse_period(value) -> str:
     if value not in PERIODS:
         raise ValidationError("period", "must be day, week or month")
     return value
+
+
+def _per_store(rows) -> list[dict]:
+    return [{"store": {"id": store_id, "name": name}, **total_json(total)} for store_id, name, total in rows]

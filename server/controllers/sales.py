@@ -11,11 +11,12 @@ from db.users import UserRepository
 from db.voids import voided_among
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
 from models.errors import ValidationError
+from models.limits import MAX_LIST_LIMIT
 from models.money import format_cents, parse_amount
 from models.people import MANAGER, SELLER
 from models.records import Sale, parse_void_reason
 from runtime.clock import iso_utc
-from server.controllers.params import MAX_LIST_LIMIT, date_range_params, limit_param, uuid_param
+from server.controllers.params import date_range_params, limit_param, uuid_param
 from server.controllers.present import sale_json, total_json, void_json
 from server.dispatch import ANY_ROLE, Method, Param
 from server.ledger import Ledger

@@ -1,4 +1,4 @@
-"""`report over-time` and the menu's "Vendas ao longo do tempo": sales per day, week or month, drawn as bars."""
+"""Reports as scripts read them: `report over-time` (sales per day, week or month as bars), `--detail` breakdowns."""
 
 import csv
 import datetime as dt
@@ -55,3 +55,18 @@ def test_the_change_against_the_previous_period_is_said_with_an_arrow():
     assert views.change_against(9_700, 10_000) == "▼ 3,0%"
     assert views.change_against(500, 500) == "= 0,0%"
     assert views.change_against(500, 0) == "sem vendas no período anterior"
+
+
+def test_network_total_in_detail_lists_each_store_and_adds_up(fresh_server):
+    """--detail: a table of the network's stores with the total above and below; as CSV one row per store adding up."""
+    server = fresh_server()
+    table = run_client(["report", "network-total", "--network", "max atacado", "--detail"], server.port, env=MANAGER_ENV)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("MAX ATACADO em todo o período: R$") and lines[-1] == lines[0] and "Ticket médio" in table.stdout
+    as_csv = run_client(["report", "network-total", "--network", "max atacado", "--detail", "--format", "csv"], server.port,
+                        env=MANAGER_ENV)
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(rows) >= 2 and sum(views.cents_of(r["total_loja"]) for r in rows) == views.cents_of(rows[0]["total"])
+    wrong = run_client(["report", "best-store", "--detail"], server.port, env=MANAGER_ENV)
+    assert wrong.returncode == 2 and "--detail" in wrong.stderr
