@@ -16,7 +16,8 @@ from client.admin import Administration
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Back, Console, Quit
-from client.offline import OfflineRefused, TillApi, failover_within, pending_notice
+from client.offline import failover_within
+from client.offline_session import OfflineSession
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
 from client.prompts import (
     BACK,
@@ -48,7 +49,7 @@ class SignedOut(Exception):
     """The session ended (sign-out or expired token): back to the sign-in screen."""
 
 
-class Interactive:
+class Interactive(OfflineSession):
     def __init__(self, api: Api, console: Console, timezone: ZoneInfo, clock=None, queue: SaleQueue | None = None,
                  sender: QueueSender | None = None):
         self.api = api
@@ -133,20 +134,6 @@ class Interactive:
             return self.sign_in_offline(cpf, pin)
         return None
 
-    def sign_in_offline(self, cpf: str, pin: str) -> dict | None:
-        """No server answered: a seller who signed in on this till lately may still sell, into the queue."""
-        if not isinstance(self.api, TillApi):
-            return None
-        try:
-            user = self.api.login_offline(cpf, pin)
-        except OfflineRefused as refusal:
-            self.console.say(f"Não foi possível entrar: {refusal}")
-            return None
-        self.console.say("Entrada conferida neste caixa, sem servidor: as vendas ficam guardadas aqui e são enviadas "
-                         "quando o servidor voltar.")
-        self._stores = self.api.cached_stores()
-        return user
-
     def register(self, cpf: str, typed_pin: str) -> dict | None:
         """Offered at once when sign-in finds no account; the PIN already typed is only confirmed."""
         say = self.console.say
@@ -181,18 +168,6 @@ class Interactive:
                 self.warn_pending(user["cpf"], "signed_in")
         return user
 
-    def say_sent(self, count: int) -> None:
-        """Queued sales were recorded (by this session or the sender thread, perhaps while a prompt waits): say how many,
-        on a line of its own."""
-        if count:
-            self.console.say(f"\n** {views.pending_sent(count)}.")
-
-    def warn_pending(self, cpf: str | None = None, when: str = "leaving") -> None:
-        """How many sales still wait on this till (the seller's, with a CPF), and what sends them (offline.pending_notice)."""
-        count = self.queue.count(cpf) if self.queue is not None else 0
-        if count:
-            self.console.say(pending_notice(count, when))
-
     def ask_person(self, typed_pin: str | None = None) -> tuple[str, int, str] | None:
         """Name, birth year and PIN of a new account (typed_pin: only confirmed); None when Enter went back."""
         ask = self.console.ask_optional
@@ -213,7 +188,8 @@ class Interactive:
 
     def seller_actions(self) -> list:
         """The seller's menu as it is now: a session begun with no server first checks whether one answers again."""
-        self.back_online()
+        if not self.back_online():
+            raise SignedOut()
         return [
             ("Registrar venda", self.record_sale),
             ("Minhas vendas de hoje", self.needs_server(self.sales_today)),
@@ -223,38 +199,6 @@ class Interactive:
             ("Trocar meu PIN", self.needs_server(self.change_my_pin)),
             ("Sair (trocar de usuário)", self.sign_out),  # always the last entry
         ]
-
-    def offline(self) -> bool:
-        """A session begun with no server, not yet signed in with one."""
-        return isinstance(self.api, TillApi) and self.api.offline
-
-    def back_online(self) -> None:
-        """Before each menu of a session begun with no server: sign in for real once a server answers (the queued sales
-        then go out). A server that refuses the CPF and PIN now (changed meanwhile) ends the session; the sales stay."""
-        if not self.offline():
-            return
-        try:
-            user = self.api.back_online()
-        except KeyboardInterrupt:  # Ctrl+C during the quick look: still with no server
-            user = None
-        except RemoteError as error:
-            self.console.say(f"O servidor voltou e recusou a sua entrada: {views.remote_error(error)} Entre de novo (com o PIN atual).")
-            raise SignedOut() from None
-        if user is None:
-            self.console.say("(sem servidor: as vendas ficam guardadas neste caixa)")
-            return
-        self.console.say("Servidor de volta: sua sessão agora está conectada.")
-        self.signed_in(user)
-
-    def needs_server(self, action):
-        """A menu action that needs a server: with none (a session begun offline) it says so instead."""
-        def run() -> None:
-            if self.offline():
-                self.console.say("Sem servidor no momento: esta opção precisa dele. Registrar venda funciona "
-                                 "(a venda fica guardada neste caixa).")
-                return
-            action()
-        return run
 
     def menu(self, make_actions) -> None:
         while True:
