@@ -5,13 +5,14 @@ Rules:
 - A verifier is a salted scrypt hash of a seller's PIN (models/pins.py: the server's own hashing, one rule), kept with
   the person as the server last described them and when they last signed in with a server up. It is written at each
   such sign-in and PIN change (TillApi), and removed as soon as a server says the account cannot sign in with it any
-  more: inactive or unknown at sign-in, a token refused for `credentials_changed` or `account_deactivated`, or the very
-  PIN it holds answered `bad_credentials` (the PIN was changed meanwhile).
+  more: inactive, unknown or without a PIN at sign-in, a token refused for `credentials_changed` or
+  `account_deactivated`, or the very PIN it holds answered `bad_credentials` (the PIN was changed meanwhile).
 - With no server, a seller signs in against it for OFFLINE_SIGNIN_HOURS after their last sign-in with one (0: never).
   Only sellers: a manager's work needs the server. OFFLINE_MAX_FAILURES wrong PINs in a row with no server remove the
   verifier, so the till is no place to guess PINs at leisure; the next sign-in with a server writes it again.
 - The store list is replaced each time a server sends it (any command, any role), so a store named by id, CNPJ or
   name is found with no server.
+- Verifiers past their hours are deleted when the file is opened: no name or hash stays longer than it can serve.
 - Both live in one small SQLite file beside the queue (queue.db -> queue.offline.db), created readable only by its
   owner: it holds PIN hashes. Nothing here talks to a server; TillApi does, through Api.
 """
@@ -87,6 +88,8 @@ class Till:
         self._conn.execute("""CREATE TABLE IF NOT EXISTS verifiers (cpf TEXT PRIMARY KEY, pin_hash TEXT NOT NULL,
             person TEXT NOT NULL, signed_in_at REAL NOT NULL, failures INTEGER NOT NULL DEFAULT 0)""")
         self._conn.execute("CREATE TABLE IF NOT EXISTS stores (id INTEGER PRIMARY KEY CHECK (id = 1), stores TEXT NOT NULL)")
+        # verifiers past their hours are of no use: their names and hashes do not stay on the till
+        self._conn.execute("DELETE FROM verifiers WHERE signed_in_at < ?", (self.clock.wall_s() - window_hours * 3600,))
         self._lock = threading.Lock()
 
     # -- verifiers ------------------------------------------------------------------------------
@@ -115,7 +118,7 @@ class Till:
 
     def server_refused(self, cpf: str, pin: str, error: RemoteError) -> bool:
         """A server refused this sign-in: forget the verifier when the answer means it can no longer be right (True then)."""
-        if error.reason in FORGET_REASONS:
+        if error.reason in FORGET_REASONS or error.data.get("pin_not_set"):
             self.forget(cpf)
             return True
         if error.reason == "bad_credentials":

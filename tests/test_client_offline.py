@@ -266,6 +266,9 @@ def test_a_verifier_lasts_offline_signin_hours_and_a_few_wrong_pins_remove_it(tm
     clock.advance(2 * 3600)
     with pytest.raises(OfflineRefused, match="últimas 24 horas"):
         till.check(DEMO_SELLER_CPF, DEMO_PIN)
+    till.close()
+    till = Till(tmp_path / "queue.offline.db", 24, clock)  # opened again: the verifier past its hours is gone
+    assert not till.has_verifier(DEMO_SELLER_CPF)
     till.remember(SELLER, DEMO_PIN)  # signed in again with a server up
     for _ in range(OFFLINE_MAX_FAILURES - 1):
         with pytest.raises(OfflineRefused, match="PIN incorreto"):
