@@ -40,6 +40,16 @@ def pending(count: int) -> str:
     return f"{count} pendente{'' if count == 1 else 's'}"
 
 
+def pending_sales(count: int) -> str:
+    """"1 venda pendente", "3 vendas pendentes"."""
+    return f"{sales_count(count)} {pending(count).split()[1]}"
+
+
+def pending_sent(count: int) -> str:
+    """"1 venda pendente enviada", "3 vendas pendentes enviadas"."""
+    return f"{pending_sales(count)} enviada{'' if count == 1 else 's'}"
+
+
 def money(cents: int) -> str:
     return format_brl(cents)
 

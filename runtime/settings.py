@@ -71,6 +71,9 @@ SETTINGS: tuple[Setting, ...] = (
             "how long a request may look for a coordinator before the sale is queued or the error shown"),
     Setting("ONSELL_QUEUE", None, CLIENT,
             "the seller's queue file (default `~/.local/share/onsell/queue.db`, readable only by its owner)"),
+    Setting("OFFLINE_SIGNIN_HOURS", "24", CLIENT,
+            "how long after signing in on a till with a server up a seller may sign in there with every node down (PIN checked "
+            "against a salted hash kept beside the queue) and sell into the queue; 0: never"),
     Setting("ONSELL_CPF", None, CLIENT, "scripts: the CPF to sign in with (else asked)"),
     Setting("ONSELL_PIN", None, CLIENT, "scripts: the PIN to sign in with (else asked)"),
     Setting("ONSELL_NEW_PIN", None, CLIENT, "scripts: the new PIN for `change-pin` and `user reset-pin` (else asked twice)"),

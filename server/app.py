@@ -15,6 +15,7 @@ from db.sales import SalesRepository
 from db.users import UserRepository
 from models.cluster import format_address
 from models.dates import today_in
+from models.pins import hash_pin
 from runtime.clock import SystemClock, iso_utc
 from runtime.events import event
 from server.accounts import Accounts
@@ -31,7 +32,6 @@ from server.dispatch import Dispatcher
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
 from server.metrics import MetricsServer, NodeMetrics
-from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.tokens import TokenSigner
 from wire import tls

@@ -17,6 +17,7 @@ from client.config import load_client_config
 from client.connection import ALL_REFUSED_ROUNDS, RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
 from client.console import Console
 from client.controllers import Interactive
+from client.offline import Till, TillApi
 from client.sale_queue import SaleQueue
 from models.cluster import parse_cluster
 from runtime.clock import FakeClock
@@ -266,9 +267,12 @@ def test_an_interactive_sale_kept_in_the_queue_takes_its_id_date_and_time_from_t
 def test_a_script_sale_kept_in_the_queue_takes_its_id_and_date_from_the_clock(tmp_path, capsys):
     clock = FakeClock(start=LATE_EVENING)
     queue = SaleQueue(tmp_path / "queue.db", clock)
+    till = Till(tmp_path / "queue.offline.db", 24, clock)  # the seller signed in here with a server up, an hour ago
+    till.remember({"cpf": "12345678909", "role": "seller", "name": "João", "store_ids": []}, "1234")
+    api = TillApi(NoServerApi(signed_in=False), till)  # its connection finds no server
     config = load_client_config({"ONSELL_CPF": "12345678909", "ONSELL_PIN": "1234", "TIMEZONE": "America/Sao_Paulo"})
     args = build_parser().parse_args(["sale", "--store", STORE["id"], "--amount", "3,00"])
-    assert record_sale(args, NoServerApi(signed_in=False), io.StringIO(), queue, config, clock) == EXIT_QUEUED
+    assert record_sale(args, api, io.StringIO(), queue, config, clock) == EXIT_QUEUED
     (sale,) = queue.pending()
     assert (sale.seller_cpf, sale.sold_on, sale.queued_at) == ("12345678909", dt.date(2026, 11, 26), "2026-11-27T01:30:00+00:00")
     assert sale_id_ms(sale.sale_id) == int(LATE_EVENING.timestamp() * 1000)

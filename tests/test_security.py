@@ -6,9 +6,9 @@ import time
 import pytest
 
 from db.database import Database
+from models.pins import hash_pin, verify_pin
 from server.config import ConfigError, load_config
 from server.login_throttle import LoginThrottle
-from server.pins import hash_pin, verify_pin
 from server.tokens import InvalidToken, TokenSigner
 from wire.peer_auth import PeerAuth, PeerAuthError
 

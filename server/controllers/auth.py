@@ -8,13 +8,13 @@ from db.errors import AlreadyExists
 from db.users import UserRepository, read_account
 from models.documents import parse_cpf
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_new_pin, parse_pin, parse_role
+from models.pins import hash_pin, verify_pin
 from models.records import User, new_id
 from runtime.clock import iso_utc
 from server.controllers.present import user_json
 from server.dispatch import ANY_ROLE, Method, Param
 from server.ledger import Ledger
 from server.login_throttle import LoginThrottle
-from server.pins import hash_pin, verify_pin
 from server.tokens import TokenSigner
 from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, FORBIDDEN, INACTIVE, RATE_LIMITED, UNKNOWN_USER, app_error
 

@@ -9,13 +9,13 @@ from db.users import UserRepository
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.people import MANAGER, ROLE_WORDS, ROLES, parse_birth_year, parse_name, parse_new_pin
+from models.pins import hash_pin
 from models.records import User, new_id, parse_uuid
 from runtime.clock import iso_utc
 from server.controllers.params import rows_param, uuid_param
 from server.controllers.present import user_json
 from server.dispatch import Method, Param
 from server.ledger import Ledger
-from server.pins import hash_pin
 from wire.errors import FORBIDDEN, NOT_FOUND, app_error
 
 log = logging.getLogger("onsell.people")
