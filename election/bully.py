@@ -36,6 +36,7 @@ from runtime.settings import default_int
 HEARTBEAT_INTERVAL_MS = default_int("HEARTBEAT_INTERVAL_MS")
 FAILURE_TIMEOUT_MS = default_int("FAILURE_TIMEOUT_MS")
 ELECTION_TIMEOUT_MS = default_int("ELECTION_TIMEOUT_MS")
+SILENCE_BACKOFF_MAX = 8  # a coordinator that answers but is never heard: wait up to this many failure timeouts between elections
 
 CANDIDATE = "candidate"
 WAITING = "waiting"  # got an Ok, waiting for the Coordinator announcement
@@ -112,7 +113,11 @@ class BullyMachine:
         self._deadline = 0
         self._failed_higher: set[int] = set()
         self._last_heard = 0
+        self._silence_ms = timing.failure_ms  # how long the followed coordinator may be silent: failure_ms, more when backing off
+        self._declared_silent: tuple[int, int] | None = None  # (coordinator, epoch) last declared silent
         self._next_heartbeat = 0
+        self._last_input: int | None = None  # when this machine last got any input
+        self._woke_at: int | None = None  # when it last came back from not running for longer than failure_ms
         self.position = 0  # set by the application; carried in heartbeats
 
     def view(self) -> ElectionView:
@@ -122,6 +127,7 @@ class BullyMachine:
     def start(self, now: int) -> Ready:
         """Begin: listen for a coordinator for failure_ms while asking the higher ids."""
         ready = Ready()
+        self._last_input = now
         self._listen_until = now + self.timing.failure_ms
         self._listening = True
         self._start_election(now, ready, "started")
@@ -130,13 +136,15 @@ class BullyMachine:
     def tick(self, now: int) -> Ready:
         """Advance time: heartbeats, failure detection, election deadlines."""
         ready = Ready()
+        self._awake(now)
         if self.state == COORDINATOR:
             if now >= self._next_heartbeat:
                 for peer in self.peers:
                     ready.send(peer, Heartbeat(self.node_id, self.coordinator_epoch, self.position))
                 self._next_heartbeat = now + self.timing.heartbeat_ms
         elif self.state == FOLLOWER:
-            if now - self._last_heard > self.timing.failure_ms:
+            if now - self._last_heard > self._silence_ms:
+                self._declared_silent = (self.coordinator, self.coordinator_epoch)
                 ready.note("missed_heartbeats", f"missed heartbeats from coordinator {self.coordinator} for {now - self._last_heard} ms",
                            coordinator=self.coordinator)
                 self._start_election(now, ready, f"coordinator {self.coordinator} silent")
@@ -161,8 +169,11 @@ class BullyMachine:
         ready = Ready()
         if not self._known(message.sender, type(message).__name__, ready):
             return ready
-        claims = isinstance(message, (Coordinator, Heartbeat, Stale))
-        self._see_epoch(message.epoch, message.sender, now, ready, step_down=not claims)
+        self._awake(now)
+        if isinstance(message, (Coordinator, Heartbeat)):
+            self._on_coordinator_claim(message.sender, message.epoch, type(message).__name__, now, ready)
+            return ready
+        self._see_epoch(message.epoch, message.sender, now, ready, step_down=not isinstance(message, Stale))
         if isinstance(message, Election):
             self._on_election(message, now, ready)
         elif isinstance(message, Ok):
@@ -170,23 +181,22 @@ class BullyMachine:
                 self.state = WAITING
                 self._deadline = now + self.timing.election_ms + self.timing.failure_ms
                 ready.note("ok_received", f"Ok from {message.sender}: waiting for its Coordinator announcement", sender=message.sender)
-        elif isinstance(message, Stale):
-            self._on_newer_epoch(message.sender, message.epoch, message.coordinator, now, ready)
         else:
-            self._on_coordinator_claim(message.sender, message.epoch, type(message).__name__, now, ready)
+            self._on_newer_epoch(message.sender, message.epoch, message.coordinator, now, ready)
         return ready
 
     def observe_coordinator(self, sender: int, epoch: int, now: int) -> Ready:
         """Replication received a push from `sender` as coordinator of `epoch`: it counts as its heartbeat."""
         ready = Ready()
+        self._awake(now)
         if self._known(sender, "push", ready):
-            self._see_epoch(epoch, sender, now, ready, step_down=False)
             self._on_coordinator_claim(sender, epoch, "push", now, ready)
         return ready
 
     def observe_epoch(self, reporter: int, epoch: int, coordinator: int, now: int) -> Ready:
         """Follower `reporter` answered that the cluster is in `epoch` under `coordinator` (0: unknown)."""
         ready = Ready()
+        self._awake(now)
         if self._known(reporter, "epoch report", ready):
             self._see_epoch(epoch, reporter, now, ready, step_down=False)
             self._on_newer_epoch(reporter, epoch, coordinator, now, ready)
@@ -208,6 +218,20 @@ class BullyMachine:
         return Ready()
 
     # -- transitions -------------------------------------------------------------------------
+    def _awake(self, now: int) -> None:
+        """Every input passes here: a gap longer than failure_ms since the last one means this node did not run
+        (paused, starved), and the others may rightly have replaced it."""
+        if self._last_input is not None and now - self._last_input > self.timing.failure_ms:
+            self._woke_at = now
+        self._last_input = now if self._last_input is None else max(now, self._last_input)
+
+    def _woke_recently(self, now: int) -> bool:
+        return self._woke_at is not None and now - self._woke_at <= self.timing.failure_ms
+
+    def _hears_coordinator(self, now: int) -> bool:
+        """A follower that heard its coordinator within failure_ms (and has run since): that coordinator is alive."""
+        return self.state == FOLLOWER and now - self._last_heard <= self.timing.failure_ms and not self._woke_recently(now)
+
     def _known(self, sender: int, what: str, ready: Ready) -> bool:
         if sender == self.node_id or sender not in self.peers:
             ready.note("ignored_unknown_node", f"ignored {what} from unknown node {sender}", sender=sender)
@@ -239,21 +263,34 @@ class BullyMachine:
         ready.note("election_received", f"Election from node {message.sender}: answered Ok", sender=message.sender)
         if self.state == COORDINATOR:
             ready.send(message.sender, Coordinator(self.node_id, self.coordinator_epoch))
-        elif self.state == FOLLOWER:
+        elif self.state == FOLLOWER and not self._hears_coordinator(now):
             self._start_election(now, ready, f"Election from lower node {message.sender}")
 
     def _on_coordinator_claim(self, sender: int, epoch: int, what: str, now: int, ready: Ready) -> None:
+        """Coordinator, Heartbeat or a push: `sender` claims the role in `epoch`."""
         if epoch < self.epoch:
             ready.send(sender, Stale(self.node_id, self.epoch, self.coordinator if self.coordinator_epoch == self.epoch else 0))
             ready.note("ignored_old_epoch", f"ignored {what} of old epoch {epoch} from node {sender}", sender=sender, epoch=epoch)
             return
-        if self.state == COORDINATOR and epoch == self.coordinator_epoch:
-            if sender < self.node_id:
+        if self.state == FOLLOWER and sender < self.coordinator and self._hears_coordinator(now):
+            ready.note("ignored_lower_claim", f"ignored {what} of epoch {epoch} from node {sender}: coordinator "
+                       f"{self.coordinator} is alive", sender=sender, epoch=epoch)
+            return  # its epoch is not taken either: the live coordinator's heartbeats must stay current here
+        self._see_epoch(epoch, sender, now, ready, step_down=False)
+        if self.state == COORDINATOR and sender < self.node_id:  # the epoch is at least its own here
+            if not self._woke_recently(now):
+                ready.note("reasserting", f"node {sender} claims epoch {epoch}: the highest live id keeps the role",
+                           sender=sender, epoch=epoch)
+                self._become_coordinator(now, ready)
+                return
+            if epoch == self.coordinator_epoch:
                 self._start_election(now, ready, f"node {sender} also claims epoch {epoch}")
                 return
-            # a higher id claiming the same epoch wins the tie
+            # a coordinator that did not run for a while was rightly replaced: it follows, catches up, then reclaims
         if self.state == FOLLOWER and sender == self.coordinator and epoch == self.coordinator_epoch:
             self._last_heard = now
+            if what != "Coordinator":  # its own heartbeats, not only answers to our Elections: it is heard again
+                self._silence_ms, self._declared_silent = self.timing.failure_ms, None
             return
         if self.state in (CANDIDATE, WAITING) and self.caught_up and sender < self.node_id:
             return  # reclaiming from a lower coordinator: our own announcement will settle it
@@ -291,5 +328,9 @@ class BullyMachine:
         self.coordinator_epoch = epoch
         self.caught_up = False
         self._last_heard = now
+        if (coordinator, epoch) == self._declared_silent:  # it answers our Elections, yet its heartbeats never arrive
+            self._silence_ms = min(2 * self._silence_ms, SILENCE_BACKOFF_MAX * self.timing.failure_ms)
+        else:
+            self._silence_ms, self._declared_silent = self.timing.failure_ms, None
         ready.role_change = RoleChange(FOLLOWER, epoch, coordinator, reason)
         ready.note("following", f"following node {coordinator} in epoch {epoch} ({reason})", coordinator=coordinator, epoch=epoch)

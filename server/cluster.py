@@ -16,7 +16,7 @@ from db.changes import ChangeLog
 from db.database import Database
 from db.node_state import list_merges, load_epoch, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
-from election.messages import from_json
+from election.messages import from_json, to_json
 from election.runner import ElectionRunner
 from models.changes import Origin
 from models.cluster import format_address
@@ -187,8 +187,7 @@ class ClusterNode:
             raise ValidationError("body", str(exc)) from None
         if message.sender != sender:
             raise ValidationError("body", "sender does not match the envelope")
-        self.election.deliver(message)
-        return {}
+        return {"answers": [to_json(answer) for answer in self.election.deliver(message)]}
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:

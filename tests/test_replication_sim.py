@@ -253,6 +253,12 @@ class TraceRunner:
     def do_cut(self, a, b):
         self.sim.cut(int(a), int(b))
 
+    def do_block(self, a, b):
+        self.sim.block(int(a), int(b))
+
+    def do_epochs(self):
+        return [f"{n}: {self.sim.machines[n].state} epoch {self.sim.machines[n].epoch}" for n in self.sim.live()]
+
     def do_partition(self, *groups):
         self.sim.partition(*[[int(n) for n in group.split(",")] for group in groups])
 
