@@ -7,8 +7,14 @@ Rules:
   role change (if any). The runner persists, then sends.
 - A node that starts, or misses the coordinator's heartbeats for
   failure_ms, sends Election to every higher id. A node receiving Election
-  from a lower id answers Ok and, unless it is already electing or is the
-  coordinator, starts its own election (a coordinator re-announces itself).
+  from a lower id answers Ok; a follower that no longer hears its coordinator
+  starts its own election (one that still hears it does not), a coordinator
+  re-announces itself. What a call to step() sends to the message's sender is
+  its answer: runners carry it back in the reply to the call that brought the
+  message, so a node that can send but not be reached still hears its Ok.
+- A follower that declared its coordinator silent and then follows it again
+  (it answers Elections, yet its heartbeats never arrive) doubles the silence
+  it allows before the next election, up to SILENCE_BACKOFF_MAX failure_ms.
 - A candidate with no Ok within election_ms (or whose every higher peer is
   unreachable) becomes coordinator, but not before it has listened for an
   existing coordinator for failure_ms after starting; then it asks again,
@@ -16,8 +22,13 @@ Rules:
   waits election_ms + failure_ms for Coordinator, then starts over.
 - A new coordinator takes the epoch one above the highest it has seen and
   persists it before announcing. Coordinator and Heartbeat of an older epoch
-  are ignored and answered with Stale; any message of a higher epoch makes a
-  coordinator step down at once.
+  are ignored and answered with Stale; Election, Ok or Stale of a higher epoch
+  makes a coordinator step down at once.
+- A claim of the role (Coordinator, Heartbeat, a push) from a lower id than
+  the coordinator a follower still hears is ignored, its epoch too. A
+  coordinator that has been running receiving a lower id's claim reasserts
+  itself under a new epoch (the highest live id wins); one that did not run
+  for more than failure_ms (paused, starved) was rightly replaced: it follows.
 - A node following a lower id (the primary returning) claims the role only
   once the application reports it caught up with that coordinator.
 - Replication tells the election what it learns through explicit inputs:

@@ -22,6 +22,15 @@ Rules:
   tests/test_replication_sim.py). timeout_ms after it committed, a write is
   acknowledged with the copies it has. The answer says how many nodes hold
   it (this one included).
+- A write acknowledged with fewer copies than it asks for (acks_required + 1,
+  at most the cluster's size) is counted (under_replicated_acks), and noted
+  once per episode: acknowledged_short at the first, replicated_again at the
+  next write acknowledged with all its copies. With strict, such a write is
+  refused instead (too_few: it stays durable here, and is replicated later).
+- A push has its own timeout, push_timeout_ms(entries): a write's wait
+  (timeout_ms) plus PUSH_MS_PER_CHANGE per change it carries; never the
+  election's failure timeout, so a slow link delays copies without dropping
+  the follower from the count.
 - Time this node did not run does not count against a waiting write: when two
   inputs are more than stall_ms apart (the process was paused, or starved;
   at least STALL_MS, and several heartbeats, since the runner ticks 4 times per heartbeat),
@@ -59,6 +68,7 @@ REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below M
 HEARTBEAT_INTERVAL_MS = default_int("HEARTBEAT_INTERVAL_MS")
 NOT_READY_RETRY_DIVISOR = 4  # after "not ready" the next push waits heartbeat_ms / this: the announcement is on its way
 STALL_MS = 1000  # the runner feeds the clock every few tens of ms: a longer gap means this node did not run
+PUSH_MS_PER_CHANGE = 2  # a push's timeout grows by this per change it carries: applying a full batch takes time
 STALL_HEARTBEATS = 4  # with a long heartbeat, a stall is a gap of this many heartbeats (the runner ticks 4 per heartbeat)
 
 
@@ -105,6 +115,7 @@ class Ready:
 
     acknowledged: list[tuple[int, int]] = field(default_factory=list)  # (write id, nodes holding it)
     refused: list[int] = field(default_factory=list)  # write ids that will never be acknowledged here
+    too_few: list[tuple[int, int]] = field(default_factory=list)  # (write id, copies): refused, strict, too few copies
     pulls: list[int] = field(default_factory=list)  # peers holding changes this node lacks
     observed_epoch: tuple[int, int, int] | None = None  # (reporting peer, epoch, its coordinator) for the election
     serve: bool = False  # the take-over sync is done: start serving clients
@@ -117,8 +128,12 @@ class Ready:
 
 class CoordinatorState:
     def __init__(self, node_id: int, peers: list[int], acks_required: int, timeout_ms: int, batch: int = REPLICATION_BATCH,
-                 heartbeat_ms: int = HEARTBEAT_INTERVAL_MS):
+                 heartbeat_ms: int = HEARTBEAT_INTERVAL_MS, strict: bool = False):
         self.node_id = node_id
+        self.strict = strict
+        self.under_replicated_acks = 0  # writes acknowledged with fewer copies than asked, since start
+        self.refused_too_few = 0  # writes refused for too few copies (strict), since start
+        self._short_episode = 0  # writes acknowledged short since the current episode began (0: none)
         self.batch = batch
         self.heartbeat_ms = heartbeat_ms
         self.stall_ms = max(STALL_MS, STALL_HEARTBEATS * heartbeat_ms)
@@ -255,6 +270,15 @@ class CoordinatorState:
                                     "position": position(f.vector) if f.vector else None, "state": f.state}
         return summary
 
+    def push_timeout_ms(self, entries: int) -> int:
+        """How long a push carrying `entries` changes may take before it counts as failed."""
+        return self.timeout_ms + entries * PUSH_MS_PER_CHANGE
+
+    @property
+    def copies_wanted(self) -> int:
+        """Nodes that should hold a write: this one and acks_required followers (as many as there are)."""
+        return 1 + min(self.acks_required, len(self.peers))
+
     @property
     def waiting(self) -> int:
         return len(self._waiting)
@@ -282,12 +306,27 @@ class CoordinatorState:
         """Acknowledge `waiting` if the rule allows it now; True when it was."""
         holders = [f for f in self.followers.values() if all(covers(f.vector, o) for o in waiting.origins)]
         could_still = [f for f in self.followers.values() if f not in holders and f.state in (IN_SYNC, UNKNOWN)]
-        if len(holders) < self.acks_required and could_still:
-            if now < waiting.deadline:
-                return False
-            ready.note("acknowledged_short", f"write acknowledged with {1 + len(holders)} copies: followers "
-                       f"{[f.peer for f in could_still]} did not confirm in time", copies=1 + len(holders))
-        ready.acknowledged.append((waiting.write_id, 1 + len(holders)))
+        if len(holders) < self.acks_required and could_still and now < waiting.deadline:
+            return False
+        copies = 1 + len(holders)
+        if copies >= self.copies_wanted:
+            if self._short_episode:
+                ready.note("replicated_again", f"writes get all their {copies} copies again, after {self._short_episode} "
+                           f"acknowledged with fewer", copies=copies, short=self._short_episode)
+                self._short_episode = 0
+            ready.acknowledged.append((waiting.write_id, copies))
+            return True
+        why = f"followers {[f.peer for f in could_still]} did not confirm in time" if could_still else "no follower can take it now"
+        if self.strict:
+            self.refused_too_few += 1
+            ready.too_few.append((waiting.write_id, copies))
+            return True
+        if not self._short_episode:
+            ready.note("acknowledged_short", f"write acknowledged with {copies} of {self.copies_wanted} copies: {why}; "
+                       f"counting until writes get all their copies again", copies=copies)
+        self._short_episode += 1
+        self.under_replicated_acks += 1
+        ready.acknowledged.append((waiting.write_id, copies))
         return True
 
     def _refuse_all(self, ready: Ready) -> None:

@@ -103,7 +103,8 @@ class ClusterNode:
         machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
-                                             timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
+                                             timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso,
+                                             config.replication_strict)
         self.election.listen(self.replication.follow_role)
 
     def on_serving(self, hook) -> None:
@@ -154,6 +155,9 @@ class ClusterNode:
         except NotAcknowledged as exc:
             if exc.stopping:
                 raise _stopping_error() from None
+            if exc.too_few is not None:
+                raise app_error(UNAVAILABLE, "Too few nodes hold the sale (REPLICATION_STRICT); try again", reason="too_few_replicas",
+                                replicas=exc.too_few) from None
             raise self._not_coordinator(self.election.view()) from None
 
     def _not_coordinator(self, view: ElectionView):
@@ -214,4 +218,4 @@ class ClusterNode:
                 "behind": max(0, leader_position - node_position) if leader_position is not None and node_position is not None else None,
             })
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
-                "position": position, "nodes": nodes, "merges": self.db.read(list_merges)}
+                "position": position, "nodes": nodes, "merges": self.db.read(list_merges), **self.replication.counters()}
