@@ -35,6 +35,11 @@ Rules:
   observe_coordinator (a push from a coordinator counts as its heartbeat),
   observe_epoch (a follower answered with a newer epoch) and
   report_caught_up. Nothing else may feed it messages it did not receive.
+- set_unfit(reason) (e.g. its storage fails): a coordinator leaves the role
+  at once (no more heartbeats), and until set_unfit(None) the node claims
+  nothing, starts no election and answers no Election (the lower ids elect
+  among themselves, as if it were down); it follows whoever coordinates, and
+  once fit again rejoins (a higher id reclaims after catching up).
 - Unknown message types raise TypeError: nothing is silently ignored.
 """
 
@@ -70,6 +75,7 @@ class ElectionView:
     coordinator: int
     coordinator_epoch: int
     epoch: int
+    unfit: str | None = None  # why this node takes no part in the role now (e.g. "storage"), or None
 
     @property
     def is_coordinator(self) -> bool:
@@ -119,6 +125,7 @@ class BullyMachine:
         self.coordinator = 0  # 0: none known
         self.coordinator_epoch = 0
         self.caught_up = False
+        self.unfit: str | None = None  # set_unfit: why this node may not hold the role now
         self._listen_until = 0
         self._listening = False
         self._deadline = 0
@@ -132,7 +139,7 @@ class BullyMachine:
         self.position = 0  # set by the application; carried in heartbeats
 
     def view(self) -> ElectionView:
-        return ElectionView(self.state, self.coordinator, self.coordinator_epoch, self.epoch)
+        return ElectionView(self.state, self.coordinator, self.coordinator_epoch, self.epoch, self.unfit)
 
     # -- inputs ----------------------------------------------------------------------------
     def start(self, now: int) -> Ready:
@@ -159,9 +166,11 @@ class BullyMachine:
                 ready.note("missed_heartbeats", f"missed heartbeats from coordinator {self.coordinator} for {now - self._last_heard} ms",
                            coordinator=self.coordinator)
                 self._start_election(now, ready, f"coordinator {self.coordinator} silent")
-            elif self.coordinator < self.node_id and self.caught_up:
+            elif self.coordinator < self.node_id and self.caught_up and self.unfit is None:
                 self._start_election(now, ready, f"caught up with temporary coordinator {self.coordinator}: reclaiming",
                                      reclaiming=True)
+        elif self.unfit is not None:
+            pass  # candidate or waiting, unfit: it asks nobody and claims nothing; it follows whoever claims the role
         elif self.state == CANDIDATE and self._listening and now >= self._listen_until:
             self._listening = False  # peers that were down when we started may be up now: ask again
             self._start_election(now, ready, "listening window over")
@@ -211,6 +220,26 @@ class BullyMachine:
         if self._known(reporter, "epoch report", ready):
             self._see_epoch(epoch, reporter, now, ready, step_down=False)
             self._on_newer_epoch(reporter, epoch, coordinator, now, ready)
+        return ready
+
+    def set_unfit(self, reason: str | None, now: int) -> Ready:
+        """This node cannot do the coordinator's job (`reason`, e.g. its storage fails), or can again (None). Unfit, a
+        coordinator leaves the role at once (no more heartbeats: the others elect another), and no node claims it,
+        answers Ok or starts an election until it is fit again; it still follows whoever coordinates."""
+        ready = Ready()
+        self._awake(now)
+        if reason == self.unfit:
+            return ready
+        self.unfit = reason
+        if reason is not None:
+            ready.note("stepping_aside", f"unfit for the coordinator's role ({reason}): "
+                       f"{'leaving it' if self.state == COORDINATOR else 'not claiming it'}", reason=reason)
+            if self.state == COORDINATOR:
+                self._start_election(now, ready, f"stepped aside: {reason}")
+        else:
+            ready.note("fit_again", "fit for the coordinator's role again: rejoining")
+            if self.state in (CANDIDATE, WAITING):
+                self._start_election(now, ready, "fit again")
         return ready
 
     def send_failed(self, peer: int, now: int) -> Ready:
@@ -270,6 +299,10 @@ class BullyMachine:
     def _on_election(self, message: Election, now: int, ready: Ready) -> None:
         if message.sender > self.node_id:
             return  # Election only goes upwards; a higher sender is a confused peer
+        if self.unfit is not None:
+            ready.note("ignored_election", f"Election from node {message.sender} not answered: unfit ({self.unfit})",
+                       sender=message.sender)
+            return  # no Ok: the lower ids elect among themselves, as if this node were down
         ready.send(message.sender, Ok(self.node_id, self.epoch))
         ready.note("election_received", f"Election from node {message.sender}: answered Ok", sender=message.sender)
         if self.state == COORDINATOR:
@@ -314,6 +347,9 @@ class BullyMachine:
         self._failed_higher = set()
         self._deadline = now + self.timing.election_ms
         ready.role_change = RoleChange(CANDIDATE, self.epoch, 0, reason)
+        if self.unfit is not None:
+            ready.note("election_withheld", f"no election ({reason}): unfit ({self.unfit}), waiting for a coordinator")
+            return
         ready.note("election_started", f"election started ({reason}): Election to {self.higher or 'nobody (highest id)'}")
         for peer in self.higher:
             ready.send(peer, Election(self.node_id, self.epoch))
@@ -321,6 +357,8 @@ class BullyMachine:
             self._become_coordinator(now, ready)  # the highest id has nobody to ask
 
     def _become_coordinator(self, now: int, ready: Ready) -> None:
+        if self.unfit is not None:
+            raise AssertionError("an unfit node never claims the role")  # every caller checks first
         self.epoch += 1
         self.coordinator_epoch = self.epoch
         self.state = COORDINATOR

@@ -89,6 +89,10 @@ class ElectionRunner:
     def observe_epoch(self, reporter: int, epoch: int, coordinator: int) -> None:
         self._input(lambda now: self.machine.observe_epoch(reporter, epoch, coordinator, now))
 
+    def set_unfit(self, reason: str | None) -> None:
+        """This node cannot do the coordinator's job (e.g. "storage"), or can again (None)."""
+        self._input(lambda now: self.machine.set_unfit(reason, now))
+
     def report_caught_up(self, coordinator: int, epoch: int) -> None:
         self._input(lambda now: self.machine.report_caught_up(coordinator, epoch, now))
 

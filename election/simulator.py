@@ -81,6 +81,11 @@ class Simulation:
         """One way: what `a` sends to `b` of its own accord is lost; `b`'s answers to what `a` sent still arrive."""
         self.blocked.add((a, b))
 
+    def set_unfit(self, node: int, reason: str | None) -> None:
+        """The node's application says it cannot do the coordinator's job (e.g. its storage fails), or can again."""
+        self.trace.append(f"{self.now:6d} !! node {node} {'unfit: ' + reason if reason else 'fit again'}")
+        self._apply(node, self.machines[node].set_unfit(reason, self.now))
+
     def partition(self, *groups: list[int]) -> None:
         """Cut every link between different groups."""
         for i, group in enumerate(groups):

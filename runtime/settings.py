@@ -54,6 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPLICATION_STRICT", "off", CLUSTER,
             "`on`: a write that would get fewer copies than `REPLICATION_ACKS` + 1 is refused with `1009` (`too_few_replicas`) "
             "instead of acknowledged"),
+    Setting("STORAGE_FAILURE_STEPDOWN_S", "2", CLUSTER,
+            "a node whose storage keeps failing this long leaves the coordinator's role (and claims none) until it works again"),
     Setting("STOP_TIMEOUT_MS", "1500", SERVER, "on SIGTERM or Ctrl+C, how long waiting writes may take to finish"),
     Setting("CLIENT_FAILOVER_TIMEOUT_MS", "5000", CLIENT,
             "how long a request may look for a coordinator before the sale is queued or the error shown"),

@@ -1,11 +1,12 @@
 """What a node is in its cluster: the glue between the election, replication and the server.
 
 SingleNode is a cluster of one: always the coordinator of epoch 1, nothing to
-replicate. ClusterNode builds, in this order, the peer links, the election
+replicate (and nobody to step aside for). ClusterNode builds, in this order, the peer links, the election
 runner, the replication runner (which is given the election), and registers
 replication as the election's role listener; only its coordinator serves
 clients, every other node answers not_coordinator naming the coordinator it
-knows. Both give the ledger the epoch to write in and the wait for replicas,
+knows; its storage watch takes it out of the coordinator's role while its
+storage fails (server/storage_watch.py). Both give the ledger the epoch to write in and the wait for replicas,
 and both refuse new work with `unavailable` once stopping.
 """
 
@@ -24,6 +25,8 @@ from models.errors import ValidationError
 from replication.runner import NotAcknowledged, ReplicationRunner
 from server.config import Config
 from server.dispatch import PEER, Method
+from server.ledger import StorageProbe
+from server.storage_watch import StorageWatch
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
 from wire.peer_auth import PeerAuth
 from wire.peer_link import PeerLink
@@ -84,6 +87,9 @@ class SingleNode:
             "nodes": [{"id": self.node_id, "address": format_address(self.address), "role": "coordinator", "alive": True,
                        "epoch": SINGLE_NODE_EPOCH, "position": position, "behind": 0}],
             "merges": [],
+            "stepped_down": None,
+            "under_replicated_acks": 0,
+            "refused_too_few": 0,
         }
 
 
@@ -106,6 +112,7 @@ class ClusterNode:
                                              timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso,
                                              config.replication_strict)
         self.election.listen(self.replication.follow_role)
+        self.storage = StorageWatch(StorageProbe(database), self.election, clock, config.storage_stepdown_s * 1000)
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -117,12 +124,14 @@ class ClusterNode:
                  len(self.config.cluster), t.heartbeat_ms, t.failure_ms, t.election_ms, self.config.replication_acks)
         self.replication.start()
         self.election.start()
+        self.storage.start()
 
     def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
         """Refuse new writes, let waiting ones be acknowledged until writes_deadline_s, then stop replication and the
         election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
+        self.storage.stop(threads_deadline_s)
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
 
@@ -218,4 +227,5 @@ class ClusterNode:
                 "behind": max(0, leader_position - node_position) if leader_position is not None and node_position is not None else None,
             })
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
-                "position": position, "nodes": nodes, "merges": self.db.read(list_merges), **self.replication.counters()}
+                "position": position, "nodes": nodes, "merges": self.db.read(list_merges), "stepped_down": view.unfit,
+                **self.replication.counters()}

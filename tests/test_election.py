@@ -303,3 +303,54 @@ def test_a_node_cut_off_from_every_peer_still_becomes_coordinator_alone(seed):
     sim.crash(3)
     sim.crash(2)
     sim.run_until(lambda: sim.coordinators() == {1: sim.machines[1].coordinator_epoch})
+
+
+# -- a node unfit for the role steps aside ----------------------------------------------------------
+def test_an_unfit_coordinator_leaves_the_role_sends_no_heartbeat_and_claims_nothing_until_fit():
+    machine = BullyMachine(3, [1, 2])
+    machine.start(0)
+    machine.tick(T.failure_ms)
+    assert machine.state == COORDINATOR
+    ready = machine.set_unfit("storage", now=T.failure_ms + 10)
+    assert ready.role_change.role == CANDIDATE and machine.view().unfit == "storage"
+    assert [e.code for e in ready.events][0] == "stepping_aside" and ready.messages == []
+    for t in range(T.failure_ms + 20, 5 * T.failure_ms, 10):
+        assert machine.tick(t).messages == [] and machine.state == CANDIDATE
+    ready = machine.step(Election(1, 1), now=5 * T.failure_ms)
+    assert ready.messages == []  # no Ok: the lower ids elect among themselves
+    machine.step(Coordinator(2, 2), now=5 * T.failure_ms + 1)
+    assert machine.state == FOLLOWER and machine.coordinator == 2
+    machine.report_caught_up(2, 2, now=5 * T.failure_ms + 2)
+    machine.step(Heartbeat(2, 2), now=5 * T.failure_ms + 50)
+    assert machine.tick(5 * T.failure_ms + 60).role_change is None  # caught up, but unfit: no reclaim
+    ready = machine.set_unfit(None, now=5 * T.failure_ms + 70)
+    assert [e.code for e in ready.events] == ["fit_again"] and machine.view().unfit is None
+    machine.tick(5 * T.failure_ms + 80)
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 3  # the primary reclaims once fit
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_coordinator_whose_storage_fails_is_replaced_and_rejoins_once_it_works(seed):
+    sim = started(seed=seed)
+    sim.run_until(lambda: sim.settled_on(3))
+    sim.set_unfit(3, "storage")
+    took = sim.run_until(lambda: sim.settled_on(2))
+    assert took < T.failure_ms + T.election_ms + 300
+    sim.run(2000)
+    assert sim.settled_on(2)  # the sick node stays aside
+    sim.set_unfit(3, None)
+    sim.run_until(lambda: sim.settled_on(3))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_follower_whose_storage_fails_does_not_disturb_the_coordinator_nor_claim_when_it_dies(seed):
+    sim = started(seed=seed)
+    sim.run_until(lambda: sim.settled_on(3))
+    epoch = sim.machines[3].coordinator_epoch
+    sim.set_unfit(2, "storage")
+    sim.run(2000)
+    assert sim.settled_on(3) and sim.machines[3].coordinator_epoch == epoch
+    sim.crash(3)
+    sim.run_until(lambda: sim.coordinators() == {1: sim.machines[1].coordinator_epoch})
+    sim.run(1000)
+    assert sim.machines[2].state == FOLLOWER and sim.machines[2].coordinator == 1
