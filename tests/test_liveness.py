@@ -13,29 +13,15 @@ SLOW_LINK_S = 0.4
 
 @pytest.fixture
 def linked(tmp_path):
-    made = []
+    """Starts one LinkedCluster (with the given env), stopped after the test."""
+    made: list[LinkedCluster] = []
 
-    def make(**kwargs) -> LinkedCluster:
-        c = LinkedCluster(tmp_path / f"c{len(made)}", **kwargs)
-        made.append(c)
-        return c.start()
+    def make(env: dict | None = None) -> LinkedCluster:
+        made.append(LinkedCluster(tmp_path, env=env))
+        return made[-1].start()
     yield make
     for c in made:
         c.stop()
-
-
-def call(node: ServerProcess, method: str, **params) -> dict:
-    client = node.raw()
-    try:
-        return client.call(method, params)
-    finally:
-        client.close()
-
-
-def result(node: ServerProcess, method: str, **params) -> dict:
-    answer = call(node, method, **params)
-    assert "result" in answer, answer
-    return answer["result"]
 
 
 class Seller:
@@ -43,12 +29,12 @@ class Seller:
 
     def __init__(self, node: ServerProcess):
         self.node = node
-        self.token = result(node, "auth.login", cpf=DEMO_SELLER_CPF, pin=DEMO_PIN)["token"]
-        self.store_id = result(node, "stores.list")["stores"][0]["id"]
+        self.token = node.result("auth.login", cpf=DEMO_SELLER_CPF, pin=DEMO_PIN)["token"]
+        self.store_id = node.result("stores.list")["stores"][0]["id"]
 
     def sell(self, amount: str = "10.00") -> dict:
         """The whole answer to one sales.record."""
-        return call(self.node, "sales.record", token=self.token, sale_id=fresh_sale_id(), store_id=self.store_id, amount=amount)
+        return self.node.call("sales.record", token=self.token, sale_id=fresh_sale_id(), store_id=self.store_id, amount=amount)
 
 
 def test_a_node_that_can_send_but_not_be_reached_does_not_depose_the_primary(linked):
