@@ -5,8 +5,10 @@ Rules:
   persists: its store (origins in local order, a gapless prefix per origin) and its
   epoch. A crash keeps only those; a restart builds fresh machines from them.
 - Network and faults are election/simulator.py's: fake clock, seeded latency, cut
-  links and drops losing messages silently, crashed nodes refusing them at once,
-  paused nodes holding them until they resume (and reading them all before ticking).
+  links and drops losing messages silently, one-way blocks (a Reply, like an
+  election message's answer, travels over the caller's connection), crashed nodes
+  refusing them at once, paused nodes holding them until they resume (and reading
+  them all before ticking).
 - Push and Pull are calls: one to a crashed node fails at once, one unanswered for
   call_timeout_ms fails then, a late answer is ignored; a role change drops them.
 - A new coordinator pulls from every peer and serves once each pull sequence ended.
