@@ -15,11 +15,11 @@ Rules:
   CATCHING_UP when more than a batch behind; DOWN after a failed contact.
 - A write (the origins it must wait for) is acknowledged once acks_required
   followers hold it, or once no follower that could still take it soon
-  (IN_SYNC, or UNKNOWN: not contacted yet) is left without it. A DOWN
-  follower (failed contact) does not count, and neither does one CATCHING_UP
-  (more than a batch behind): a returning node's bulk catch-up must not hold
-  every sale for timeout_ms (a known trade-off, kept as a strict xfail in
-  tests/test_replication_sim.py). timeout_ms after it committed, a write is
+  (IN_SYNC; UNKNOWN: not contacted yet; or CATCHING_UP after it was IN_SYNC
+  in this term: a burst, or a slow link, put it more than a batch behind) is
+  left without it. A DOWN follower (failed contact) does not count, and
+  neither does one CATCHING_UP since it was reached (a returning node's bulk
+  catch-up must not hold every sale for timeout_ms). timeout_ms after it committed, a write is
   acknowledged with the copies it has. The answer says how many nodes hold
   it (this one included).
 - A write acknowledged with fewer copies than it asks for (acks_required + 1,
@@ -81,6 +81,7 @@ class Follower:
     vector: Vector = field(default_factory=dict)
     taken_over: bool = False
     holds_all: bool = False  # its last answer showed everything the push was read from
+    fell_behind: bool = False  # CATCHING_UP after being IN_SYNC in this term (a burst), not a returning node's catch-up
     in_flight: bool = False  # a push is out, its answer not in yet
     not_before: int = 0  # no push before this (ms): backing off after a failure or "not ready"
     last_push_at: int | None = None
@@ -237,6 +238,7 @@ class CoordinatorState:
         close = not more and behind <= self.batch
         previous, held_all = follower.state, follower.holds_all
         follower.state, follower.vector, follower.holds_all = (IN_SYNC if close else CATCHING_UP), dict(theirs), holds_all
+        follower.fell_behind = not close and (previous == IN_SYNC or (previous == CATCHING_UP and follower.fell_behind))
         if holds_all and not (previous == IN_SYNC and held_all):
             ready.note("follower_in_sync", f"follower {peer} in sync at position {position(theirs)}", peer=peer)
         elif previous in (UNKNOWN, DOWN) and not close:
@@ -305,7 +307,8 @@ class CoordinatorState:
     def _settle(self, waiting: Waiting, now: int, ready: Ready) -> bool:
         """Acknowledge `waiting` if the rule allows it now; True when it was."""
         holders = [f for f in self.followers.values() if all(covers(f.vector, o) for o in waiting.origins)]
-        could_still = [f for f in self.followers.values() if f not in holders and f.state in (IN_SYNC, UNKNOWN)]
+        could_still = [f for f in self.followers.values()
+                       if f not in holders and (f.state in (IN_SYNC, UNKNOWN) or (f.state == CATCHING_UP and f.fell_behind))]
         if len(holders) < self.acks_required and could_still and now < waiting.deadline:
             return False
         copies = 1 + len(holders)

@@ -91,6 +91,21 @@ def test_a_follower_catching_up_does_not_hold_up_a_write():
     assert ready.acknowledged == [(7, 1)] and codes(ready) == [("acknowledged_short", {"copies": 1})]
 
 
+def test_a_follower_that_fell_behind_by_a_burst_still_holds_up_a_write_until_it_fails():
+    """IN_SYNC, then more than a batch behind (a burst, a slow link): it still counts; once DOWN it no longer does, and
+    back from DOWN but behind it is a returning node's catch-up again, which does not."""
+    state = serving(peers=(1,), acks=1)
+    holds(state, 1, 1, now=0)
+    holds(state, 1, 2, now=1, sent=9)  # far behind what it was sent
+    assert state.followers[1].state == CATCHING_UP
+    assert state.change_committed(7, EPOCH, [Origin(NODE, EPOCH, 10)], now=2).acknowledged == []
+    assert holds(state, 1, 10, now=3).acknowledged == [(7, 2)]
+    holds(state, 1, 11, now=4, sent=20)
+    state.push_failed(1, "timed out", now=5)
+    state.push_answered(1, {KEY: 30}, False, PushAccepted({KEY: 12}), now=6)
+    assert state.change_committed(8, EPOCH, [Origin(NODE, EPOCH, 31)], now=7).acknowledged == [(8, 1)]
+
+
 def test_with_every_follower_down_a_write_is_acknowledged_at_once_with_one_copy():
     """No follower could take it: the write does not wait for the deadline."""
     state = serving(acks=1)
