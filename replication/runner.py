@@ -335,9 +335,12 @@ class ReplicationRunner:
     def _pull_from(self, peer: int, generation: int, taking_over: bool) -> None:
         """Fetch from `peer` every change it holds that this node lacks."""
         link, pulled = self.links[peer], 0
+        # A take-over pull keeps the link's short timeout: a paused or silent peer must not hold up serving for long.
+        # Any other pull is sized to the batch it may bring, as a push is: a slow link delays it, without failing it.
+        timeout_s = None if taking_over else self.state.push_timeout_ms(REPLICATION_BATCH) / 1000
         while self._active(generation):
             try:
-                answer = PullAnswer.from_json(link.call("peer.pull", Pull(self.changes.vector(), REPLICATION_BATCH).to_json()))
+                answer = PullAnswer.from_json(link.call("peer.pull", Pull(self.changes.vector(), REPLICATION_BATCH).to_json(), timeout_s))
                 parsed = parse_entries(list(answer.entries))
             except (PeerUnavailable, PeerRefused) as exc:
                 if taking_over:

@@ -30,7 +30,7 @@ Rules:
 - A push has its own timeout, push_timeout_ms(entries): a write's wait
   (timeout_ms) plus PUSH_MS_PER_CHANGE per change it carries; never the
   election's failure timeout, so a slow link delays copies without dropping
-  the follower from the count.
+  the follower from the count (the runner sizes catch-up pulls the same way).
 - Time this node did not run does not count against a waiting write: when two
   inputs are more than stall_ms apart (the process was paused, or starved;
   at least STALL_MS, and several heartbeats, since the runner ticks 4 times per heartbeat),
