@@ -173,10 +173,7 @@ class _Mailbox:
                 self.link.close()
                 return
             try:
-                reply = self.link.call("peer.message", to_json(message))
-                answers = [from_json(a) for a in reply.get("answers", [])] if isinstance(reply, dict) else []
-                if any(a.sender != self.link.peer_id for a in answers):
-                    raise ValueError("an answer names another sender")
+                answers = parse_answers(self.link.call("peer.message", to_json(message)), self.link.peer_id)
             except PeerUnavailable:
                 self.runner.send_failed(self.link.peer_id)
             except PeerRefused as exc:
@@ -191,3 +188,14 @@ class _Mailbox:
                         self.runner.take_answer(answer)
                 except Exception:  # e.g. an epoch it names could not be persisted
                     log.exception("taking node %d's answer failed", self.link.peer_id)
+
+
+def parse_answers(reply, peer: int) -> list:
+    """The election messages a reply to peer.message carries (none from a node that sends none); ValueError on junk."""
+    listed = reply.get("answers", []) if isinstance(reply, dict) else []
+    if not isinstance(listed, list):
+        raise ValueError("answers is not a list")
+    answers = [from_json(a) for a in listed]
+    if any(a.sender != peer for a in answers):
+        raise ValueError("an answer names another sender")
+    return answers

@@ -1,13 +1,14 @@
 """What a node is in its cluster: the glue between the election, replication and the server.
 
 SingleNode is a cluster of one: always the coordinator of epoch 1, nothing to
-replicate (and nobody to step aside for). ClusterNode builds, in this order, the peer links, the election
+replicate. ClusterNode builds, in this order, the peer links, the election
 runner, the replication runner (which is given the election), and registers
 replication as the election's role listener; only its coordinator serves
 clients, every other node answers not_coordinator naming the coordinator it
-knows; its storage watch takes it out of the coordinator's role while its
-storage fails (server/storage_watch.py). Both give the ledger the epoch to write in and the wait for replicas,
-and both refuse new work with `unavailable` once stopping.
+knows. Its storage watch (server/storage_watch.py) keeps it out of the
+coordinator's role while its storage fails. Both give the ledger the epoch to
+write in and the wait for replicas, and both refuse new work with
+`unavailable` once stopping.
 """
 
 import logging

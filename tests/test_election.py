@@ -4,6 +4,7 @@ import pytest
 
 from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, BullyMachine, Timing
 from election.messages import Coordinator, Election, Heartbeat, Ok, Stale, from_json, to_json
+from election.runner import parse_answers
 from election.simulator import Simulation
 
 SEEDS = range(8)
@@ -354,3 +355,11 @@ def test_a_follower_whose_storage_fails_does_not_disturb_the_coordinator_nor_cla
     sim.run_until(lambda: sim.coordinators() == {1: sim.machines[1].coordinator_epoch})
     sim.run(1000)
     assert sim.machines[2].state == FOLLOWER and sim.machines[2].coordinator == 1
+
+
+def test_a_reply_to_an_election_message_carries_its_answers_and_junk_is_refused():
+    assert parse_answers({"answers": [to_json(Ok(3, 1)), to_json(Coordinator(3, 1))]}, 3) == [Ok(3, 1), Coordinator(3, 1)]
+    assert parse_answers({}, 3) == [] and parse_answers(None, 3) == []  # a node that carries no answers
+    for junk in ({"answers": {"type": "ok"}}, {"answers": [{"type": "ok", "sender": 3}]}, {"answers": [to_json(Ok(2, 1))]}):
+        with pytest.raises(ValueError):
+            parse_answers(junk, 3)
