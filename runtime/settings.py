@@ -63,6 +63,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ELECTION_TIMEOUT_MS", "200", CLUSTER, "how long a candidate waits for an answer from a higher id"),
     Setting("REPLICATION_ACKS", "1", CLUSTER, "followers that must hold a write before it is acknowledged"),
     Setting("REPLICATION_TIMEOUT_MS", "2000", CLUSTER, "longest wait for them; then the write is acknowledged with the copies it has"),
+    Setting("REPLICATION_STRICT", "off", CLUSTER,
+            "`on`: a write that would get fewer copies than `REPLICATION_ACKS` + 1 is refused with `1009` (`too_few_replicas`) "
+            "instead of acknowledged"),
+    Setting("STORAGE_FAILURE_STEPDOWN_S", "2", CLUSTER,
+            "a node whose storage keeps failing this long leaves the coordinator's role (and claims none) until it works again"),
     Setting("METRICS_ADDRESS", None, SERVER,
             "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
             "`/healthz` over HTTP; keep it on a private address"),

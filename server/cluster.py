@@ -5,8 +5,10 @@ replicate. ClusterNode builds, in this order, the peer links, the election
 runner, the replication runner (which is given the election), and registers
 replication as the election's role listener; only its coordinator serves
 clients, every other node answers not_coordinator naming the coordinator it
-knows. Both give the ledger the epoch to write in and the wait for replicas,
-and both refuse new work with `unavailable` once stopping.
+knows. Its storage watch (server/storage_watch.py) keeps it out of the
+coordinator's role while its storage fails. Both give the ledger the epoch to
+write in and the wait for replicas, and both refuse new work with
+`unavailable` once stopping.
 """
 
 import logging
@@ -16,7 +18,7 @@ from db.changes import ChangeLog
 from db.database import Database
 from db.node_state import list_merges, load_epoch, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
-from election.messages import from_json
+from election.messages import from_json, to_json
 from election.runner import ElectionRunner
 from models.changes import Origin
 from models.cluster import format_address
@@ -24,6 +26,8 @@ from models.errors import ValidationError
 from replication.runner import NotAcknowledged, ReplicationRunner
 from server.config import Config
 from server.dispatch import PEER, Method
+from server.ledger import StorageProbe
+from server.storage_watch import StorageWatch
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
 from wire.peer_auth import PeerAuth
 from wire.peer_link import PeerLink
@@ -84,6 +88,9 @@ class SingleNode:
             "nodes": [{"id": self.node_id, "address": format_address(self.address), "role": "coordinator", "alive": True,
                        "epoch": SINGLE_NODE_EPOCH, "position": position, "behind": 0}],
             "merges": [],
+            "stepped_down": None,
+            "under_replicated_acks": 0,
+            "refused_too_few": 0,
         }
 
 
@@ -104,8 +111,10 @@ class ClusterNode:
         machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
-                                             timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
+                                             timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso,
+                                             config.replication_strict)
         self.election.listen(self.replication.follow_role)
+        self.storage = StorageWatch(StorageProbe(database), self.election, clock, config.storage_stepdown_s * 1000)
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -117,12 +126,14 @@ class ClusterNode:
                  len(self.config.cluster), t.heartbeat_ms, t.failure_ms, t.election_ms, self.config.replication_acks)
         self.replication.start()
         self.election.start()
+        self.storage.start()
 
     def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
         """Refuse new writes, let waiting ones be acknowledged until writes_deadline_s, then stop replication and the
         election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
+        self.storage.stop(threads_deadline_s)
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
 
@@ -155,6 +166,9 @@ class ClusterNode:
         except NotAcknowledged as exc:
             if exc.stopping:
                 raise _stopping_error() from None
+            if exc.too_few is not None:
+                raise app_error(UNAVAILABLE, "Too few nodes hold the sale (REPLICATION_STRICT); try again", reason="too_few_replicas",
+                                replicas=exc.too_few) from None
             raise self._not_coordinator(self.election.view()) from None
 
     def _not_coordinator(self, view: ElectionView):
@@ -188,8 +202,7 @@ class ClusterNode:
             raise ValidationError("body", str(exc)) from None
         if message.sender != sender:
             raise ValidationError("body", "sender does not match the envelope")
-        self.election.deliver(message)
-        return {}
+        return {"answers": [to_json(answer) for answer in self.election.deliver(message)]}
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:
@@ -216,4 +229,5 @@ class ClusterNode:
                 "behind": max(0, leader_position - node_position) if leader_position is not None and node_position is not None else None,
             })
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
-                "position": position, "nodes": nodes, "merges": self.db.read(list_merges)}
+                "position": position, "nodes": nodes, "merges": self.db.read(list_merges), "stepped_down": view.unfit,
+                **self.replication.counters()}

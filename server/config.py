@@ -47,6 +47,8 @@ class Config:
     timing: Timing
     replication_acks: int
     replication_timeout_ms: int
+    replication_strict: bool
+    storage_stepdown_s: int
     self_registration: bool = True
     void_window_s: float = 30 * 60
     max_sale_cents: int = MAX_SALE_CENTS
@@ -125,6 +127,8 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         timing=_timing(env),
         replication_acks=whole_number(env, "REPLICATION_ACKS", minimum=0),
         replication_timeout_ms=whole_number(env, "REPLICATION_TIMEOUT_MS"),
+        replication_strict=settings.switch(env, "REPLICATION_STRICT"),
+        storage_stepdown_s=whole_number(env, "STORAGE_FAILURE_STEPDOWN_S"),
         self_registration=settings.switch(env, "SELF_REGISTRATION"),
         void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
         max_sale_cents=_max_sale(env),

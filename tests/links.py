@@ -1,11 +1,16 @@
-"""Cuttable links between real nodes: each node reaches each peer through a TCP proxy of its own, so a test can cut
-and heal the link between two nodes (both directions) while clients still reach every node directly.
+"""Cuttable, delayable links between real nodes: each node reaches each peer through a TCP proxy of its own, so a test
+can cut and heal the link between two nodes (both directions), block one direction, or delay what a link carries, while
+clients still reach every node directly.
 
 A cut link closes the connections it carries and closes every new one at once: to both nodes the other looks down.
+block(a, b) cuts only a's link to b: b's calls to a still work both ways (requests and their answers), a's calls to b
+fail. A delayed link holds every chunk it carries `delay_s` before passing it on, in each direction.
 """
 
+import queue
 import socket
 import threading
+import time
 from pathlib import Path
 
 from support import Cluster, ServerProcess, free_ports
@@ -19,6 +24,7 @@ class LinkProxy:
     def __init__(self, listen_port: int, target_port: int):
         self.listen_port, self.target_port = listen_port, target_port
         self.cut = False
+        self.delay_s = 0.0  # each chunk, each direction
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", listen_port))
@@ -49,8 +55,22 @@ class LinkProxy:
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        held: queue.Queue = queue.Queue()  # (when to pass it on, chunk); None: the source closed
+        threading.Thread(target=self._release, args=(held, src, dst), daemon=True).start()
         try:
             while data := src.recv(PUMP_BYTES):
+                held.put((time.monotonic() + self.delay_s, data))
+        except OSError:
+            pass
+        finally:
+            held.put(None)
+
+    def _release(self, held: queue.Queue, src: socket.socket, dst: socket.socket) -> None:
+        """Pass each chunk on once its delay is over, in order."""
+        try:
+            while (item := held.get()) is not None:
+                due, data = item
+                time.sleep(max(0.0, due - time.monotonic()))
                 dst.sendall(data)
         except OSError:
             pass
@@ -103,6 +123,15 @@ class LinkedCluster(Cluster):
     def heal(self) -> None:
         for link in self.links.values():
             link.set_cut(False)
+
+    def block(self, a: int, b: int) -> None:
+        """One way: a's connections to b fail; b's to a, and their answers, still work."""
+        self.links[(a, b)].set_cut(True)
+
+    def delay(self, seconds: float) -> None:
+        """Every link holds what it carries this long, in each direction."""
+        for link in self.links.values():
+            link.delay_s = seconds
 
     def stop(self) -> None:
         super().stop()

@@ -268,6 +268,20 @@ class ServerProcess:
     def raw(self, timeout: float = 10.0) -> RawClient:
         return RawClient(self.port, timeout)
 
+    def call(self, method: str, **params) -> dict:
+        """The whole response object of one call to this node, on a connection of its own."""
+        client = self.raw()
+        try:
+            return client.call(method, params)
+        finally:
+            client.close()
+
+    def result(self, method: str, **params) -> dict:
+        """The result of one call to this node; AssertionError showing the answer when it is an error."""
+        answer = self.call(method, **params)
+        assert "result" in answer, answer
+        return answer["result"]
+
 
 # Where run_client puts the client's queue when the caller names none: a folder under pytest's own temporary
 # directory, set for the session by conftest.py (pytest removes it with its old runs; nothing goes to /tmp).
