@@ -148,7 +148,7 @@ class BullyMachine:
         self._last_input = now
         self._listen_until = now + self.timing.failure_ms
         self._listening = True
-        self._start_election(now, ready, "started")
+        self._start_election(now, ready, "starting up")
         return ready
 
     def tick(self, now: int) -> Ready:
@@ -163,9 +163,8 @@ class BullyMachine:
         elif self.state == FOLLOWER:
             if now - self._last_heard > self._silence_ms:
                 self._declared_silent = (self.coordinator, self.coordinator_epoch)
-                ready.note("missed_heartbeats", f"missed heartbeats from coordinator {self.coordinator} for {now - self._last_heard} ms",
-                           coordinator=self.coordinator)
-                self._start_election(now, ready, f"coordinator {self.coordinator} silent")
+                self._start_election(now, ready, f"coordinator {self.coordinator} silent for {now - self._last_heard} ms",
+                                     code="missed_heartbeats", coordinator=self.coordinator)
             elif self.coordinator < self.node_id and self.caught_up and self.unfit is None:
                 self._start_election(now, ready, f"caught up with temporary coordinator {self.coordinator}: reclaiming",
                                      reclaiming=True)
@@ -173,13 +172,13 @@ class BullyMachine:
             pass  # candidate or waiting, unfit: it asks nobody and claims nothing; it follows whoever claims the role
         elif self.state == CANDIDATE and self._listening and now >= self._listen_until:
             self._listening = False  # peers that were down when we started may be up now: ask again
-            self._start_election(now, ready, "listening window over")
+            self._start_election(now, ready, f"no coordinator heard in {self.timing.failure_ms} ms", code="election_retried")
         elif self.state == CANDIDATE:
             no_higher_left = set(self.higher) <= self._failed_higher
             if (now >= self._deadline or no_higher_left) and now >= self._listen_until:
                 self._become_coordinator(now, ready)
         elif self.state == WAITING and now >= self._deadline:
-            self._start_election(now, ready, "no Coordinator announcement after Ok")
+            self._start_election(now, ready, "no Coordinator announcement after an Ok")
         return ready
 
     def step(self, message, now: int) -> Ready:
@@ -340,7 +339,9 @@ class BullyMachine:
             return  # reclaiming from a lower coordinator: our own announcement will settle it
         self._follow(sender, epoch, now, ready, f"{what} from node {sender}")
 
-    def _start_election(self, now: int, ready: Ready, reason: str, reclaiming: bool = False) -> None:
+    def _start_election(self, now: int, ready: Ready, reason: str, reclaiming: bool = False, code: str = "election_started",
+                        **fields) -> None:
+        """One event says why and whom it asks (code and fields for tools; the text for a person)."""
         self.state = CANDIDATE
         self.coordinator = 0
         self.caught_up = reclaiming
@@ -350,7 +351,11 @@ class BullyMachine:
         if self.unfit is not None:
             ready.note("election_withheld", f"no election ({reason}): unfit ({self.unfit}), waiting for a coordinator")
             return
-        ready.note("election_started", f"election started ({reason}): Election to {self.higher or 'nobody (highest id)'}")
+        if self.higher:
+            ready.note(code, f"{reason}: starting an election, asking node{'s' if len(self.higher) > 1 else ''} "
+                             f"{', '.join(map(str, self.higher))}", **fields)
+        elif code != "election_retried":  # the highest id asks nobody: its Coordinator announcement follows at once
+            ready.note(code, f"{reason}: highest id, nobody to ask", **fields)
         for peer in self.higher:
             ready.send(peer, Election(self.node_id, self.epoch))
         if not self.higher and now >= self._listen_until:
