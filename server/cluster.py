@@ -10,6 +10,7 @@ and both refuse new work with `unavailable` once stopping.
 """
 
 import logging
+import secrets
 import threading
 
 from db.changes import ChangeLog
@@ -25,8 +26,8 @@ from replication.runner import NotAcknowledged, ReplicationRunner
 from server.config import Config
 from server.dispatch import PEER, Method
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
-from wire.peer_auth import PeerAuth
-from wire.peer_link import PeerLink
+from wire.peer_auth import HELLO, PeerAuth
+from wire.peer_link import PeerLink, PeerReceiver
 
 log = logging.getLogger("onsell.cluster")
 
@@ -96,10 +97,11 @@ class ClusterNode:
         self._stopping = threading.Event()
         peers = {n: a for n, a in config.cluster.items() if n != config.node_id}
         timing = config.timing
-        self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), clock.wall_ms)
+        auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
+        self.peer_auth = PeerReceiver(auth)
         timeout_s = timing.failure_ms / 1000
-        election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
-        replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        election_links = {n: PeerLink(n, a, auth, timeout_s) for n, a in peers.items()}
+        replication_links = {n: PeerLink(n, a, auth, timeout_s) for n, a in peers.items()}
         machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
@@ -167,6 +169,7 @@ class ClusterNode:
     def peer_methods(self) -> list[Method]:
         # A peer method's params are the signed envelope; its handler gets (sender, body) and checks the body itself.
         return [
+            Method(HELLO, self.peer_auth.grant, role=PEER, coordinator_only=False),  # opens a link (wire/peer_auth.py)
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
             Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),

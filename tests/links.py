@@ -11,6 +11,7 @@ from pathlib import Path
 from support import Cluster, ServerProcess, free_ports
 
 PUMP_BYTES = 65536
+RECORD_BYTES = 4 * 1024 * 1024  # at most this much of what a link carried toward its target is kept (LinkProxy.carried)
 
 
 class LinkProxy:
@@ -19,6 +20,7 @@ class LinkProxy:
     def __init__(self, listen_port: int, target_port: int):
         self.listen_port, self.target_port = listen_port, target_port
         self.cut = False
+        self.carried = bytearray()  # the first RECORD_BYTES sent toward the target, as an eavesdropper would see them
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", listen_port))
@@ -45,12 +47,15 @@ class LinkProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open.update((downstream, upstream))
-            for src, dst in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, record in ((downstream, upstream, True), (upstream, downstream, False)):
+                threading.Thread(target=self._pump, args=(src, dst, record), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
         try:
             while data := src.recv(PUMP_BYTES):
+                if record and len(self.carried) < RECORD_BYTES:
+                    with self._lock:
+                        self.carried += data[:RECORD_BYTES - len(self.carried)]
                 dst.sendall(data)
         except OSError:
             pass

@@ -10,7 +10,7 @@ from server.config import ConfigError, load_config
 from server.login_throttle import LoginThrottle
 from server.pins import hash_pin, verify_pin
 from server.tokens import InvalidToken, TokenSigner
-from wire.peer_auth import PeerAuth, PeerAuthError
+from wire.peer_auth import HELLO, PeerAuth, PeerAuthError
 
 
 def test_pin_hashes_are_salted_scrypt_and_verify():
@@ -103,11 +103,13 @@ def test_many_right_sign_ins_at_once_are_admitted():
     assert done == [0]
 
 
-@pytest.mark.parametrize("changed", [{"mac": "é" * 64}, {"nonce": "\ud800"}, {"body": {"\ud800": 1}}])
+@pytest.mark.parametrize("changed", [{"mac": "é" * 64}, {"grant": "\ud800"}, {"body": {"\ud800": 1}}])
 def test_a_peer_envelope_with_text_no_node_writes_is_refused_not_an_internal_error(changed):
     """Non-ASCII MACs, lone surrogates: PeerAuthError (1001 on the wire), never an exception out of open()."""
-    sender, receiver = (PeerAuth(b"a-cluster-secret-of-some-length", n, {1, 2}, lambda: 1_000_000) for n in (1, 2))
-    envelope = {**sender.seal("peer.message", {"x": 1}), **changed}
+    sender, receiver = (PeerAuth(b"a-cluster-secret-of-some-length", n, {1, 2}, lambda: "abc123") for n in (1, 2))
+    hello = sender.hello(2)
+    channel = sender.channel(hello, receiver.grant(*receiver.open(HELLO, hello.params)))
+    envelope = {**sender.seal(channel, "peer.message", {"x": 1}), **changed}
     with pytest.raises(PeerAuthError):
         receiver.open("peer.message", envelope)
 
