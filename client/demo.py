@@ -53,7 +53,7 @@ def main() -> int:
     env = {**environment, "CLUSTER": cluster_text,
            "CLUSTER_SECRET": environment.get("CLUSTER_SECRET") or secrets.token_urlsafe(24)}
     data_dir = Path(settings.text(env, "DATA_DIR"))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the nodes' databases hold PIN hashes
     busy = [n for n, address in cluster.items() if answers_ping(address)]
     if busy:
         print(f"Já há um servidor onsell em {format_address(cluster[busy[0]])}: pare-o antes de rodar a demo.", file=sys.stderr)

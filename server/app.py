@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from db.catalogue import CatalogueRepository
 from db.changes import ChangeLog
-from db.database import Database
+from db.database import Database, warn_if_others_can_read
 from db.demo import demo_write
 from db.reports import ReportsRepository
 from db.sales import SalesRepository
@@ -19,7 +19,7 @@ from runtime.clock import SystemClock, iso_utc
 from runtime.events import event
 from server.accounts import Accounts
 from server.cluster import ClusterNode, SingleNode
-from server.config import Config
+from server.config import SECRET_FILE, Config
 from server.controllers.auth import AuthController
 from server.controllers.catalogue import CatalogueController
 from server.controllers.cluster import ClusterController
@@ -75,6 +75,7 @@ class Node:
 def build_node(config: Config, demo: bool = False, clock=None, listen: bool = True) -> Node:
     clock = clock or SystemClock()
     database = Database(config.database_path, config.node_id)
+    warn_if_others_can_read(config.database_path.parent / SECRET_FILE)  # a single node's own secret, when it made one
     changes = ChangeLog()
     database.read(changes.load)
     database.after_commit.append(changes.on_commit)

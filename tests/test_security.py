@@ -131,3 +131,22 @@ def test_a_new_database_and_its_folder_are_readable_only_by_their_owner(tmp_path
         assert all(p.stat().st_mode & 0o077 == 0 for p in path.parent.iterdir())  # -wal and -shm too
     finally:
         database.close()
+
+
+def test_cluster_status_lists_merges_for_a_managers_token_only(demo_server):
+    """The merges list holds parts of CPFs: a seller's token, a forged one and none at all get the rest of the status."""
+    from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, RawClient
+
+    client = RawClient(demo_server.port)
+    try:
+        def status(token=None) -> dict:
+            return client.call("cluster.status", {"token": token} if token else {})["result"]
+
+        def token_of(cpf: str) -> str:
+            return client.call("auth.login", {"cpf": cpf, "pin": DEMO_PIN})["result"]["token"]
+        seller, manager = token_of(DEMO_SELLER_CPF), token_of(DEMO_MANAGER_CPF)
+        forged = manager[:-4] + ("AAAA" if not manager.endswith("AAAA") else "BBBB")
+        assert all("merges" not in status(t) and status(t)["role"] == "coordinator" for t in (None, seller, forged))
+        assert status(manager)["merges"] == []
+    finally:
+        client.close()
