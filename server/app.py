@@ -31,6 +31,7 @@ from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
 from server.pins import hash_pin
 from server.tcp import RpcServer
+from server.throttle_sync import ThrottleSync
 from server.tokens import TokenSigner
 
 log = logging.getLogger("onsell.server")
@@ -47,10 +48,13 @@ class Node:
     ledger: Ledger
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
+    throttle_sync: ThrottleSync | None = None  # in a cluster: the sign-in throttle shipped to the other nodes
 
     def start(self) -> "Node":
         """Start the cluster role and, with a server, serve on a thread of its own; returns at once."""
         self.cluster.start()
+        if self.throttle_sync is not None:
+            self.throttle_sync.start()
         if self.server is not None:
             host, port = self.server.server_address[:2]
             log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
@@ -67,6 +71,8 @@ class Node:
             self.server.shutdown()  # the accept loop ends
             self.server.server_close()  # the listening socket closes: new connections are refused
         self.cluster.stop(writes_deadline, threads_deadline)
+        if self.throttle_sync is not None:
+            self.throttle_sync.stop(threads_deadline)
         if self.server is not None:
             self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
         self.database.close()
@@ -95,7 +101,12 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     sales = SalesRepository(database)
     reports = ReportsRepository(database)
     tokens = TokenSigner(config.secret)
-    throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s, config.login_max_failures_per_source)
+    throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s, config.login_max_failures_per_source,
+                             delay_max_s=config.login_delay_max_s, max_registrations=config.register_max_per_source)
+    throttle_sync = None
+    if isinstance(cluster, ClusterNode):
+        throttle_sync = ThrottleSync(throttle, cluster.peer_links(), cluster.is_coordinator, clock)
+        cluster.on_serving(throttle_sync.pull_from_peers)
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
@@ -104,13 +115,14 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
         PeopleController(ledger, users, clock),
         ClusterController(cluster),
     ]
-    dispatcher = Dispatcher.build([c.methods() for c in controllers] + [cluster.peer_methods()], tokens, clock.wall_s,
+    peer_methods = [cluster.peer_methods()] + ([throttle_sync.peer_methods()] if throttle_sync else [])
+    dispatcher = Dispatcher.build([c.methods() for c in controllers] + peer_methods, tokens, clock.wall_s,
                                   gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
     server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
                            config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, throttle_sync)
 
 
 def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:

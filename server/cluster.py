@@ -100,8 +100,8 @@ class ClusterNode:
         auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
         self.peer_auth = PeerReceiver(auth)
         timeout_s = timing.failure_ms / 1000
-        election_links = {n: PeerLink(n, a, auth, timeout_s) for n, a in peers.items()}
-        replication_links = {n: PeerLink(n, a, auth, timeout_s) for n, a in peers.items()}
+        self.peer_links = lambda: {n: PeerLink(n, a, auth, timeout_s) for n, a in peers.items()}  # a new link to each peer
+        election_links, replication_links = self.peer_links(), self.peer_links()
         machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
@@ -141,6 +141,10 @@ class ClusterNode:
                 return
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         raise self._not_coordinator(view)
+
+    def is_coordinator(self) -> bool:
+        """True while this node is the coordinator and not stopping (never waits)."""
+        return not self._stopping.is_set() and self.election.view().is_coordinator
 
     def write_epoch(self) -> int:
         if self._stopping.is_set():

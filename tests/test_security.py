@@ -150,3 +150,71 @@ def test_cluster_status_lists_merges_for_a_managers_token_only(demo_server):
         assert status(manager)["merges"] == []
     finally:
         client.close()
+
+
+def test_a_cpf_guessed_from_many_addresses_gets_a_growing_delay_capped_and_one_guess_at_a_time():
+    """Past LOGIN_MAX_FAILURES wrong PINs on one CPF (more than one address can make), each attempt waits 1 s, 2 s,
+    4 s... after the last failure, at most delay_max_s; the seller waits no longer than that, and gets in."""
+    throttle = LoginThrottle(max_failures=5, window_s=900, lock_s=900, max_per_source=100, delay_max_s=8)
+    assert [wrong(throttle, "cpf", f"10.0.0.{n}", 0) for n in range(6)] == [0] * 6  # one more than one address can make
+    assert throttle.begin("cpf", "10.0.1.1", now=0.5) == pytest.approx(0.5)  # 1 s after the 6th failure
+    now, waits = 1.0, []
+    for n in range(6):
+        assert wrong(throttle, "cpf", f"10.0.2.{n}", now) == 0
+        waits.append(throttle.begin("cpf", "10.0.3.1", now))
+        now += waits[-1]
+    assert waits == [2, 4, 8, 8, 8, 8]
+    assert throttle.begin("cpf", "seller-till", now) == 0  # the seller, once the (capped) delay is over
+    throttle.finish("cpf", "seller-till", True, now)
+    assert [wrong(throttle, "cpf", f"10.0.4.{n}", now) for n in range(6)] == [0] * 6  # a right PIN started it again
+
+
+def test_a_delayed_cpf_checks_one_attempt_at_a_time():
+    throttle = LoginThrottle(max_failures=2, window_s=900, lock_s=900, max_per_source=100, delay_max_s=8)
+    assert [throttle.begin("cpf", f"a{n}", now=0) for n in range(3)] == [0, 0, 0]  # up to max_failures + 1 at once
+    assert throttle.begin("cpf", "a3", now=0) > 0  # not while those are being checked
+    for n in range(3):
+        throttle.finish("cpf", f"a{n}", False, now=0)
+    assert throttle.begin("cpf", "a4", now=1) == 0
+    assert throttle.begin("cpf", "a5", now=100) > 0  # a4 is still being checked
+
+
+def test_registrations_are_limited_per_address_within_the_window():
+    throttle = LoginThrottle(window_s=900, max_registrations=3)
+    assert [throttle.admit_registration("a", now=t) for t in (0, 10, 20)] == [0, 0, 0]
+    assert throttle.admit_registration("a", now=30) == pytest.approx(870)  # until the first leaves the window
+    assert throttle.admit_registration("b", now=30) == 0
+    assert throttle.admit_registration("a", now=901) == 0
+
+
+def test_a_snapshot_carries_failures_and_locks_as_ages_to_a_node_with_another_monotonic_clock():
+    coordinator = LoginThrottle(max_failures=2, window_s=900, lock_s=600, max_per_source=100)
+    for t in (100, 101):
+        wrong(coordinator, "cpf", "a", t)
+    assert coordinator.begin("cpf", "a", now=102) == 600  # locked at 102 for 600 s
+    wrong(coordinator, "other", "b", 150)
+    coordinator.admit_registration("c", now=150)
+    follower = LoginThrottle(max_failures=2, window_s=900, lock_s=600, max_per_source=100, max_registrations=1)
+    follower.replace(coordinator.snapshot(now=200), now=5_000)  # 200 there is 5,000 here
+    assert follower.begin("cpf", "a", now=5_000) == pytest.approx(502)
+    assert wrong(follower, "other", "b", 5_000) == 0
+    assert follower.begin("other", "b", now=5_001) == 600  # its two failures: the one shipped and this one
+    assert follower.admit_registration("c", now=5_000) > 0
+    assert follower.admit_registration("c", now=5_000 + 900 - 50) == 0  # the shipped one left the window
+
+
+def test_a_merge_keeps_the_longer_history_and_the_later_lock_and_bad_snapshots_change_nothing():
+    first, second = (LoginThrottle(max_failures=3, window_s=900, lock_s=600, max_per_source=100) for _ in range(2))
+    wrong(first, "cpf", "a", 0)
+    for t in (0, 1):
+        wrong(second, "cpf", "a", t)
+    first.merge(second.snapshot(now=2), now=2)
+    assert wrong(first, "cpf", "a", 3) == 0 and first.begin("cpf", "a", now=4) == 600
+    before = first.snapshot(now=5)
+    for bad in (None, {"failures": []}, {"failures": [{"key": ["pair", "x"], "ages": [1]}], "locks": []},
+                {"failures": [{"key": ["pair", "x", "y"], "ages": [-1]}], "locks": []},
+                {"failures": [], "locks": [{"key": ["source", "y"], "left": float("inf")}]},
+                {"failures": [{"key": ["nope", "y"], "ages": [1]}], "locks": []}):
+        with pytest.raises(ValueError):
+            first.replace(bad, now=5)
+    assert first.snapshot(now=5) == before

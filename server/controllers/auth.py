@@ -42,7 +42,7 @@ class AuthController:
         )
         return [
             Method("auth.login", self.login, (Param("cpf", parse_cpf), Param("pin", parse_pin)), wants_source=True),
-            Method("auth.register", self.register, person),
+            Method("auth.register", self.register, person, wants_source=True),
             Method("auth.change_pin", self.change_pin, (Param("old_pin", lambda v: parse_pin(v, "old_pin")),
                                                         Param("new_pin", lambda v: parse_new_pin(v, "new_pin"))), role=ANY_ROLE,
                    wants_source=True),
@@ -111,10 +111,16 @@ class AuthController:
         log.info("PIN changed by %s", user.name)
         return {"token": self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)}
 
-    def register(self, caller, cpf: str, name: str, birth_year: int, pin: str) -> dict:
-        """Self-registration: always a seller, unless SELF_REGISTRATION is off."""
+    def register(self, caller, cpf: str, name: str, birth_year: int, pin: str, source: str = "") -> dict:
+        """Self-registration: always a seller, unless SELF_REGISTRATION is off; REGISTER_MAX_PER_SOURCE attempts per
+        address within 15 minutes (counted before anything is checked: taken CPFs cannot be probed faster)."""
         if not self.self_registration:
             raise app_error(FORBIDDEN, "Self-registration is off: a manager creates accounts", reason="self_registration_off")
+        wait_s = self.throttle.admit_registration(source, self.clock.monotonic_s())
+        if wait_s > 0:
+            log.warning("registration refused from %s: %.0f s until its address may try again", source or "-", wait_s)
+            raise app_error(RATE_LIMITED, "Too many registrations from this address: try again later",
+                            retry_after_s=int(wait_s) + 1, limit="registrations")
         return {"user": user_json(self._create(cpf, name, birth_year, pin, SELLER, "self-registration"))}
 
     def create_user(self, caller, cpf: str, name: str, birth_year: int, pin: str, role: str) -> dict:
