@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--sales-each", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp), demo=True, env={"LOG_LEVEL": "WARNING"}).start()
+        server = ServerProcess(Path(tmp), demo=True, env={"LOG_LEVEL": "WARNING", "REGISTER_MAX_PER_SOURCE": str(args.sellers)}).start()
         try:
             stores = Api(Connection({1: ("127.0.0.1", server.port)})).stores()
             apis = []

@@ -30,6 +30,8 @@ REASON_MESSAGES = {
     "not_coordinator": "Este servidor não é o coordenador no momento. Tente novamente.",
     "unavailable": "O servidor está indisponível no momento. Tente novamente em instantes.",
     "rate_limited": "Muitas tentativas com PIN errado. Tente novamente mais tarde.",
+    "no_quorum": "Não é possível criar contas agora: o servidor não alcança a maioria dos nós. As vendas continuam; "
+                 "tente o cadastro mais tarde.",
 }
 
 

@@ -33,6 +33,7 @@ from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.throttle_sync import ThrottleSync
 from server.tokens import TokenSigner
+from wire.jsonrpc import RpcError
 
 log = logging.getLogger("onsell.server")
 ACCEPT_POLL_S = 0.2  # how often the accept loop looks for a stop request
@@ -95,7 +96,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
         cluster = ClusterNode(config, database, changes, clock, now_iso)
     ledger = Ledger(config.node_id, database, cluster)
     if demo:
-        cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock))
+        cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock, cluster.quorum))
     users = UserRepository(database)
     catalogue = CatalogueRepository(database)
     sales = SalesRepository(database)
@@ -108,11 +109,11 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
         throttle_sync = ThrottleSync(throttle, cluster.peer_links(), cluster.is_coordinator, clock)
         cluster.on_serving(throttle_sync.pull_from_peers)
     controllers = [
-        AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
+        AuthController(ledger, users, tokens, throttle, clock, cluster.quorum.require, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
         ReportsController(reports, users, catalogue, sales, config.timezone),
         CatalogueController(ledger, catalogue, users, clock),
-        PeopleController(ledger, users, clock),
+        PeopleController(ledger, users, clock, cluster.quorum.require),
         ClusterController(cluster),
     ]
     peer_methods = [cluster.peer_methods()] + ([throttle_sync.peer_methods()] if throttle_sync else [])
@@ -125,11 +126,19 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     return Node(config, clock, database, cluster, ledger, dispatcher, server, throttle_sync)
 
 
-def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:
-    """The demo chain, into a database (and cluster) with no data at all: the first coordinator loads it once."""
-    loaded = changes.position() == 0 and ledger.commit_unawaited(
-        demo_write(today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now())))
-    if loaded:
-        log.info("%s", event("demo_loaded", "demo data loaded").line())
+def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock, quorum) -> None:
+    """The demo chain, into a database (and cluster) with no data at all: the first coordinator that reaches a majority
+    of the nodes loads it once (its accounts are created like any other: two sides of a partition must not both)."""
+    def load() -> None:
+        try:
+            loaded = changes.position() == 0 and ledger.commit_unawaited(
+                demo_write(today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now())))
+        except RpcError as exc:  # no longer the coordinator, or stopping: the next coordinator loads it
+            log.info("%s", event("demo_skipped", f"demo data not loaded here: {exc.message}").line())
+            return
+        if loaded:
+            log.info("%s", event("demo_loaded", "demo data loaded").line())
+    if changes.position() == 0:
+        quorum.when_majority(load, "demo_data")
     else:
         log.info("%s", event("demo_skipped", "demo data skipped: the database already has data").line())

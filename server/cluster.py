@@ -25,6 +25,7 @@ from models.errors import ValidationError
 from replication.runner import NotAcknowledged, ReplicationRunner
 from server.config import Config
 from server.dispatch import PEER, Method
+from server.quorum import Quorum
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
 from wire.peer_auth import HELLO, PeerAuth
 from wire.peer_link import PeerLink, PeerReceiver
@@ -48,6 +49,7 @@ class SingleNode:
         self.changes = changes
         self._stopping = threading.Event()
         self._serving_hooks: list = []
+        self.quorum = Quorum(node_id, 1, {}, lambda: None, lambda: True, None)  # a single node is its own majority
 
     def start(self) -> None:
         for hook in self._serving_hooks:
@@ -107,6 +109,8 @@ class ClusterNode:
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
                                              timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
         self.election.listen(self.replication.follow_role)
+        self.quorum = Quorum(config.node_id, len(config.cluster), self.peer_links(), self.election.view,
+                             self.is_coordinator, clock)  # for creating accounts
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -124,6 +128,7 @@ class ClusterNode:
         election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
+        self.quorum.stop()
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
 
@@ -177,7 +182,7 @@ class ClusterNode:
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
             Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
-        ]
+        ] + self.quorum.peer_methods()
 
     def _unless_stopping(self, handler):
         """A peer method a stopping node answers with `unavailable`: its database is about to close."""

@@ -3,6 +3,7 @@
 import logging
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Callable
 
 from db.errors import AlreadyExists
 from db.users import UserRepository, read_account
@@ -24,7 +25,10 @@ UNKNOWN_CPF_HASH = hash_pin("0000")  # checked against when a CPF has no account
 
 class AuthController:
     def __init__(self, ledger: Ledger, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock,
-                 self_registration: bool = True, void_window_s: float = 30 * 60):
+                 require_quorum: Callable[[], None], self_registration: bool = True, void_window_s: float = 30 * 60):
+        """require_quorum: returns when this coordinator reaches a majority of the nodes, else raises no_quorum
+        (server.quorum); creating an account asks it first."""
+        self.require_quorum = require_quorum
         self.ledger = ledger
         self.users = users
         self.tokens = tokens
@@ -116,6 +120,7 @@ class AuthController:
         address within 15 minutes (counted before anything is checked: taken CPFs cannot be probed faster)."""
         if not self.self_registration:
             raise app_error(FORBIDDEN, "Self-registration is off: a manager creates accounts", reason="self_registration_off")
+        self.require_quorum()  # before the attempt is counted: a refusal for want of a majority costs the address nothing
         wait_s = self.throttle.admit_registration(source, self.clock.monotonic_s())
         if wait_s > 0:
             log.warning("registration refused from %s: %.0f s until its address may try again", source or "-", wait_s)
@@ -125,6 +130,7 @@ class AuthController:
 
     def create_user(self, caller, cpf: str, name: str, birth_year: int, pin: str, role: str) -> dict:
         """A manager creates a seller or a manager."""
+        self.require_quorum()
         return {"user": user_json(self._create(cpf, name, birth_year, pin, role, f"created by {caller.name}"))}
 
     def _create(self, cpf: str, name: str, birth_year: int, pin: str, role: str, how: str) -> User:
