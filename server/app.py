@@ -106,7 +106,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
                              delay_max_s=config.login_delay_max_s, max_registrations=config.register_max_per_source)
     throttle_sync = None
     if isinstance(cluster, ClusterNode):
-        throttle_sync = ThrottleSync(throttle, cluster.peer_links(), cluster.is_coordinator, clock)
+        throttle_sync = ThrottleSync(throttle, cluster.service_links, cluster.is_coordinator, clock)
         cluster.on_serving(throttle_sync.pull_from_peers)
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, cluster.quorum.require, config.self_registration, config.void_window_s),
@@ -118,7 +118,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     ]
     peer_methods = [cluster.peer_methods()] + ([throttle_sync.peer_methods()] if throttle_sync else [])
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + peer_methods, tokens, clock.wall_s,
-                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
+                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_receiver, accounts=Accounts(users).caller)
     server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,

@@ -41,7 +41,7 @@ def _stopping_error():
 
 
 class SingleNode:
-    peer_auth = None
+    peer_receiver = None
 
     def __init__(self, node_id: int, address: tuple[str, int], changes: ChangeLog):
         self.node_id = node_id
@@ -99,17 +99,18 @@ class ClusterNode:
         self._stopping = threading.Event()
         peers = {n: a for n, a in config.cluster.items() if n != config.node_id}
         timing = config.timing
-        auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
-        self.peer_auth = PeerReceiver(auth)
+        self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
+        self.peer_receiver = PeerReceiver(self.peer_auth)  # opens peers' envelopes on the server's threads
         timeout_s = timing.failure_ms / 1000
-        self.peer_links = lambda: {n: PeerLink(n, a, auth, timeout_s) for n, a in peers.items()}  # a new link to each peer
-        election_links, replication_links = self.peer_links(), self.peer_links()
+        election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        self.service_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}  # quorum, throttle
         machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
                                              timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
         self.election.listen(self.replication.follow_role)
-        self.quorum = Quorum(config.node_id, len(config.cluster), self.peer_links(), self.election.view,
+        self.quorum = Quorum(config.node_id, len(config.cluster), self.service_links, self.election.view,
                              self.is_coordinator, clock)  # for creating accounts
 
     def on_serving(self, hook) -> None:
@@ -178,7 +179,7 @@ class ClusterNode:
     def peer_methods(self) -> list[Method]:
         # A peer method's params are the signed envelope; its handler gets (sender, body) and checks the body itself.
         return [
-            Method(HELLO, self.peer_auth.grant, role=PEER, coordinator_only=False),  # opens a link (wire/peer_auth.py)
+            Method(HELLO, self.peer_receiver.grant, role=PEER, coordinator_only=False),  # opens a link (wire/peer_auth.py)
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
             Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
