@@ -106,7 +106,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
                              delay_max_s=config.login_delay_max_s, max_registrations=config.register_max_per_source)
     throttle_sync = None
     if isinstance(cluster, ClusterNode):
-        throttle_sync = ThrottleSync(throttle, cluster.service_links, cluster.is_coordinator, clock)
+        throttle_sync = ThrottleSync(throttle, cluster.service_links, cluster.is_coordinator, clock, config.max_line_bytes)
         cluster.on_serving(throttle_sync.pull_from_peers)
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, cluster.quorum.require, config.self_registration, config.void_window_s),

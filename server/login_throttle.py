@@ -41,6 +41,7 @@ BUSY_RETRY_S = 1.0  # what an attempt on a delayed CPF is told while another att
 KEY_PARTS = {"pair": 2, "source": 1, "cpf": 1, "register": 1}
 MAX_KEY_PART_CHARS = 64  # a CPF is 11 digits, an IPv6 address at most 45 characters
 MAX_SNAPSHOT_KEYS = 200_000
+MAX_AGES_PER_KEY = 64
 
 
 class LoginThrottle:
@@ -153,13 +154,17 @@ class LoginThrottle:
         return 0.0
 
     # -- shipping to the other nodes -----------------------------------------------------------
-    def snapshot(self, now: float) -> dict:
-        """What this throttle holds, JSON-ready, with times as ages (seconds ago) and locks as seconds left."""
+    def snapshot(self, now: float, max_keys: int = MAX_SNAPSHOT_KEYS) -> dict:
+        """What this throttle holds, JSON-ready, with times as ages (seconds ago) and locks as seconds left: at most
+        max_keys keys, locks first (the longest), then the keys that failed most recently, each with its latest
+        MAX_AGES_PER_KEY failures (more than any limit needs unless one is set higher)."""
         with self._settled:
-            failures = [{"key": list(key), "ages": [round(now - t, 3) for t in times]}
-                        for key, times in self._failures.items() if times and times[-1] > now - self.window_s]
-            locks = [{"key": list(key), "left": round(until - now, 3)} for key, until in self._locked_until.items() if until > now]
-            return {"failures": failures, "locks": locks}
+            locks = sorted(((until, key) for key, until in self._locked_until.items() if until > now), reverse=True)[:max_keys]
+            recent = sorted(((times[-1], key) for key, times in self._failures.items() if times and times[-1] > now - self.window_s),
+                            reverse=True)[:max_keys - len(locks)]
+            return {"failures": [{"key": list(key), "ages": [round(now - t, 3) for t in list(self._failures[key])[-MAX_AGES_PER_KEY:]]}
+                                 for _, key in recent],
+                    "locks": [{"key": list(key), "left": round(until - now, 3)} for until, key in locks]}
 
     def replace(self, snapshot: object, now: float) -> None:
         """Hold what the coordinator's snapshot holds (attempts being checked here are kept); ValidationError when it

@@ -11,12 +11,13 @@ Why a snapshot rather than a replicated log of failures: the state is small, liv
 a disk write per wrong PIN; a snapshot is idempotent and needs no ordering, and is at most SHIP_INTERVAL_S old.
 """
 
+import json
 import logging
 import threading
 from typing import Callable
 
 from server.dispatch import PEER, Method
-from server.login_throttle import LoginThrottle
+from server.login_throttle import MAX_SNAPSHOT_KEYS, LoginThrottle
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
 log = logging.getLogger("onsell.throttle")
@@ -24,7 +25,10 @@ SHIP_INTERVAL_S = 0.2
 
 
 class ThrottleSync:
-    def __init__(self, throttle: LoginThrottle, links: dict[int, PeerLink], is_coordinator: Callable[[], bool], clock):
+    def __init__(self, throttle: LoginThrottle, links: dict[int, PeerLink], is_coordinator: Callable[[], bool], clock,
+                 max_line_bytes: int):
+        """max_line_bytes: the longest request line a node takes (MAX_LINE_BYTES): a snapshot is kept to half of it."""
+        self.max_bytes = max_line_bytes // 2
         self.throttle = throttle
         self.links = links
         self.is_coordinator = is_coordinator
@@ -57,7 +61,17 @@ class ThrottleSync:
         return {}
 
     def _on_pull(self, sender: int, body) -> dict:
-        return self.throttle.snapshot(self.clock.monotonic_s())
+        return self._snapshot()
+
+    def _snapshot(self) -> dict:
+        """The throttle's snapshot, its most pressing keys only when all of them would not fit in a request line."""
+        max_keys = MAX_SNAPSHOT_KEYS
+        while True:
+            snapshot = self.throttle.snapshot(self.clock.monotonic_s(), max_keys)
+            size = len(json.dumps(snapshot, separators=(",", ":")))
+            if size <= self.max_bytes or max_keys <= 1:
+                return snapshot
+            max_keys = max(1, min(max_keys, len(snapshot["failures"]) + len(snapshot["locks"])) * self.max_bytes // size * 9 // 10)
 
     def _ship_loop(self, link: PeerLink) -> None:
         shipped = None  # the throttle's version the peer holds, as far as this node knows
@@ -69,7 +83,7 @@ class ThrottleSync:
             if version == shipped:
                 continue
             try:
-                link.call("peer.throttle", self.throttle.snapshot(self.clock.monotonic_s()))
+                link.call("peer.throttle", self._snapshot())
                 shipped = version
             except (PeerUnavailable, PeerRefused) as exc:
                 log.debug("throttle not shipped to node %d: %s", link.peer_id, exc)

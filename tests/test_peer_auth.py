@@ -216,3 +216,13 @@ def test_nodes_whose_clocks_are_an_hour_off_take_part_and_no_second_coordinator_
         assert not c.nodes[1].has_event("peer_refused") and not c.nodes[2].has_event("peer_refused")
     finally:
         c.stop()
+
+
+def test_peer_auth_is_pure():
+    """wire/peer_auth.py takes events in and gives envelopes out: no thread, socket, clock or randomness of its own
+    (its lock lives in wire/peer_link.py's PeerReceiver, its random ids come from the function it is given)."""
+    from test_architecture import imported_modules, parse
+    path = ROOT / "wire" / "peer_auth.py"
+    found = [module for module, _ in imported_modules(parse(path), path)
+             if module.split(".")[0] in {"threading", "socket", "time", "os", "random", "secrets", "datetime"}]
+    assert found == [], f"wire/peer_auth.py imports {found}"

@@ -218,3 +218,22 @@ def test_a_merge_keeps_the_longer_history_and_the_later_lock_and_bad_snapshots_c
         with pytest.raises(ValueError):
             first.replace(bad, now=5)
     assert first.snapshot(now=5) == before
+
+
+def test_a_snapshot_too_large_for_a_request_line_ships_the_locks_and_the_latest_failures():
+    """MAX_LINE_BYTES bounds what a node takes: a storm's snapshot keeps to half of it, the most pressing keys first."""
+    import json
+
+    from runtime.clock import FakeClock
+    from server.throttle_sync import ThrottleSync
+    throttle = LoginThrottle(max_failures=1, window_s=900, lock_s=900, max_per_source=10_000)
+    for n in range(2000):
+        wrong(throttle, f"cpf-{n}", f"10.0.{n // 250}.{n % 250}", now=n / 10)
+    assert throttle.begin("cpf-0", "10.0.0.0", now=200) == 900  # one lock
+    sync = ThrottleSync(throttle, {}, lambda: True, FakeClock(monotonic_s=200.0), max_line_bytes=20_000)
+    assert len(throttle.snapshot(now=200)["failures"]) > 2000  # all of them would be about 200 KB
+    snapshot = sync._snapshot()
+    assert len(json.dumps(snapshot, separators=(",", ":"))) <= 10_000 and 10 < len(snapshot["failures"]) < 2000
+    assert [lock["key"] for lock in snapshot["locks"]] == [["pair", "cpf-0", "10.0.0.0"]]
+    shipped = {tuple(item["key"]) for item in snapshot["failures"]}
+    assert ("pair", "cpf-1999", "10.0.7.249") in shipped and ("pair", "cpf-1", "10.0.0.1") not in shipped
