@@ -77,6 +77,7 @@ class Database:
             raise DatabaseUnavailable(f"could not switch {self.path} to WAL mode")
         migrate(self._writer_conn, node_id)
         self.after_commit: list[Callable[[sqlite3.Connection], None]] = []
+        self.after_batch: list[Callable[[int], None]] = []  # called with how many writes each commit held (metrics)
         self._jobs: queue.Queue = queue.Queue()
         self._readers: queue.Queue = queue.Queue()
         for _ in range(READ_POOL_SIZE):
@@ -184,6 +185,8 @@ class Database:
                     outcomes.append((future, False, exc))
             conn.execute("COMMIT")
             self.commits += 1
+            for observe in self.after_batch:
+                observe(len(batch))
             for listener in self.after_commit:  # before anyone is answered: what they wrote is visible
                 listener(conn)
         except sqlite3.Error as exc:

@@ -26,13 +26,16 @@ from server.controllers.cluster import ClusterController
 from server.controllers.people import PeopleController
 from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
+from server.controllers.sales_import import SalesImportController
 from server.dispatch import Dispatcher
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
+from server.metrics import MetricsServer, NodeMetrics
 from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.throttle_sync import ThrottleSync
 from server.tokens import TokenSigner
+from wire import tls
 from wire.jsonrpc import RpcError
 
 log = logging.getLogger("onsell.server")
@@ -49,6 +52,7 @@ class Node:
     ledger: Ledger
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
+    metrics_server: MetricsServer | None = None  # None: METRICS_ADDRESS is off
     throttle_sync: ThrottleSync | None = None  # in a cluster: the sign-in throttle shipped to the other nodes
 
     def start(self) -> "Node":
@@ -58,9 +62,17 @@ class Node:
             self.throttle_sync.start()
         if self.server is not None:
             host, port = self.server.server_address[:2]
-            log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
+            log.info("node %d listening on %s (%s)", self.config.node_id, format_address((host, port)),
+                     "TLS only" if self.config.tls else "plaintext")
+            if self.config.tls is None and not tls.is_loopback(host):
+                log.warning("%s", event("plaintext_listener", f"serving in clear on {host}, which is not a loopback address "
+                                        "(ALLOW_PLAINTEXT=on): PINs, tokens and peer messages cross the network unencrypted").line())
             threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S}, name="tcp-accept",
                              daemon=True).start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+            log.info("node %d serves /metrics and /healthz on http://%s", self.config.node_id,
+                     format_address(self.metrics_server.address))
         return self
 
     def stop(self) -> None:
@@ -76,6 +88,8 @@ class Node:
             self.throttle_sync.stop(threads_deadline)
         if self.server is not None:
             self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.database.close()
 
 
@@ -90,10 +104,12 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     def now_iso() -> str:
         return iso_utc(clock.now())
 
+    server_tls = tls.server_context(config.tls) if config.tls else None
     if len(config.cluster) == 1:
         cluster = SingleNode(config.node_id, config.address, changes)
     else:
-        cluster = ClusterNode(config, database, changes, clock, now_iso)
+        peer_tls = tls.client_context(config.tls.ca, identity=config.tls) if config.tls else None
+        cluster = ClusterNode(config, database, changes, clock, now_iso, peer_tls)
     ledger = Ledger(config.node_id, database, cluster)
     if demo:
         cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock, cluster.quorum))
@@ -111,7 +127,8 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, cluster.quorum.require, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
-        ReportsController(reports, users, catalogue, sales, config.timezone),
+        ReportsController(reports, users, catalogue, sales, config.timezone, clock),
+        SalesImportController(ledger, catalogue, users, clock, config.timezone, config.max_sale_cents),
         CatalogueController(ledger, catalogue, users, clock),
         PeopleController(ledger, users, clock, cluster.quorum.require),
         ClusterController(cluster),
@@ -119,11 +136,17 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     peer_methods = [cluster.peer_methods()] + ([throttle_sync.peer_methods()] if throttle_sync else [])
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + peer_methods, tokens, clock.wall_s,
                                   gate=cluster.require_coordinator, peer_auth=cluster.peer_receiver, accounts=Accounts(users).caller)
-    server = None
+    server = metrics_server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
-                           config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server, throttle_sync)
+                           config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock, server_tls)
+        if config.metrics_address is not None:
+            metrics = NodeMetrics(clock.monotonic_s)
+            dispatcher.observer = metrics
+            database.after_batch.append(metrics.observe_commit)
+            metrics.watch(cluster.status, server.open_connections)
+            metrics_server = MetricsServer(config.metrics_address, metrics, cluster.status)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server, throttle_sync)
 
 
 def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock, quorum) -> None:

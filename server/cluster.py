@@ -91,7 +91,8 @@ class SingleNode:
 
 
 class ClusterNode:
-    def __init__(self, config: Config, database: Database, changes: ChangeLog, clock, now_iso):
+    def __init__(self, config: Config, database: Database, changes: ChangeLog, clock, now_iso, peer_tls=None):
+        """peer_tls: the ssl context of the links to the other nodes (wire/tls.py), None for plaintext."""
         self.config = config
         self.node_id = config.node_id
         self.db = database
@@ -102,9 +103,9 @@ class ClusterNode:
         self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
         self.peer_receiver = PeerReceiver(self.peer_auth)  # opens peers' envelopes on the server's threads
         timeout_s = timing.failure_ms / 1000
-        election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
-        replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
-        self.service_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}  # quorum, throttle
+        election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
+        replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
+        self.service_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}  # quorum, throttle
         machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
