@@ -80,7 +80,7 @@ def main() -> int:
     env = {**environment, "CLUSTER": cluster_text,
            "CLUSTER_SECRET": environment.get("CLUSTER_SECRET") or secrets.token_urlsafe(24)}
     data_dir = Path(settings.text(env, "DATA_DIR"))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the nodes' databases hold PIN hashes
     env = with_tls(env, data_dir, cluster)
     try:
         client_tls = tls_context(env)

@@ -55,6 +55,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_MAX_FAILURES_PER_SOURCE", "20", SERVER,
             "wrong PINs or unknown CPFs from one address within 15 minutes, whatever CPFs they name, before the address is locked"),
     Setting("LOGIN_LOCK_MINUTES", "15", SERVER, "how long a locked CPF (from that address) or address stays locked"),
+    Setting("LOGIN_DELAY_MAX_S", "30", SERVER,
+            "past `LOGIN_MAX_FAILURES` wrong PINs for one CPF from several addresses within 15 minutes, each attempt on it waits "
+            "1 s, 2 s, 4 s… after the last, at most this long: one guess per this many seconds, and the seller waits no longer"),
+    Setting("REGISTER_MAX_PER_SOURCE", "10", SERVER, "self-registrations attempted from one address within 15 minutes"),
     Setting("SELF_REGISTRATION", "on", SERVER, "`on`: a CPF with no account may register as a seller; `off`: only managers create people"),
     Setting("VOID_WINDOW_MINUTES", "30", SERVER, "how long after recording it a seller may void their own sale (managers: any time)"),
     Setting("MAX_SALE_AMOUNT", "1000000.00", SERVER, "the largest single sale, in reais (at most 1000000.00)"),

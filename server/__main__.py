@@ -21,7 +21,8 @@ EXIT_CANNOT_START = 1
 SIGNAL_POLL_S = 0.5  # the main thread wakes this often to notice a stop request
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, clock=None) -> int:
+    """clock: the node's clock (default the system's; tests/skewed_node.py passes one that is off)."""
     parser = argparse.ArgumentParser(prog="onsell-server", description="Run one onsell node.")
     parser.add_argument("--id", type=int, required=True, help="this node's id in CLUSTER")
     parser.add_argument("--demo", action="store_true", help="load the demo chain into an empty database")
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        node = build_node(config, demo=args.demo)
+        node = build_node(config, demo=args.demo, clock=clock)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
         log.error("cannot start node %d: %s", config.node_id, exc)
         return EXIT_CANNOT_START

@@ -12,6 +12,7 @@ write in and the wait for replicas, and both refuse new work with
 """
 
 import logging
+import secrets
 import threading
 
 from db.changes import ChangeLog
@@ -28,9 +29,10 @@ from server.config import Config
 from server.dispatch import PEER, Method
 from server.ledger import StorageProbe
 from server.storage_watch import StorageWatch
+from server.quorum import Quorum
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
-from wire.peer_auth import PeerAuth
-from wire.peer_link import PeerLink
+from wire.peer_auth import HELLO, PeerAuth
+from wire.peer_link import PeerLink, PeerReceiver
 
 log = logging.getLogger("onsell.cluster")
 
@@ -43,7 +45,7 @@ def _stopping_error():
 
 
 class SingleNode:
-    peer_auth = None
+    peer_receiver = None
 
     def __init__(self, node_id: int, address: tuple[str, int], changes: ChangeLog):
         self.node_id = node_id
@@ -51,6 +53,7 @@ class SingleNode:
         self.changes = changes
         self._stopping = threading.Event()
         self._serving_hooks: list = []
+        self.quorum = Quorum(node_id, 1, {}, lambda: None, lambda: True, None)  # a single node is its own majority
 
     def start(self) -> None:
         for hook in self._serving_hooks:
@@ -104,10 +107,12 @@ class ClusterNode:
         self._stopping = threading.Event()
         peers = {n: a for n, a in config.cluster.items() if n != config.node_id}
         timing = config.timing
-        self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), clock.wall_ms)
+        self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
+        self.peer_receiver = PeerReceiver(self.peer_auth)  # opens peers' envelopes on the server's threads
         timeout_s = timing.failure_ms / 1000
         election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
+        self.service_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}  # quorum, throttle
         machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
@@ -115,6 +120,8 @@ class ClusterNode:
                                              config.replication_strict)
         self.election.listen(self.replication.follow_role)
         self.storage = StorageWatch(StorageProbe(database), self.election, clock, config.storage_stepdown_s * 1000)
+        self.quorum = Quorum(config.node_id, len(config.cluster), self.service_links, self.election.view,
+                             self.is_coordinator, clock)  # for creating accounts
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -134,6 +141,7 @@ class ClusterNode:
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
         self.storage.stop(threads_deadline_s)
+        self.quorum.stop()
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
 
@@ -151,6 +159,10 @@ class ClusterNode:
                 return
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         raise self._not_coordinator(view)
+
+    def is_coordinator(self) -> bool:
+        """True while this node is the coordinator and not stopping (never waits)."""
+        return not self._stopping.is_set() and self.election.view().is_coordinator
 
     def write_epoch(self) -> int:
         if self._stopping.is_set():
@@ -182,10 +194,11 @@ class ClusterNode:
     def peer_methods(self) -> list[Method]:
         # A peer method's params are the signed envelope; its handler gets (sender, body) and checks the body itself.
         return [
+            Method(HELLO, self.peer_receiver.grant, role=PEER, coordinator_only=False),  # opens a link (wire/peer_auth.py)
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
             Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
-        ]
+        ] + self.quorum.peer_methods()
 
     def _unless_stopping(self, handler):
         """A peer method a stopping node answers with `unavailable`: its database is about to close."""

@@ -43,6 +43,8 @@ class Config:
     login_max_failures: int
     login_max_failures_per_source: int
     login_lock_s: float
+    login_delay_max_s: float
+    register_max_per_source: int
     stop_timeout_s: float
     timing: Timing
     replication_acks: int
@@ -123,6 +125,8 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         login_max_failures=whole_number(env, "LOGIN_MAX_FAILURES"),
         login_max_failures_per_source=whole_number(env, "LOGIN_MAX_FAILURES_PER_SOURCE"),
         login_lock_s=whole_number(env, "LOGIN_LOCK_MINUTES") * 60,
+        login_delay_max_s=whole_number(env, "LOGIN_DELAY_MAX_S"),
+        register_max_per_source=whole_number(env, "REGISTER_MAX_PER_SOURCE"),
         stop_timeout_s=whole_number(env, "STOP_TIMEOUT_MS") / 1000,
         timing=_timing(env),
         replication_acks=whole_number(env, "REPLICATION_ACKS", minimum=0),

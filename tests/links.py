@@ -16,6 +16,7 @@ from pathlib import Path
 from support import Cluster, ServerProcess, free_ports
 
 PUMP_BYTES = 65536
+RECORD_BYTES = 4 * 1024 * 1024  # at most this much of what a link carried toward its target is kept (LinkProxy.carried)
 
 
 class LinkProxy:
@@ -25,6 +26,7 @@ class LinkProxy:
         self.listen_port, self.target_port = listen_port, target_port
         self.cut = False
         self.delay_s = 0.0  # each chunk, each direction
+        self.carried = bytearray()  # the first RECORD_BYTES sent toward the target, as an eavesdropper would see them
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", listen_port))
@@ -51,14 +53,17 @@ class LinkProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open.update((downstream, upstream))
-            for src, dst in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, record in ((downstream, upstream, True), (upstream, downstream, False)):
+                threading.Thread(target=self._pump, args=(src, dst, record), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
         held: queue.Queue = queue.Queue()  # (when to pass it on, chunk); None: the source closed
         threading.Thread(target=self._release, args=(held, src, dst), daemon=True).start()
         try:
             while data := src.recv(PUMP_BYTES):
+                if record and len(self.carried) < RECORD_BYTES:
+                    with self._lock:
+                        self.carried += data[:RECORD_BYTES - len(self.carried)]
                 held.put((time.monotonic() + self.delay_s, data))
         except OSError:
             pass

@@ -179,6 +179,7 @@ class ServerProcess:
         self._cluster = cluster
         self.process: subprocess.Popen | None = None
         self.log_path = self.data_dir / f"node-{node_id}.log"
+        self.launcher = [sys.executable, "-m", "server"]  # what runs the node (tests/skewed_node.py: with its clock off)
 
     @property
     def cluster(self) -> str:
@@ -193,7 +194,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> "ServerProcess":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "server", "--id", str(self.node_id)] + (["--demo"] if self.demo else [])
+        args = [*self.launcher, "--id", str(self.node_id)] + (["--demo"] if self.demo else [])
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, cwd=self.data_dir, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -128,9 +128,12 @@ def test_peer_messages_without_the_secret_change_nothing(cluster):
         ("peer.message", {"type": "coordinator", "sender": 2, "epoch": 99}),
         ("peer.message", {"from": 2, "sent_ms": int(time.time() * 1000), "nonce": "n", "mac": "00" * 32,
                           "body": {"type": "coordinator", "sender": 2, "epoch": 99}}),
-        ("peer.push", {"from": 3, "sent_ms": int(time.time() * 1000), "nonce": "m", "mac": "ab" * 32,
+        ("peer.message", {"from": 2, "to": 1, "grant": "g", "seq": 1, "mac": "00" * 32,
+                          "body": {"type": "coordinator", "sender": 2, "epoch": 99}}),
+        ("peer.push", {"from": 3, "to": 1, "grant": "m", "seq": 1, "mac": "ab" * 32,
                        "body": {"epoch": 99, "entries": [], "vector": {}}}),
-        ("peer.pull", {"from": 3, "sent_ms": 0, "nonce": "o", "mac": "", "body": {"vector": {}}}),
+        ("peer.pull", {"from": 3, "to": 1, "grant": "", "seq": 0, "mac": "", "body": {"vector": {}}}),
+        ("peer.hello", {"from": 3, "to": 1, "grant": "", "seq": 0, "mac": "cd" * 32, "body": {"nonce": "abc"}}),
     ]
     for method, params in forged:
         error = raw.call(method, params)["error"]
@@ -184,15 +187,12 @@ def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
     c = cluster().start()
     c.wait_coordinator(3)
     before = c.wait_converged()
-    from support import TEST_SECRET
-
-    from wire.peer_auth import PeerAuth
-    auth = PeerAuth(TEST_SECRET.encode(), 3, {1, 2, 3}, lambda: int(time.time() * 1000))
+    from peers import RawPeer
     status = c.nodes[1].status()
-    raw = c.nodes[1].raw()
+    raw = RawPeer(c.nodes[1].port, 3, 1, {1, 2, 3})
     body = {"epoch": status["epoch"], "entries": [{"origin": [3, status["epoch"], 10**6], "kind": "sale", "data": {"id": "x"}}],
             "more": False, "vector": {}, "position": 0}
-    error = raw.call("peer.push", auth.seal("peer.push", body))["error"]
+    error = raw.call("peer.push", body)["error"]
     raw.close()
     assert error["code"] == -32602 and error["data"]["field"] == "entries"
     assert c.nodes[1].sales_digest() == before

@@ -3,6 +3,7 @@
 import logging
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Callable
 
 from db.errors import AlreadyExists
 from db.users import UserRepository, read_account
@@ -24,7 +25,10 @@ UNKNOWN_CPF_HASH = hash_pin("0000")  # checked against when a CPF has no account
 
 class AuthController:
     def __init__(self, ledger: Ledger, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock,
-                 self_registration: bool = True, void_window_s: float = 30 * 60):
+                 require_quorum: Callable[[], None], self_registration: bool = True, void_window_s: float = 30 * 60):
+        """require_quorum: returns when this coordinator reaches a majority of the nodes, else raises no_quorum
+        (server.quorum); creating an account asks it first."""
+        self.require_quorum = require_quorum
         self.ledger = ledger
         self.users = users
         self.tokens = tokens
@@ -42,7 +46,7 @@ class AuthController:
         )
         return [
             Method("auth.login", self.login, (Param("cpf", parse_cpf), Param("pin", parse_pin)), wants_source=True),
-            Method("auth.register", self.register, person),
+            Method("auth.register", self.register, person, wants_source=True),
             Method("auth.change_pin", self.change_pin, (Param("old_pin", lambda v: parse_pin(v, "old_pin")),
                                                         Param("new_pin", lambda v: parse_new_pin(v, "new_pin"))), role=ANY_ROLE,
                    wants_source=True),
@@ -111,14 +115,22 @@ class AuthController:
         log.info("PIN changed by %s", user.name)
         return {"token": self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)}
 
-    def register(self, caller, cpf: str, name: str, birth_year: int, pin: str) -> dict:
-        """Self-registration: always a seller, unless SELF_REGISTRATION is off."""
+    def register(self, caller, cpf: str, name: str, birth_year: int, pin: str, source: str = "") -> dict:
+        """Self-registration: always a seller, unless SELF_REGISTRATION is off; REGISTER_MAX_PER_SOURCE attempts per
+        address within 15 minutes (counted before anything is checked: taken CPFs cannot be probed faster)."""
         if not self.self_registration:
             raise app_error(FORBIDDEN, "Self-registration is off: a manager creates accounts", reason="self_registration_off")
+        self.require_quorum()  # before the attempt is counted: a refusal for want of a majority costs the address nothing
+        wait_s = self.throttle.admit_registration(source, self.clock.monotonic_s())
+        if wait_s > 0:
+            log.warning("registration refused from %s: %.0f s until its address may try again", source or "-", wait_s)
+            raise app_error(RATE_LIMITED, "Too many registrations from this address: try again later",
+                            retry_after_s=int(wait_s) + 1, limit="registrations")
         return {"user": user_json(self._create(cpf, name, birth_year, pin, SELLER, "self-registration"))}
 
     def create_user(self, caller, cpf: str, name: str, birth_year: int, pin: str, role: str) -> dict:
         """A manager creates a seller or a manager."""
+        self.require_quorum()
         return {"user": user_json(self._create(cpf, name, birth_year, pin, role, f"created by {caller.name}"))}
 
     def _create(self, cpf: str, name: str, birth_year: int, pin: str, role: str, how: str) -> User:

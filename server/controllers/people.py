@@ -2,6 +2,7 @@
 
 import logging
 import sqlite3
+from typing import Callable
 
 from db.changes import Stamp
 from db.errors import AlreadyExists, NotFound
@@ -35,7 +36,9 @@ def _store_ids(value) -> list[str]:
 
 
 class PeopleController:
-    def __init__(self, ledger: Ledger, users: UserRepository, clock):
+    def __init__(self, ledger: Ledger, users: UserRepository, clock, require_quorum: Callable[[], None]):
+        """require_quorum: as for AuthController; an import creates accounts, so it asks first."""
+        self.require_quorum = require_quorum
         self.ledger = ledger
         self.users = users
         self.clock = clock
@@ -97,6 +100,7 @@ class PeopleController:
     def import_users(self, caller, rows: list) -> dict:
         """Rows {cpf, name, birth_year, role, pin?}: each created, already there (same CPF) or refused; one commit.
         PINs are hashed before the commit, and only for new CPFs."""
+        self.require_quorum()
         parsed = [self._parse_user_row(row) for row in rows]
         known = self.users.existing_cpfs([p["cpf"] for p in parsed if "status" not in p])
         created_at, now_ms = iso_utc(self.clock.now()), self.clock.wall_ms()
