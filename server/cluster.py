@@ -28,8 +28,8 @@ from replication.runner import NotAcknowledged, ReplicationRunner
 from server.config import Config
 from server.dispatch import PEER, Method
 from server.ledger import StorageProbe
-from server.storage_watch import StorageWatch
 from server.quorum import Quorum
+from server.storage_watch import StorageWatch
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
 from wire.peer_auth import HELLO, PeerAuth
 from wire.peer_link import PeerLink, PeerReceiver
