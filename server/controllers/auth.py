@@ -75,7 +75,7 @@ class AuthController:
             self._check_pin(outcome, pin, pin_hash, user)
         if not user.active:
             raise app_error(INACTIVE, "This account is deactivated", field="cpf")
-        log.info("sign-in: %s (%s)", user.name, user.role)
+        log.debug("sign-in: user %s (%s)", user.id, user.role)  # ids only, at DEBUG: no personal data in the log at INFO
         token = self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)
         return {"token": token, "user": user_json(user), "void_window_minutes": int(self.void_window_s // 60)}
 
@@ -85,7 +85,7 @@ class AuthController:
         it after, whatever happens in between; the body sets outcome.right."""
         wait_s = self.throttle.begin(cpf, source, self.clock.monotonic_s())
         if wait_s > 0:
-            log.warning("sign-in refused for CPF ***%s from %s: throttled for %.0f s more", cpf[-4:], source or "-", wait_s)
+            log.warning("sign-in refused from %s: throttled for %.0f s more", source or "-", wait_s)
             raise app_error(RATE_LIMITED, "Too many wrong PINs: try again later", retry_after_s=int(wait_s) + 1)
         outcome = SimpleNamespace(right=None)
         try:
@@ -97,7 +97,7 @@ class AuthController:
     def _check_pin(outcome, pin: str, pin_hash: str, user: User) -> None:
         outcome.right = verify_pin(pin, pin_hash)
         if not outcome.right:
-            log.warning("sign-in failed for %s (%s)", user.name, user.role)
+            log.info("sign-in failed: wrong PIN for user %s", user.id)
             raise app_error(BAD_CREDENTIALS, "Wrong CPF or PIN")
 
     def change_pin(self, caller, old_pin: str, new_pin: str, source: str = "") -> dict:
@@ -112,7 +112,7 @@ class AuthController:
             UserRepository.set_pin_hash(conn, user.id, pin_hash, stamp, now_ms)
             return read_account(conn, user.id).credential_version
         credential_version = self.ledger.commit(write)[0]
-        log.info("PIN changed by %s", user.name)
+        log.info("PIN changed by user %s", user.id)
         return {"token": self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)}
 
     def register(self, caller, cpf: str, name: str, birth_year: int, pin: str, source: str = "") -> dict:
@@ -131,7 +131,7 @@ class AuthController:
     def create_user(self, caller, cpf: str, name: str, birth_year: int, pin: str, role: str) -> dict:
         """A manager creates a seller or a manager."""
         self.require_quorum()
-        return {"user": user_json(self._create(cpf, name, birth_year, pin, role, f"created by {caller.name}"))}
+        return {"user": user_json(self._create(cpf, name, birth_year, pin, role, f"created by user {caller.user_id}"))}
 
     def _create(self, cpf: str, name: str, birth_year: int, pin: str, role: str, how: str) -> User:
         user = User(new_id(), cpf, name, birth_year, role)
@@ -140,5 +140,5 @@ class AuthController:
             self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, created_at, stamp, now_ms))
         except AlreadyExists:
             raise app_error(ALREADY_EXISTS, "This CPF already has an account", field="cpf") from None
-        log.info("new %s: %s (%s)", role, name, how)
+        log.info("new %s: user %s (%s)", role, user.id, how)
         return user

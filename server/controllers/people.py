@@ -79,7 +79,7 @@ class PeopleController:
                                 field="user_id")
             return user
         result = self._commit(write)
-        log.info("user deactivated by %s", caller.name)
+        log.info("user %s deactivated by user %s", user_id, caller.user_id)
         return result
 
     def reactivate(self, caller, user_id: str) -> dict:
@@ -90,7 +90,7 @@ class PeopleController:
         """A manager sets a person's PIN (also one imported without a PIN); their older tokens are refused."""
         pin_hash, now_ms = hash_pin(pin), self.clock.wall_ms()
         result = self._commit(lambda conn, stamp: UserRepository.set_pin_hash(conn, user_id, pin_hash, stamp, now_ms))
-        log.info("PIN reset by %s", caller.name)
+        log.info("PIN of user %s reset by user %s", user_id, caller.user_id)
         return result
 
     def assign_stores(self, caller, user_id: str, store_ids: list[str]) -> dict:
