@@ -1,6 +1,8 @@
 """Benchmark: failover of a three-node cluster with default timings; prints per-run figures.
 
-    python bench/failover.py [--runs 5] [--catch-up-sales 100000]
+    python bench/failover.py [--runs 5] [--catch-up-sales 100000] [--tls]
+
+With --tls everything runs twice: in clear, then with every node and the client over TLS (a throw-away CA).
 
 Part 1: a seller (the onsell client, with its own failover) keeps recording
 sales while the coordinator is killed with SIGKILL; for each run: the time
@@ -27,9 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support import Cluster, fresh_sale_id, wait_until  # noqa: E402  (the test harness: real processes, free ports)
+from tls_support import TlsCluster  # noqa: E402
 
 from client.api import Api  # noqa: E402
 from client.connection import Connection, RemoteError, ServerUnreachable  # noqa: E402
+from client.demo_tls import make_certificates  # noqa: E402
+from wire import tls  # noqa: E402
 
 QUIET = {"LOG_LEVEL": "WARNING"}
 
@@ -37,8 +42,8 @@ QUIET = {"LOG_LEVEL": "WARNING"}
 class ClientSeller:
     """The product's client (its own failover, no retries added here) recording sales in a loop."""
 
-    def __init__(self, cluster: Cluster):
-        self.api = Api(Connection(cluster.servers()))
+    def __init__(self, cluster: Cluster, tls_context=None):
+        self.api = Api(Connection(cluster.servers(), tls_context=tls_context))
         self.api.login("12345678909", "1234")
         self.store_id = self.api.stores()[0]["id"]
         self.acks: list[tuple[float, int, float]] = []  # (when, coordinator, how long the call took)
@@ -85,8 +90,8 @@ def acked_since(seller: "ClientSeller", since: float) -> bool:
     return bool(seller.acks) and seller.acks[-1][0] > since
 
 
-def failover_runs(cluster: Cluster, runs: int) -> None:
-    seller = ClientSeller(cluster).start()
+def failover_runs(cluster: Cluster, runs: int, tls_context=None) -> None:
+    seller = ClientSeller(cluster, tls_context).start()
     wait_until(lambda: len(seller.acks) > 20, what="the seller to start")
     print("run  killed  new  kill->first ack  longest call  acks so far")
     gaps = []
@@ -113,7 +118,7 @@ def failover_runs(cluster: Cluster, runs: int) -> None:
           f"client view: longest sales.record {longest * 1000:.0f} ms, failed calls {seller.failed_calls}")
 
 
-def catch_up_run(cluster: Cluster, sales: int, writers: int = 32) -> None:
+def catch_up_run(cluster: Cluster, sales: int, writers: int = 32, tls_context=None) -> None:
     cluster.nodes[3].kill9()
     cluster.wait_coordinator(2, among=[1, 2])
     servers = {n: a for n, a in cluster.servers().items() if n == 2}
@@ -122,7 +127,7 @@ def catch_up_run(cluster: Cluster, sales: int, writers: int = 32) -> None:
     lock = threading.Lock()
 
     def write():
-        api = Api(Connection(servers))
+        api = Api(Connection(servers, tls_context=tls_context))
         api.login("23456789092", "1234")
         store = api.stores()[1]["id"]
         while True:
@@ -156,17 +161,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--catch-up-sales", type=int, default=100_000)
+    parser.add_argument("--tls", action="store_true", help="run in clear, then over TLS, and print both")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = Cluster(Path(tmp), env=QUIET).start()
-        try:
-            cluster.wait_coordinator(3)
-            if args.runs:
-                failover_runs(cluster, args.runs)
-            if args.catch_up_sales:
-                catch_up_run(cluster, args.catch_up_sales)
-        finally:
-            cluster.stop()
+    for over_tls in (False, True) if args.tls else (False,):
+        with tempfile.TemporaryDirectory() as tmp:
+            if over_tls:
+                files = make_certificates(Path(tmp) / "tls", ["127.0.0.1"])
+                cluster, context = TlsCluster(Path(tmp), lambda n, shared=files: shared, env=QUIET), tls.client_context(files.ca)
+                print("== over TLS")
+            else:
+                cluster, context = Cluster(Path(tmp), env=QUIET), None
+                if args.tls:
+                    print("== in clear")
+            cluster.start()
+            try:
+                cluster.wait_coordinator(3)
+                if args.runs:
+                    failover_runs(cluster, args.runs, context)
+                if args.catch_up_sales:
+                    catch_up_run(cluster, args.catch_up_sales, tls_context=context)
+            finally:
+                cluster.stop()
     return 0
 
 
