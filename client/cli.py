@@ -78,7 +78,7 @@ PERIOD_NAMES = {"day": "day", "week": "week", "month": "month", "dia": "day", "s
 _date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)",
                       {NOT_A_CALENDAR_DATE: "data inexistente: {text} (esse dia não existe no calendário)"})
 _limit = argument_type(lambda text: parse_count(text, "limit"), "quantidade inválida: {text} (um número inteiro a partir de 1)")
-_amount = argument_type(parse_typed_amount, "valor inválido: {text} (exemplo: 10.50 ou 10,50)")
+_amount = argument_type(parse_typed_amount, "valor inválido: {text} (de 0,01 a 1.000.000,00; exemplo: 10,50 ou 10.50)")
 
 
 def _period(text: str) -> str:
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing += admin_commands.add_parsers(commands)
     for sub in listing:
         sub.add_argument("--format", choices=("table", "json", "csv"), default="table", help="formato da saída (padrão: table)")
+        # also after the command; SUPPRESS keeps the value given before it
+        sub.add_argument("--no-pager", action="store_true", default=argparse.SUPPRESS, help="listas longas de uma vez, sem paginar")
     return parser
 
 

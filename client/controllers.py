@@ -69,6 +69,9 @@ class Interactive(OfflineSession):
             while True:
                 try:
                     user = self.sign_in()
+                except Back:  # Ctrl+C at a question of the sign-in (registering, say): back to the CPF, nobody signed in
+                    say("(voltando ao início)")
+                    continue
                 except KeyboardInterrupt:  # while waiting for the server: back to the CPF
                     say("\nInterrompido.")
                     continue

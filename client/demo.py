@@ -41,6 +41,15 @@ DEMO_METRICS_BASE_PORT = 9100  # node N: 127.0.0.1:910N
 TLS_KEYS = ("TLS_CERT", "TLS_KEY", "TLS_CA")
 
 
+def port_taken(address: tuple[str, int]) -> bool:
+    """True when something (an onsell node or anything else) already listens there."""
+    try:
+        with socket.create_connection(address, timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def answers_ping(address: tuple[str, int]) -> bool:
     """True when something listens there and answers a ping, or speaks only TLS (a node of an earlier demo, say)."""
     try:
@@ -87,15 +96,23 @@ def main() -> int:
     except ClientConfigError as exc:
         print(f"onsell: {exc}", file=sys.stderr)
         return 2
-    busy = [n for n, address in cluster.items() if answers_ping(address)]
-    if busy:
-        pids = listening_pids(cluster[busy[0]][1])
-        how = f" (pid {', '.join(map(str, pids))}): pare-o com  kill {' '.join(map(str, pids))}" if pids else ": pare-o"
-        print(f"Já há um servidor onsell em {format_address(cluster[busy[0]])}{how}  e rode a demo de novo.", file=sys.stderr)
+    taken = [n for n, address in sorted(cluster.items()) if port_taken(address)]
+    if taken:
+        for node_id in taken:
+            address = cluster[node_id]
+            pids = listening_pids(address[1])
+            whose = "um servidor onsell" if answers_ping(address) else "outro programa"
+            how = f" (pid {', '.join(map(str, pids))}): pare-o com  kill {' '.join(map(str, pids))}" if pids else ""
+            print(f"Já há {whose} em {format_address(address)}{how}", file=sys.stderr)
+        print("Pare-os e rode a demo de novo, ou escolha outras portas em CLUSTER num arquivo .env "
+              "(veja .env.example).", file=sys.stderr)
         return 1
     for node_id in cluster:  # pid files of an earlier demo name processes that may be anything by now
         (data_dir / f"node-{node_id}.pid").unlink(missing_ok=True)
     nodes = {}
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) ends the demo as leaving the client does: the nodes are stopped.
+    for stop_signal in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(stop_signal, _leave)
     for node_id in sorted(cluster):
         log_path = data_dir / f"node-{node_id}.log"
         with open(log_path, "a") as log_file:
@@ -124,6 +141,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         stop_restarted_nodes(data_dir, cluster)
+
+
+def _leave(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def metrics_env(env: dict, node_id: int) -> dict:

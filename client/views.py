@@ -309,6 +309,8 @@ def change_against(current_cents: int, previous_cents: int) -> str:
     if previous_cents <= 0:
         return "sem vendas no período anterior"
     tenths = round((current_cents - previous_cents) * 1000 / previous_cents)
+    if tenths > 10 * 1000:  # over ten times the period before: a percentage of thousands says less than this
+        return f"▲ mais de 10 vezes o período anterior ({current_cents // previous_cents}×)"
     arrow = "▲" if tenths > 0 else "▼" if tenths < 0 else "="
     return f"{arrow} {abs(tenths) // 10},{abs(tenths) % 10}%"
 

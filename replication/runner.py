@@ -354,7 +354,8 @@ class ReplicationRunner:
             if not answer.more or not parsed:
                 break
         if pulled:
-            log.info("pulled %d changes from node %d that this node lacked%s", pulled, peer, " (take-over sync)" if taking_over else "")
+            log.info("pulled %d change%s from node %d that this node lacked%s", pulled, "" if pulled == 1 else "s", peer,
+                     " (take-over sync)" if taking_over else "")
 
     # -- the follower's side: answering peers ------------------------------------------------------
     def handle_push(self, sender: int, body) -> dict:

@@ -368,8 +368,9 @@ class FollowerState:
         ready = Ready()
         if push.entries and self._caught_up_with != (sender, push.epoch) and self._catching_up_since is None:
             self._catching_up_since = now
-            ready.note("catch_up_started", f"catch-up from node {sender} started: "
-                       f"{max(0, push.position - own_position)} changes behind", coordinator=sender)
+            behind = max(0, push.position - own_position)
+            ready.note("catch_up_started", f"catch-up from node {sender} started: {behind} change{'' if behind == 1 else 's'} behind",
+                       coordinator=sender)
         return ready
 
     def applied(self, sender: int, push: Push, mine: Vector, now: int) -> tuple[PushAccepted, Ready]:

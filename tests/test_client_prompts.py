@@ -105,3 +105,18 @@ def test_mistakes_are_explained_a_day_that_does_not_exist_and_a_birth_year_out_o
     out = screen.console.stdout.getvalue()
     assert "esse dia não existe no calendário" in out
     assert f"de 1900 a {NOW.year - 14} (é preciso ter ao menos 14 anos)" in out
+
+
+class UnknownCpfApi(StandInApi):
+    def login(self, cpf, pin):
+        from client.connection import RemoteError
+        from wire.jsonrpc import RpcError
+        raise RemoteError(RpcError(1004, "No account", {"reason": "unknown_user"}))
+
+
+def test_ctrl_c_while_registering_goes_back_to_the_cpf_and_does_not_close_the_client():
+    """An unknown CPF offers registration; Ctrl+C at the name (or at the question) goes back to CPF, not out."""
+    screen = session(UnknownCpfApi(), ["390.533.447-05", "2468", "s", CTRL_C, "390.533.447-05", "2468", CTRL_C])
+    assert screen.run() == 0  # the input ends at the CPF prompt: Ctrl+D there leaves
+    out = screen.console.stdout.getvalue()
+    assert out.count("(voltando ao início)") == 2 and out.count("CPF: ") == 3 and out.rstrip().endswith("Até logo!")

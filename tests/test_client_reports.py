@@ -9,6 +9,7 @@ from conftest import api_for
 from support import DEMO_MANAGER_CPF, DEMO_PIN, run_client
 
 from client import views
+from client.cli import build_parser
 
 MANAGER_ENV = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
 
@@ -50,7 +51,11 @@ def test_two_subjects_are_a_wrong_command_line_and_a_bad_period_too(fresh_server
 
 
 def test_the_change_against_the_previous_period_is_said_with_an_arrow():
-    """▲/▼ with one decimal and a comma; no previous sales is said in words."""
+    """▲/▼ with one decimal and a comma; no previous sales is said in words; over ten times, in times."""
+    assert views.change_against(46_332_150, 1_000) == "▲ mais de 10 vezes o período anterior (46332×)"
+    assert build_parser().parse_args(["report", "best-store", "--no-pager"]).no_pager
+    assert build_parser().parse_args(["--no-pager", "report", "best-store"]).no_pager
+    assert not build_parser().parse_args(["report", "best-store"]).no_pager
     assert views.change_against(11_240, 10_000) == "▲ 12,4%"
     assert views.change_against(9_700, 10_000) == "▼ 3,0%"
     assert views.change_against(500, 500) == "= 0,0%"

@@ -107,3 +107,13 @@ def test_ctrl_c_reaches_only_the_client_and_leaving_the_client_stops_the_nodes(d
     terminal.type("sair\n")
     assert terminal.process.wait(timeout=DEADLINE_S) == 0
     wait_until(lambda: not any(alive(pid) for pid in pids), 20, what="the demo's nodes to stop")
+
+
+def test_a_closed_terminal_stops_the_demo_and_its_nodes(demo):
+    """SIGHUP (the terminal window closed) to the launcher: it stops the three nodes and ends."""
+    terminal, env, ports = demo
+    terminal.expect(r"CPF: ")
+    pids = [int(p) for p in re.findall(r"nó \d: pid (\d+)", terminal.screen)]
+    terminal.process.send_signal(signal.SIGHUP)
+    assert terminal.process.wait(timeout=DEADLINE_S) != 0
+    wait_until(lambda: not any(alive(pid) for pid in pids), 20, what="the demo's nodes to stop after SIGHUP")
