@@ -25,7 +25,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/sales.py --tls
 	$(PY) bench/reports.py
-	$(PY) bench/failover.py
+	$(PY) bench/failover.py --tls
 	$(PY) bench/stop.py
 	$(PY) bench/imports.py
 	$(PY) bench/import_sales.py
