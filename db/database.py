@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from db.incarnations import begin_incarnation
 from db.schema import migrate
 
 log = logging.getLogger("onsell.db")
@@ -71,6 +72,9 @@ class Database:
         if mode.lower() != "wal":
             raise DatabaseUnavailable(f"could not switch {self.path} to WAL mode")
         migrate(self._writer_conn, node_id)
+        with self._writer_conn:  # a new incarnation each time the file is opened (db.incarnations)
+            self._writer_conn.execute("BEGIN IMMEDIATE")
+            self.incarnation = begin_incarnation(self._writer_conn, node_id)
         self.after_commit: list[Callable[[sqlite3.Connection], None]] = []
         self._jobs: queue.Queue = queue.Queue()
         self._readers: queue.Queue = queue.Queue()

@@ -18,7 +18,7 @@ from db.node_state import list_merges, load_epoch, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
 from election.messages import from_json
 from election.runner import ElectionRunner
-from models.changes import Origin
+from models.changes import Origin, highest_epoch
 from models.cluster import format_address
 from models.errors import ValidationError
 from replication.runner import NotAcknowledged, ReplicationRunner
@@ -100,7 +100,10 @@ class ClusterNode:
         timeout_s = timing.failure_ms / 1000
         election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
         replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
-        machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
+        # The epoch to start from is the highest this file has seen, in node_state or in its log: a file restored or
+        # copied may hold changes of later epochs than it persisted, and a node alone must not take one of those again.
+        start_epoch = max(database.read(load_epoch), highest_epoch(changes.vector()))
+        machine = BullyMachine(config.node_id, sorted(peers), start_epoch, timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
                                              timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)

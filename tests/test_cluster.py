@@ -189,7 +189,7 @@ def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
     auth = PeerAuth(TEST_SECRET.encode(), 3, {1, 2, 3}, lambda: int(time.time() * 1000))
     status = c.nodes[1].status()
     raw = c.nodes[1].raw()
-    body = {"epoch": status["epoch"], "entries": [{"origin": [3, status["epoch"], 10**6], "kind": "sale", "data": {"id": "x"}}],
+    body = {"epoch": status["epoch"], "entries": [{"origin": [3, "a", status["epoch"], 10**6], "kind": "sale", "data": {"id": "x"}}],
             "more": False, "vector": {}, "position": 0}
     error = raw.call("peer.push", auth.seal("peer.push", body))["error"]
     raw.close()
