@@ -14,7 +14,7 @@ import threading
 
 from db.changes import ChangeLog
 from db.database import Database
-from db.node_state import list_merges, load_epoch, save_epoch
+from db.node_state import list_merges, load_conflicts, load_epoch, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
 from election.messages import from_json
 from election.runner import ElectionRunner
@@ -84,6 +84,7 @@ class SingleNode:
             "nodes": [{"id": self.node_id, "address": format_address(self.address), "role": "coordinator", "alive": True,
                        "epoch": SINGLE_NODE_EPOCH, "position": position, "behind": 0}],
             "merges": [],
+            "conflicting_changes": 0,
         }
 
 
@@ -218,4 +219,5 @@ class ClusterNode:
                 "behind": max(0, leader_position - node_position) if leader_position is not None and node_position is not None else None,
             })
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
-                "position": position, "nodes": nodes, "merges": self.db.read(list_merges)}
+                "position": position, "nodes": nodes, "merges": self.db.read(list_merges),
+                "conflicting_changes": self.db.read(load_conflicts)}
