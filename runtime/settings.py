@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ELECTION_TIMEOUT_MS", "200", CLUSTER, "how long a candidate waits for an answer from a higher id"),
     Setting("REPLICATION_ACKS", "1", CLUSTER, "followers that must hold a write before it is acknowledged"),
     Setting("REPLICATION_TIMEOUT_MS", "2000", CLUSTER, "longest wait for them; then the write is acknowledged with the copies it has"),
+    Setting("ANTI_ENTROPY_INTERVAL_S", "60", CLUSTER,
+            "how often the coordinator compares a digest of its sales and voids with each follower's and repairs any difference"),
     Setting("STOP_TIMEOUT_MS", "1500", SERVER, "on SIGTERM or Ctrl+C, how long waiting writes may take to finish"),
     Setting("CLIENT_FAILOVER_TIMEOUT_MS", "5000", CLIENT,
             "how long a request may look for a coordinator before the sale is queued or the error shown"),

@@ -87,6 +87,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     else:
         cluster = ClusterNode(config, database, changes, clock, now_iso)
     ledger = Ledger(config.node_id, database, cluster)
+    cluster.use_ledger(ledger)
     if demo:
         cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock))
     users = UserRepository(database)

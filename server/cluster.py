@@ -21,7 +21,9 @@ from election.runner import ElectionRunner
 from models.changes import Origin, highest_epoch
 from models.cluster import format_address
 from models.errors import ValidationError
+from replication.anti_entropy_runner import AntiEntropyRunner
 from replication.runner import NotAcknowledged, ReplicationRunner
+from replication.state import IN_SYNC
 from server.config import Config
 from server.dispatch import PEER, Method
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
@@ -57,6 +59,9 @@ class SingleNode:
 
     def on_serving(self, hook) -> None:
         self._serving_hooks.append(hook)
+
+    def use_ledger(self, ledger) -> None:
+        """Nothing to repair: a single node has no peer to differ from."""
 
     def write_epoch(self) -> int:
         if self._stopping.is_set():
@@ -109,10 +114,23 @@ class ClusterNode:
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
                                              timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
         self.election.listen(self.replication.follow_role)
+        anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
+                                              self._may_compare)
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
         self.replication.on_serving(hook)
+
+    def use_ledger(self, ledger) -> None:
+        """Anti-entropy ships its repairs through the ledger (before start)."""
+        self.anti_entropy.use_ledger(ledger.commit_unawaited)
+
+    def _may_compare(self, peer: int) -> bool:
+        """Anti-entropy compares only as the serving coordinator, and with a follower replication counts as in sync."""
+        if not (self.election.view().is_coordinator and self.replication.serving.is_set()):
+            return False
+        return self.replication.members().get(str(peer), {}).get("state") == IN_SYNC
 
     def start(self) -> None:
         t = self.config.timing
@@ -120,12 +138,14 @@ class ClusterNode:
                  len(self.config.cluster), t.heartbeat_ms, t.failure_ms, t.election_ms, self.config.replication_acks)
         self.replication.start()
         self.election.start()
+        self.anti_entropy.start()
 
     def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
         """Refuse new writes, let waiting ones be acknowledged until writes_deadline_s, then stop replication and the
         election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
+        self.anti_entropy.stop(threads_deadline_s)
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
 
@@ -174,6 +194,8 @@ class ClusterNode:
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
             Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
+            Method("peer.digest", self._unless_stopping(self.anti_entropy.handle_digest), role=PEER, coordinator_only=False),
+            Method("peer.rows", self._unless_stopping(self.anti_entropy.handle_rows), role=PEER, coordinator_only=False),
         ]
 
     def _unless_stopping(self, handler):
@@ -220,4 +242,4 @@ class ClusterNode:
             })
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
                 "position": position, "nodes": nodes, "merges": self.db.read(list_merges),
-                "conflicting_changes": self.db.read(load_conflicts)}
+                "conflicting_changes": self.db.read(load_conflicts), "anti_entropy": self.anti_entropy.status()}

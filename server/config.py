@@ -47,6 +47,7 @@ class Config:
     self_registration: bool = True
     void_window_s: float = 30 * 60
     max_sale_cents: int = MAX_SALE_CENTS
+    anti_entropy_interval_s: int = settings.default_int("ANTI_ENTROPY_INTERVAL_S")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -116,6 +117,7 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         self_registration=settings.switch(env, "SELF_REGISTRATION"),
         void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
         max_sale_cents=_max_sale(env),
+        anti_entropy_interval_s=whole_number(env, "ANTI_ENTROPY_INTERVAL_S"),
     )
 
 
