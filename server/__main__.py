@@ -1,7 +1,8 @@
 """python -m server --id N [--demo] (also `onsell-server`): run node N of CLUSTER until SIGINT or SIGTERM.
 
 A signal only asks for the stop; the main thread then calls Node.stop(), which stops in order
-(see server/app.py) and the process exits 0."""
+(see server/app.py) and the process exits 0. A node of a cluster whose file turns out damaged (server/integrity.py)
+is stopped, its file moved aside, and started again on an empty file that catches up from its peers."""
 
 import argparse
 import logging
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from runtime.clock import SystemClock
 from server.app import build_node
 from server.config import ConfigError, load_config
+from server.integrity import quick_check, set_aside
 
 EXIT_CONFIG_ERROR = 2
 EXIT_CANNOT_START = 1
@@ -41,19 +44,37 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    rebuildable = len(config.cluster) > 1  # a single node has no peer to rebuild from
     try:
         node = build_node(config, demo=args.demo)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
-        log.error("cannot start node %d: %s", config.node_id, exc)
-        return EXIT_CANNOT_START
-    log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
-    node.start()
-    while not stop_requested.wait(SIGNAL_POLL_S):
-        pass
+        if not (rebuildable and isinstance(exc, sqlite3.DatabaseError) and quick_check(config.database_path)):
+            log.error("cannot start node %d: %s", config.node_id, exc)
+            return EXIT_CANNOT_START
+        log.error("cannot start node %d on a damaged file (%s) [integrity_failed]", config.node_id, exc)
+        _set_aside(config, log)
+        node = build_node(config, demo=args.demo)
+    while True:
+        log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
+        node.start()
+        damaged = node.integrity.corrupt
+        while not stop_requested.wait(SIGNAL_POLL_S) and not (rebuildable and damaged.is_set()):
+            pass
+        if stop_requested.is_set():
+            break
+        log.error("stepping down: this node's file is damaged; rebuilding it from the peers")
+        node.stop()
+        _set_aside(config, log)
+        node = build_node(config, demo=args.demo)
     log.info("stopping: no new connections; waiting writes get up to %.1f s", config.stop_timeout_s)
     node.stop()
     log.info("node %d stopped", config.node_id)
     return 0
+
+
+def _set_aside(config, log) -> None:
+    moved = set_aside(config.database_path, SystemClock().now().strftime("%Y%m%dT%H%M%S%fZ"))
+    log.warning("moved the damaged file to %s; starting on an empty one [integrity_rebuilding moved_to=%s]", moved, moved.name)
 
 
 def run() -> None:

@@ -27,6 +27,7 @@ from server.controllers.people import PeopleController
 from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
 from server.dispatch import Dispatcher
+from server.integrity import IntegrityMonitor
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
 from server.pins import hash_pin
@@ -47,10 +48,13 @@ class Node:
     ledger: Ledger
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
+    integrity: IntegrityMonitor | None = None  # None: nobody checks the file (in-process tests)
 
     def start(self) -> "Node":
         """Start the cluster role and, with a server, serve on a thread of its own; returns at once."""
         self.cluster.start()
+        if self.integrity is not None:
+            self.integrity.start()  # in the background: the check does not delay the start
         if self.server is not None:
             host, port = self.server.server_address[:2]
             log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
@@ -66,6 +70,8 @@ class Node:
         if self.server is not None:
             self.server.shutdown()  # the accept loop ends
             self.server.server_close()  # the listening socket closes: new connections are refused
+        if self.integrity is not None:
+            self.integrity.stop()
         self.cluster.stop(writes_deadline, threads_deadline)
         if self.server is not None:
             self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
@@ -110,7 +116,9 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
                            config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server)
+    integrity = IntegrityMonitor(config.database_path, clock)
+    database.on_error.append(integrity.request)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, integrity)
 
 
 def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:
