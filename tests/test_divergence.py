@@ -6,24 +6,10 @@ others already held for other sales, and every node then believed it held everyt
 import sqlite3
 import time
 
-import pytest
 from support import TEST_SECRET, Cluster, ClusterSeller, fresh_sale_id, wait_until
 
 from db.sales import find_sale, remove_sale
 from wire.peer_auth import PeerAuth
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    made = []
-
-    def make(**kwargs) -> Cluster:
-        c = Cluster(tmp_path, **kwargs)
-        made.append(c)
-        return c
-    yield make
-    for c in made:
-        c.stop()
 
 
 def _sell(c: Cluster, count: int) -> dict[str, int]:
@@ -33,8 +19,8 @@ def _sell(c: Cluster, count: int) -> dict[str, int]:
     return seller.acknowledged
 
 
-def test_a_node_whose_database_was_wiped_and_that_starts_alone_loses_no_sale(cluster):
-    c = cluster()
+def test_a_node_whose_database_was_wiped_and_that_starts_alone_loses_no_sale(clusters):
+    c = clusters()
     c.start(1)
     c.wait_coordinator(1)  # node 1 alone: coordinator of epoch 1, loads the demo chain
     acknowledged = _sell(c, 8)
@@ -73,8 +59,8 @@ def _remove_sale_while_stopped(node, pick) -> str:
         conn.close()
 
 
-def test_anti_entropy_finds_and_repairs_sales_removed_behind_replications_back(cluster):
-    c = cluster(env={"ANTI_ENTROPY_INTERVAL_S": "1"})
+def test_anti_entropy_finds_and_repairs_sales_removed_behind_replications_back(clusters):
+    c = clusters(env={"ANTI_ENTROPY_INTERVAL_S": "1"})
     c.start()
     c.wait_coordinator(3)
     acknowledged = _sell(c, 5)
@@ -105,8 +91,8 @@ def _signed_call(c: Cluster, to: int, method: str, body: dict) -> dict:
         raw.close()
 
 
-def test_a_change_id_pushed_again_with_other_content_is_refused_and_counted(cluster):
-    c = cluster()
+def test_a_change_id_pushed_again_with_other_content_is_refused_and_counted(clusters):
+    c = clusters()
     c.start()
     epoch = c.wait_coordinator(3)
     before = c.wait_converged()

@@ -4,7 +4,7 @@ import os
 import sqlite3
 
 import pytest
-from support import Cluster, ClusterSeller, wait_until
+from support import ClusterSeller, wait_until
 
 from db.database import Database
 from server.integrity import quick_check, set_aside
@@ -67,23 +67,10 @@ def _answers(node) -> bool:
         return False
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    made = []
-
-    def make(**kwargs) -> Cluster:
-        c = Cluster(tmp_path, **kwargs)
-        made.append(c)
-        return c
-    yield make
-    for c in made:
-        c.stop()
-
-
 @pytest.mark.parametrize("damaged", [1, 3])
-def test_a_node_whose_file_is_damaged_sets_it_aside_and_catches_up_from_empty(cluster, damaged):
+def test_a_node_whose_file_is_damaged_sets_it_aside_and_catches_up_from_empty(clusters, damaged):
     """Node 1 a follower; node 3 the primary, which must not take its role back on the damaged file."""
-    c = cluster()
+    c = clusters()
     c.start()
     c.wait_coordinator(3)
     seller = ClusterSeller(c)
