@@ -45,15 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     rebuildable = len(config.cluster) > 1  # a single node has no peer to rebuild from
-    try:
-        node = build_node(config, demo=args.demo)
-    except (OSError, RuntimeError, sqlite3.Error) as exc:
-        if not (rebuildable and isinstance(exc, sqlite3.DatabaseError) and quick_check(config.database_path)):
-            log.error("cannot start node %d: %s", config.node_id, exc)
-            return EXIT_CANNOT_START
-        log.error("cannot start node %d on a damaged file (%s) [integrity_failed]", config.node_id, exc)
-        _set_aside(config, log)
-        node = build_node(config, demo=args.demo)
+    node = _build(config, args.demo, rebuildable, log)
+    if node is None:
+        return EXIT_CANNOT_START
     while True:
         log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
         node.start()
@@ -65,11 +59,31 @@ def main(argv: list[str] | None = None) -> int:
         log.error("stepping down: this node's file is damaged; rebuilding it from the peers")
         node.stop()
         _set_aside(config, log)
-        node = build_node(config, demo=args.demo)
+        node = _build(config, args.demo, rebuildable, log)
+        if node is None:
+            return EXIT_CANNOT_START
     log.info("stopping: no new connections; waiting writes get up to %.1f s", config.stop_timeout_s)
     node.stop()
     log.info("node %d stopped", config.node_id)
     return 0
+
+
+def _build(config, demo: bool, rebuildable: bool, log):
+    """The node, or None when it cannot start (logged); a file too damaged to open is set aside once, when peers can
+    rebuild it."""
+    try:
+        return build_node(config, demo=demo)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        if not (rebuildable and isinstance(exc, sqlite3.DatabaseError) and quick_check(config.database_path)):
+            log.error("cannot start node %d: %s", config.node_id, exc)
+            return None
+        log.error("cannot start node %d on a damaged file (%s) [integrity_failed]", config.node_id, exc)
+    _set_aside(config, log)
+    try:
+        return build_node(config, demo=demo)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        log.error("cannot start node %d: %s", config.node_id, exc)
+        return None
 
 
 def _set_aside(config, log) -> None:

@@ -67,9 +67,17 @@ def _answers(node) -> bool:
         return False
 
 
-@pytest.mark.parametrize("damaged", [1, 3])
-def test_a_node_whose_file_is_damaged_sets_it_aside_and_catches_up_from_empty(clusters, damaged):
-    """Node 1 a follower; node 3 the primary, which must not take its role back on the damaged file."""
+def corrupt_the_header(path) -> None:
+    """Overwrite the first page's header: SQLite cannot even open the file."""
+    with open(path, "r+b") as file:
+        file.write(os.urandom(100))
+
+
+@pytest.mark.parametrize("damaged, corrupt", [(1, corrupt_a_middle_page_of_sales), (3, corrupt_a_middle_page_of_sales),
+                                              (1, corrupt_the_header)])
+def test_a_node_whose_file_is_damaged_sets_it_aside_and_catches_up_from_empty(clusters, damaged, corrupt):
+    """Node 1 a follower; node 3 the primary, which must not take its role back on the damaged file; a file that
+    cannot even be opened."""
     c = clusters()
     c.start()
     c.wait_coordinator(3)
@@ -79,7 +87,7 @@ def test_a_node_whose_file_is_damaged_sets_it_aside_and_catches_up_from_empty(cl
     before = c.wait_converged()
     node = c.nodes[damaged]
     node.stop()
-    corrupt_a_middle_page_of_sales(node.database_path)
+    corrupt(node.database_path)
     node.start()  # it starts (the check runs in the background)
     wait_until(lambda: node.has_event("integrity_rebuilding"), what="node 1 to find its file damaged and set it aside")
     assert node.has_event("integrity_failed")
