@@ -2,7 +2,9 @@
 behind one bucket of them, their rows, and shipping a row again as this node's own change.
 
 A bucket is a kind and a day ("sale:2026-11-27" by the day sold, "void:2026-11-27" by the day voided), summed up as
-(count, sum of cents, sum of a 32-bit hash of each id): two nodes holding the same rows have the same digest."""
+(count, sum of cents, sum of a 32-bit hash of each id): two nodes holding the same rows have the same digest. Only
+rows recorded (or voided) before a time both sides are given count, so the sales of the last seconds, which may
+still be on their way, do not make two nodes differ under a steady flow of sales."""
 
 import hashlib
 import re
@@ -16,12 +18,15 @@ BUCKET_KINDS = ("sale", "void")
 BUCKET_PATTERN = re.compile(r"(sale|void):[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HASH_BYTES = 4  # a sum of 32-bit hashes cannot overflow SQLite's 64-bit integers below 2**31 rows
 _DIGEST_SQL = {
-    "sale": "SELECT 'sale:' || sold_on, COUNT(*), SUM(amount_cents), SUM(onsell_id_hash(sale_id)) FROM sales GROUP BY sold_on",
-    "void": "SELECT 'void:' || substr(voided_at, 1, 10), COUNT(*), 0, SUM(onsell_id_hash(sale_id)) FROM sale_voids GROUP BY 1",
+    "sale": "SELECT 'sale:' || sold_on, COUNT(*), SUM(amount_cents), SUM(onsell_id_hash(sale_id)) FROM sales "
+            "WHERE recorded_at < ? GROUP BY sold_on",
+    "void": "SELECT 'void:' || substr(voided_at, 1, 10), COUNT(*), 0, SUM(onsell_id_hash(sale_id)) FROM sale_voids "
+            "WHERE voided_at < ? GROUP BY 1",
 }
 _IDS_SQL = {
-    "sale": "SELECT sale_id FROM sales WHERE sold_on = ? AND sale_id > ? ORDER BY sale_id LIMIT ?",
-    "void": "SELECT sale_id FROM sale_voids WHERE substr(voided_at, 1, 10) = ? AND sale_id > ? ORDER BY sale_id LIMIT ?",
+    "sale": "SELECT sale_id FROM sales WHERE sold_on = ? AND recorded_at < ? AND sale_id > ? ORDER BY sale_id LIMIT ?",
+    "void": "SELECT sale_id FROM sale_voids WHERE substr(voided_at, 1, 10) = ? AND voided_at < ? AND sale_id > ? "
+            "ORDER BY sale_id LIMIT ?",
 }
 
 
@@ -29,16 +34,18 @@ def id_hash(entity_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(entity_id.encode(), digest_size=_HASH_BYTES).digest(), "big")
 
 
-def digest(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
-    """Every bucket this file holds: bucket -> (count, cents, hash sum). Reads every sale and void once."""
+def digest(conn: sqlite3.Connection, before: str) -> dict[str, tuple[int, int, int]]:
+    """Every bucket of the rows recorded before `before` (ISO time): bucket -> (count, cents, hash sum).
+    Reads every sale and void once."""
     conn.create_function("onsell_id_hash", 1, id_hash, deterministic=True)
-    return {row[0]: (row[1], row[2], row[3]) for kind in BUCKET_KINDS for row in conn.execute(_DIGEST_SQL[kind])}
+    return {row[0]: (row[1], row[2], row[3]) for kind in BUCKET_KINDS for row in conn.execute(_DIGEST_SQL[kind], (before,))}
 
 
-def bucket_ids(conn: sqlite3.Connection, bucket: str, after: str, limit: int) -> tuple[list[str], bool]:
-    """The ids of one bucket after `after`, in order, at most `limit`; and whether more remain."""
+def bucket_ids(conn: sqlite3.Connection, bucket: str, before: str, after: str, limit: int) -> tuple[list[str], bool]:
+    """The ids of one bucket (rows recorded before `before`) after `after`, in order, at most `limit`; and whether
+    more remain."""
     kind, _, day = bucket.partition(":")
-    ids = [row[0] for row in conn.execute(_IDS_SQL[kind], (day, after, limit + 1))]
+    ids = [row[0] for row in conn.execute(_IDS_SQL[kind], (day, before, after, limit + 1))]
     return ids[:limit], len(ids) > limit
 
 

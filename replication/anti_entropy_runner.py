@@ -4,11 +4,15 @@
   round the machine says is due towards each follower replication counts as in sync: peer.digest (the whole
   digest, or the ids of one bucket, page by page), then, for confirmed differences, peer.rows (the rows this
   node lacks) and one write through the ledger that ships every confirmed id again as this node's change.
+- Both sides count only rows recorded before a time the coordinator picks, SETTLE_S before now: a sale of the
+  last seconds may still be on its way, and under a steady flow of sales it would make every comparison differ.
 - Followers answer peer.digest and peer.rows from a pooled reader (db/digests.py); both are bounded.
 - One lock guards the machine; no call to a peer or the database is made under it.
 """
 
+import datetime as dt
 import logging
+import re
 import threading
 from functools import partial
 from typing import Callable
@@ -22,6 +26,7 @@ from models.errors import ValidationError
 from models.numbers import is_whole
 from replication.anti_entropy import AntiEntropyState, Digest, Missing, Round, missing
 from replication.state import REPLICATION_BATCH
+from runtime.clock import iso_utc
 from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
@@ -31,6 +36,8 @@ WAKE_S = 0.25
 CALL_TIMEOUT_S = 30.0  # a digest reads every sale of the peer: far longer than a heartbeat's answer
 IDS_PER_PAGE = 5000  # ids of a bucket per peer.digest answer: about 200 KiB
 MAX_PAGES = 200  # a bucket of more than a million ids is not narrowed in one round
+SETTLE_S = 10  # rows recorded this recently are left out of a comparison: they may still be on their way
+TIME_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")  # as runtime.clock.iso_utc
 
 
 class AntiEntropyRunner:
@@ -68,15 +75,17 @@ class AntiEntropyRunner:
     # -- the coordinator's side ------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stopped.wait(WAKE_S):
+            before = iso_utc(self.clock.now() - dt.timedelta(seconds=SETTLE_S))
+            mine = _Once(lambda before=before: self.db.read(lambda c: digest(c, before)))  # read at most once per wake
             for peer in self.links:
                 try:
-                    self._maybe_round(peer)
+                    self._maybe_round(peer, before, mine)
                 except Exception:  # never die silently: log, and try again at the next round
                     log.exception("anti-entropy with node %d failed", peer)
                     with self._lock:
                         self.state.skipped(peer, self.clock.monotonic_ms())
 
-    def _maybe_round(self, peer: int) -> None:
+    def _maybe_round(self, peer: int, before: str, mine: "_Once") -> None:
         with self._lock:
             due = self.state.due(peer, self.clock.monotonic_ms())
         if due is None or self._stopped.is_set():
@@ -86,7 +95,7 @@ class AntiEntropyRunner:
                 self.state.skipped(peer, self.clock.monotonic_ms())
             return
         try:
-            confirmed = self._compare(peer, due)
+            confirmed = self._compare(peer, due, before, mine)
             if confirmed:
                 self._repair(peer, confirmed)
         except (PeerUnavailable, PeerRefused, ValueError) as exc:
@@ -94,21 +103,20 @@ class AntiEntropyRunner:
             with self._lock:
                 self.state.skipped(peer, self.clock.monotonic_ms())
 
-    def _compare(self, peer: int, due: Round) -> Missing:
+    def _compare(self, peer: int, due: Round, before: str, mine: "_Once") -> Missing:
         buckets = list(due.buckets)
         if not due.recheck:
-            mine = self.db.read(digest)
-            theirs = _digest_from_json(self.links[peer].call("peer.digest", {}, CALL_TIMEOUT_S))
+            theirs = _digest_from_json(self.links[peer].call("peer.digest", {"before": before}, CALL_TIMEOUT_S))
             with self._lock:
-                buckets = self.state.compared(peer, mine, theirs, self.clock.monotonic_ms(), self.now_iso())
+                buckets = self.state.compared(peer, mine.get(), theirs, self.clock.monotonic_ms(), self.now_iso())
             if not buckets:
                 return Missing()
         mine_ids, their_ids = set(), set()
         for bucket in buckets:
             kind = bucket.partition(":")[0]
             mine_ids |= {(kind, i) for i in self._ids(bucket, lambda after, b=bucket: self.db.read(
-                lambda c: bucket_ids(c, b, after, IDS_PER_PAGE)))}
-            their_ids |= {(kind, i) for i in self._ids(bucket, partial(self._their_ids, peer, bucket))}
+                lambda c: bucket_ids(c, b, before, after, IDS_PER_PAGE)))}
+            their_ids |= {(kind, i) for i in self._ids(bucket, partial(self._their_ids, peer, bucket, before))}
         found = missing(frozenset(mine_ids), frozenset(their_ids))
         with self._lock:
             confirmed = self.state.narrowed(peer, buckets, found, self.clock.monotonic_ms(), self.now_iso())
@@ -128,8 +136,9 @@ class AntiEntropyRunner:
             after = chunk[-1]
         return ids
 
-    def _their_ids(self, peer: int, bucket: str, after: str) -> tuple[list[str], bool]:
-        answer = self.links[peer].call("peer.digest", {"bucket": bucket, "after": after, "limit": IDS_PER_PAGE}, CALL_TIMEOUT_S)
+    def _their_ids(self, peer: int, bucket: str, before: str, after: str) -> tuple[list[str], bool]:
+        answer = self.links[peer].call("peer.digest", {"before": before, "bucket": bucket, "after": after, "limit": IDS_PER_PAGE},
+                                       CALL_TIMEOUT_S)
         ids = answer.get("ids") if isinstance(answer, dict) else None
         if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
             raise ValueError("not an answer to peer.digest")
@@ -162,11 +171,15 @@ class AntiEntropyRunner:
 
     # -- answering the coordinator ------------------------------------------------------------------
     def handle_digest(self, sender: int, body) -> dict:
-        """peer.digest: {} -> this node's whole digest; {bucket, after, limit} -> a page of that bucket's ids."""
+        """peer.digest: {before} -> this node's whole digest of the rows recorded before that time;
+        {before, bucket, after, limit} -> a page of that bucket's ids."""
         if not isinstance(body, dict):
             raise ValidationError("body", "must be an object")
+        before = body.get("before")
+        if not (isinstance(before, str) and TIME_PATTERN.fullmatch(before)):
+            raise ValidationError("before", "must be a time as 2026-11-27T12:00:00.000000Z")
         if "bucket" not in body:
-            return {"digest": {bucket: list(value) for bucket, value in self.db.read(digest).items()}}
+            return {"digest": {bucket: list(value) for bucket, value in self.db.read(lambda c: digest(c, before)).items()}}
         bucket, after, limit = body.get("bucket"), body.get("after", ""), body.get("limit", IDS_PER_PAGE)
         if not (isinstance(bucket, str) and BUCKET_PATTERN.fullmatch(bucket)):
             raise ValidationError("bucket", "must be kind:YYYY-MM-DD")
@@ -174,7 +187,7 @@ class AntiEntropyRunner:
             raise ValidationError("after", "must be an id")
         if not is_whole(limit, 1):
             raise ValidationError("limit", "must be a whole number")
-        ids, more = self.db.read(lambda c: bucket_ids(c, bucket, after, min(limit, IDS_PER_PAGE)))
+        ids, more = self.db.read(lambda c: bucket_ids(c, bucket, before, after, min(limit, IDS_PER_PAGE)))
         return {"ids": ids, "more": more}
 
     def handle_rows(self, sender: int, body) -> dict:
@@ -185,6 +198,20 @@ class AntiEntropyRunner:
         if not (isinstance(ids, list) and len(ids) <= REPLICATION_BATCH and all(isinstance(i, str) and len(i) <= 64 for i in ids)):
             raise ValidationError("ids", f"must be a list of at most {REPLICATION_BATCH} ids")
         return {"rows": self.db.read(lambda c: rows_of(c, kind, ids))}
+
+
+class _Once:
+    """A value computed at the first get() and kept."""
+
+    def __init__(self, compute: Callable):
+        self._compute = compute
+        self._done = False
+        self._value = None
+
+    def get(self):
+        if not self._done:
+            self._value, self._done = self._compute(), True
+        return self._value
 
 
 def _digest_from_json(answer: object) -> Digest:

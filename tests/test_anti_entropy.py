@@ -8,6 +8,7 @@ from db.sales import find_sale, remove_sale
 from replication.anti_entropy import AntiEntropyState, Missing, differing, missing
 
 INTERVAL_MS, CONFIRM_MS = 60_000, 3_000
+LATER = "2999-01-01T00:00:00.000000Z"  # a cut-off after every row of these tests
 A, B = ("sale", "a"), ("sale", "b")
 
 
@@ -72,20 +73,21 @@ def test_files_holding_the_same_sales_have_the_same_digest_and_a_lost_sale_shows
     a, b = replicas(3), replicas(1)
     demo_chain(a)
     b.pull_from(a)
-    assert a.db.read(digest) == b.db.read(digest) != {}
+    assert a.db.read(lambda c: digest(c, LATER)) == b.db.read(lambda c: digest(c, LATER)) != {}
     lost = b.db.read(lambda c: c.execute("SELECT sale_id, sold_on FROM sales ORDER BY sale_id LIMIT 1 OFFSET 7").fetchone())
     b.db.write(lambda c: remove_sale(c, find_sale(c, lost[0])))
-    mine, theirs = a.db.read(digest), b.db.read(digest)
+    mine, theirs = a.db.read(lambda c: digest(c, LATER)), b.db.read(lambda c: digest(c, LATER))
+    assert a.db.read(lambda c: digest(c, "2000-01-01T00:00:00.000000Z")) == {}  # nothing recorded before the cut-off
     assert differing(mine, theirs) == [f"sale:{lost[1]}"]
     bucket = f"sale:{lost[1]}"
-    everything = a.db.read(lambda c: bucket_ids(c, bucket, "", 10_000))[0]
+    everything = a.db.read(lambda c: bucket_ids(c, bucket, LATER, "", 10_000))[0]
     pages, after = [], ""
     while True:
-        page, more = a.db.read(lambda c, after=after: bucket_ids(c, bucket, after, 1))
+        page, more = a.db.read(lambda c, after=after: bucket_ids(c, bucket, LATER, after, 1))
         pages += page
         if not more:
             break
         after = page[-1]
     assert pages == everything and lost[0] in everything
-    assert set(everything) - set(b.db.read(lambda c: bucket_ids(c, bucket, "", 10_000))[0]) == {lost[0]}
+    assert set(everything) - set(b.db.read(lambda c: bucket_ids(c, bucket, LATER, "", 10_000))[0]) == {lost[0]}
     assert [row["id"] for row in a.db.read(lambda c: rows_of(c, "sale", [lost[0]]))] == [lost[0]]
