@@ -9,6 +9,7 @@ import time
 from support import TEST_SECRET, Cluster, ClusterSeller, fresh_sale_id, wait_until
 
 from db.sales import find_sale, remove_sale
+from replication.anti_entropy_runner import SETTLE_S
 from wire.peer_auth import PeerAuth
 
 
@@ -115,3 +116,18 @@ def test_a_change_id_pushed_again_with_other_content_is_refused_and_counted(clus
     before = "2999-01-01T00:00:00.000000Z"
     assert _signed_call(c, 1, "peer.digest", {"before": before, "bucket": "sale:today"})["error"]["data"]["field"] == "bucket"
     assert _signed_call(c, 1, "peer.rows", {"kind": "sale", "ids": "x"})["error"]["data"]["field"] == "ids"
+
+
+def test_anti_entropy_under_a_steady_flow_of_sales_agrees_and_repairs_nothing(clusters):
+    c = clusters(env={"ANTI_ENTROPY_INTERVAL_S": "1"})
+    c.start()
+    c.wait_coordinator(3)
+    seller = ClusterSeller(c).start()
+    try:
+        time.sleep(SETTLE_S + 4)  # comparisons every second, the last ones over sales recorded while selling
+    finally:
+        seller.stop()
+    assert seller.errors == [] and len(seller.acknowledged) > 20
+    status = c.nodes[3].status()["anti_entropy"]
+    assert status["last_difference"] is None and status["repaired"] == 0
+    assert sorted(status["peers"]) == ["1", "2"] and all(p["last_agreed_at"] for p in status["peers"].values())
