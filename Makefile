@@ -21,12 +21,13 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.installed
-	$(PY) bench/sales.py
+	$(PY) bench/sales.py --tls
 	$(PY) bench/reports.py
 	$(PY) bench/failover.py
 	$(PY) bench/stop.py
 	$(PY) bench/imports.py
-	$(PY) bench/fleet.py
+	$(PY) bench/import_sales.py
+	$(PY) bench/fleet.py --tls
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache

@@ -7,7 +7,7 @@ go back to the menu with Enter come from client/prompts.py, whose names are also
 """
 
 from client import views
-from client.console import Console
+from client.console import Back, Console
 from client.pickers import NETWORK, PERSON, STORE, pick, pick_many, store_label
 from client.prompts import (  # noqa: F401  (parse_day, parse_numbers, parse_sale_code, MAX_LISTED_SALES: re-exported)
     BACK,
@@ -61,7 +61,10 @@ class Administration:
         """A numbered list with 0) Voltar, shown again after each action until 0."""
         while True:
             self.say("")
-            choice = self.console.choose(title, [label for label, _ in actions])
+            try:
+                choice = self.console.choose(title, [label for label, _ in actions])
+            except Back:  # Ctrl+C at this menu: up one level, as 0
+                return
             if choice is None:
                 return
             self.owner.guard(actions[choice][1])
@@ -118,8 +121,10 @@ class Administration:
     # -- networks ------------------------------------------------------------------------------
     def list_networks(self) -> None:
         networks = self.api.networks()
-        rows = [[n["name"], n["id"]] for n in networks]
-        self.say(views.table(["Rede", "Código"], rows) if rows else "Nenhuma rede cadastrada.")
+        if not networks:
+            self.say("Nenhuma rede cadastrada.")
+            return
+        self.console.show_long(views.table(["Rede"], [[n["name"]] for n in networks]))
 
     def create_network(self) -> None:
         name = self.console.ask_optional(f"Nome da nova rede ({BACK}): ", parse_name, NAME_ERROR)
@@ -141,7 +146,7 @@ class Administration:
 
     # -- stores --------------------------------------------------------------------------------
     def list_stores(self) -> None:
-        self.say(views.stores_table(self.fresh_stores()))
+        self.console.show_long(views.stores_table(self.fresh_stores()))
 
     def create_store(self) -> None:
         """The CNPJ first: one already taken is told at once, before the rest is typed."""
@@ -206,7 +211,7 @@ class Administration:
         return {s["id"]: s["name"] for s in self.owner.stores()}
 
     def list_people(self) -> None:
-        self.say(views.users_table(self.api.users(), self.store_names()))
+        self.console.show_long(views.users_table(self.api.users(), self.store_names()))
 
     def deactivate(self) -> None:
         # Oneself is left out: it would end this session; another manager can do it.
@@ -274,7 +279,7 @@ class Administration:
         seller = self.owner.pick_seller("De quem é a venda?")
         if seller is None:
             return
-        day = self.console.ask_optional(DAY_QUESTION, parse_day, DAY_ERROR) or self.owner.today()
+        day = self.console.ask_optional(DAY_QUESTION, parse_day, views.date_error(DAY_ERROR)) or self.owner.today()
         result = self.api.seller_sales(seller["id"], day, day, limit=MAX_LISTED_SALES)
         sales = result["sales"]
         if not sales:

@@ -128,6 +128,10 @@ class Api:
     def assign_stores(self, user_id: str, store_ids: list[str]) -> dict:
         return self._authed("users.assign_stores", user_id=user_id, store_ids=store_ids)["user"]
 
+    def import_sales(self, rows: list[dict]) -> dict:
+        """sales.import: {imported, duplicates, refused: [{index, field, reason}]}."""
+        return self._authed("sales.import", rows=rows)
+
     def import_rows(self, kind: str, rows: list[dict]) -> list[dict]:
         """kind 'stores' or 'users': one result per row ({status, field?, reason?, ...}), in order."""
         return self._authed(f"{kind}.import", rows=rows)["results"]

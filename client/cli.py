@@ -10,7 +10,10 @@ The administration, void, PIN and import commands live in client/commands.py.
 
 import argparse
 import datetime as dt
+import io
+import pydoc
 import re
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -30,25 +33,30 @@ from client.commands import (
     find_network,
     find_person,
     find_store,
+    program_name,
     sign_in,
     yes_no,
 )
 from client.config import ClientConfig, ClientConfigError, load_client_config
-from client.connection import Connection, RemoteError, ServerUnreachable
+from client.connection import Connection, RemoteError, ServerUnreachable, TlsMismatch
 from client.console import Console
 from client.controllers import Interactive
+from client.history import run_sales_import
+from client.imports import SALES
 from client.prompts import parse_day
 from client.sale_queue import QueueSender, SaleQueue
-from models.dates import check_range, today_in
+from models.dates import NOT_A_CALENDAR_DATE, check_range, today_in
 from models.errors import ValidationError
+from models.limits import DEFAULT_LIST_SIZE, DEFAULT_RANKING_SIZE, MAX_LIST_LIMIT, MAX_RANKING_LIMIT
 from models.money import parse_typed_amount
+from models.numbers import parse_count
 from models.people import SELLER
 from models.records import new_sale_id, parse_uuid
 from runtime.clock import SystemClock
 
 EXIT_OK = 0
 EXIT_ERROR = 1        # the server refused the request, or the input was invalid
-EXIT_USAGE = 2        # wrong command line (argparse), or a setting that cannot work (client/config.py)
+EXIT_USAGE = 2        # wrong command line (argparse), or a setting that cannot work (client/config.py; TLS_CA that does not fit)
 EXIT_UNREACHABLE = 3  # no server answered
 EXIT_QUEUED = 4       # `sale`: no server answered; the sale waits in the seller's queue and goes out on a later start
 
@@ -59,11 +67,22 @@ REPORTS = {
     "store-total": ("store_total", "store"),
     "network-total": ("network_total", "network"),
 }
+PAGED_COMMANDS = {"report", "sales", "stores", "networks", "sellers", "users"}  # listings a terminal may page
 VOIDS_REPORT = "voids"  # cancelled sales: client/commands.py
+OVER_TIME_REPORT = "over-time"  # sales per day, week or month: reports.sales_by_period
+PERIOD_NAMES = {"day": "day", "week": "week", "month": "month", "dia": "day", "semana": "week", "mes": "month", "mês": "month"}
 
 
-_date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)")
+_date = argument_type(parse_day, "data inválida: {text} (use dd/mm/aaaa ou AAAA-MM-DD)",
+                      {NOT_A_CALENDAR_DATE: "data inexistente: {text} (esse dia não existe no calendário)"})
+_limit = argument_type(lambda text: parse_count(text, "limit"), "quantidade inválida: {text} (um número inteiro a partir de 1)")
 _amount = argument_type(parse_typed_amount, "valor inválido: {text} (exemplo: 10.50 ou 10,50)")
+
+
+def _period(text: str) -> str:
+    if text.lower() not in PERIOD_NAMES:
+        raise ValidationError("period", "unknown")
+    return PERIOD_NAMES[text.lower()]
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -101,10 +120,10 @@ class PortugueseParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Installed from a wheel the client is `onsell`; from the repository, `python -m client`: help says which was run.
-    prog = "onsell" if Path(sys.argv[0]).name == "onsell" else "python -m client"
-    parser = PortugueseParser(prog=prog, description="Cliente do onsell (registro de vendas).")
+    parser = PortugueseParser(prog=program_name(), description="Cliente do onsell (registro de vendas).")
     parser.add_argument("--servers", metavar="LISTA", help="lista de servidores id=host:porta,... (padrão: CLUSTER)")
+    parser.add_argument("--no-pager", action="store_true",
+                        help="listas longas de uma vez, sem paginar (no terminal, as listas longas são paginadas)")
     commands = parser.add_subparsers(dest="command", metavar="COMANDO")
     sale = commands.add_parser("sale", help="registra uma venda (vendedor)")
     sale.add_argument("--store", required=True, metavar="LOJA", help="código (id) ou CNPJ da loja")
@@ -112,19 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
     sale.add_argument("--date", type=_date, metavar="DATA", help="data da venda (padrão: hoje)")
     sale.add_argument("--sale-id", metavar="VENDA", help="código da venda (UUID) para reenviar a mesma venda com segurança")
     report = commands.add_parser("report", help="relatórios (gerente)")
-    report.add_argument("name", metavar="RELATÓRIO", choices=sorted([*REPORTS, VOIDS_REPORT]),
-                        help=", ".join(REPORTS) + f" ou {VOIDS_REPORT} (vendas canceladas)")
-    report.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (seller-total)")
-    report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total)")
-    report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total)")
+    report.add_argument("name", metavar="RELATÓRIO", choices=sorted([*REPORTS, VOIDS_REPORT, OVER_TIME_REPORT]),
+                        help=", ".join(REPORTS) + f", {OVER_TIME_REPORT} (vendas por dia, semana ou mês) ou {VOIDS_REPORT} "
+                        "(vendas canceladas)")
+    report.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (seller-total; over-time)")
+    report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total; over-time)")
+    report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total; over-time)")
+    report.add_argument("--detail", action="store_true", help="network-total e seller-total: o total de cada loja também")
+    report.add_argument("--period", default="day", type=argument_type(_period, "período inválido: {text} (use day, week ou month)"),
+                        metavar="PERÍODO", help="over-time: day, week ou month (dia, semana, mês; padrão: day)")
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
     report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
-    report.add_argument("--limit", type=int, default=None, metavar="N", help="posições no ranking (1 a 100); voids: vendas (1 a 1000)")
+    report.add_argument("--limit", type=_limit, default=None, metavar="N",
+                        help=f"posições no ranking (1 a {MAX_RANKING_LIMIT}, padrão: {DEFAULT_RANKING_SIZE}); "
+                        f"voids: vendas (1 a {MAX_LIST_LIMIT}, padrão: {DEFAULT_LIST_SIZE})")
     sales = commands.add_parser("sales", help="lista vendas: as suas (vendedor) ou as de um vendedor (gerente, com --seller)")
     sales.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (gerente)")
     sales.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial (padrão: hoje)")
     sales.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final (padrão: hoje)")
-    sales.add_argument("--limit", type=int, default=100, metavar="N", help="quantas vendas, das mais recentes (1 a 1000)")
+    sales.add_argument("--limit", type=_limit, default=DEFAULT_LIST_SIZE, metavar="N",
+                       help=f"quantas vendas, das mais recentes (1 a {MAX_LIST_LIMIT}, padrão: {DEFAULT_LIST_SIZE})")
     listing = [report, sales]
     for name, text in (("stores", "lista as lojas"), ("networks", "lista as redes"), ("sellers", "lista os vendedores (gerente)")):
         listing.append(commands.add_parser(name, help=text))
@@ -152,16 +178,18 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     if args.command == "sale":
         return record_sale(args, api, out, queue, config, clock)
     context = Context(api, out, config, clock, queue, new_pin_env)
+    if args.command == "import" and args.kind == SALES:
+        return run_sales_import(args.file, context, sys.stderr)
     if args.command in admin_commands.ADMIN_COMMANDS:
         return admin_commands.run(args, context)
-    if args.command == "report" and args.name == VOIDS_REPORT:
-        admin_commands.check_voids_report_args(args)  # a wrong command line is said before signing in
-        check_range_or_fail(args.start, args.end)
+    check_report_args(args)  # a wrong command line is said before signing in
     sign_in(api, config, queue)
     if args.command == "report" and args.name == VOIDS_REPORT:
         return admin_commands.run_voids_report(args, context)
     if args.command == "sales":
         return list_sales(args, api, out, config, clock)
+    if args.command == "report" and args.name == OVER_TIME_REPORT:
+        return run_over_time(args, api, out)
     if args.command == "sellers":
         sellers = api.sellers()
         emit([{"id": s["id"], "vendedor": s["name"], "cpf": s["cpf"]} for s in sellers], args.format, {"sellers": sellers}, out)
@@ -181,7 +209,7 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
         result = api.my_sales(start, end, args.limit)
     else:
         if not args.seller:
-            raise CommandError("informe --seller (CPF ou id; veja 'python -m client sellers').")
+            raise UsageError(f"informe --seller (CPF ou id; veja '{program_name()} sellers').")
         result = api.seller_sales(find_person(api, args.seller)["id"], start, end, args.limit)
     stores = {s["id"]: s["name"] for s in api.stores()}
     money = views.wire_money if args.format == "table" else str  # csv: "10.50", as the reports' csv
@@ -190,7 +218,7 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
             for s in result["sales"]]
     emit(rows, args.format, result, out)
     if args.format == "table":
-        out.write(f"Total {views.period(start, end)}: {views.wire_money(result['total'])} em {result['count']} venda(s)\n")
+        out.write(f"Total {views.period(start, end)}: {views.total_text(result)}\n")
     return EXIT_OK
 
 
@@ -204,6 +232,8 @@ def record_sale(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
             queue.send_pending(api.connection)  # what earlier runs could not send goes first
         store = find_store(api, args.store)
         result = api.record_sale(sale_id, store["id"], args.amount, sold_on)
+    except TlsMismatch:
+        raise  # not a server that is down: a setting to fix, so the sale is not kept as if it were
     except ServerUnreachable:
         if queue is None:
             raise
@@ -234,27 +264,45 @@ def check_range_or_fail(start: dt.date | None, end: dt.date | None) -> None:
     try:
         check_range(start, end)
     except ValidationError:
-        raise CommandError("--from é depois de --to.") from None
+        raise UsageError("--from é depois de --to.") from None
+
+
+def check_report_args(args) -> None:
+    """What a `report` or `sales` command line lacks or has too much of (exit 2), before anyone signs in."""
+    if args.command not in ("report", "sales"):
+        return
+    check_range_or_fail(args.start, args.end)
+    maximum = MAX_RANKING_LIMIT if args.command == "report" and args.name in ("best-store", "best-seller") else MAX_LIST_LIMIT
+    if args.limit is not None and args.limit > maximum:
+        raise UsageError(f"--limit vai de 1 a {maximum}.")
+    if args.command != "report":
+        return
+    if args.name == VOIDS_REPORT:
+        admin_commands.check_voids_report_args(args)
+    if args.name == OVER_TIME_REPORT and sum(1 for name in ("store", "network", "seller") if getattr(args, name)) > 1:
+        raise UsageError("informe no máximo um de --store, --network e --seller.")
+    if args.detail and args.name not in ("network-total", "seller-total"):
+        raise UsageError("--detail é só para network-total e seller-total.")
+    needs = REPORTS.get(args.name, (None, None))[1]
+    if needs is not None and not getattr(args, needs):
+        listing = "sellers" if needs == "seller" else f"{needs}s"
+        what = {"seller": "CPF ou id do vendedor", "store": "id, CNPJ ou nome da loja", "network": "id ou nome da rede"}[needs]
+        raise UsageError(f"informe --{needs}: {what} (veja '{program_name()} {listing}').")
 
 
 def run_report(args, api: Api, out) -> int:
     method, needs = REPORTS[args.name]
-    check_range_or_fail(args.start, args.end)
     params = {}
     if needs == "seller":
-        if not args.seller:
-            raise CommandError("informe --seller: CPF ou id do vendedor (veja 'python -m client sellers').")
         params["seller_id"] = find_person(api, args.seller)["id"]
     elif needs == "store":
-        if not args.store:
-            raise CommandError("informe --store (veja 'python -m client stores').")
         params["store_id"] = find_store(api, args.store)["id"]
     elif needs == "network":
-        if not args.network:
-            raise CommandError("informe --network (veja 'python -m client networks').")
         params["network_id"] = find_network(api, args.network)["id"]
-    elif args.limit is not None:
-        params["limit"] = args.limit
+    else:
+        params["limit"] = args.limit or DEFAULT_RANKING_SIZE
+    if args.detail and needs in ("seller", "network"):
+        params["detail"] = True
     result = api.report(method, args.start, args.end, **params)
     if needs is None:
         kind = "store" if method == "best_store" else "seller"
@@ -268,10 +316,36 @@ def run_report(args, api: Api, out) -> int:
         subject = result[needs]
         rows = [{needs: subject["name"], "id": subject["id"], "de": args.start.isoformat() if args.start else "",
                  "até": args.end.isoformat() if args.end else "", "total": result["total"], "vendas": result["count"]}]
+        if args.detail and args.format == "csv":  # one row per store, each with the whole for reference
+            rows = [{**rows[0], "loja": e["store"]["name"], "loja_id": e["store"]["id"], "total_loja": e["total"],
+                     "vendas_loja": e["count"]} for e in result.get("stores", [])] or rows
         if args.format == "table":
-            out.write(views.total_line(subject["name"], result, args.start, args.end) + "\n")
+            line = views.total_line(subject["name"], result, args.start, args.end)
+            out.write(line + "\n")
+            if "stores" in result:
+                out.write(views.ranking("store", result["stores"]) + "\n" + line + "\n")
         else:
             emit(rows, args.format, result, out)
+    return EXIT_OK
+
+
+def run_over_time(args, api: Api, out) -> int:
+    """`report over-time`: the chain's sales (or one store's, network's or seller's) per day, week or month, as bars."""
+    params = {}
+    if args.store:
+        params["store_id"] = find_store(api, args.store)["id"]
+    elif args.network:
+        params["network_id"] = find_network(api, args.network)["id"]
+    elif args.seller:
+        params["seller_id"] = find_person(api, args.seller)["id"]
+    result = api.report("sales_by_period", args.start, args.end, period=args.period, **params)
+    if args.format == "table":
+        subject = next((result[k]["name"] for k in ("store", "network", "seller") if k in result), "Toda a rede de lojas")
+        out.write(f"{subject}\n{views.series_chart(result)}\n")
+    else:
+        rows = [{"início": p["start"], "fim": p["end"], "total": p["total"], "vendas": p["count"], "ticket_médio": p["average"]}
+                for p in result["series"]]
+        emit(rows, args.format, result, out)
     return EXIT_OK
 
 
@@ -285,7 +359,7 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
         return EXIT_USAGE
     clock = clock or SystemClock()
     console = Console()
-    connection = Connection(config.servers, config.failover_timeout_s, clock=clock,
+    connection = Connection(config.servers, config.failover_timeout_s, clock=clock, tls_context=config.tls,
                             on_notice=lambda text: print(f"** {text}", file=sys.stderr if args.command else sys.stdout, flush=True))
     api = Api(connection)
     queue = open_queue(config.queue_path, clock)
@@ -293,9 +367,15 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
     try:
         if args.command is None:
             if queue is not None:  # what earlier runs could not send goes now
-                sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock).start()
+                sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock, config.tls).start()
             return Interactive(api, console, config.timezone, clock=clock, queue=queue, sender=sender).run()
-        return run_command(args, api, sys.stdout, queue, config, clock, config.new_pin)
+        if not (args.command in PAGED_COMMANDS and not args.no_pager and sys.stdout.isatty()):
+            return run_command(args, api, sys.stdout, queue, config, clock, config.new_pin)
+        out = io.StringIO()
+        try:
+            return run_command(args, api, out, queue, config, clock, config.new_pin)
+        finally:
+            page(out.getvalue())
     except UsageError as exc:
         print(f"onsell: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -305,6 +385,9 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
     except RemoteError as exc:
         print(f"onsell: {views.remote_error(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    except TlsMismatch as exc:
+        print(f"onsell: conexão segura recusada: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ServerUnreachable as exc:
         print(f"onsell: não foi possível falar com o servidor: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -319,6 +402,14 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
         connection.close()
         if queue is not None:
             queue.close()
+
+
+def page(text: str) -> None:
+    """A listing longer than the terminal through the system's pager (PAGER, else less or more); else as it is."""
+    if len(text.splitlines()) > shutil.get_terminal_size().lines - 2:
+        pydoc.pager(text)
+    else:
+        sys.stdout.write(text)
 
 
 def open_queue(path: Path, clock) -> SaleQueue | None:

@@ -78,12 +78,23 @@ def digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
+def program_name() -> str:
+    """How the person ran the client, for hints: `onsell` installed from a wheel, else `python -m client`."""
+    return "onsell" if Path(sys.argv[0]).name == "onsell" else "python -m client"
+
+
 def find_store(api: Api, key: str, stores: list[dict] | None = None) -> dict:
-    """A store by id or CNPJ (masked or bare)."""
-    for store in stores if stores is not None else api.stores():
+    """A store by id, CNPJ (masked or bare) or name (ignoring case; refused when two stores share it)."""
+    stores = stores if stores is not None else api.stores()
+    for store in stores:
         if key in (store["id"], store["cnpj"]) or digits(key) == store["cnpj"]:
             return store
-    raise CommandError(f"loja não encontrada: {key} (veja 'python -m client stores')")
+    named = [s for s in stores if s["name"].casefold() == key.strip().casefold()]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise CommandError(f"há {len(named)} lojas chamadas {key}: informe o CNPJ (veja '{program_name()} stores')")
+    raise CommandError(f"loja não encontrada: {key} (veja '{program_name()} stores')")
 
 
 def find_network(api: Api, key: str) -> dict:
@@ -91,7 +102,7 @@ def find_network(api: Api, key: str) -> dict:
     for network in api.networks():
         if key == network["id"] or key.casefold() == network["name"].casefold():
             return network
-    raise CommandError(f"rede não encontrada: {key} (veja 'python -m client networks')")
+    raise CommandError(f"rede não encontrada: {key} (veja '{program_name()} networks')")
 
 
 def find_person(api: Api, key: str) -> dict:
@@ -104,14 +115,22 @@ def find_person(api: Api, key: str) -> dict:
         if key.strip() == user["id"] or cpf == user["cpf"]:
             return user
     shown = format_cpf(cpf) if cpf else key
-    raise CommandError(f"pessoa não encontrada: {shown} (veja 'python -m client users')")
+    raise CommandError(f"pessoa não encontrada: {shown} (veja '{program_name()} users')")
+
+
+MASKED_COLUMNS = {"cpf": format_cpf, "cnpj": format_cnpj}
+ID_COLUMN = "id"  # a table for people leaves ids out; csv and json keep them for other programs
 
 
 def emit(rows: list[dict], fmt: str, raw, out) -> None:
-    """Print rows as an aligned table, CSV (with header), or the raw JSON result."""
+    """Print rows as an aligned table, CSV (with header), or the raw JSON result. CPFs and CNPJs are masked in tables
+    and CSV; the `id` column is only in CSV (and the JSON)."""
     if fmt == "json":
         out.write(json.dumps(raw, ensure_ascii=False, indent=2) + "\n")
-    elif fmt == "csv":
+        return
+    rows = [{key: MASKED_COLUMNS[key](value) if key in MASKED_COLUMNS and value else value
+             for key, value in row.items() if fmt == "csv" or key != ID_COLUMN} for row in rows]
+    if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["vazio"], lineterminator="\n")
         writer.writeheader()
@@ -147,13 +166,15 @@ WEAK_PIN = "PIN fraco: evite um dígito repetido ou uma sequência (1111, 1234, 
 
 # -- command line ---------------------------------------------------------------------------
 
-def argument_type(parse, message: str):
-    """An argparse type from one of models' parsers: `message` (Portuguese, with {text}) when the parser refuses."""
+def argument_type(parse, message: str, reasons: dict[str, str] | None = None):
+    """An argparse type from one of models' parsers: `message` (Portuguese, with {text}) when the parser refuses, or
+    reasons[the parser's reason] where one is given for it."""
     def convert(text: str):
         try:
             return parse(text)
-        except ValidationError:
-            raise argparse.ArgumentTypeError(message.format(text=repr(text))) from None
+        except ValidationError as exc:
+            said = (reasons or {}).get(exc.reason, message)
+            raise argparse.ArgumentTypeError(said.format(text=repr(text))) from None
     return convert
 
 
@@ -206,10 +227,12 @@ def add_parsers(commands) -> list[argparse.ArgumentParser]:
 
     commands.add_parser("change-pin", help="troca o seu PIN (novo PIN de ONSELL_NEW_PIN, ou perguntado duas vezes)")
 
-    load = commands.add_parser("import", help="importa lojas ou pessoas de um arquivo CSV (gerente)",
+    load = commands.add_parser("import", help="importa lojas, pessoas ou vendas de um arquivo CSV (gerente)",
                                description=f"lojas: {imports.EXPECTED_HEADER['stores']}; pessoas: {imports.EXPECTED_HEADER['users']} "
-                                           "(pin opcional). Separador ; ou , e cabeçalho na primeira linha.")
-    load.add_argument("kind", choices=imports.KINDS, metavar="{stores,users}", help="stores (lojas) ou users (pessoas)")
+                                           f"(pin opcional); vendas: {imports.EXPECTED_HEADER['sales']} (id opcional; valor 1234,56 "
+                                           "ou 1234.56; data dd/mm/aaaa ou AAAA-MM-DD). Separador ; ou , e cabeçalho na primeira linha.")
+    load.add_argument("kind", choices=(*imports.KINDS, imports.SALES), metavar="{stores,users,sales}",
+                      help="stores (lojas), users (pessoas) ou sales (histórico de vendas)")
     load.add_argument("file", metavar="ARQUIVO", type=Path, help="arquivo .csv em UTF-8")
     return [users]
 
@@ -416,7 +439,7 @@ def run_import(kind: str, path: Path, ctx: Context, err: TextIO | None = None) -
     counts["refused"] = len(refused)
     ctx.out.write(imports.summary(counts) + "\n")
     ctx.out.flush()
-    _report_refusals(parsed, refused, path, err)
+    report_refusals(parsed, refused, path, err)
     if interrupted is not None:
         raise interrupted
     return 0 if not refused else 1
@@ -453,7 +476,7 @@ def _send_batches(api: Api, kind: str, good: list, counts: dict, refused: list, 
             err.write("\n")
 
 
-def _report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: TextIO) -> None:
+def report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: TextIO) -> None:
     target = imports.errors_path(path)
     if not refused:
         try:

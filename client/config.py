@@ -3,6 +3,7 @@
 is a ClientConfigError: one Portuguese line naming the key, and the client exits with status 2,
 as a node refuses to start."""
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from models.cluster import parse_cluster
 from models.errors import ValidationError
 from runtime import settings
 from runtime.settings import SettingError, optional
+from wire import tls
 
 
 class ClientConfigError(Exception):
@@ -26,6 +28,7 @@ class ClientConfig:
     cpf: str | None  # ONSELL_CPF: scripts sign in without being asked
     pin: str | None  # ONSELL_PIN
     new_pin: str | None = None  # ONSELL_NEW_PIN: change-pin and user reset-pin
+    tls: ssl.SSLContext | None = None  # from TLS_CA: speak TLS and verify the nodes against it; None: plaintext
 
 
 def queue_path(env: dict) -> Path:
@@ -48,19 +51,37 @@ def load_client_config(env: dict | None = None, servers_option: str | None = Non
         cpf=optional(env, "ONSELL_CPF"),
         pin=optional(env, "ONSELL_PIN"),
         new_pin=optional(env, "ONSELL_NEW_PIN"),
+        tls=tls_context(env),
     )
 
 
+SERVERS_FORM = "use id=host:porta separados por vírgula (exemplo: 1=127.0.0.1:7001), id a partir de 1, porta de 1 a 65535, sem repetir"
+
+
+def tls_context(env: dict) -> ssl.SSLContext | None:
+    """TLS_CA as a client context (the nodes' chain and host name are checked against it); None without it."""
+    ca = optional(env, "TLS_CA")
+    if ca is None:
+        return None
+    try:
+        return tls.client_context(Path(ca))
+    except (OSError, ValueError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else "não é um certificado PEM"
+        raise ClientConfigError(f"configuração inválida: TLS_CA {ca!r}: não foi possível ler o certificado da autoridade "
+                                f"({detail}).") from None
+
+
 def _servers(env: dict, servers_option: str | None) -> dict[int, tuple[str, int]]:
+    # parse_cluster's reasons are English (for the operator's log): the client says the rule in Portuguese instead
     if servers_option:
         try:
             return parse_cluster(servers_option, "--servers")
-        except ValidationError as exc:
-            raise ClientConfigError(f"lista de servidores inválida: {exc.reason}") from None
+        except ValidationError:
+            raise ClientConfigError(f"lista de servidores inválida em --servers: {SERVERS_FORM}.") from None
     try:
         return parse_cluster(settings.text(env, "CLUSTER"))
-    except ValidationError as exc:
-        raise ClientConfigError(f"configuração inválida: CLUSTER: lista de servidores inválida ({exc.reason}).") from None
+    except ValidationError:
+        raise ClientConfigError(f"configuração inválida: CLUSTER: {SERVERS_FORM}.") from None
 
 
 def _time_zone(env: dict) -> ZoneInfo:

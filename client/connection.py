@@ -21,10 +21,16 @@ Rules:
   SYN costs a fresh attempt, not TCP's back-off.
 - Time, and the pause between tries, come from the clock it is given
   (runtime.clock), so tests drive both with a FakeClock.
+- With a TLS context (client/config.py, from TLS_CA) every connection is TLS
+  and the node's certificate must chain to that CA and name the host of its
+  CLUSTER entry. When no node could be used and at least one was refused for
+  its certificate, or a node answers that it speaks only TLS, retrying cannot
+  help: TlsMismatch at once, with one Portuguese line.
 """
 
 import itertools
 import random
+import ssl
 from typing import Any, Callable
 
 from models.cluster import format_address, parse_cluster
@@ -32,7 +38,7 @@ from models.errors import ValidationError
 from runtime.clock import SystemClock
 from runtime.settings import default_int
 from wire.jsonrpc import RpcError
-from wire.line_socket import LineBroken, LineSocket
+from wire.line_socket import CertificateRejected, LineBroken, LineSocket
 
 CONNECT_TIMEOUT_S = 1.0
 CALL_TIMEOUT_S = 15.0
@@ -44,6 +50,11 @@ ANY_NODE_METHODS = ("ping", "cluster.status")  # answered by every node, coordin
 
 class ServerUnreachable(Exception):
     """No coordinator answered within the failover timeout; str() says what was tried."""
+
+
+class TlsMismatch(ServerUnreachable):
+    """This client's TLS settings do not fit the nodes' (a certificate that TLS_CA does not vouch for, or a node that
+    speaks only TLS while this client has no TLS_CA); str() is one Portuguese line."""
 
 
 class RemoteError(Exception):
@@ -60,9 +71,11 @@ class RemoteError(Exception):
 class Connection:
     def __init__(self, servers: dict[int, tuple[str, int]], failover_timeout_s: float | None = None,
                  on_notice: Callable[[str], None] | None = None, call_timeout_s: float = CALL_TIMEOUT_S, clock=None,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, tls_context: ssl.SSLContext | None = None):
         """failover_timeout_s: None for the default of CLIENT_FAILOVER_TIMEOUT_MS; clock: a runtime.clock clock
-        (SystemClock by default); rng: what spreads the pauses between tries (tests seed it)."""
+        (SystemClock by default); rng: what spreads the pauses between tries (tests seed it); tls_context: the
+        client's TLS context (None: plaintext)."""
+        self.tls_context = tls_context
         self.rng = rng or random.Random()
         if failover_timeout_s is None:
             failover_timeout_s = default_int("CLIENT_FAILOVER_TIMEOUT_MS") / 1000
@@ -99,6 +112,11 @@ class Connection:
             else:
                 error = response.error
                 reason = error.data.get("reason") if error is not None and isinstance(error.data, dict) else None
+                if reason == "tls_required":
+                    where = format_address(self.servers[self.node_id])
+                    self._drop()
+                    raise TlsMismatch(f"o servidor em {where} só aceita conexões seguras (TLS): defina TLS_CA com o certificado "
+                                      "da autoridade (CA) dos servidores.")
                 if error is None or reason not in ("not_coordinator", "unavailable"):
                     if method not in ANY_NODE_METHODS:
                         self._served_by(self.node_id)
@@ -127,15 +145,22 @@ class Connection:
     def _connected(self) -> LineSocket:
         if self._line is not None:
             return self._line
-        tried = []
+        tried, untrusted = [], None
         for node_id in self._order():
             try:
-                self._line = LineSocket(self.servers[node_id], CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES)
+                self._line = LineSocket(self.servers[node_id], CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES, self.tls_context)
+            except CertificateRejected as exc:
+                untrusted = untrusted or str(exc)
+                tried.append(format_address(self.servers[node_id]))
+                continue
             except LineBroken:
                 tried.append(format_address(self.servers[node_id]))
                 continue
             self.node_id = node_id
             return self._line
+        if untrusted:
+            raise TlsMismatch("o certificado do servidor não foi aceito (não confere com TLS_CA ou não tem o nome do servidor): "
+                              f"{untrusted}")
         raise LineBroken("nenhum servidor respondeu (" + ", ".join(tried) + ")")
 
     def _learn(self, hint) -> int | None:

@@ -5,6 +5,7 @@ PINs are read with getpass on a terminal, and as plain lines from a pipe.
 """
 
 import getpass
+import shutil
 import sys
 from typing import Callable, TypeVar
 
@@ -15,7 +16,12 @@ ErrorText = str | Callable[[ValidationError], str]  # a fixed line, or one made 
 
 
 class Quit(Exception):
-    """The person closed the input or pressed Ctrl+C."""
+    """The person closed the input (Ctrl+D): leave."""
+
+
+class Back(Quit):
+    """Ctrl+C at a prompt: go back one level. The interactive client catches it at each menu; a script, which has no
+    menu, ends as on Quit."""
 
 
 class Console:
@@ -26,6 +32,22 @@ class Console:
     def say(self, text: str = "") -> None:
         print(text, file=self.stdout, flush=True)
 
+    def show_long(self, text: str, header_lines: int = 2) -> None:
+        """Say a table; on a terminal, one screenful at a time (its header repeated), Enter for more, v to stop."""
+        lines = text.splitlines()
+        page = max(5, shutil.get_terminal_size().lines - header_lines - 3)
+        if not (self.stdin.isatty() and self.stdout.isatty()) or len(lines) <= page + header_lines:
+            self.say(text)
+            return
+        header, body = lines[:header_lines], lines[header_lines:]
+        for first in range(0, len(body), page):
+            self.say("\n".join(header + body[first:first + page]))
+            shown = min(first + page, len(body))
+            if shown < len(body):
+                answer = self._read(f"-- {shown} de {len(body)} linhas: Enter para ver mais, v para parar -- ")
+                if answer.strip().casefold() in ("v", "voltar", "q"):
+                    return
+
     def _read(self, prompt: str, secret: bool = False) -> str:
         try:
             if secret and self.stdin.isatty():
@@ -33,7 +55,10 @@ class Console:
             self.stdout.write(prompt)
             self.stdout.flush()
             line = self.stdin.readline()
-        except (KeyboardInterrupt, EOFError):
+        except KeyboardInterrupt:
+            self.stdout.write("\n")
+            raise Back() from None
+        except EOFError:
             raise Quit() from None
         if not line:
             raise Quit()

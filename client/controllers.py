@@ -15,20 +15,28 @@ from client import views
 from client.admin import Administration
 from client.api import Api
 from client.connection import Connection, RemoteError, ServerUnreachable
-from client.console import Console, Quit
+from client.console import Back, Console, Quit
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
-from client.prompts import BACK, MAX_LISTED_SALES, NAME_ERROR, NOTHING_CANCELLED, ask_new_document, ask_new_pin, ask_reason
+from client.prompts import (
+    BACK,
+    MAX_LISTED_SALES,
+    NAME_ERROR,
+    NOTHING_CANCELLED,
+    ask_new_document,
+    ask_new_pin,
+    ask_reason,
+    parse_day,
+)
 from client.sale_queue import QueueSender, SaleQueue
-from models.dates import MAX_BACKDATE_DAYS, check_range, parse_br_date, today_in
+from models.dates import MAX_BACKDATE_DAYS, check_range, today_in
 from models.documents import parse_cpf
 from models.errors import ValidationError
+from models.limits import DEFAULT_RANKING_SIZE, MAX_RANKING_LIMIT
 from models.money import parse_typed_amount
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_pin
 from models.records import new_sale_id
 from runtime.clock import SystemClock
 
-DEFAULT_RANKING_SIZE = 5
-MAX_RANKING_SIZE = 100
 STORE_REFRESH_TIMEOUT_S = 1.5  # a seller's store list is asked again before each sale; with no server, the cached one
 AMOUNT_QUESTION = f"Valor da venda (exemplo: 10,50; {BACK}): "
 AMOUNT_ERROR = "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00), ou Enter para voltar."
@@ -57,7 +65,11 @@ class Interactive:
         say("=== onsell: registro de vendas ===")
         try:
             while True:
-                user = self.sign_in()
+                try:
+                    user = self.sign_in()
+                except KeyboardInterrupt:  # while waiting for the server: back to the CPF
+                    say("\nInterrompido.")
+                    continue
                 if user is None:
                     continue
                 say(f"\nOlá, {user['name']}! Perfil: {views.ROLE_NAMES.get(user['role'], user['role'])}.")
@@ -71,10 +83,14 @@ class Interactive:
         return 0
 
     def guard(self, action) -> bool:
-        """Run an action; on a server error show one line and return False."""
+        """Run an action; on a server error show one line and return False. Ctrl+C inside it comes back here."""
         try:
             action()
             return True
+        except Back:
+            self.console.say("(voltando ao menu)")
+        except KeyboardInterrupt:  # not at a prompt: while waiting for the server
+            self.console.say("Operação interrompida. Se era uma venda, confira em \"Minhas vendas\" antes de registrá-la de novo.")
         except RemoteError as error:
             self.console.say(views.remote_error(error))
             if error.reason == "unauthenticated":
@@ -87,28 +103,38 @@ class Interactive:
     def sign_in(self) -> dict | None:
         ask = self.console.ask
         self.console.say("(Para sair, digite sair ou tecle Ctrl+D.)")
-        cpf = ask("CPF: ", parse_sign_in_cpf, views.document_error("CPF"))
+        try:
+            cpf = ask("CPF: ", parse_sign_in_cpf, views.document_error("CPF"))
+        except Back:
+            if self.confirm_or_no("Deseja fechar o onsell?"):
+                raise Quit() from None
+            return None
         if cpf is None:
             raise Quit()
-        pin = self.console.ask_optional(f"PIN ({BACK}): ", parse_pin, "O PIN tem de 4 a 8 dígitos, ou Enter para voltar.", secret=True)
+        try:
+            pin = self.console.ask_optional(f"PIN ({BACK}): ", parse_pin, "O PIN tem de 4 a 8 dígitos, ou Enter para voltar.",
+                                            secret=True)
+        except Back:
+            pin = None
         if pin is None:
             return None  # another CPF
         try:
             return self.signed_in(self.api.login(cpf, pin))
         except RemoteError as error:
             if error.reason == "unknown_user":
-                return self.register(cpf)
+                return self.register(cpf, pin)
             self.console.say(views.remote_error(error))
         except ServerUnreachable as error:
             self.console.say(f"Não foi possível falar com o servidor: {error}.")
         return None
 
-    def register(self, cpf: str) -> dict | None:
+    def register(self, cpf: str, typed_pin: str) -> dict | None:
+        """Offered at once when sign-in finds no account; the PIN already typed is only confirmed."""
         say = self.console.say
         say(f"O CPF {views.cpf(cpf)} não tem cadastro.")
         if not self.console.confirm("Deseja criar uma conta de vendedor(a)?"):
             return None
-        person = self.ask_person()
+        person = self.ask_person(typed_pin)
         if person is None:
             return None
         name, year, pin = person
@@ -134,18 +160,18 @@ class Interactive:
                 self.sender.wake()
         return user
 
-    def ask_person(self) -> tuple[str, int, str] | None:
-        """Name, birth year and PIN of a new account; None when Enter went back."""
+    def ask_person(self, typed_pin: str | None = None) -> tuple[str, int, str] | None:
+        """Name, birth year and PIN of a new account (typed_pin: only confirmed); None when Enter went back."""
         ask = self.console.ask_optional
         current_year = self.clock.now().year
         name = ask(f"Nome completo ({BACK}): ", parse_name, NAME_ERROR)
         if name is None:
             return None
         year = ask(f"Ano de nascimento ({BACK}): ", lambda a: parse_birth_year(a, current_year),
-                   "Ano inválido (exemplo: 1990), ou Enter para voltar.")
+                   views.birth_year_error(current_year))
         if year is None:
             return None
-        pin = ask_new_pin(self.console, f"Escolha um PIN (4 a 8 dígitos; {BACK}): ", allow_back=True)
+        pin = ask_new_pin(self.console, f"Escolha um PIN (4 a 8 dígitos; {BACK}): ", allow_back=True, typed=typed_pin)
         return None if pin is None else (name, year, pin)
 
     # -- seller ------------------------------------------------------------------------------
@@ -164,8 +190,20 @@ class Interactive:
         while True:
             actions = make_actions()  # labels may change (pending sales)
             self.console.say("")
-            choice = self.console.choose("O que deseja fazer?", [label for label, _ in actions], allow_back=False)
+            try:
+                choice = self.console.choose("O que deseja fazer?", [label for label, _ in actions], allow_back=False)
+            except Back:  # Ctrl+C at the top menu: leave the session, once confirmed
+                if self.confirm_or_no("Deseja sair da sessão?"):
+                    raise SignedOut() from None
+                continue
             self.guard(actions[choice][1])
+
+    def confirm_or_no(self, question: str) -> bool:
+        """A yes/no where Ctrl+C again means no."""
+        try:
+            return self.console.confirm(question)
+        except Back:
+            return False
 
     def sign_out(self) -> None:
         raise SignedOut()
@@ -289,17 +327,20 @@ class Interactive:
     def show_my_sales(self, start, end) -> None:
         result = self.api.my_sales(start, end)
         names = {s["id"]: s["name"] for s in self.stores()}
-        self.console.say(views.total_line("Suas vendas", result, start, end))
+        total = views.total_line("Suas vendas", result, start, end)
+        self.console.say(total)
         if result["sales"]:
-            self.console.say(views.sales_table(result["sales"], names, with_codes=True))
+            self.console.show_long(views.sales_table(result["sales"], names, self.timezone, with_codes=True))
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
+            self.console.say(total)  # again below a long list, where the eye ends
 
-    def ask_period(self) -> tuple[dt.date | None, dt.date | None]:
-        error = "Data inválida: use dd/mm/aaaa (exemplo: 05/11/2026) ou deixe em branco."
+    def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
+        """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""
+        error = views.date_error("Data inválida: use dd/mm/aaaa (exemplo: 05/11/2026) ou deixe em branco.")
         while True:
-            start = self.console.ask_optional("Data inicial (dd/mm/aaaa, Enter para sem início): ", parse_br_date, error)
-            end = self.console.ask_optional("Data final (dd/mm/aaaa, Enter para sem fim): ", parse_br_date, error)
+            start = self.console.ask_optional(f"Data inicial (dd/mm/aaaa, Enter para {open_start}): ", parse_day, error)
+            end = self.console.ask_optional(f"Data final (dd/mm/aaaa, Enter para {open_end}): ", parse_day, error)
             try:
                 check_range(start, end)
                 return start, end
@@ -383,6 +424,7 @@ class Interactive:
             ("Total de um vendedor", self.seller_total),
             ("Melhor loja", self.best_store),
             ("Melhor vendedor", self.best_seller),
+            ("Vendas ao longo do tempo (por dia, semana ou mês)", self.sales_over_time),
             ("Total de uma rede", self.network_total),
             ("Total de uma loja", self.store_total),
             ("Listar vendedores", self.list_sellers),
@@ -406,8 +448,8 @@ class Interactive:
         if seller is None:
             return
         start, end = self.ask_period()
-        result = self.api.report("seller_total", start, end, seller_id=seller["id"])
-        self.console.say(views.total_line(f"Vendas de {result['seller']['name']}", result, start, end))
+        result = self.api.report("seller_total", start, end, seller_id=seller["id"], detail=True)
+        self.say_total_by_store(views.total_line(f"Vendas de {result['seller']['name']}", result, start, end), result)
 
     def store_total(self) -> None:
         store = self.admin.pick_store()
@@ -422,8 +464,16 @@ class Interactive:
         if network is None:
             return
         start, end = self.ask_period()
-        result = self.api.report("network_total", start, end, network_id=network["id"])
-        self.console.say(views.total_line(f"Vendas da rede {result['network']['name']}", result, start, end))
+        result = self.api.report("network_total", start, end, network_id=network["id"], detail=True)
+        self.say_total_by_store(views.total_line(f"Vendas da rede {result['network']['name']}", result, start, end), result)
+
+    def say_total_by_store(self, line: str, result: dict) -> None:
+        """The total, each store's share as a ranking, and the total again below a long list."""
+        self.console.say(line)
+        if result.get("stores"):
+            self.console.show_long(views.ranking("store", result["stores"]))
+            if len(result["stores"]) > 1:
+                self.console.say(line)
 
     def _ranking(self, method: str, kind: str, title: str) -> None:
         start, end = self.ask_period()
@@ -431,11 +481,11 @@ class Interactive:
         def parse_size(answer: str) -> int:
             if not answer:
                 return DEFAULT_RANKING_SIZE
-            if answer.isdigit() and 1 <= int(answer) <= MAX_RANKING_SIZE:
+            if answer.isdigit() and 1 <= int(answer) <= MAX_RANKING_LIMIT:
                 return int(answer)
             raise ValidationError("limit", "out of range")
         limit = self.console.ask(f"Quantas posições? (Enter para {DEFAULT_RANKING_SIZE}): ", parse_size,
-                                 f"Digite um número de 1 a {MAX_RANKING_SIZE}.")
+                                 f"Digite um número de 1 a {MAX_RANKING_LIMIT}.")
         result = self.api.report(method, start, end, limit=limit)
         self.console.say(f"{title} {views.period(start, end)}:")
         self.console.say(views.ranking(kind, result["ranking"]))
@@ -446,14 +496,38 @@ class Interactive:
     def best_seller(self) -> None:
         self._ranking("best_seller", "seller", "Melhores vendedores")
 
+    def sales_over_time(self) -> None:
+        """The chain's, a store's, a network's or a seller's sales per day, week or month, as bars."""
+        kind = self.console.choose("Agrupar por:", ["Dia", "Semana", "Mês"])
+        if kind is None:
+            return
+        period = ("day", "week", "month")[kind]
+        whose = self.console.choose("De quem:", ["Toda a rede de lojas", "Uma loja", "Uma rede", "Um vendedor"])
+        if whose is None:
+            return
+        params, subject = {}, "Toda a rede de lojas"
+        if whose:
+            picked = (self.admin.pick_store, self.admin.pick_network, self.pick_seller)[whose - 1]()
+            if picked is None:
+                return
+            params[("store_id", "network_id", "seller_id")[whose - 1]] = picked["id"]
+            subject = picked["name"]
+        default = {"day": "os últimos 30 dias", "week": "as últimas 12 semanas", "month": "os últimos 12 meses"}[period]
+        start, end = self.ask_period(default, "hoje")
+        result = self.api.report("sales_by_period", start, end, period=period, **params)
+        self.console.say(subject)
+        self.console.say(views.series_chart(result))
+
     def list_sellers(self) -> None:
         sellers = self.api.sellers()
-        rows = [[s["name"], views.cpf(s["cpf"]), s["id"]] for s in sellers]
-        self.console.say(views.table(["Vendedor(a)", "CPF", "Código"], rows) if rows else "Nenhum vendedor cadastrado.")
+        if not sellers:
+            self.console.say("Nenhum vendedor cadastrado.")
+            return
+        self.console.show_long(views.table(["Vendedor(a)", "CPF"], [[s["name"], views.cpf(s["cpf"])] for s in sellers]))
 
     def list_stores(self) -> None:
         self.forget_stores()  # a manager wants the current list
-        self.console.say(views.stores_table(self.stores()))
+        self.console.show_long(views.stores_table(self.stores()))
 
     def cluster_status(self) -> None:
         self.console.say(views.cluster_table(self.api.status()))

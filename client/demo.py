@@ -2,6 +2,9 @@
 
 Starts a three-node cluster on loopback (CLUSTER, when it names several
 nodes, else DEMO_CLUSTER) with a freshly generated secret and the demo data,
+over TLS with a throw-away CA and node certificate made in DATA_DIR/tls
+(client/demo_tls.py; unless TLS_CERT, TLS_KEY and TLS_CA are set already, or
+there is no `openssl` command: then in clear, on loopback only),
 each node logging to DATA_DIR/node-N.log; waits until a coordinator serves;
 prints each node's pid and how to kill and restart the primary; runs the
 interactive client in the foreground; stops the nodes when it exits.
@@ -18,7 +21,9 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from client.config import ClientConfigError, tls_context
 from client.connection import Connection, ServerUnreachable
+from client.demo_tls import CannotMakeCertificates, make_certificates
 from models.cluster import format_address, parse_cluster
 from models.errors import ValidationError
 from runtime import settings
@@ -29,14 +34,32 @@ DEMO_CLUSTER = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
 STARTUP_TIMEOUT_S = 30.0
 
 
+TLS_KEYS = ("TLS_CERT", "TLS_KEY", "TLS_CA")
+
+
 def answers_ping(address: tuple[str, int]) -> bool:
+    """True when something listens there and answers a ping, or speaks only TLS (a node of an earlier demo, say)."""
     try:
         with socket.create_connection(address, timeout=1.0) as sock:
             sock.settimeout(2.0)
             sock.sendall(encode_request("ping", {}, 1))
-            return b'"result"' in sock.recv(4096)
+            answer = sock.recv(4096)
+            return b'"result"' in answer or b'"tls_required"' in answer
     except OSError:
         return False
+
+
+def with_tls(env: dict, data_dir: Path, cluster: dict) -> dict:
+    """env with TLS_CERT, TLS_KEY and TLS_CA: those given, else a new throw-away CA and node certificate in
+    data_dir/tls; unchanged (plaintext, loopback only) when they cannot be made."""
+    if all(settings.optional(env, key) for key in TLS_KEYS):
+        return env
+    try:
+        files = make_certificates(data_dir / "tls", sorted({host for host, _ in cluster.values()}))
+    except CannotMakeCertificates as exc:
+        print(f"Aviso: sem TLS nesta demo ({exc}); os nós falam em texto claro, só em loopback.", file=sys.stderr)
+        return env
+    return {**env, "TLS_CERT": str(files.cert), "TLS_KEY": str(files.key), "TLS_CA": str(files.ca)}
 
 
 def main() -> int:
@@ -54,6 +77,12 @@ def main() -> int:
            "CLUSTER_SECRET": environment.get("CLUSTER_SECRET") or secrets.token_urlsafe(24)}
     data_dir = Path(settings.text(env, "DATA_DIR"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    env = with_tls(env, data_dir, cluster)
+    try:
+        client_tls = tls_context(env)
+    except ClientConfigError as exc:
+        print(f"onsell: {exc}", file=sys.stderr)
+        return 2
     busy = [n for n, address in cluster.items() if answers_ping(address)]
     if busy:
         print(f"Já há um servidor onsell em {format_address(cluster[busy[0]])}: pare-o antes de rodar a demo.", file=sys.stderr)
@@ -69,7 +98,9 @@ def main() -> int:
         nodes[node_id] = (process, log_path)
         print(f"nó {node_id}: pid {process.pid}, em {format_address(cluster[node_id])}, log em {log_path}")
     try:
-        if not wait_for_coordinator(cluster, nodes):
+        if client_tls is not None:
+            print(f"TLS: autoridade (CA) em {env['TLS_CA']}; o cliente a usa pela variável TLS_CA")
+        if not wait_for_coordinator(cluster, nodes, tls=client_tls):
             return 1
         explain(cluster, nodes, write_start_script(env, data_dir))
         return subprocess.call([sys.executable, "-m", "client"], env=env)
@@ -109,10 +140,10 @@ def is_node_process(pid: int, node_id: int) -> bool:
     return b"server" in argv and any(a == b"--id" and b == str(node_id).encode() for a, b in zip(argv, argv[1:]))
 
 
-def wait_for_coordinator(cluster: dict, nodes: dict, clock=None) -> bool:
+def wait_for_coordinator(cluster: dict, nodes: dict, clock=None, tls=None) -> bool:
     clock = clock or SystemClock()
     deadline = clock.monotonic_s() + STARTUP_TIMEOUT_S
-    connection = Connection(cluster, failover_timeout_s=1.0, clock=clock)
+    connection = Connection(cluster, failover_timeout_s=1.0, clock=clock, tls_context=tls)
     try:
         while True:
             dead = [n for n, (p, _) in nodes.items() if p.poll() is not None]
@@ -134,9 +165,10 @@ def write_start_script(env: dict, data_dir: Path) -> Path:
     """data/start-node.sh N: starts node N of this demo cluster again, logging to the same file as before
     (data/node-N.log), in the background; it holds the demo's secret, so 0700."""
     path = data_dir / "start-node.sh"
+    tls_env = "".join(f"{key}={shlex.quote(env[key])} " for key in TLS_KEYS if env.get(key))
     path.write_text("#!/bin/sh\n# Starts node N of the cluster that `make demo` runs: sh " + str(path) + " N\n"
                     "node=\"${1:?node id}\"\n"
-                    f"CLUSTER={shlex.quote(env['CLUSTER'])} CLUSTER_SECRET={shlex.quote(env['CLUSTER_SECRET'])} "
+                    f"CLUSTER={shlex.quote(env['CLUSTER'])} CLUSTER_SECRET={shlex.quote(env['CLUSTER_SECRET'])} {tls_env}"
                     f"DATA_DIR={shlex.quote(str(data_dir))} {shlex.quote(sys.executable)} -m server --id \"$node\" "
                     f">> {shlex.quote(str(data_dir))}/node-\"$node\".log 2>&1 &\n"
                     f"echo $! > {shlex.quote(str(data_dir))}/node-\"$node\".pid  # the demo stops it when it ends\n"

@@ -29,7 +29,8 @@ from models.people import (
 
 STORES = "stores"
 USERS = "users"
-KINDS = (STORES, USERS)
+SALES = "sales"  # read line by line: client/sales_import.py
+KINDS = (STORES, USERS)  # read whole by parse_file
 MAX_BATCH_ROWS = 1000  # the server's limit per call
 # Hashing a PIN costs ~40 ms on the server: a batch with many PINs would run past the client's failover
 # timeout, and a resent batch answers "exists" for what the first try created (wrong counts, no harm).
@@ -42,18 +43,26 @@ COLUMNS = {
     USERS: {"cpf": ("cpf",), "name": ("nome", "name"),
             "birth_year": ("ano_nascimento", "ano_de_nascimento", "nascimento", "birth_year", "birthyear"),
             "role": ("perfil", "role"), "pin": ("pin",)},
+    SALES: {"sale_id": ("id", "codigo", "venda", "sale_id"), "cpf": ("cpf", "vendedor", "seller"), "cnpj": ("cnpj", "loja", "store"),
+            "amount": ("valor", "amount", "value"), "date": ("data", "dia", "date", "sold_on")},
 }
-REQUIRED = {STORES: ("network", "name", "cnpj"), USERS: ("cpf", "name", "birth_year", "role")}
-EXPECTED_HEADER = {STORES: "rede;loja;cnpj", USERS: "cpf;nome;ano_nascimento;perfil;pin"}
+REQUIRED = {STORES: ("network", "name", "cnpj"), USERS: ("cpf", "name", "birth_year", "role"), SALES: ("cpf", "cnpj", "amount", "date")}
+EXPECTED_HEADER = {STORES: "rede;loja;cnpj", USERS: "cpf;nome;ano_nascimento;perfil;pin", SALES: "id;cpf;cnpj;valor;data"}
 COUNTED = {"created": "criados", "exists": "já existiam", "refused": "recusados"}
 
 _FIELD_NAMES = {"network": "rede", "name": "nome", "cnpj": "CNPJ", "cpf": "CPF", "birth_year": "ano de nascimento",
-                "role": "perfil", "pin": "PIN", "rows": "linha"}
+                "role": "perfil", "pin": "PIN", "rows": "linha", "seller": "CPF", "store": "CNPJ", "amount": "valor",
+                "sold_on": "data", "sale_id": "id"}
 _SERVER_REASONS = {
     "weak_pin": "PIN fraco (um dígito repetido ou uma sequência, como 1111 ou 1234)",
     "already_exists": "já existe com outro registro",
     "not_found": "não encontrado",
     "forbidden": "não permitido",
+    "no seller has this id or CPF": "nenhum vendedor tem este CPF",
+    "no store has this id or CNPJ": "nenhuma loja tem este CNPJ",
+    "already used for a different sale": "este id já é de outra venda",
+    "used by another row of this batch with other content": "este id está em outra linha com outros dados",
+    "must not be in the future": "data no futuro",
 }
 _MODEL_REASONS = [
     (re.compile(r"invalid check digits"), "dígitos verificadores inválidos"),

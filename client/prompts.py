@@ -50,12 +50,15 @@ def parse_day(text: str) -> dt.date:
     return parse_iso_date(text.strip(), "date") if "-" in text else parse_br_date(text, "date")
 
 
-def ask_new_pin(console: Console, prompt: str = "Escolha um PIN (4 a 8 dígitos): ", allow_back: bool = False) -> str | None:
+def ask_new_pin(console: Console, prompt: str = "Escolha um PIN (4 a 8 dígitos): ", allow_back: bool = False,
+                typed: str | None = None) -> str | None:
     """A PIN typed twice the same way. A weak one is asked again at once, by the server's own rule (models.people),
     rather than after the round trip; the server still checks. With allow_back, Enter at the first question gives None
-    (the prompt should say so)."""
+    (the prompt should say so). `typed`: a PIN the person already typed (at sign-in), so only its repetition is asked."""
     while True:
-        if allow_back:
+        if typed is not None:
+            pin, typed = typed, None
+        elif allow_back:
             pin = console.ask_optional(prompt, parse_pin, f"{PIN_ERROR} Enter para voltar.", secret=True)
             if pin is None:
                 return None

@@ -131,9 +131,11 @@ class SaleQueue:
 class QueueSender:
     """A background thread that keeps sending the queue with a connection of its own."""
 
-    def __init__(self, queue: SaleQueue, servers: dict[int, tuple[str, int]], failover_timeout_s: float, clock=None):
+    def __init__(self, queue: SaleQueue, servers: dict[int, tuple[str, int]], failover_timeout_s: float, clock=None,
+                 tls_context=None):
         self.queue = queue
-        self.connection = Connection(servers, failover_timeout_s=failover_timeout_s, clock=clock or queue.clock)
+        self.connection = Connection(servers, failover_timeout_s=failover_timeout_s, clock=clock or queue.clock,
+                                     tls_context=tls_context)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sale-queue-sender", daemon=True)

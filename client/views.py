@@ -5,9 +5,11 @@ import re
 from zoneinfo import ZoneInfo
 
 from client.connection import RemoteError
-from models.dates import format_br_date
+from models.dates import NOT_A_CALENDAR_DATE, format_br_date
 from models.documents import format_cnpj, format_cpf
 from models.money import format_brl
+from models.people import MIN_AGE_YEARS, OLDEST_BIRTH_YEAR
+from models.records import Total
 
 BAR_WIDTH = 30
 _PARTIAL_BLOCKS = " ▏▎▍▌▋▊▉"
@@ -104,6 +106,21 @@ def document_error(kind: str):
             return f"{kind} inválido: os dígitos verificadores não conferem (confira o número digitado)."
         return f"{kind} inválido: digite os {DOCUMENT_LENGTHS[kind]} dígitos ({DOCUMENT_MASKS[kind]})."
     return explain
+
+
+def date_error(otherwise: str):
+    """For Console.ask: a day that does not exist (31/02) said as such; any other mistake gets `otherwise`."""
+    def explain(error) -> str:
+        if getattr(error, "reason", "") == NOT_A_CALENDAR_DATE:
+            return "Data inválida: esse dia não existe no calendário (confira o dia e o mês)."
+        return otherwise
+    return explain
+
+
+def birth_year_error(current_year: int) -> str:
+    youngest = current_year - MIN_AGE_YEARS
+    return (f"Ano inválido: de {OLDEST_BIRTH_YEAR} a {youngest} (é preciso ter ao menos {MIN_AGE_YEARS} anos), "
+            "ou Enter para voltar.")
 
 
 # Errors whose meaning depends on more than data.reason (docs/protocol.md, "Administration" and "Voids")
@@ -217,10 +234,10 @@ def ranking(kind: str, entries: list[dict]) -> str:
     key, title = ("store", "Loja") if kind == "store" else ("seller", "Vendedor(a)")
     totals = [cents_of(e["total"]) for e in entries]
     rows = [
-        [f"{i}º", e[key]["name"], wire_money(e["total"]), str(e["count"]), bar(t, max(totals))]
+        [f"{i}º", e[key]["name"], wire_money(e["total"]), str(e["count"]), money(Total(t, e["count"]).average_cents), bar(t, max(totals))]
         for i, (e, t) in enumerate(zip(entries, totals), start=1)
     ]
-    return table(["#", title, "Total", "Vendas", ""], rows, right={0, 2, 3})
+    return table(["#", title, "Total", "Vendas", "Ticket médio", ""], rows, right={0, 2, 3, 4})
 
 
 def period(start: dt.date | None, end: dt.date | None) -> str:
@@ -233,8 +250,62 @@ def period(start: dt.date | None, end: dt.date | None) -> str:
     return "em todo o período"
 
 
+def sales_count(count: int) -> str:
+    """"1 venda", "2 vendas"."""
+    return f"{count} venda{'' if count == 1 else 's'}"
+
+
+def total_text(result: dict) -> str:
+    """"R$ 25,01 em 4 vendas, ticket médio R$ 6,25" from a wire total {total, count}."""
+    total = Total(cents_of(result["total"]), result["count"])
+    text = f"{money(total.total_cents)} em {sales_count(total.count)}"
+    return text + (f", ticket médio {money(total.average_cents)}" if total.count else "")
+
+
 def total_line(what: str, result: dict, start, end) -> str:
-    return f"{what} {period(start, end)}: {wire_money(result['total'])} em {result['count']} venda(s)."
+    return f"{what} {period(start, end)}: {total_text(result)}."
+
+
+MONTHS = ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez")
+WEEKDAYS = ("seg", "ter", "qua", "qui", "sex", "sáb", "dom")
+
+
+def bucket_label(period_kind: str, first: dt.date, last: dt.date) -> str:
+    """How one point of a series is named: "qui 29/01/2026", "02/03 a 08/03/2026", "mar/2026"."""
+    if period_kind == "day":
+        return f"{WEEKDAYS[first.weekday()]} {date(first)}"
+    whole_month = first.day == 1 and (last + dt.timedelta(days=1)).day == 1
+    if period_kind == "month" and whole_month:
+        return f"{MONTHS[first.month - 1]}/{first.year}"
+    return f"{first:%d/%m} a {date(last)}" if first != last else date(first)
+
+
+def change_against(current_cents: int, previous_cents: int) -> str:
+    """"▲ 12,4%", "▼ 3,0%" or "= 0,0%" against the previous period; a phrase when it had no sales."""
+    if previous_cents <= 0:
+        return "sem vendas no período anterior"
+    tenths = round((current_cents - previous_cents) * 1000 / previous_cents)
+    arrow = "▲" if tenths > 0 else "▼" if tenths < 0 else "="
+    return f"{arrow} {abs(tenths) // 10},{abs(tenths) % 10}%"
+
+
+def series_chart(result: dict) -> str:
+    """A reports.sales_by_period answer as a table with one bar per period, the whole and the change against the
+    period before."""
+    kind = result["period"]
+    points = [(dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]), p) for p in result["series"]]
+    totals = [cents_of(p["total"]) for _, _, p in points]
+    title = {"day": "Dia", "week": "Semana", "month": "Mês"}[kind]
+    rows = [[bucket_label(kind, first, last), wire_money(p["total"]), str(p["count"]),
+             wire_money(p["average"]) if p["count"] else "-", bar(t, max(totals, default=0))]
+            for (first, last, p), t in zip(points, totals)]
+    previous = result["previous"]
+    start, end = dt.date.fromisoformat(result["from"]), dt.date.fromisoformat(result["to"])
+    lines = [table([title, "Total", "Vendas", "Ticket médio", ""], rows, right={1, 2, 3}),
+             f"Total {period(start, end)}: {total_text(result)}.",
+             f"Período anterior ({period(dt.date.fromisoformat(previous['from']), dt.date.fromisoformat(previous['to']))}): "
+             f"{total_text(previous)}; variação: {change_against(cents_of(result['total']), cents_of(previous['total']))}."]
+    return "\n".join(lines)
 
 
 ROLE_IN_CLUSTER = {"coordinator": "coordenador", "follower": "seguidor", "down": "fora do ar",
@@ -267,11 +338,12 @@ def pending_table(pending) -> str:
     return table(["Data", "Loja", "Valor", "Situação"], rows, right={2})
 
 
-def sales_table(sales: list[dict], store_names: dict[str, str], with_codes: bool = False) -> str:
-    """A seller's sales; with_codes adds the sale code, which a manager needs to cancel a sale."""
-    rows = [[date(s["sold_on"]), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])]
+def sales_table(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo, with_codes: bool = False) -> str:
+    """A seller's sales with the time each was recorded; with_codes adds the sale code, which a manager needs to cancel
+    a sale."""
+    rows = [[date(s["sold_on"]), recorded_time(s, zone), store_names.get(s["store_id"], s["store_id"]), wire_money(s["amount"])]
             + ([s["sale_id"]] if with_codes else []) for s in sales]
-    return table(["Data", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={2})
+    return table(["Data", "Hora", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={3})
 
 
 def sale_choices(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo) -> tuple[str, list[str]]:
@@ -291,8 +363,8 @@ def store_state(store: dict) -> str:
 
 
 def stores_table(stores: list[dict]) -> str:
-    rows = [[s["name"], s["network"]["name"], cnpj(s["cnpj"]), store_state(s), s["id"]] for s in stores]
-    return table(["Loja", "Rede", "CNPJ", "Situação", "Código"], rows) if rows else "Nenhuma loja cadastrada."
+    rows = [[s["name"], s["network"]["name"], cnpj(s["cnpj"]), store_state(s)] for s in stores]
+    return table(["Loja", "Rede", "CNPJ", "Situação"], rows) if rows else "Nenhuma loja cadastrada."
 
 
 def store_list(store_ids: list[str], store_names: dict[str, str]) -> str:

@@ -55,6 +55,10 @@ def move_seller(conn: sqlite3.Connection, loser: str, winner: str) -> None:
         conn.execute(delete, (loser,))
 
 
+def _key_filter(who: str, keys_sql: str) -> str:
+    return f"AND {who}_id IN ({keys_sql})" if keys_sql else ""
+
+
 def rows_covering(who: str, start: dt.date | None, end: dt.date | None,
                   keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
     """SQL and params selecting (key, total_cents, sale_count) rows of `who` (store/seller) covering the range exactly:
@@ -64,10 +68,20 @@ def rows_covering(who: str, start: dt.date | None, end: dt.date | None,
     split = split_range(start, end)
     spans = [("day", first, last) for first, last in split.day_ranges]
     spans += [("month", *split.month_range)] if split.month_range else []
-    key_filter = f"AND {who}_id IN ({keys_sql})" if keys_sql else ""
+    key_filter = _key_filter(who, keys_sql)
     parts, params = [], []
     for period, first, last in spans:
         parts.append(f"SELECT {who}_id AS key, total_cents, sale_count FROM {_TABLES[who, period]} "
                      f"WHERE {period} >= ? AND {period} <= ? {key_filter}")
         params += [first, last, *keys_params]
     return " UNION ALL ".join(parts), params
+
+
+def sums_by_period(who: str, period: str, first: str, last: str,
+                   keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
+    """SQL and params selecting (day or month, total_cents, sale_count) summed over `who`'s rows (all, or those of
+    keys IN (keys_sql)) from `first` to `last` inclusive (ISO days, or YYYY-MM months)."""
+    key_filter = _key_filter(who, keys_sql)
+    sql = (f"SELECT {period}, SUM(total_cents), SUM(sale_count) FROM {_TABLES[who, period]} "
+           f"WHERE {period} >= ? AND {period} <= ? {key_filter} GROUP BY {period}")
+    return sql, [first, last, *keys_params]

@@ -77,6 +77,7 @@ class Database:
             self.incarnation = begin_incarnation(self._writer_conn, node_id)
         self.after_commit: list[Callable[[sqlite3.Connection], None]] = []
         self.on_error: list[Callable[[BaseException], None]] = []  # told of every SQLite error (server.integrity checks the file)
+        self.after_batch: list[Callable[[int], None]] = []  # called with how many writes each commit held (metrics)
         self._jobs: queue.Queue = queue.Queue()
         self._readers: queue.Queue = queue.Queue()
         for _ in range(READ_POOL_SIZE):
@@ -196,6 +197,8 @@ class Database:
                     outcomes.append((future, False, exc))
             conn.execute("COMMIT")
             self.commits += 1
+            for observe in self.after_batch:
+                observe(len(batch))
             for listener in self.after_commit:  # before anyone is answered: what they wrote is visible
                 listener(conn)
         except sqlite3.Error as exc:

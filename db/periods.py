@@ -38,3 +38,46 @@ def split_range(start: dt.date | None, end: dt.date | None) -> Split:
     months = (first_whole.isoformat()[:7] if first_whole else OPEN_START_MONTH,
               last_whole.isoformat()[:7] if last_whole else OPEN_END_MONTH)
     return Split(tuple(days), months)
+
+
+PERIODS = ("day", "week", "month")  # a week starts on Monday (ISO 8601), a month on its 1st
+
+
+def period_start(period: str, day: dt.date) -> dt.date:
+    """The first day of the day, week or month that holds `day`."""
+    if period == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_period_start(period: str, day: dt.date) -> dt.date:
+    first = period_start(period, day)
+    if period == "month":
+        return _first_of_next_month(first)
+    return first + dt.timedelta(days=7 if period == "week" else 1)
+
+
+def cut_buckets(period: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive inclusive (first, last) days covering [start, end] exactly, one per day, week or month;
+    the first and last are cut at the range's ends, so the buckets add up to the range."""
+    buckets, first = [], start
+    while first <= end:
+        last = min(end, _next_period_start(period, first) - dt.timedelta(days=1))
+        buckets.append((first, last))
+        first = last + dt.timedelta(days=1)
+    return buckets
+
+
+def count_buckets(period: str, start: dt.date, end: dt.date) -> int:
+    """How many buckets cut_buckets would give, without making them (to refuse a range too long first)."""
+    if period == "day":
+        return (end - start).days + 1
+    if period == "week":
+        return (period_start("week", end) - period_start("week", start)).days // 7 + 1
+    return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+def is_whole_month(first: dt.date, last: dt.date) -> bool:
+    return first.day == 1 and _first_of_next_month(first) - dt.timedelta(days=1) == last

@@ -20,7 +20,7 @@ from db.periods import OPEN_END_DAY, OPEN_START_DAY
 from db.voids import Void, find_void, list_voids, store_void, voided_among
 from db.where_in import rows_where_in
 from models.changes import Origin, version
-from models.records import Sale
+from models.records import Sale, Total
 
 if TYPE_CHECKING:  # the annotation only: db.changes reads the kinds' registry, which applies sales with this module
     from db.changes import Stamp
@@ -106,14 +106,19 @@ def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: "Stamp", date_given
     if stored is not None:
         if not stored.same_content(sale, compare_date=date_given):
             raise SaleConflict(f"sale {sale.sale_id} was already recorded with other content")
-        origin = labelled_change(conn, "sale", stored.sale_id, sale_origin(stored))
-        if origin is not None:  # None: content relayed under another change whose origin is not that label
-            stamp.touch(origin)
+        touch_stored(conn, stamp, stored)
         return stored, True
     origin = stamp.log(conn, "sale", sale.sale_id)
     new = dataclasses.replace(sale, origin_node=origin.node, origin_epoch=origin.epoch, origin_seq=origin.seq)
     insert_sales(conn, [new])
     return new, False
+
+
+def touch_stored(conn: sqlite3.Connection, stamp: "Stamp", sale: Sale) -> None:
+    """A write found `sale` already stored: its answer waits for the sale's change to be replicated too."""
+    origin = labelled_change(conn, "sale", sale.sale_id, sale_origin(sale))
+    if origin is not None:  # None: content relayed under another change whose origin is not that label
+        stamp.touch(origin)
 
 
 def sale_origin(sale: Sale) -> Origin:
@@ -137,6 +142,20 @@ class SalesRepository:
             ).fetchall()
             return [_sale(r) for r in rows]
         return self.db.read(query)
+
+    def seller_by_store(self, seller_id: str, start: dt.date | None, end: dt.date | None) -> list[tuple[str, str, Total]]:
+        """(store id, name, total) of the seller's unvoided sales in the range per store, highest first. From the sales
+        (there is no seller-and-store aggregate): one seller's rows, found by the (seller, day) index."""
+        def query(conn: sqlite3.Connection):
+            return conn.execute(
+                """SELECT s.store_id, COALESCE(st.name, ''), SUM(s.amount_cents) AS total, COUNT(*) FROM sales s
+                   LEFT JOIN stores st ON st.id = s.store_id
+                   WHERE s.seller_id = ? AND s.sold_on >= ? AND s.sold_on <= ?
+                     AND NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = s.sale_id)
+                   GROUP BY s.store_id ORDER BY total DESC, st.name""",
+                (seller_id, *date_bounds(start, end)),
+            ).fetchall()
+        return [(store_id, name, Total(cents, count)) for store_id, name, cents, count in self.db.read(query)]
 
     def find_void(self, sale_id: str) -> Void | None:
         return self.db.read(lambda c: find_void(c, sale_id))

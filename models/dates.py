@@ -15,6 +15,9 @@ _BR_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")  # matched whole
 MAX_BACKDATE_DAYS = 366
 
 
+NOT_A_CALENDAR_DATE = "is not a real calendar date"  # the reason when the form is right but the day does not exist
+
+
 def parse_iso_date(value: object, field: str) -> dt.date:
     """A real calendar date from "YYYY-MM-DD"; "2026-02-30" is rejected."""
     if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
@@ -22,7 +25,7 @@ def parse_iso_date(value: object, field: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ValidationError(field, "is not a real calendar date") from None
+        raise ValidationError(field, NOT_A_CALENDAR_DATE) from None
 
 
 def parse_br_date(text: str, field: str = "date") -> dt.date:
@@ -34,7 +37,7 @@ def parse_br_date(text: str, field: str = "date") -> dt.date:
     try:
         return dt.date(year, month, day)
     except ValueError:
-        raise ValidationError(field, "is not a real calendar date") from None
+        raise ValidationError(field, NOT_A_CALENDAR_DATE) from None
 
 
 def format_br_date(day: dt.date) -> str:

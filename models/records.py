@@ -40,6 +40,13 @@ def store_id_for(cnpj: str) -> str:
     return str(uuid.uuid5(_CATALOGUE_NAMESPACE, "store:" + cnpj))
 
 
+def imported_sale_id(seller: str, store: str, cents: int, day: str, line: int) -> str:
+    """The id of an imported sale that came without one: from its content and its line in the file, so importing the
+    same file again finds every sale already there (and two equal sales on two lines stay two). `seller` and `store`
+    as the file names them, normalised (CPF or CNPJ digits, or the id)."""
+    return str(uuid.uuid5(_CATALOGUE_NAMESPACE, f"sale:{seller}|{store}|{cents}|{day}|{line}"))
+
+
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -110,6 +117,14 @@ class Total:
 
     total_cents: int = 0
     count: int = 0
+
+    @property
+    def average_cents(self) -> int:
+        """The average ticket, rounded half away from zero to the cent; 0 with no sales."""
+        if self.count <= 0:
+            return 0
+        half_up = (2 * abs(self.total_cents) + self.count) // (2 * self.count)
+        return half_up if self.total_cents >= 0 else -half_up
 
 
 MIN_VOID_REASON = 3

@@ -30,7 +30,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "data", SERVER, "node N keeps `DATA_DIR/node-N.db`"),
     Setting("TIMEZONE", "America/Sao_Paulo", BOTH, "the chain's time zone: what \"today\" is for a sale"),
     Setting("LOG_LEVEL", "INFO", SERVER, "DEBUG, INFO, WARNING or ERROR"),
-    Setting("MAX_CONNECTIONS", "4096", SERVER, "connections at once (a till each); one more gets `unavailable` and is closed"),
+    Setting("TLS_CERT", None, SERVER,
+            "the node's certificate (PEM); with `TLS_KEY` and `TLS_CA` the node speaks only TLS, to tills and to peers; it must name "
+            "(subjectAltName) the host the node has in `CLUSTER`, and may be one certificate shared by every node"),
+    Setting("TLS_KEY", None, SERVER, "the private key of `TLS_CERT` (PEM, unencrypted; keep it 0600)"),
+    Setting("TLS_CA", None, BOTH,
+            "the authority's certificate (PEM): nodes accept peers whose certificate chains to it; a client with it speaks TLS and "
+            "verifies the node against it (without it, plaintext)"),
+    Setting("ALLOW_PLAINTEXT", "off", SERVER,
+            "`on`: a node without TLS may listen on an address that is not loopback (a warning is logged); "
+            "`off`: it refuses to start"),
+    Setting("MAX_CONNECTIONS", "4096", SERVER,
+            "connections at once (a till each); when all are taken, a new one takes the slot of the oldest that has "
+            "not sent a whole request yet (closed); with every slot served, one more gets `unavailable` and is closed"),
     Setting("LISTEN_BACKLOG", "4096", SERVER,
             "connections the kernel holds while they wait to be accepted (capped by `net.core.somaxconn`): room for every "
             "till reconnecting at once after a failover"),
@@ -53,6 +65,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPLICATION_TIMEOUT_MS", "2000", CLUSTER, "longest wait for them; then the write is acknowledged with the copies it has"),
     Setting("ANTI_ENTROPY_INTERVAL_S", "60", CLUSTER,
             "how often the coordinator compares a digest of its sales and voids with each follower's and repairs any difference"),
+    Setting("METRICS_ADDRESS", None, SERVER,
+            "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
+            "`/healthz` over HTTP; keep it on a private address"),
     Setting("STOP_TIMEOUT_MS", "1500", SERVER, "on SIGTERM or Ctrl+C, how long waiting writes may take to finish"),
     Setting("CLIENT_FAILOVER_TIMEOUT_MS", "5000", CLIENT,
             "how long a request may look for a coordinator before the sale is queued or the error shown"),

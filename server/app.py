@@ -26,13 +26,16 @@ from server.controllers.cluster import ClusterController
 from server.controllers.people import PeopleController
 from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
+from server.controllers.sales_import import SalesImportController
 from server.dispatch import Dispatcher
 from server.integrity import IntegrityMonitor
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
+from server.metrics import MetricsServer, NodeMetrics
 from server.pins import hash_pin
 from server.tcp import RpcServer
 from server.tokens import TokenSigner
+from wire import tls
 
 log = logging.getLogger("onsell.server")
 ACCEPT_POLL_S = 0.2  # how often the accept loop looks for a stop request
@@ -48,6 +51,7 @@ class Node:
     ledger: Ledger
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
+    metrics_server: MetricsServer | None = None  # None: METRICS_ADDRESS is off
     integrity: IntegrityMonitor | None = None  # None: nobody checks the file (in-process tests)
 
     def start(self) -> "Node":
@@ -57,9 +61,17 @@ class Node:
             self.integrity.start()  # in the background: the check does not delay the start
         if self.server is not None:
             host, port = self.server.server_address[:2]
-            log.info("node %d listening on %s", self.config.node_id, format_address((host, port)))
+            log.info("node %d listening on %s (%s)", self.config.node_id, format_address((host, port)),
+                     "TLS only" if self.config.tls else "plaintext")
+            if self.config.tls is None and not tls.is_loopback(host):
+                log.warning("%s", event("plaintext_listener", f"serving in clear on {host}, which is not a loopback address "
+                                        "(ALLOW_PLAINTEXT=on): PINs, tokens and peer messages cross the network unencrypted").line())
             threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S}, name="tcp-accept",
                              daemon=True).start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+            log.info("node %d serves /metrics and /healthz on http://%s", self.config.node_id,
+                     format_address(self.metrics_server.address))
         return self
 
     def stop(self) -> None:
@@ -75,6 +87,8 @@ class Node:
         self.cluster.stop(writes_deadline, threads_deadline)
         if self.server is not None:
             self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.database.close()
 
 
@@ -88,10 +102,12 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     def now_iso() -> str:
         return iso_utc(clock.now())
 
+    server_tls = tls.server_context(config.tls) if config.tls else None
     if len(config.cluster) == 1:
         cluster = SingleNode(config.node_id, config.address, changes)
     else:
-        cluster = ClusterNode(config, database, changes, clock, now_iso)
+        peer_tls = tls.client_context(config.tls.ca, identity=config.tls) if config.tls else None
+        cluster = ClusterNode(config, database, changes, clock, now_iso, peer_tls)
     ledger = Ledger(config.node_id, database, cluster)
     cluster.use_ledger(ledger)
     if demo:
@@ -105,20 +121,27 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
-        ReportsController(reports, users, catalogue, sales, config.timezone),
+        ReportsController(reports, users, catalogue, sales, config.timezone, clock),
+        SalesImportController(ledger, catalogue, users, clock, config.timezone, config.max_sale_cents),
         CatalogueController(ledger, catalogue, users, clock),
         PeopleController(ledger, users, clock),
         ClusterController(cluster),
     ]
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + [cluster.peer_methods()], tokens, clock.wall_s,
                                   gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
-    server = None
+    server = metrics_server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
-                           config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock)
+                           config.listen_backlog, config.line_timeout_s, config.max_connections_per_ip, clock, server_tls)
+        if config.metrics_address is not None:
+            metrics = NodeMetrics(clock.monotonic_s)
+            dispatcher.observer = metrics
+            database.after_batch.append(metrics.observe_commit)
+            metrics.watch(cluster.status, server.open_connections)
+            metrics_server = MetricsServer(config.metrics_address, metrics, cluster.status)
     integrity = IntegrityMonitor(config.database_path, clock)
     database.on_error.append(integrity.request)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server, integrity)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server, integrity)
 
 
 def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:

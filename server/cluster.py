@@ -94,7 +94,8 @@ class SingleNode:
 
 
 class ClusterNode:
-    def __init__(self, config: Config, database: Database, changes: ChangeLog, clock, now_iso):
+    def __init__(self, config: Config, database: Database, changes: ChangeLog, clock, now_iso, peer_tls=None):
+        """peer_tls: the ssl context of the links to the other nodes (wire/tls.py), None for plaintext."""
         self.config = config
         self.node_id = config.node_id
         self.db = database
@@ -104,8 +105,8 @@ class ClusterNode:
         timing = config.timing
         self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), clock.wall_ms)
         timeout_s = timing.failure_ms / 1000
-        election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
-        replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
+        replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         # The epoch to start from is the highest this file has seen, in node_state or in its log: a file restored or
         # copied may hold changes of later epochs than it persisted, and a node alone must not take one of those again.
         start_epoch = max(database.read(load_epoch), highest_epoch(changes.vector()))
@@ -114,7 +115,7 @@ class ClusterNode:
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
                                              timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
         self.election.listen(self.replication.follow_role)
-        anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s) for n, a in peers.items()}
+        anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
                                               self._may_compare)
 

@@ -3,6 +3,7 @@
 
 import os
 import secrets
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,6 +14,8 @@ from models.errors import ValidationError
 from models.money import MAX_SALE_CENTS, parse_amount
 from runtime import settings
 from runtime.settings import SettingError, whole_number
+from wire import tls
+from wire.tls import TlsFiles
 
 SECRET_FILE = "cluster-secret"
 MIN_SECRET_LENGTH = 16
@@ -48,6 +51,9 @@ class Config:
     void_window_s: float = 30 * 60
     max_sale_cents: int = MAX_SALE_CENTS
     anti_entropy_interval_s: int = settings.default_int("ANTI_ENTROPY_INTERVAL_S")
+    metrics_address: tuple[str, int] | None = None  # None: no /metrics nor /healthz
+    tls: TlsFiles | None = None  # None: plaintext (only on loopback unless allow_plaintext)
+    allow_plaintext: bool = False
 
     @property
     def address(self) -> tuple[str, int]:
@@ -94,6 +100,12 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
     if log_level not in LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
     data_dir = Path(settings.text(env, "DATA_DIR"))
+    tls_files = _tls(env)
+    allow_plaintext = settings.switch(env, "ALLOW_PLAINTEXT")
+    host = cluster[node_id][0]
+    if tls_files is None and not allow_plaintext and not tls.is_loopback(host):
+        raise ConfigError("ALLOW_PLAINTEXT", f"is off and node {node_id} would listen in clear on {host}, not a loopback address: "
+                                             "set TLS_CERT, TLS_KEY and TLS_CA, or ALLOW_PLAINTEXT=on")
     return Config(
         node_id=node_id,
         cluster=cluster,
@@ -118,7 +130,50 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
         max_sale_cents=_max_sale(env),
         anti_entropy_interval_s=whole_number(env, "ANTI_ENTROPY_INTERVAL_S"),
+        metrics_address=_metrics_address(env, node_id, cluster),
+        tls=tls_files,
+        allow_plaintext=allow_plaintext,
     )
+
+
+def _metrics_address(env: dict, node_id: int, cluster: dict) -> tuple[str, int] | None:
+    """METRICS_ADDRESS: empty (off), `host:port` for this node, or `id=host:port,…` as CLUSTER (a node not listed: off)."""
+    raw = (settings.optional(env, "METRICS_ADDRESS") or "").strip()
+    if not raw:
+        return None
+    try:
+        addresses = parse_cluster(raw if "=" in raw else f"{node_id}={raw}", "METRICS_ADDRESS")
+    except ValidationError as exc:
+        raise ConfigError("METRICS_ADDRESS", exc.reason) from None
+    address = addresses.get(node_id)
+    if address is not None and address in cluster.values():
+        raise ConfigError("METRICS_ADDRESS", f"{address[0]}:{address[1]} is a node's address in CLUSTER")
+    return address
+
+
+def _tls(env: dict) -> TlsFiles | None:
+    """TLS_CERT, TLS_KEY and TLS_CA: all three (checked by building the contexts from them) or none."""
+    paths = {key: settings.optional(env, key) for key in ("TLS_CERT", "TLS_KEY", "TLS_CA")}
+    if not any(paths.values()):
+        return None
+    missing = [key for key, value in paths.items() if not value]
+    if missing:
+        raise ConfigError(missing[0], "is required with " + " and ".join(k for k, v in paths.items() if v) + " (TLS needs all three)")
+    files = TlsFiles(Path(paths["TLS_CERT"]), Path(paths["TLS_KEY"]), Path(paths["TLS_CA"]))
+    for key, path in zip(paths, (files.cert, files.key, files.ca)):
+        if not path.is_file():
+            raise ConfigError(key, f"names {path}, which is not a readable file")
+    try:
+        tls.client_context(files.ca)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("TLS_CA", f"{files.ca} holds no usable CA certificate ({exc})") from None
+    try:
+        tls.server_context(files)
+    except ssl.SSLError as exc:
+        raise ConfigError("TLS_CERT", f"{files.cert} and TLS_KEY {files.key} do not make a usable certificate and key ({exc})") from None
+    except OSError as exc:
+        raise ConfigError("TLS_KEY", f"cannot be read with TLS_CERT ({exc.strerror or exc})") from None
+    return files
 
 
 def _max_sale(env: dict) -> int:

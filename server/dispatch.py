@@ -62,6 +62,7 @@ class Dispatcher:
     gate: Callable[[], None]  # raises not_coordinator (or waits) when this node may not serve clients
     peer_auth: Any = None  # opens the envelopes of PEER methods; None: not in a cluster
     accounts: Callable[[Any], Any] | None = None  # token claims -> the caller as the account is now (server.accounts)
+    observer: Any = None  # counts each answered call of a known method (server.metrics.NodeMetrics); None: nothing counted
 
     @classmethod
     def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s: Callable[[], float],
@@ -98,6 +99,18 @@ class Dispatcher:
 
     def call(self, name: str, params: dict, source: str = "") -> Any:
         """Run one method with raw params; raises RpcError for every failure."""
+        if self.observer is None or name not in self.methods:
+            return self._call(name, params, source)
+        started = self.observer.begin()
+        try:
+            result = self._call(name, params, source)
+        except RpcError as error:
+            self.observer.observe_call(name, started, None, error.code)
+            raise
+        self.observer.observe_call(name, started, result, None)
+        return result
+
+    def _call(self, name: str, params: dict, source: str) -> Any:
         method = self.methods.get(name)
         if method is None:
             raise RpcError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {name}", {"reason": "method_not_found", "method": name})

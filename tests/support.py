@@ -180,7 +180,7 @@ class ServerProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"server exited with {self.process.returncode}: {self.log()[-2000:]}")
         try:
-            client = RawClient(self.port, timeout=2.0)
+            client = self.raw(timeout=2.0)
         except OSError:
             return False
         try:
@@ -241,8 +241,8 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(timeout=10)
 
-    def raw(self) -> RawClient:
-        return RawClient(self.port)
+    def raw(self, timeout: float = 10.0) -> RawClient:
+        return RawClient(self.port, timeout)
 
 
 # Where run_client puts the client's queue when the caller names none: a folder under pytest's own temporary

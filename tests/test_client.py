@@ -45,7 +45,7 @@ def test_seller_session_records_a_sale_and_sees_it(fresh_server):
     assert out.count("Valor inválido") == 3
     assert "Escolha um número de 0 a 6." in out
     assert "Venda registrada: R$ 1.234,56 em" in out
-    assert "Suas vendas em" in out and "R$ 1.234,56 em 1 venda(s)" in out
+    assert "Suas vendas em" in out and "R$ 1.234,56 em 1 venda, ticket médio R$ 1.234,56" in out
     assert "Data inválida" in out and "Suas vendas desde 01/01/2020" in out
     assert "Nenhuma venda pendente" in out
     assert "Sessão encerrada." in out and "Até logo!" in out
@@ -65,12 +65,13 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
         "2", "", "", "3",                  # best store, all time, top 3
         "3", "", "", "",                   # best seller, default size
         "1", "2", "", "",                  # total of seller 2 (João)
-        "4", "3", "", "",                  # total of network 3
-        "5", "1", "", "",                  # total of store 1
-        "6", "7",                          # lists
-        "8", "529.982.247-25", "Carla Nova", "1999", "2580", "2581", "2580", "2580", "1",  # PINs differ once
-        "9",                               # cluster view
-        "12",                              # sign out (Sair is the last entry)
+        "4", "2", "1", "", "",             # sales over time: per week, the whole chain, the last 12 weeks
+        "5", "3", "", "",                  # total of network 3
+        "6", "1", "", "",                  # total of store 1
+        "7", "8",                          # lists
+        "9", "529.982.247-25", "Carla Nova", "1999", "2580", "2581", "2580", "2580", "1",  # PINs differ once
+        "10",                              # cluster view
+        "13",                              # sign out (Sair is the last entry)
     )
     done = run_client([], server.port, session)
     out = done.stdout
@@ -82,6 +83,8 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
     assert "█" in out
     assert "Melhores vendedores em todo o período:" in out
     assert "Vendas de João de Alencar em todo o período: R$" in out
+    chart = out.split("Toda a rede de lojas\nSemana")[1].split("O que deseja")[0]
+    assert "Ticket médio" in chart and "█" in chart and "Período anterior" in chart
     assert "Vendas da rede MAX ATACADO em todo o período" in out
     assert "Vendas da loja Atakadão Leste em todo o período" in out
     assert "Os PINs não conferem." in out
@@ -93,10 +96,12 @@ def test_manager_session_runs_the_reports_and_creates_a_user(fresh_server):
 
 
 def test_an_unknown_cpf_leads_to_registration_then_sign_in(fresh_server):
+    """The PIN typed at sign-in is only confirmed once, not asked twice again."""
     server = fresh_server()
-    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "2468", "7")
+    session = lines("390.533.447-05", "2468", "s", "Rafael Novo", "2001", "2468", "7")
     done = run_client([], server.port, session)
     assert "O CPF 390.533.447-05 não tem cadastro." in done.stdout
+    assert done.stdout.count("Repita o PIN") == 1 and "Escolha um PIN" not in done.stdout
     assert "Conta criada para Rafael Novo." in done.stdout
     assert "Olá, Rafael Novo! Perfil: vendedor." in done.stdout and "Sessão encerrada." in done.stdout
     assert api_for(server).login("39053344705", "2468")["name"] == "Rafael Novo"
@@ -174,7 +179,7 @@ def test_a_bad_server_list_names_where_it_came_from():
     from_env = run_client(["stores"], free_port(), env={"CLUSTER": "1=nowhere"}, timeout=30)
     assert from_env.returncode == 2 and from_env.stderr.startswith("onsell: configuração inválida: CLUSTER: ")
     from_option = run_client(["--servers", "x", "stores"], free_port(), timeout=30)
-    assert from_option.returncode == 2 and from_option.stderr.startswith("onsell: lista de servidores inválida: ")
+    assert from_option.returncode == 2 and from_option.stderr.startswith("onsell: lista de servidores inválida em --servers: ")
 
 
 def test_the_client_takes_its_defaults_from_the_settings_table(tmp_path):

@@ -231,7 +231,8 @@ def test_a_seller_with_nothing_recent_is_sent_to_a_manager_and_a_no_voids_nothin
 @pytest.mark.parametrize("role, labels", [
     ("seller", ["Registrar venda", "Minhas vendas de hoje", "Minhas vendas por período", "Vendas pendentes (0)", "Cancelar venda",
                 "Trocar meu PIN", "Sair (trocar de usuário)"]),
-    ("manager", ["Total de um vendedor", "Melhor loja", "Melhor vendedor", "Total de uma rede", "Total de uma loja",
+    ("manager", ["Total de um vendedor", "Melhor loja", "Melhor vendedor", "Vendas ao longo do tempo (por dia, semana ou mês)",
+                 "Total de uma rede", "Total de uma loja",
                  "Listar vendedores", "Listar lojas", "Criar usuário", "Situação do cluster",
                  "Administração: redes, lojas, pessoas, cancelamentos", "Trocar meu PIN", "Sair (trocar de usuário)"]),
 ])
@@ -633,8 +634,7 @@ def test_a_manager_finds_a_sale_by_seller_and_day_and_cancels_it(fresh_server, t
     screen.pick("Encontrar uma venda")
     screen.pick("João de Alencar")
     answer(screen, "Dia da venda", views.date(dated))
-    total = views.wire_money(that_day["total"])
-    screen.expect(f"Vendas de João de Alencar em {views.date(dated)}: {total} em {that_day['count']} venda(s).")
+    screen.expect(f"Vendas de João de Alencar em {views.date(dated)}: {views.total_text(that_day)}.")
     menu = pick_sale(screen, backdated["sale_id"])
     assert re.search(r"^\s+Hora do registro\s+Loja\s+Valor\s+Código$", menu, re.MULTILINE)
     recorded = views.moment(backdated["recorded_at"], SAO_PAULO)  # typed in today: the recording day is shown

@@ -185,7 +185,7 @@ def test_sales_lists_a_sellers_own_sales_or_for_a_manager_one_sellers_by_cpf(fre
     total = json.loads(ok(server, "report", "seller-total", "--seller", format_cpf(DEMO_SELLER_CPF), "--format", "json"))
     assert total["seller"]["name"] == "João de Alencar" and total["count"] == since_yesterday["count"]
     missing = client(server, "sales")
-    assert missing.returncode == 1 and "--seller" in missing.stderr
+    assert missing.returncode == 2 and "--seller" in missing.stderr
     assert client(server, "sales", "--seller", DEMO_SELLER_CPF, env=SELLER).returncode == 1
 
 

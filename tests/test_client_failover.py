@@ -70,7 +70,7 @@ def test_the_interactive_client_across_a_failover(cluster, tmp_path):
     screen = client.wait_for("Suas vendas em")
     client.type("7")  # Sair
     assert client.finish() == 0
-    assert "R$ 30,00 em 2 venda(s)" in client.output and "Sessão encerrada." in client.output
+    assert "R$ 30,00 em 2 vendas, ticket médio R$ 15,00" in client.output and "Sessão encerrada." in client.output
     assert "Traceback" not in client.output and "Não foi possível" not in client.output
 
 

@@ -279,7 +279,7 @@ def test_a_manager_finds_people_and_stores_among_thousands(chain, tmp_path):
     screen.expect("Vendas de João de Alencar em todo o período: R$")
     screen.pick("Total de uma loja")
     answer(screen, "CNPJ ou parte do nome", "81310167001637", "Data inicial", "", "Data final", "")
-    screen.expect("Vendas da loja Superbom Leste 26 em todo o período: R$ 0,00 em 0 venda(s).")
+    screen.expect("Vendas da loja Superbom Leste 26 em todo o período: R$ 0,00 em 0 vendas.")
     out = screen.finish()
     assert "Traceback" not in out and "Escolha um número" not in out
     no_long_menu(out)

@@ -6,14 +6,15 @@ import shutil
 import sqlite3
 from unittest.mock import patch
 
-from replicas import Replica, demo_chain
+from replicas import TODAY, Replica, demo_chain
 
 from db import schema
-from db.changes import read_after
+from db.changes import Stamp, read_after
 from db.merge import apply_entries
 from db.node_state import load_conflicts
+from db.sales import record_sale
 from models.changes import LEGACY_INCARNATION
-from models.records import new_id
+from models.records import Sale, new_id
 
 AT = "2026-11-01T12:00:00.000000Z"
 NETWORK, STORE, USER = new_id(), new_id(), new_id()
@@ -95,3 +96,14 @@ def test_a_change_id_held_for_other_content_is_refused_logged_once_and_counted(r
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
     same = b.db.write(functools.partial(apply_entries, entries=sales, merged_at="t"))  # the same content again: just skipped
     assert (same.skipped, same.conflicts) == (2, 0) and b.db.read(load_conflicts) == 2
+
+
+def test_a_retried_sale_waits_for_the_change_that_stored_it_incarnation_included(replicas):
+    a = replicas(3)
+    stores, sellers = demo_chain(a)
+    sale = Sale(new_id(), sellers[0].id, stores[0].id, 700, TODAY, AT)
+    first, retry = Stamp(a.db.incarnation, 1), Stamp(a.db.incarnation, 1)
+    a.db.write(lambda c: record_sale(c, sale, first))
+    stored, duplicate = a.db.write(lambda c: record_sale(c, sale, retry))
+    assert duplicate and retry.origins == first.origins and first.origins[0].incarnation == a.db.incarnation.text
+    assert a.changes.holds(retry.origins[0])

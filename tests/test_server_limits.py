@@ -139,3 +139,22 @@ def test_pipelined_lines_split_across_reads_are_served_past_the_line_timeout(fre
     raw.send_bytes(line[half:])
     assert "result" in raw.read()
     raw.close()
+
+
+def test_silent_sockets_holding_every_slot_give_way_to_a_real_client(fresh_server):
+    """Sockets that connect and never send a whole request held every MAX_CONNECTIONS slot and a till got `unavailable`;
+    now a new connection takes the slot of the oldest one that never sent a request, which is closed."""
+    server = fresh_server(env={"MAX_CONNECTIONS": "3"})
+    served = wait_until(lambda: _served(server), what="a served connection")  # sent a request: it keeps its slot
+    silent = [server.raw() for _ in range(2)]
+    trickling = server.raw()
+    trickling.send_bytes(b'{"jsonrpc":"2.0",')  # half a line counts as no request
+    for _ in range(3):  # more connections than slots, none of them a request
+        silent.append(server.raw())
+    client = server.raw()
+    answer = client.call("ping")
+    assert "result" in answer, f"a real client was not served while silent sockets held the slots: {answer}"
+    assert silent[0].is_closed_by_server(timeout=10), "the oldest silent socket kept its slot"
+    assert "result" in served.call("ping", request_id=2)  # a connection that was served is never the one closed
+    for sock in (*silent, trickling, client, served):
+        sock.close()

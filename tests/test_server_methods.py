@@ -104,7 +104,7 @@ def test_the_five_reports_and_rankings(manager_api):
     assert totals == sorted(totals, reverse=True) and sum(totals) == store_sum
     assert len(manager_api.report("best_store")["ranking"]) == 1
     top = manager_api.report("best_seller", limit=2)["ranking"]
-    assert len(top) == 2 and set(top[0]) == {"seller", "total", "count"}
+    assert len(top) == 2 and set(top[0]) == {"seller", "total", "count", "average"}
 
 
 def test_reports_in_an_empty_range_are_zero_and_empty(manager_api):

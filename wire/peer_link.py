@@ -1,6 +1,8 @@
-"""A link to one other node: authenticated requests over a kept-open socket, one at a time."""
+"""A link to one other node: authenticated requests over a kept-open socket, one at a time
+(over TLS, presenting this node's certificate and verifying the peer's, when given a context)."""
 
 import itertools
+import ssl
 import threading
 
 from wire.line_socket import LineBroken, LineSocket
@@ -22,8 +24,10 @@ class PeerRefused(Exception):
 
 
 class PeerLink:
-    def __init__(self, peer_id: int, address: tuple[str, int], auth: PeerAuth, timeout_s: float):
+    def __init__(self, peer_id: int, address: tuple[str, int], auth: PeerAuth, timeout_s: float,
+                 tls_context: ssl.SSLContext | None = None):
         self.peer_id = peer_id
+        self.tls_context = tls_context
         self.address = address
         self.auth = auth
         self.timeout_s = timeout_s
@@ -63,7 +67,7 @@ class PeerLink:
 
     def _request(self, method: str, body, timeout: float):
         if self._line is None:
-            line = LineSocket(self.address, timeout, MAX_PEER_RESPONSE_BYTES)
+            line = LineSocket(self.address, timeout, MAX_PEER_RESPONSE_BYTES, self.tls_context)
             if self._aborted:  # abort() came while connecting: it could not cut this socket short
                 line.close()
                 raise LineBroken("link closed (this node is stopping)")

@@ -6,13 +6,15 @@ from models.numbers import is_whole
 from models.records import parse_uuid
 from server.dispatch import Param
 
-MAX_RANKING_LIMIT = 100
-MAX_LIST_LIMIT = 1000
 MAX_IMPORT_ROWS = 1000
 
 
 def uuid_param(name: str) -> Param:
     return Param(name, lambda v: parse_uuid(v, name))
+
+
+def optional_uuid_param(name: str) -> Param:
+    return Param(name, lambda v: parse_uuid(v, name), required=False)
 
 
 def date_range_params() -> tuple[Param, Param]:
@@ -23,6 +25,15 @@ def date_range_params() -> tuple[Param, Param]:
     )
 
 
+def detail_param() -> Param:
+    """Optional `detail` (true/false, default false): add a breakdown to a total."""
+    def parse(value):
+        if not isinstance(value, bool):
+            raise ValidationError("detail", "must be true or false")
+        return value
+    return Param("detail", parse, required=False)
+
+
 def limit_param(maximum: int) -> Param:
     def parse(value):
         if not is_whole(value, 1) or value > maximum:
@@ -31,10 +42,10 @@ def limit_param(maximum: int) -> Param:
     return Param("limit", parse, required=False)
 
 
-def rows_param() -> Param:
-    """`rows` of an import: a list of 1 to MAX_IMPORT_ROWS objects (each is checked by the import itself)."""
+def rows_param(maximum: int = MAX_IMPORT_ROWS) -> Param:
+    """`rows` of an import: a list of 1 to `maximum` objects (each is checked by the import itself)."""
     def parse(value):
-        if not isinstance(value, list) or not 1 <= len(value) <= MAX_IMPORT_ROWS:
-            raise ValidationError("rows", f"must be a list of 1 to {MAX_IMPORT_ROWS} rows")
+        if not isinstance(value, list) or not 1 <= len(value) <= maximum:
+            raise ValidationError("rows", f"must be a list of 1 to {maximum} rows")
         return value
     return Param("rows", parse)

@@ -29,7 +29,7 @@ def sale_json(sale: Sale) -> dict:
 
 
 def total_json(total: Total) -> dict:
-    return {"total": format_cents(total.total_cents), "count": total.count}
+    return {"total": format_cents(total.total_cents), "count": total.count, "average": format_cents(total.average_cents)}
 
 
 def void_json(void, sale: Sale | None, voided_by: User | None) -> dict:

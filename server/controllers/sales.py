@@ -11,11 +11,12 @@ from db.users import UserRepository
 from db.voids import voided_among
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
 from models.errors import ValidationError
-from models.money import format_brl, format_cents, parse_amount
+from models.limits import MAX_LIST_LIMIT
+from models.money import format_cents, parse_amount
 from models.people import MANAGER, SELLER
 from models.records import Sale, parse_void_reason
 from runtime.clock import iso_utc
-from server.controllers.params import MAX_LIST_LIMIT, date_range_params, limit_param, uuid_param
+from server.controllers.params import date_range_params, limit_param, uuid_param
 from server.controllers.present import sale_json, total_json, void_json
 from server.dispatch import ANY_ROLE, Method, Param
 from server.ledger import Ledger
@@ -80,11 +81,9 @@ class SalesController:
         answer = {"sale": sale_json(stored), "duplicate": duplicate, "replicas": replicas}
         if voided:
             answer["voided"] = True
-        if duplicate:
-            log.info("sale %s retried by %s: already recorded", sale_id, caller.name)
-        else:
-            log.info("sale recorded: %s by %s at %s on %s (%d copies)", format_brl(amount), caller.name, store.name,
-                     sold_on.isoformat(), replicas)
+        # DEBUG and ids only: a line per sale at INFO would put people's names in the log and cost a lock per sale
+        log.debug("sale %s %s: seller %s, store %s, %d copies", sale_id, "retried" if duplicate else "recorded", caller.user_id,
+                  store_id, replicas)
         return answer
 
     def get(self, caller, sale_id: str) -> dict:
@@ -121,7 +120,7 @@ class SalesController:
         except NotFound:
             raise app_error(NOT_FOUND, "No sale has this id", field="sale_id") from None
         if not duplicate:
-            log.info("sale voided: %s by %s", format_brl(sale.amount_cents), caller.name)
+            log.info("sale %s voided by user %s", sale_id, caller.user_id)
         voided_by = self.users.find_by_id(void.voided_by)
         return {"void": void_json(void, sale, voided_by), "duplicate": duplicate, "replicas": replicas}
 

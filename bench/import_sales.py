@@ -1,0 +1,119 @@
+"""Benchmark: a sales history CSV imported into one real node with `onsell import sales`, against bare SQLite inserting
+the same rows in the same run (the reference of the scale issue).
+
+    python bench/import_sales.py [--rows 200000] [--nodes 1|3]
+
+The file spreads the rows over the demo chain's sellers and stores and the last 730 days. What is timed is the whole
+`onsell import sales` command (its own process: reading and checking the file, signing in, batches of 5,000 rows, each
+committed with synchronous=FULL, replicated when --nodes 3, and answered). The reference inserts the same rows into one
+table (id BLOB PRIMARY KEY, seller INT, store INT, cents INT, day INT) WITHOUT ROWID with executemany in batches of
+10,000, synchronous=FULL, WAL.
+"""
+
+import argparse
+import datetime as dt
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support import DEMO_MANAGER_CPF, DEMO_PIN, Cluster, ServerProcess  # noqa: E402
+
+from client.api import Api  # noqa: E402
+from client.connection import Connection  # noqa: E402
+
+REFERENCE_BATCH = 10_000
+
+
+def chain(port: int) -> tuple[list[str], list[str]]:
+    api = Api(Connection({1: ("127.0.0.1", port)}))
+    api.login(DEMO_MANAGER_CPF, DEMO_PIN)
+    sellers = [s["cpf"] for s in api.sellers()]
+    stores = [s["cnpj"] for s in api.stores()]
+    api.connection.close()
+    return sellers, stores
+
+
+def write_file(path: Path, rows: int, sellers: list[str], stores: list[str]) -> list[tuple]:
+    rng = random.Random(9)
+    today = dt.date.today()
+    made = []
+    with path.open("w", encoding="utf-8") as f:
+        f.write("id;cpf;cnpj;valor;data\n")
+        for _ in range(rows):
+            sale_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            seller, store = rng.randrange(len(sellers)), rng.randrange(len(stores))
+            cents = rng.randrange(100, 500_000)
+            day = today - dt.timedelta(days=rng.randrange(730))
+            f.write(f"{sale_id};{sellers[seller]};{stores[store]};{cents // 100},{cents % 100:02d};{day:%d/%m/%Y}\n")
+            made.append((uuid.UUID(sale_id).bytes, seller, store, cents, day.toordinal()))
+    return made
+
+
+def reference(rows: list[tuple], path: Path) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE sales (id BLOB PRIMARY KEY, seller INT, store INT, cents INT, day INT) WITHOUT ROWID")
+    started = time.perf_counter()
+    for i in range(0, len(rows), REFERENCE_BATCH):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO sales VALUES (?, ?, ?, ?, ?)", rows[i:i + REFERENCE_BATCH])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def run_import(port: int, path: Path, queue: Path) -> tuple[float, str]:
+    env = {**os.environ, "CLUSTER": f"1=127.0.0.1:{port}", "ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN,
+           "ONSELL_QUEUE": str(queue), "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "client", "import", "sales", str(path)], env=env, capture_output=True,
+                          text=True, timeout=3600)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"import failed ({done.returncode}): {done.stdout[-300:]} {done.stderr[-500:]}")
+    return elapsed, done.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--nodes", type=int, choices=(1, 3), default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="onsell-bench-") as tmp:
+        base = Path(tmp)
+        if args.nodes == 1:
+            nodes = [ServerProcess(base / "node").start()]
+            stop = nodes[0].stop
+            port = nodes[0].port
+        else:
+            cluster = Cluster(base, 3).start()
+            cluster.wait_coordinator(3)
+            stop, port = cluster.stop, cluster.nodes[3].port
+        try:
+            sellers, stores = chain(port)
+            path = base / "vendas.csv"
+            rows = write_file(path, args.rows, sellers, stores)
+            size = path.stat().st_size
+            bare = reference(rows, base / "reference.db")
+            took, summary = run_import(port, path, base / "queue.db")
+        finally:
+            stop()
+    print(f"{args.rows:,} sales ({size / 1e6:.1f} MB CSV) into {args.nodes} node(s): {summary}")
+    print(f"  onsell import sales: {took:6.2f} s  {args.rows / took:10,.0f} rows/s (file to acknowledged)")
+    print(f"  bare SQLite:         {bare:6.2f} s  {args.rows / bare:10,.0f} rows/s (same rows, batches of {REFERENCE_BATCH:,})")
+    print(f"  ratio: {bare / took:.3f} of bare SQLite")
+
+
+if __name__ == "__main__":
+    main()

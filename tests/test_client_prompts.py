@@ -1,0 +1,107 @@
+"""Prompts: Ctrl+C goes back one level (at the top it asks before leaving), Ctrl+D leaves; long tables page on a terminal."""
+
+import io
+
+import pytest
+from test_client_admin import NOW, SAO_PAULO, StandInApi
+
+from client.console import Console
+from client.controllers import Interactive, SignedOut
+from runtime.clock import FakeClock
+
+CTRL_C = object()  # a line that is Ctrl+C pressed at the prompt
+
+
+class Keyboard(io.StringIO):
+    """stdin typing the given lines; CTRL_C raises KeyboardInterrupt as the terminal does; then end of input (Ctrl+D)."""
+
+    def __init__(self, lines):
+        super().__init__()
+        self.lines = list(lines)
+
+    def readline(self, *args):
+        if not self.lines:
+            return ""
+        line = self.lines.pop(0)
+        if line is CTRL_C:
+            raise KeyboardInterrupt
+        return line + "\n"
+
+
+def session(api, lines) -> Interactive:
+    return Interactive(api, Console(stdin=Keyboard(lines), stdout=io.StringIO()), SAO_PAULO, clock=FakeClock(start=NOW))
+
+
+def manager_api() -> StandInApi:
+    api = StandInApi()
+    api.user = {**api.user, "role": "manager"}
+    return api
+
+
+def test_ctrl_c_inside_an_action_and_in_a_submenu_goes_back_one_level_then_asks_before_signing_out():
+    """In "Vendas ao longo do tempo" Ctrl+C returns to the menu; in Administração it goes up; at the top menu it asks."""
+    screen = session(manager_api(), [
+        "4", CTRL_C,         # sales over time: Ctrl+C at "Agrupar por" -> back to the manager's menu
+        "11", "1", CTRL_C,   # Administração > Redes: Ctrl+C at the Redes menu -> up to Administração
+        CTRL_C,              # Ctrl+C at Administração -> up to the manager's menu
+        CTRL_C, "n",         # Ctrl+C at the top menu: "sair da sessão?" no
+        CTRL_C, "s",         # and yes
+    ])
+    with pytest.raises(SignedOut):
+        screen.manager_menu()
+    out = screen.console.stdout.getvalue()
+    assert out.count("(voltando ao menu)") == 1
+    assert out.count("\nAdministração:\n") == 2 and out.count("\nRedes:\n") == 1
+    assert out.count("Deseja sair da sessão?") == 2
+    assert out.count("O que deseja fazer?") == 4
+
+
+def test_ctrl_c_at_the_cpf_asks_before_closing_and_ctrl_d_closes():
+    """At CPF: Ctrl+C then "n" stays; Ctrl+C then "s" closes with Até logo; a second session: Ctrl+D closes at once."""
+    staying = session(StandInApi(), [CTRL_C, "n", CTRL_C, "s"])
+    assert staying.run() == 0
+    out = staying.console.stdout.getvalue()
+    assert out.count("Deseja fechar o onsell?") == 2 and out.rstrip().endswith("Até logo!") and out.count("CPF: ") == 2
+    closing = session(StandInApi(), [])
+    assert closing.run() == 0 and closing.console.stdout.getvalue().rstrip().endswith("Até logo!")
+
+
+def test_ctrl_c_at_the_pin_goes_back_to_the_cpf():
+    """Ctrl+C at PIN: the CPF is asked again, nobody is signed in."""
+    screen = session(StandInApi(), ["123.456.789-09", CTRL_C])
+    assert screen.sign_in() is None
+    assert "CPF: PIN" in screen.console.stdout.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class TypingTerminal(Keyboard):
+    def isatty(self):
+        return True
+
+
+def test_a_long_table_is_shown_a_screen_at_a_time_on_a_terminal_and_whole_elsewhere(monkeypatch):
+    """12 lines of terminal: 7 rows a page under the repeated header; "v" stops; not a terminal: everything at once."""
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: __import__("os").terminal_size((80, 12)))
+    table = "\n".join(["Data  Valor", "----  -----"] + [f"row{n:02d}" for n in range(20)])
+    console = Console(stdin=TypingTerminal(["", "v"]), stdout=Terminal())
+    console.show_long(table)
+    out = console.stdout.getvalue()
+    assert out.count("Data  Valor") == 2 and "row13" in out and "row14" not in out
+    assert "-- 7 de 20 linhas" in out and "-- 14 de 20 linhas" in out
+    plain = Console(stdin=Keyboard([]), stdout=io.StringIO())
+    plain.show_long(table)
+    assert plain.stdout.getvalue() == table + "\n"
+
+
+def test_mistakes_are_explained_a_day_that_does_not_exist_and_a_birth_year_out_of_range():
+    """31/02/2026 is said not to exist (not "use dd/mm/aaaa"); 2025 as a birth year says the allowed years and why."""
+    screen = session(StandInApi(), ["31/02/2026", "2026-02-28", "", "Ana Nova", "2025", "1990", ""])
+    assert screen.ask_period() == (__import__("datetime").date(2026, 2, 28), None)
+    assert screen.ask_person() is None  # Enter at the PIN goes back
+    out = screen.console.stdout.getvalue()
+    assert "esse dia não existe no calendário" in out
+    assert f"de 1900 a {NOW.year - 14} (é preciso ter ao menos 14 anos)" in out

@@ -1,0 +1,126 @@
+"""`import sales FILE.csv` against a real server: both formats of amounts and dates, refusals, re-runs, interruption."""
+
+import contextlib
+import datetime as dt
+import io
+
+import pytest
+from conftest import api_for
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
+
+from client import cli, sales_import
+from client.api import Api
+from client.views import cents_of
+
+MANAGER = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
+STORE_CNPJ, STORE2_CNPJ = "11223444000102", "11.224.555/0001-33"
+
+
+def run(server, tmp_path, *args, monkeypatch) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    env = {"CLUSTER": f"1=127.0.0.1:{server.port}", "ONSELL_QUEUE": str(tmp_path / "queue.db"), **MANAGER}
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["import", "sales", *args], env=env)
+    return code, out.getvalue(), err.getvalue()
+
+
+def seller_total(server, cpf: str, start=None) -> tuple[int, int]:
+    api = api_for(server)
+    api.login(DEMO_MANAGER_CPF, DEMO_PIN)
+    seller = next(s for s in api.sellers() if s["cpf"] == cpf)
+    answer = api.report("seller_total", start, None, seller_id=seller["id"])
+    return cents_of(answer["total"]), answer["count"]
+
+
+def test_a_history_file_goes_in_once_with_its_bad_lines_refused_and_listed(fresh_server, tmp_path, monkeypatch):
+    """Portuguese header, ';', decimal comma and dd/mm/aaaa, ISO and dot too, masked CPF, no id column values; five bad
+    lines (unknown CPF refused by the server, future day, bad amount, a day that does not exist, wrong CNPJ) listed with
+    their line; the second run imports nothing and changes no total."""
+    server = fresh_server()
+    today = dt.date.today()
+    old = today - dt.timedelta(days=900)
+    lines = ["id;cpf;cnpj;valor;data",
+             f";{DEMO_SELLER_CPF};{STORE_CNPJ};1.234,56;{old:%d/%m/%Y}",
+             f";123.456.789-09;{STORE2_CNPJ};10.5;{old.isoformat()}",
+             f";{DEMO_SELLER_CPF};{STORE_CNPJ};1.234,56;{old:%d/%m/%Y}",  # the same sale again on another line: another sale
+             f";52998224725;{STORE_CNPJ};5,00;{old:%d/%m/%Y}",
+             f";{DEMO_SELLER_CPF};{STORE_CNPJ};5,00;{today + dt.timedelta(days=1):%d/%m/%Y}",
+             f";{DEMO_SELLER_CPF};{STORE_CNPJ};cinco;{old:%d/%m/%Y}",
+             f";{DEMO_SELLER_CPF};{STORE_CNPJ};5,00;31/02/2020",
+             f";{DEMO_SELLER_CPF};11222333000199;5,00;{old:%d/%m/%Y}",
+             ""]
+    path = tmp_path / "vendas.csv"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    before = seller_total(server, DEMO_SELLER_CPF)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert code == 1 and out == "Vendas: 3 importadas, 0 já existiam, 5 recusadas.\n", (out, err)
+    for line in (5, 6, 7, 8, 9):
+        assert f"linha {line}: " in err, err
+    assert "(servidor)" in err.split("linha 5: ")[1].splitlines()[0]
+    errors = (tmp_path / "vendas.erros.csv").read_text(encoding="utf-8").splitlines()
+    assert errors[0] == "linha;motivo;id;cpf;cnpj;valor;data" and [e.split(";")[0] for e in errors[1:]] == ["5", "6", "7", "8", "9"]
+    after = seller_total(server, DEMO_SELLER_CPF)
+    assert after == (before[0] + 2 * 123456 + 1050, before[1] + 3)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert out == "Vendas: 0 importadas, 3 já existiam, 5 recusadas.\n" and seller_total(server, DEMO_SELLER_CPF) == after
+
+
+def test_an_interrupted_import_run_again_finishes_with_every_sale_once(fresh_server, tmp_path, monkeypatch):
+    """Ctrl+C during the second batch: what went in stays; the second run imports the rest; totals count each sale once."""
+    server = fresh_server()
+    monkeypatch.setattr(sales_import, "BATCH_ROWS", 4)
+    old = dt.date.today() - dt.timedelta(days=400)
+    rows = [f";{DEMO_SELLER2_CPF};{STORE_CNPJ};{n},00;{(old + dt.timedelta(days=n % 30)).isoformat()}" for n in range(1, 11)]
+    path = tmp_path / "vendas.csv"
+    path.write_text("cpf;cnpj;valor;data\n" + "\n".join(r.lstrip(";") for r in rows) + "\n", encoding="utf-8")  # no id column
+    before = seller_total(server, DEMO_SELLER2_CPF)
+    real = Api.import_sales
+    calls = []
+
+    def interrupted_on_the_second_batch(self, batch):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(Api, "import_sales", interrupted_on_the_second_batch)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert code == 1 and out.startswith("Vendas: 4 importadas") and "rode de novo o mesmo arquivo" in err
+    monkeypatch.setattr(Api, "import_sales", real)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert code == 0 and out == "Vendas: 6 importadas, 4 já existiam, 0 recusadas.\n", (out, err)
+    assert seller_total(server, DEMO_SELLER2_CPF) == (before[0] + sum(range(1, 11)) * 100, before[1] + 10)
+    assert not (tmp_path / "vendas.erros.csv").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "vazio"), (b"nome;idade\nx;1\n", "coluna desconhecida"), (b"cpf;cnpj;valor;data\n\xff\xfe;x\n", "UTF-8"),
+])
+def test_a_file_that_cannot_be_read_is_one_line_and_exit_1(fresh_server, tmp_path, monkeypatch, content, message):
+    server = fresh_server()
+    path = tmp_path / "ruim.csv"
+    path.write_bytes(content)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert code == 1 and message in err and "Traceback" not in err
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_shows_rows_per_second_and_time_left_on_a_terminal_and_plain_lines_elsewhere():
+    """Half the file in 10 s at 5,000 rows: 50%, 500 linhas/s, 0:10 left; not a terminal: a line only every 5 s."""
+    from client.history import Progress
+    from runtime.clock import FakeClock
+    clock = FakeClock()
+    terminal = Progress(Terminal(), 1000, clock)
+    clock.advance(10)
+    assert terminal.line(5000, 500) == "████████████░░░░░░░░░░░░  50.0%  5.000 linhas  500 linhas/s  faltam 0:10"
+    plain_out = io.StringIO()
+    plain = Progress(plain_out, 1000, clock)
+    plain.show(10, 100)
+    clock.advance(5)
+    plain.show(20, 200)
+    assert plain_out.getvalue().count("\n") == 1 and "\r" not in plain_out.getvalue()

@@ -1,0 +1,88 @@
+"""sales.import: a manager's history import, in-process on a fake clock; counts, refusals, idempotence, aggregates."""
+
+import datetime as dt
+import uuid
+
+from inprocess import TODAY, call, error, login
+from support import DEMO_MANAGER_CPF, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
+
+from models.documents import format_cnpj, format_cpf
+from models.records import imported_sale_id
+
+
+def totals(node, token, seller_id) -> tuple[str, int]:
+    answer = call(node, "reports.seller_total", token=token, seller_id=seller_id)
+    return answer["total"], answer["count"]
+
+
+def setup(node):
+    manager = login(node, DEMO_MANAGER_CPF)
+    stores = call(node, "stores.list")["stores"]
+    sellers = {s["cpf"]: s for s in call(node, "sellers.list", token=manager)["sellers"]}
+    return manager, stores, sellers
+
+
+def test_rows_by_cpf_cnpj_or_id_go_in_once_and_add_to_the_totals(node):
+    """Old history (three years back) by CPF/CNPJ, masked or bare, or by id: imported, then the same rows again: duplicates."""
+    manager, stores, sellers = setup(node)
+    seller = sellers[DEMO_SELLER_CPF]
+    old = (TODAY - dt.timedelta(days=3 * 365)).isoformat()
+    rows = [
+        {"sale_id": str(uuid.uuid4()), "seller": DEMO_SELLER_CPF, "store": stores[0]["cnpj"], "amount": "10.00", "sold_on": old},
+        {"sale_id": str(uuid.uuid4()), "seller": format_cpf(DEMO_SELLER_CPF), "store": format_cnpj(stores[1]["cnpj"]),
+         "amount": "0.05", "sold_on": TODAY.isoformat()},
+        {"seller": seller["id"], "store": stores[0]["id"], "amount": "1234.5", "sold_on": old, "line": 7},
+    ]
+    before = totals(node, manager, seller["id"])
+    answer = call(node, "sales.import", token=manager, rows=rows)
+    assert (answer["imported"], answer["duplicates"], answer["refused"]) == (3, 0, [])
+    after = totals(node, manager, seller["id"])
+    assert after[1] == before[1] + 3
+    assert int(after[0].replace(".", "")) - int(before[0].replace(".", "")) == 1000 + 5 + 123450
+    again = call(node, "sales.import", token=manager, rows=rows)
+    assert (again["imported"], again["duplicates"], again["refused"]) == (0, 3, [])
+    assert totals(node, manager, seller["id"]) == after
+    derived = imported_sale_id(seller["id"], stores[0]["id"], 123450, old, 7)
+    assert call(node, "sales.get", token=manager, sale_id=derived)["sale"]["amount"] == "1234.50"
+
+
+def test_bad_rows_are_refused_with_their_index_and_field_and_the_good_ones_still_go_in(node):
+    """Future day, unknown seller or store, a manager as seller, bad amount, no id nor line, extra column, same id twice with
+    other content: each refused by index; the one good row imported."""
+    manager, stores, sellers = setup(node)
+    store = stores[0]["cnpj"]
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    same = str(uuid.uuid4())
+    day = TODAY.isoformat()
+    rows = [
+        {"sale_id": str(uuid.uuid4()), "seller": DEMO_SELLER_CPF, "store": store, "amount": "5.00", "sold_on": tomorrow},
+        {"sale_id": str(uuid.uuid4()), "seller": "52998224725", "store": store, "amount": "5.00", "sold_on": day},
+        {"sale_id": str(uuid.uuid4()), "seller": DEMO_SELLER_CPF, "store": "11222333000181", "amount": "5.00", "sold_on": day},
+        {"sale_id": str(uuid.uuid4()), "seller": DEMO_MANAGER_CPF, "store": store, "amount": "5.00", "sold_on": day},
+        {"sale_id": str(uuid.uuid4()), "seller": DEMO_SELLER_CPF, "store": store, "amount": "5,00", "sold_on": day},
+        {"seller": DEMO_SELLER_CPF, "store": store, "amount": "5.00", "sold_on": day},
+        {"sale_id": str(uuid.uuid4()), "seller": DEMO_SELLER_CPF, "store": store, "amount": "5.00", "sold_on": day, "vendedor": "x"},
+        {"sale_id": same, "seller": DEMO_SELLER_CPF, "store": store, "amount": "7.00", "sold_on": day},
+        {"sale_id": same, "seller": DEMO_SELLER2_CPF, "store": store, "amount": "7.00", "sold_on": day},
+        "not a row",
+    ]
+    answer = call(node, "sales.import", token=manager, rows=rows)
+    assert answer["imported"] == 1 and answer["duplicates"] == 0
+    assert [(r["index"], r["field"]) for r in answer["refused"]] == [
+        (0, "sold_on"), (1, "seller"), (2, "store"), (3, "seller"), (4, "amount"), (5, "sale_id"), (6, "vendedor"),
+        (8, "sale_id"), (9, "rows")]
+    conflicting = [{**rows[7], "amount": "8.00"}]
+    assert call(node, "sales.import", token=manager, rows=conflicting)["refused"] == [
+        {"index": 0, "field": "sale_id", "reason": "already used for a different sale"}]
+
+
+def test_only_a_manager_imports_and_a_batch_has_at_most_10000_rows(node):
+    """A seller gets 1002; 10,001 rows or none: -32602 on rows."""
+    seller = login(node, DEMO_SELLER_CPF)
+    row = {"sale_id": str(uuid.uuid4()), "seller": DEMO_SELLER_CPF, "store": "11223444000102", "amount": "1.00",
+           "sold_on": TODAY.isoformat()}
+    assert error(node, "sales.import", token=seller, rows=[row]).code == 1002
+    manager = login(node, DEMO_MANAGER_CPF)
+    for rows in ([row] * 10_001, []):
+        refused = error(node, "sales.import", token=manager, rows=rows)
+        assert refused.code == -32602 and refused.data["field"] == "rows"
