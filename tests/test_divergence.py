@@ -6,6 +6,7 @@ others already held for other sales, and every node then believed it held everyt
 import sqlite3
 import time
 
+from replicas import Replica, demo_chain
 from support import TEST_SECRET, Cluster, ClusterSeller, fresh_sale_id, wait_until
 
 from db.sales import find_sale, remove_sale
@@ -131,3 +132,18 @@ def test_anti_entropy_under_a_steady_flow_of_sales_agrees_and_repairs_nothing(cl
     status = c.nodes[3].status()["anti_entropy"]
     assert status["last_difference"] is None and status["repaired"] == 0
     assert sorted(status["peers"]) == ["1", "2"] and all(p["last_agreed_at"] for p in status["peers"].values())
+
+
+def test_a_node_alone_takes_an_epoch_above_every_one_in_its_log(clusters):
+    """A file whose log holds changes of epoch 5 but whose node_state says less (restored, copied): alone, the node
+    does not take an epoch its own log has already seen."""
+    c = clusters()
+    node = c.nodes[1]
+    node.data_dir.mkdir(parents=True)
+    replica = Replica(node.database_path, node_id=1, epoch=5)
+    try:
+        demo_chain(replica)
+    finally:
+        replica.close()
+    c.start(1)
+    assert c.wait_coordinator(1) == 6
