@@ -5,14 +5,16 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test lint bench clean
 
+# pip's own chatter goes to .venv/pip.log; it is shown only when the install fails.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $@
+	@echo "setting up $(VENV) (once; about a minute)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(PY) -m pip install --quiet -e '.[test]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m client.demo
+	@$(PY) -m client.demo
 
 test: lint
 	$(PY) -m pytest -q

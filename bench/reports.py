@@ -29,8 +29,8 @@ from db.database import Database  # noqa: E402
 from db.sales import insert_sales  # noqa: E402
 from db.users import UserRepository  # noqa: E402
 from models.documents import cnpj_check_digits, cpf_check_digits  # noqa: E402
+from models.pins import hash_pin  # noqa: E402
 from models.records import Network, Sale, Store, User, new_id  # noqa: E402
-from server.pins import hash_pin  # noqa: E402
 
 REPEATS = 20
 BATCH = 50_000

@@ -55,7 +55,7 @@ def main() -> int:
 
 def run(args, folder: Path, files) -> tuple[float, list[float]]:
     """One run on a fresh node (over TLS with `files`, else in clear): the elapsed time and each sale's latency."""
-    env = {"LOG_LEVEL": "WARNING"}
+    env = {"LOG_LEVEL": "WARNING", "REGISTER_MAX_PER_SOURCE": str(args.sellers)}  # every bench seller signs up from here
     server = TlsServer(folder, files, env=env).start() if files else ServerProcess(folder, demo=True, env=env).start()
     context = tls.client_context(files.ca) if files else None
     try:

@@ -43,6 +43,7 @@ from client.console import Console
 from client.controllers import Interactive
 from client.history import run_sales_import
 from client.imports import SALES
+from client.offline import OfflineRefused, Till, TillApi, offline_path, pending_notice, signin_window_hours
 from client.prompts import parse_day
 from client.sale_queue import QueueSender, SaleQueue
 from models.dates import NOT_A_CALENDAR_DATE, check_range, today_in
@@ -53,6 +54,7 @@ from models.numbers import parse_count
 from models.people import SELLER
 from models.records import new_sale_id, parse_uuid
 from runtime.clock import SystemClock
+from runtime.settings import SettingError
 
 EXIT_OK = 0
 EXIT_ERROR = 1        # the server refused the request, or the input was invalid
@@ -227,9 +229,19 @@ def record_sale(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     sale_id = args.sale_id or new_sale_id(clock.wall_ns())
     sold_on = args.date or today_in(config.timezone, clock.now())
     try:
-        sign_in(api, config, queue)
+        try:
+            sign_in(api, config, queue)
+        except RemoteError as error:
+            waiting = queue.count(api.attempt[0]) if queue is not None and isinstance(api, TillApi) and api.attempt else 0
+            if not waiting:
+                raise
+            # refused (the PIN changed meanwhile?): what waits for this seller stays, and they are told
+            print(f"onsell: {views.remote_error(error)}\nonsell: {pending_notice(waiting, 'refused')}", file=sys.stderr)
+            return EXIT_ERROR
         if queue is not None and queue.count():
-            queue.send_pending(api.connection)  # what earlier runs could not send goes first
+            sent = queue.send_pending(api.connection)  # what earlier runs could not send goes first
+            if sent:
+                print(f"onsell: {views.pending_sent(sent)}", file=sys.stderr)
         store = find_store(api, args.store)
         result = api.record_sale(sale_id, store["id"], args.amount, sold_on)
     except TlsMismatch:
@@ -248,16 +260,39 @@ def record_sale(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
 
 
 def queue_offline(api: Api, queue: SaleQueue, args, sale_id: str, sold_on: dt.date, config: ClientConfig) -> int:
-    """No server answered: keep the sale (with the token, if the seller got to sign in) for a later start."""
-    try:
-        store_id = parse_uuid(args.store, "store")
-    except ValidationError:
-        raise CommandError("nenhum servidor respondeu; sem servidor, informe a loja pelo código (id), não pelo CNPJ.") from None
-    cpf = api.user["cpf"] if api.user else credentials(config)[0]
-    queue.add(sale_id, cpf, api.token or "", store_id, store_id, args.amount, sold_on)
+    """No server answered: keep the sale for a later start, with the token when the seller got to sign in, else only when
+    this till's verifier takes the PIN (client/offline.py): a sale that could never be sent is not queued."""
+    if api.user is None:
+        cpf, pin = api.attempt if isinstance(api, TillApi) and api.attempt else credentials(config)
+        try:
+            if not isinstance(api, TillApi):
+                raise OfflineRefused("este caixa não guarda entradas para usar sem servidor.")
+            api.login_offline(cpf, pin)
+        except OfflineRefused as refusal:
+            raise CommandError(f"nenhum servidor respondeu, e a venda NÃO foi guardada: {refusal}") from None
+    store = offline_store(api, args.store)
+    queue.add(sale_id, api.user["cpf"], api.token or "", store["id"], store["name"], args.amount, sold_on)
     print(f"onsell: venda guardada: será enviada quando o servidor voltar ({views.pending(queue.count())}, código {sale_id})",
           file=sys.stderr)
     return EXIT_QUEUED
+
+
+def offline_store(api: Api, key: str) -> dict:
+    """The store named by `key` (id, CNPJ or name) in the list cached at the last contact with a server, where the
+    seller may sell; only an id when no list was ever cached."""
+    stores = api.cached_stores() if isinstance(api, TillApi) else None
+    if stores is None:
+        try:
+            store_id = parse_uuid(key, "store")
+        except ValidationError:
+            raise CommandError("nenhum servidor respondeu, e este caixa ainda não tem a lista de lojas: informe a loja pelo "
+                               "código (id).") from None
+        return {"id": store_id, "name": store_id}
+    store = find_store(api, key, stores)
+    allowed = set((api.user or {}).get("store_ids") or [])  # [] means any store
+    if not store.get("open", True) or (allowed and store["id"] not in allowed):
+        raise CommandError(f"a venda NÃO foi guardada: {store['name']} não aceita vendas suas (fechada ou não é uma das suas lojas).")
+    return store
 
 
 def check_range_or_fail(start: dt.date | None, end: dt.date | None) -> None:
@@ -357,18 +392,27 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
     except ClientConfigError as exc:  # as a node refuses to start: one line naming the key
         print(f"onsell: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        window_hours = signin_window_hours(env)
+    except SettingError as exc:
+        print(f"onsell: configuração inválida: OFFLINE_SIGNIN_HOURS deve ser um número inteiro de horas, 0 ou mais ({exc.reason}).",
+              file=sys.stderr)
+        return EXIT_USAGE
     clock = clock or SystemClock()
     console = Console()
     connection = Connection(config.servers, config.failover_timeout_s, clock=clock, tls_context=config.tls,
                             on_notice=lambda text: print(f"** {text}", file=sys.stderr if args.command else sys.stdout, flush=True))
-    api = Api(connection)
     queue = open_queue(config.queue_path, clock)
+    till = open_till(config.queue_path, window_hours, clock)
+    api = TillApi(connection, till)
     sender = None
     try:
         if args.command is None:
-            if queue is not None:  # what earlier runs could not send goes now
-                sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock, config.tls).start()
-            return Interactive(api, console, config.timezone, clock=clock, queue=queue, sender=sender).run()
+            interactive = Interactive(api, console, config.timezone, clock=clock, queue=queue)
+            if queue is not None:  # what earlier runs could not send goes now, and is said when it went
+                sender = interactive.sender = QueueSender(queue, config.servers, config.failover_timeout_s, clock, config.tls,
+                                                          on_sent=interactive.say_sent).start()
+            return interactive.run()
         if not (args.command in PAGED_COMMANDS and not args.no_pager and sys.stdout.isatty()):
             return run_command(args, api, sys.stdout, queue, config, clock, config.new_pin)
         out = io.StringIO()
@@ -399,9 +443,12 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
     finally:
         if sender is not None:
             sender.stop()
+        api.remember_stores_once()  # a run that reached a server leaves the store list for one with none
         connection.close()
         if queue is not None:
             queue.close()
+        if till is not None:
+            till.close()
 
 
 def page(text: str) -> None:
@@ -418,6 +465,17 @@ def open_queue(path: Path, clock) -> SaleQueue | None:
         return SaleQueue(path, clock)
     except (OSError, sqlite3.Error) as exc:
         print(f"onsell: aviso: fila de vendas indisponível ({path}: {exc}); vendas não poderão esperar pelo servidor",
+              file=sys.stderr)
+        return None
+
+
+def open_till(queue_path: Path, window_hours: int, clock) -> Till | None:
+    """The till's verifiers and store list (beside the queue), or None (with a warning) when they cannot be opened."""
+    path = offline_path(queue_path)
+    try:
+        return Till(path, window_hours, clock)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"onsell: aviso: dados para uso sem servidor indisponíveis ({path}: {exc}); sem servidor, ninguém entra",
               file=sys.stderr)
         return None
 

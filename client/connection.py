@@ -5,6 +5,8 @@ Rules:
   it saw, else the highest id (the primary). A `not_coordinator` answer names
   the coordinator to try next; one that names none (an election is under way)
   sends it round the other nodes.
+- When every node refuses the connection at once, twice in a row, nothing is
+  listening anywhere: ServerUnreachable at once, not after the failover timeout.
 - On a refused, closed or silent connection, or `not_coordinator`, or
   `unavailable`, it sends the same request again (a kept-open socket that
   broke gets one fresh try on the same node first: the server may only have
@@ -38,11 +40,12 @@ from models.errors import ValidationError
 from runtime.clock import SystemClock
 from runtime.settings import default_int
 from wire.jsonrpc import RpcError
-from wire.line_socket import CertificateRejected, LineBroken, LineSocket
+from wire.line_socket import CertificateRejected, ConnectionRefused, LineBroken, LineSocket
 
 CONNECT_TIMEOUT_S = 1.0
 CALL_TIMEOUT_S = 15.0
 RETRY_PAUSE_S = 0.05
+ALL_REFUSED_ROUNDS = 2  # rounds in which every node refused the connection before giving up at once (a blip gets one more)
 RETRY_JITTER = (0.5, 1.5)  # the pause is RETRY_PAUSE_S times a random factor in this range
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 ANY_NODE_METHODS = ("ping", "cluster.status")  # answered by every node, coordinator or not
@@ -50,6 +53,10 @@ ANY_NODE_METHODS = ("ping", "cluster.status")  # answered by every node, coordin
 
 class ServerUnreachable(Exception):
     """No coordinator answered within the failover timeout; str() says what was tried."""
+
+
+class NobodyListening(LineBroken):
+    """Every node refused the connection at once: nothing listens at any address."""
 
 
 class TlsMismatch(ServerUnreachable):
@@ -97,6 +104,7 @@ class Connection:
         deadline = self.clock.monotonic_s() + (self.failover_timeout_s if failover_timeout_s is None else failover_timeout_s)
         request_id = next(self._ids)
         last_problem = "nenhum servidor respondeu"
+        refused_rounds = 0
         while True:
             reused = self._line is not None
             try:
@@ -109,6 +117,9 @@ class Connection:
                     self.close()  # perhaps only closed as idle: the same node gets one fresh try first
                     continue
                 self._drop()
+                refused_rounds = refused_rounds + 1 if isinstance(exc, NobodyListening) else 0
+                if refused_rounds >= ALL_REFUSED_ROUNDS:  # nothing listens anywhere: no use waiting out the timeout
+                    raise ServerUnreachable(last_problem) from None
             else:
                 error = response.error
                 reason = error.data.get("reason") if error is not None and isinstance(error.data, dict) else None
@@ -145,7 +156,7 @@ class Connection:
     def _connected(self) -> LineSocket:
         if self._line is not None:
             return self._line
-        tried, untrusted = [], None
+        tried, untrusted, refused = [], None, 0
         for node_id in self._order():
             try:
                 self._line = LineSocket(self.servers[node_id], CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES, self.tls_context)
@@ -153,15 +164,17 @@ class Connection:
                 untrusted = untrusted or str(exc)
                 tried.append(format_address(self.servers[node_id]))
                 continue
-            except LineBroken:
+            except LineBroken as exc:
                 tried.append(format_address(self.servers[node_id]))
+                refused += isinstance(exc, ConnectionRefused)
                 continue
             self.node_id = node_id
             return self._line
         if untrusted:
             raise TlsMismatch("o certificado do servidor não foi aceito (não confere com TLS_CA ou não tem o nome do servidor): "
                               f"{untrusted}")
-        raise LineBroken("nenhum servidor respondeu (" + ", ".join(tried) + ")")
+        problem = "nenhum servidor respondeu (" + ", ".join(tried) + ")"
+        raise NobodyListening(problem) if refused == len(tried) else LineBroken(problem)
 
     def _learn(self, hint) -> int | None:
         """The hinted coordinator's id, adding its address when this client did not know that node."""

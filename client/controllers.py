@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 from client import views
 from client.admin import Administration
 from client.api import Api
-from client.connection import Connection, RemoteError, ServerUnreachable
+from client.connection import RemoteError, ServerUnreachable
 from client.console import Back, Console, Quit
+from client.offline import failover_within
+from client.offline_session import OfflineSession
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
 from client.prompts import (
     BACK,
@@ -47,7 +49,7 @@ class SignedOut(Exception):
     """The session ended (sign-out or expired token): back to the sign-in screen."""
 
 
-class Interactive:
+class Interactive(OfflineSession):
     def __init__(self, api: Api, console: Console, timezone: ZoneInfo, clock=None, queue: SaleQueue | None = None,
                  sender: QueueSender | None = None):
         self.api = api
@@ -76,9 +78,11 @@ class Interactive:
                 try:
                     self.seller_menu() if user["role"] == SELLER else self.manager_menu()
                 except SignedOut:
+                    self.warn_pending(user["cpf"], "signed_out")
                     self.api.logout()
                     say("Sessão encerrada.\n")
         except Quit:
+            self.warn_pending()
             say("\nAté logo!")
         return 0
 
@@ -124,8 +128,10 @@ class Interactive:
             if error.reason == "unknown_user":
                 return self.register(cpf, pin)
             self.console.say(views.remote_error(error))
+            self.warn_pending(cpf, "refused")
         except ServerUnreachable as error:
             self.console.say(f"Não foi possível falar com o servidor: {error}.")
+            return self.sign_in_offline(cpf, pin)
         return None
 
     def register(self, cpf: str, typed_pin: str) -> dict | None:
@@ -156,8 +162,10 @@ class Interactive:
         self.guard(self.stores)
         if self.queue is not None and user["role"] == SELLER:
             self.queue.renew_token(user["cpf"], self.api.token)
-            if self.sender:
-                self.sender.wake()
+            if self.queue.count(user["cpf"]):  # sent now, so that the menu's count is current
+                with failover_within(self.api, STORE_REFRESH_TIMEOUT_S):
+                    self.say_sent(self.queue.send_pending(self.api.connection))
+                self.warn_pending(user["cpf"], "signed_in")
         return user
 
     def ask_person(self, typed_pin: str | None = None) -> tuple[str, int, str] | None:
@@ -176,15 +184,21 @@ class Interactive:
 
     # -- seller ------------------------------------------------------------------------------
     def seller_menu(self) -> None:
-        self.menu(lambda: [
+        self.menu(self.seller_actions)
+
+    def seller_actions(self) -> list:
+        """The seller's menu as it is now: a session begun with no server first checks whether one answers again."""
+        if not self.back_online():
+            raise SignedOut()
+        return [
             ("Registrar venda", self.record_sale),
-            ("Minhas vendas de hoje", self.sales_today),
-            ("Minhas vendas por período", self.sales_in_period),
+            ("Minhas vendas de hoje", self.needs_server(self.sales_today)),
+            ("Minhas vendas por período", self.needs_server(self.sales_in_period)),
             (f"Vendas pendentes ({self.pending_count()})", self.show_pending),
-            ("Cancelar venda", self.void_my_sale),
-            ("Trocar meu PIN", self.change_my_pin),
+            ("Cancelar venda", self.needs_server(self.void_my_sale)),
+            ("Trocar meu PIN", self.needs_server(self.change_my_pin)),
             ("Sair (trocar de usuário)", self.sign_out),  # always the last entry
-        ])
+        ]
 
     def menu(self, make_actions) -> None:
         while True:
@@ -220,21 +234,16 @@ class Interactive:
     def refresh_stores(self) -> list[dict]:
         """The stores as they are now (a manager may have closed, reopened or created one since); the list already
         held when no server answers soon, so that a sale can still be kept in the queue."""
-        connection = getattr(self.api, "connection", None)
-        quick = isinstance(connection, Connection)
-        saved = connection.failover_timeout_s if quick else None
+        if self.offline():
+            return self._stores or []  # as cached at the last contact with a server
         try:
-            if quick:
-                connection.failover_timeout_s = min(saved, STORE_REFRESH_TIMEOUT_S)
-            self._stores = self.api.stores()
-            if (self.api.user or {}).get("role") == SELLER:
-                self.api.me()  # the seller's stores may have changed since sign-in
+            with failover_within(self.api, STORE_REFRESH_TIMEOUT_S):
+                self._stores = self.api.stores()
+                if (self.api.user or {}).get("role") == SELLER:
+                    self.api.me()  # the seller's stores may have changed since sign-in
         except ServerUnreachable:
             if self._stores is None:
                 raise
-        finally:
-            if quick:
-                connection.failover_timeout_s = saved
         return self._stores
 
     def sale_stores(self) -> list[dict]:
@@ -270,6 +279,8 @@ class Interactive:
         confirm the sale there; None when the sale is done with."""
         sale_id, sold_on = new_sale_id(self.clock.wall_ns()), self.today()  # both kept if it has to wait in the queue
         try:
+            if self.offline():
+                raise ServerUnreachable("sem servidor desde a entrada")
             sale = self.api.record_sale(sale_id, store["id"], cents, sold_on)["sale"]
         except RemoteError as error:
             if error.reason == "unauthenticated":
@@ -284,7 +295,7 @@ class Interactive:
         except ServerUnreachable:
             if self.queue is None:
                 raise
-            self.queue.add(sale_id, self.api.user["cpf"], self.api.token, store["id"], store["name"], cents, sold_on)
+            self.queue.add(sale_id, self.api.user["cpf"], self.api.token or "", store["id"], store["name"], cents, sold_on)
             self.console.say(f"Venda guardada: será enviada quando o servidor voltar ({views.pending(self.pending_count())}).")
             if self.sender:
                 self.sender.wake()

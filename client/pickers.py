@@ -114,7 +114,8 @@ def pick_many(console: Console, items: list[dict], kind: Kind, what: str = "das 
         return None if chosen is None else [items[i] for i in chosen]
     picked: list[dict] = []
     while True:
-        title = f"Mais uma loja ({len(picked)} escolhida(s) até agora):" if picked else "Primeira loja:"
+        chosen = f"{len(picked)} {'escolhida' if len(picked) == 1 else 'escolhidas'}"
+        title = f"Mais uma loja ({chosen} até agora):" if picked else "Primeira loja:"
         item = pick(console, title, [i for i in items if i not in picked], kind, "terminar" if picked else "voltar")
         if item is None:
             return picked or None

@@ -10,7 +10,10 @@ Rules:
   acknowledged it. A sale the server refuses for good (conflict, invalid) stays,
   marked with the reason, and is never sent again; one refused for an
   expired token waits until that seller signs in again. So does one queued
-  before its seller could sign in at all (no server answered): it has no token.
+  by a seller signed in with no server (client/offline.py): it has no token,
+  and goes out with the first one that seller gets. Nothing is ever dropped.
+- One send at a time per queue: a sale sent by the sender thread is not sent
+  again (and counted twice) by a send at sign-in.
 """
 
 import datetime as dt
@@ -20,6 +23,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from client.connection import Connection, RemoteError, ServerUnreachable
 from models.money import format_cents
@@ -40,6 +44,7 @@ class QueuedSale:
     sold_on: dt.date
     queued_at: str
     refused: str | None
+    has_token: bool = True  # False: queued with no server at sign-in; it waits for that seller's first token
 
 
 class SaleQueue:
@@ -57,6 +62,7 @@ class SaleQueue:
             store_id TEXT NOT NULL, store_name TEXT NOT NULL, amount_cents INTEGER NOT NULL, sold_on TEXT NOT NULL,
             queued_at TEXT NOT NULL, refused TEXT)""")
         self._lock = threading.Lock()
+        self._sending = threading.Lock()
 
     def add(self, sale_id: str, seller_cpf: str, token: str, store_id: str, store_name: str, amount_cents: int,
             sold_on: dt.date) -> None:
@@ -69,11 +75,11 @@ class SaleQueue:
 
     def pending(self, seller_cpf: str | None = None) -> list[QueuedSale]:
         """Queued sales, oldest first (those refused for good included, with the reason)."""
-        sql = "SELECT sale_id, seller_cpf, store_id, store_name, amount_cents, sold_on, queued_at, refused FROM queued_sales"
+        sql = "SELECT sale_id, seller_cpf, store_id, store_name, amount_cents, sold_on, queued_at, refused, token != '' FROM queued_sales"
         with self._lock:
             rows = self._conn.execute(sql + (" WHERE seller_cpf = ?" if seller_cpf else "") + " ORDER BY position",
                                       (seller_cpf,) if seller_cpf else ()).fetchall()
-        return [QueuedSale(r[0], r[1], r[2], r[3], r[4], dt.date.fromisoformat(r[5]), r[6], r[7]) for r in rows]
+        return [QueuedSale(r[0], r[1], r[2], r[3], r[4], dt.date.fromisoformat(r[5]), r[6], r[7], bool(r[8])) for r in rows]
 
     def count(self, seller_cpf: str | None = None) -> int:
         return sum(1 for sale in self.pending(seller_cpf) if sale.refused is None)
@@ -99,6 +105,10 @@ class SaleQueue:
 
     def send_pending(self, connection: Connection) -> int:
         """Send queued sales, oldest first, until none is left or no server answers; how many were recorded."""
+        with self._sending:
+            return self._send_pending(connection)
+
+    def _send_pending(self, connection: Connection) -> int:
         sent, waiting_for_sign_in = 0, set()
         while (row := self._next(waiting_for_sign_in)) is not None:
             sale_id, token, store_id, cents, sold_on, seller_cpf = row
@@ -132,8 +142,10 @@ class QueueSender:
     """A background thread that keeps sending the queue with a connection of its own."""
 
     def __init__(self, queue: SaleQueue, servers: dict[int, tuple[str, int]], failover_timeout_s: float, clock=None,
-                 tls_context=None):
+                 tls_context=None, on_sent: Callable[[int], None] | None = None):
+        """on_sent(count) is told, from the sender's thread, each time queued sales were recorded."""
         self.queue = queue
+        self.on_sent = on_sent or (lambda count: None)
         self.connection = Connection(servers, failover_timeout_s=failover_timeout_s, clock=clock or queue.clock,
                                      tls_context=tls_context)
         self._wake = threading.Event()
@@ -156,7 +168,9 @@ class QueueSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.queue.send_pending(self.connection)
+                sent = self.queue.send_pending(self.connection)
+                if sent:
+                    self.on_sent(sent)
             except sqlite3.Error as exc:
                 log.error("queue unreadable: %s", exc)
             except Exception:  # keep the thread: the queue is sent again next round

@@ -32,12 +32,24 @@ REASON_MESSAGES = {
     "not_coordinator": "Este servidor não é o coordenador no momento. Tente novamente.",
     "unavailable": "O servidor está indisponível no momento. Tente novamente em instantes.",
     "rate_limited": "Muitas tentativas com PIN errado. Tente novamente mais tarde.",
+    "no_quorum": "Não é possível criar contas agora: o servidor não alcança a maioria dos nós. As vendas continuam; "
+                 "tente o cadastro mais tarde.",
 }
 
 
 def pending(count: int) -> str:
     """"1 pendente", "3 pendentes"."""
     return f"{count} pendente{'' if count == 1 else 's'}"
+
+
+def pending_sales(count: int) -> str:
+    """"1 venda pendente", "3 vendas pendentes"."""
+    return f"{sales_count(count)} {pending(count).split()[1]}"
+
+
+def pending_sent(count: int) -> str:
+    """"1 venda pendente enviada", "3 vendas pendentes enviadas"."""
+    return f"{pending_sales(count)} enviada{'' if count == 1 else 's'}"
 
 
 def money(cents: int) -> str:
@@ -168,12 +180,24 @@ _INVALID_DETAILS = [
 ]
 
 
+def rate_limited(data: dict) -> str:
+    """A throttled sign-in (a wait of seconds when a CPF is guessed from many places, minutes when locked) or
+    registration."""
+    seconds = data["retry_after_s"]
+    if seconds < 60:
+        wait = f"{seconds} {'segundo' if seconds == 1 else 'segundos'}"
+    else:
+        minutes = round(seconds / 60)
+        wait = f"{minutes} {'minuto' if minutes == 1 else 'minutos'}"
+    what = "Muitos cadastros a partir deste endereço" if data.get("limit") == "registrations" else "Muitas tentativas com PIN errado"
+    return f"{what}. Tente novamente em {wait}."
+
+
 def remote_error(error: RemoteError) -> str:
     """One Portuguese sentence for an error answer from the server."""
     data, field = error.data, error.data.get("field")
     if error.reason == "rate_limited" and "retry_after_s" in data:
-        minutes = max(1, round(data["retry_after_s"] / 60))
-        return f"Muitas tentativas com PIN errado. Tente novamente em {minutes} {'minuto' if minutes == 1 else 'minutos'}."
+        return rate_limited(data)
     if error.code == UNAUTHENTICATED or error.reason == "unauthenticated":
         return UNAUTHENTICATED_DETAILS.get(data.get("detail"), REASON_MESSAGES["unauthenticated"])
     if error.code == INACTIVE or error.reason == "inactive":

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 
 from db.incarnations import begin_incarnation
 from db.schema import migrate
+from runtime.events import event
 
 log = logging.getLogger("onsell.db")
 
@@ -48,14 +49,18 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _warn_if_others_can_read(*paths: Path) -> None:
-    """A folder or file made by an earlier version, or by hand, may be open to others: say so (it holds PIN hashes),
-    without refusing to start."""
+def warn_if_others_can_read(*paths: Path) -> None:
+    """A folder or file made by an earlier version, or by hand, may be open to others: say so (it holds PIN hashes
+    or the cluster secret), without refusing to start. Paths that do not exist are skipped."""
     for path in paths:
-        mode = path.stat().st_mode & 0o777
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
         if mode & 0o077:
-            log.warning("%s is readable by other users (mode %o): it holds PIN hashes; chmod %s it", path, mode,
-                        "700" if path.is_dir() else "600")
+            wanted = "700" if path.is_dir() else "600"
+            log.warning("%s", event("readable_by_others", f"{path} is open to other users (mode {mode:o}): it holds PIN hashes "
+                                    f"or secrets; chmod {wanted} it", name=path.name, mode=f"{mode:o}").line())
 
 
 class Database:
@@ -66,7 +71,7 @@ class Database:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self.path.exists():  # readable only by its owner; SQLite gives its -wal and -shm files the same mode
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        _warn_if_others_can_read(self.path.parent, self.path)
+        warn_if_others_can_read(self.path.parent, self.path)
         self._writer_conn = connect(self.path)
         mode = self._writer_conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":

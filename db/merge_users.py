@@ -85,7 +85,7 @@ def _apply_user(conn: sqlite3.Connection, origin: Origin, row: dict, merged_at: 
     settle_merged_accounts(conn, winner)
     conn.execute("INSERT OR REPLACE INTO user_merges (loser_id, winner_id, cpf, merged_at) VALUES (?, ?, ?, ?)",
                  (loser, winner, cpf, merged_at))
-    line = f"CPF ***{cpf[-4:]} registered twice: user {loser} merged into {winner}"
+    line = f"one CPF registered twice: user {loser} merged into {winner} (listed in cluster.status for managers)"
     log.warning("%s", line)
     return line
 

@@ -6,6 +6,11 @@ only then hands the messages to the peers' mailboxes. A mailbox sends one
 message at a time and tells the machine when a send failed. Full mailboxes
 drop their oldest message: election messages are only worth anything when fresh.
 
+What the machine sends to the sender of the message it just took (Ok, a
+Coordinator announcement, Stale) is that message's answer: deliver() returns
+it, the peer's call carries it back, and the peer's mailbox feeds it to its
+machine. So a node that can send but cannot be reached still hears its Ok.
+
 What replication learns reaches the machine through observe_coordinator,
 observe_epoch and report_caught_up. view() never waits for the lock: the
 write path reads it while a thread holding the lock may be waiting for that
@@ -18,7 +23,7 @@ import threading
 from typing import Callable
 
 from election.bully import BullyMachine, ElectionView, Ready, RoleChange
-from election.messages import to_json
+from election.messages import from_json, to_json
 from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
@@ -67,8 +72,12 @@ class ElectionRunner:
         return self._stopped.is_set()
 
     # -- inputs --------------------------------------------------------------------------------
-    def deliver(self, message) -> None:
-        """A message from a peer (already authenticated)."""
+    def deliver(self, message) -> list:
+        """A message from a peer (already authenticated); the messages answering it, to go back in the call's reply."""
+        return self._input(lambda now: self.machine.step(message, now), answering=message.sender)
+
+    def take_answer(self, message) -> None:
+        """A message a peer answered ours with: taken like any other, but what it asks to send goes by mailbox."""
         self._input(lambda now: self.machine.step(message, now))
 
     def send_failed(self, peer: int) -> None:
@@ -80,6 +89,10 @@ class ElectionRunner:
     def observe_epoch(self, reporter: int, epoch: int, coordinator: int) -> None:
         self._input(lambda now: self.machine.observe_epoch(reporter, epoch, coordinator, now))
 
+    def set_unfit(self, reason: str | None) -> None:
+        """This node cannot do the coordinator's job (e.g. "storage"), or can again (None)."""
+        self._input(lambda now: self.machine.set_unfit(reason, now))
+
     def report_caught_up(self, coordinator: int, epoch: int) -> None:
         self._input(lambda now: self.machine.report_caught_up(coordinator, epoch, now))
 
@@ -88,11 +101,11 @@ class ElectionRunner:
         return self._published
 
     # -- running -------------------------------------------------------------------------------
-    def _input(self, call: Callable[[int], Ready]) -> None:
+    def _input(self, call: Callable[[int], Ready], answering: int | None = None) -> list:
         if self._stopped.is_set():
-            return
+            return []
         with self._lock:
-            self._execute(call(self.clock.monotonic_ms()))
+            return self._execute(call(self.clock.monotonic_ms()), answering)
 
     def _tick_loop(self) -> None:
         while not self._stopped.wait(self._tick_s):
@@ -103,7 +116,8 @@ class ElectionRunner:
             except Exception:  # e.g. the epoch could not be persisted: log it and keep ticking, never die silently
                 log.exception("election tick failed")
 
-    def _execute(self, ready: Ready) -> None:
+    def _execute(self, ready: Ready, answering: int | None = None) -> list:
+        """Carry out a Ready; what it sends to `answering` is returned instead of mailed."""
         self._published = self.machine.view()  # one atomic assignment
         if ready.persist_epoch is not None:
             self.persist_epoch(ready.persist_epoch)  # durable before any message says so
@@ -112,8 +126,13 @@ class ElectionRunner:
         if ready.role_change is not None:
             for listener in self._listeners:
                 listener(ready.role_change)
+        answers = []
         for peer, message in ready.messages:
-            self._mailboxes[peer].put(message)
+            if peer == answering:
+                answers.append(message)
+            else:
+                self._mailboxes[peer].put(message)
+        return answers
 
 
 class _Mailbox:
@@ -154,10 +173,29 @@ class _Mailbox:
                 self.link.close()
                 return
             try:
-                self.link.call("peer.message", to_json(message))
+                answers = parse_answers(self.link.call("peer.message", to_json(message)), self.link.peer_id)
             except PeerUnavailable:
                 self.runner.send_failed(self.link.peer_id)
             except PeerRefused as exc:
                 log.warning("node %d refused an election message: %s", self.link.peer_id, exc)
+            except ValueError as exc:
+                log.warning("node %d answered an election message with junk: %s", self.link.peer_id, exc)
             except Exception:  # e.g. the epoch could not be persisted: log it, keep the mailbox alive
                 log.exception("sending to node %d failed", self.link.peer_id)
+            else:
+                try:
+                    for answer in answers:
+                        self.runner.take_answer(answer)
+                except Exception:  # e.g. an epoch it names could not be persisted
+                    log.exception("taking node %d's answer failed", self.link.peer_id)
+
+
+def parse_answers(reply, peer: int) -> list:
+    """The election messages a reply to peer.message carries (none from a node that sends none); ValueError on junk."""
+    listed = reply.get("answers", []) if isinstance(reply, dict) else []
+    if not isinstance(listed, list):
+        raise ValueError("answers is not a list")
+    answers = [from_json(a) for a in listed]
+    if any(a.sender != peer for a in answers):
+        raise ValueError("an answer names another sender")
+    return answers

@@ -1,9 +1,13 @@
 """A deterministic simulator for the bully machine: fake clock, fake network.
 
 Messages take a seeded random latency; links can be cut (messages silently
-lost), nodes crashed (sends to them fail at once, like a refused connection),
-paused (they neither tick nor read; what is sent to them waits, as in a TCP
-buffer) and restarted with the epoch they persisted. A node that starts
+lost), or blocked one way (block(a, b): what a sends to b of its own accord is
+lost, while b's answers to a's messages still reach a, as over a connection a
+opened: a node every peer is blocked from can send but not be reached). What a
+machine sends to the sender of the message it took travels as that answer, as
+the runner carries it in the call's reply. Nodes can be crashed (sends to them
+fail at once, like a refused connection), paused (they neither tick nor read;
+what is sent to them waits, as in a TCP buffer) and restarted with the epoch they persisted. A node that starts
 following a coordinator reports itself caught up catch_up_ms later. The same
 seed always gives the same run, so a failing case can be replayed and its
 trace read.
@@ -34,6 +38,7 @@ class Simulation:
         self.crashed: set[int] = set(node_ids)
         self.paused: set[int] = set()
         self.cuts: set[frozenset] = set()
+        self.blocked: set[tuple[int, int]] = set()  # (a, b): a cannot open a connection to b
         self.trace: list[str] = []  # for people: what happened, in order
         self.events: list[tuple[int, int, str, dict]] = []  # for tests: (ms, node, event code, fields)
         self.epoch_owner: dict[int, int] = {}
@@ -72,6 +77,15 @@ class Simulation:
     def cut(self, a: int, b: int) -> None:
         self.cuts.add(frozenset((a, b)))
 
+    def block(self, a: int, b: int) -> None:
+        """One way: what `a` sends to `b` of its own accord is lost; `b`'s answers to what `a` sent still arrive."""
+        self.blocked.add((a, b))
+
+    def set_unfit(self, node: int, reason: str | None) -> None:
+        """The node's application says it cannot do the coordinator's job (e.g. its storage fails), or can again."""
+        self.trace.append(f"{self.now:6d} !! node {node} {'unfit: ' + reason if reason else 'fit again'}")
+        self._apply(node, self.machines[node].set_unfit(reason, self.now))
+
     def partition(self, *groups: list[int]) -> None:
         """Cut every link between different groups."""
         for i, group in enumerate(groups):
@@ -82,6 +96,7 @@ class Simulation:
 
     def heal(self) -> None:
         self.cuts.clear()
+        self.blocked.clear()
 
     # -- running -----------------------------------------------------------------------------
     def run(self, ms: int) -> None:
@@ -153,9 +168,10 @@ class Simulation:
 
     def _deliver(self, src: int, dst: int, message) -> None:
         self.trace.append(f"{self.now:6d} {src}->{dst} {message}")
-        self._apply(dst, self.machines[dst].step(message, self.now))
+        self._apply(dst, self.machines[dst].step(message, self.now), answering=src)
 
-    def _apply(self, node: int, ready) -> None:
+    def _apply(self, node: int, ready, answering: int | None = None) -> None:
+        """Carry out a Ready; what it sends to `answering` (the sender of the message taken) is the answer to its call."""
         if ready.persist_epoch is not None:
             self.persisted[node] = ready.persist_epoch  # persisted before anything is sent
         self._events(node, ready.events)
@@ -166,18 +182,20 @@ class Simulation:
         if change and change.role == FOLLOWER:
             self._catch_up_at[node] = (self.now + self.catch_up_ms, change.coordinator)
         for dst, message in ready.messages:
-            self._send(node, dst, message)
+            self._send(node, dst, message, answer=dst == answering)
 
     def _events(self, node: int, events) -> None:
         for e in events:
             self.trace.append(f"{self.now:6d} [{node}] {e.text}")
             self.events.append((self.now, node, e.code, dict(e.fields)))
 
-    def _send(self, src: int, dst: int, message) -> None:
+    def _send(self, src: int, dst: int, message, answer: bool = False) -> None:
+        """Send; an `answer` travels back over the connection dst opened, so only a block of dst -> src loses it."""
         if dst in self.crashed:
             self._apply(src, self.machines[src].send_failed(dst, self.now))  # connection refused
             return
-        if frozenset((src, dst)) in self.cuts or self.rng.random() < self.drop_rate:
+        opened_by = (dst, src) if answer else (src, dst)
+        if frozenset((src, dst)) in self.cuts or opened_by in self.blocked or self.rng.random() < self.drop_rate:
             return  # lost without a word
         self._seq += 1
         heapq.heappush(self._queue, (self.now + self.rng.randint(*self.latency_ms), self._seq, src, dst, message))

@@ -55,11 +55,13 @@ class Election(Protocol):
 
 
 class NotAcknowledged(Exception):
-    """The write is durable here but will not be acknowledged by this node; `stopping` says why."""
+    """The write is durable here but will not be acknowledged by this node: it is `stopping`, it would get only
+    `too_few` copies (REPLICATION_STRICT), or else it is no longer coordinator."""
 
-    def __init__(self, stopping: bool):
-        super().__init__("node stopping" if stopping else "no longer coordinator")
+    def __init__(self, stopping: bool, too_few: int | None = None):
+        super().__init__("node stopping" if stopping else f"only {too_few} copies" if too_few else "no longer coordinator")
         self.stopping = stopping
+        self.too_few = too_few
 
 
 @dataclass
@@ -67,11 +69,12 @@ class _Answer:
     done: threading.Event = field(default_factory=threading.Event)
     replicas: int | None = None  # None: refused
     stopping: bool = False  # refused because this node is stopping (read when refused, not when the writer wakes)
+    too_few: int | None = None  # refused (strict) because only this many nodes hold it
 
 
 class ReplicationRunner:
     def __init__(self, node_id: int, links: dict[int, PeerLink], database: Database, changes: ChangeLog, election: Election,
-                 clock, heartbeat_ms: int, acks_required: int, timeout_ms: int, now_iso: Callable[[], str]):
+                 clock, heartbeat_ms: int, acks_required: int, timeout_ms: int, now_iso: Callable[[], str], strict: bool = False):
         self.node_id = node_id
         self.links = links
         self.db = database
@@ -80,7 +83,7 @@ class ReplicationRunner:
         self.clock = clock
         self.heartbeat_s = heartbeat_ms / 1000
         self.now_iso = now_iso
-        self.state = CoordinatorState(node_id, list(links), acks_required, timeout_ms, heartbeat_ms=heartbeat_ms)
+        self.state = CoordinatorState(node_id, list(links), acks_required, timeout_ms, heartbeat_ms=heartbeat_ms, strict=strict)
         self.follower = FollowerState()
         self.answer_timeout_s = timeout_ms / 1000 + ANSWER_MARGIN_S
         self.serving = threading.Event()
@@ -160,12 +163,17 @@ class ReplicationRunner:
                     log.error("write %d got no acknowledgement decision within %.1f s", write_id, self.answer_timeout_s)
                     raise NotAcknowledged(stopping=False)
         if answer.replicas is None:
-            raise NotAcknowledged(answer.stopping)
+            raise NotAcknowledged(answer.stopping, answer.too_few)
         return answer.replicas
 
     def members(self) -> dict:
         with self._lock:
             return self.state.members(self.changes.position())
+
+    def counters(self) -> dict:
+        """For cluster.status: writes acknowledged with fewer copies than asked, and refused for it (strict)."""
+        with self._lock:
+            return {"under_replicated_acks": self.state.under_replicated_acks, "refused_too_few": self.state.refused_too_few}
 
     # -- feeding the machine -------------------------------------------------------------------
     def _now(self) -> int:
@@ -194,16 +202,19 @@ class ReplicationRunner:
             self._answer(write_id, replicas)
         for write_id in ready.refused:
             self._answer(write_id, None)
+        for write_id, copies in ready.too_few:
+            self._answer(write_id, None, too_few=copies)
         for event in ready.events:
             (log.warning if event.code in ("acknowledged_short", "follower_unreachable", "follower_fell_behind",
                                            "follower_reports_newer_epoch") else log.info)("%s", event.line())
-        if ready.acknowledged or ready.refused:
+        if ready.acknowledged or ready.refused or ready.too_few:
             self._lock.notify_all()
 
-    def _answer(self, write_id: int, replicas: int | None) -> None:
+    def _answer(self, write_id: int, replicas: int | None, too_few: int | None = None) -> None:
         answer = self._answers.pop(write_id, None)
         if answer is not None:
-            answer.replicas, answer.stopping = replicas, replicas is None and self._stopping
+            answer.replicas, answer.stopping = replicas, replicas is None and too_few is None and self._stopping
+            answer.too_few = too_few
             answer.done.set()
 
     def _after(self, ready: Ready | None, generation: int) -> None:
@@ -312,7 +323,8 @@ class ReplicationRunner:
                 ahead = (expected, read_ahead.submit(self._read_now, expected))
             push = Push(epoch, tuple(entries), more, mine, self.members())
             try:
-                answer = push_answer_from_json(link.call("peer.push", push.to_json()))
+                timeout_s = self.state.push_timeout_ms(len(entries)) / 1000  # its own, not the election's failure timeout
+                answer = push_answer_from_json(link.call("peer.push", push.to_json(), timeout_s))
             except (PeerUnavailable, PeerRefused, ValueError) as exc:
                 self._step(generation, self.state.push_failed, peer, str(exc))
                 continue
@@ -323,9 +335,12 @@ class ReplicationRunner:
     def _pull_from(self, peer: int, generation: int, taking_over: bool) -> None:
         """Fetch from `peer` every change it holds that this node lacks."""
         link, pulled = self.links[peer], 0
+        # A take-over pull keeps the link's short timeout: a paused or silent peer must not hold up serving for long.
+        # Any other pull is sized to the batch it may bring, as a push is: a slow link delays it, without failing it.
+        timeout_s = None if taking_over else self.state.push_timeout_ms(REPLICATION_BATCH) / 1000
         while self._active(generation):
             try:
-                answer = PullAnswer.from_json(link.call("peer.pull", Pull(self.changes.vector(), REPLICATION_BATCH).to_json()))
+                answer = PullAnswer.from_json(link.call("peer.pull", Pull(self.changes.vector(), REPLICATION_BATCH).to_json(), timeout_s))
                 parsed = parse_entries(list(answer.entries))
             except (PeerUnavailable, PeerRefused) as exc:
                 if taking_over:

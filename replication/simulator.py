@@ -5,8 +5,10 @@ Rules:
   persists: its store (origins in local order, a gapless prefix per origin) and its
   epoch. A crash keeps only those; a restart builds fresh machines from them.
 - Network and faults are election/simulator.py's: fake clock, seeded latency, cut
-  links and drops losing messages silently, crashed nodes refusing them at once,
-  paused nodes holding them until they resume (and reading them all before ticking).
+  links and drops losing messages silently, one-way blocks (a Reply, like an
+  election message's answer, travels over the caller's connection), crashed nodes
+  refusing them at once, paused nodes holding them until they resume (and reading
+  them all before ticking).
 - Push and Pull are calls: one to a crashed node fails at once, one unanswered for
   call_timeout_ms fails then, a late answer is ignored; a role change drops them.
 - A new coordinator pulls from every peer and serves once each pull sequence ended.
@@ -207,11 +209,11 @@ class ClusterSimulation(Simulation):
         return took
 
     # -- the network -------------------------------------------------------------------------
-    def _send(self, src: int, dst: int, message) -> None:
+    def _send(self, src: int, dst: int, message, answer: bool = False) -> None:
         if dst in self.crashed and isinstance(message, Request):
             self._fail_soon(message.call_id)
         elif not (dst in self.crashed and isinstance(message, Reply)):
-            super()._send(src, dst, message)  # an election message to a crashed node: send_failed
+            super()._send(src, dst, message, answer or isinstance(message, Reply))  # an election message to a crashed node: send_failed
 
     def _fail_soon(self, call_id: int) -> None:
         self._seq += 1
@@ -239,7 +241,7 @@ class ClusterSimulation(Simulation):
         elif isinstance(message, Request):
             self._send(dst, src, Reply(message.call_id, self._take_push(dst, src, message.body)))
         else:
-            self._apply(dst, self.machines[dst].step(message, self.now))
+            self._apply(dst, self.machines[dst].step(message, self.now), answering=src)
 
     def _take_push(self, node: int, sender: int, push: Push):
         bully, follower, store = self.machines[node], self.replication[node].follower, self.stores[node]
@@ -317,8 +319,8 @@ class ClusterSimulation(Simulation):
             self._replication(node, replication.coordinator.take_over_done(peer, self.now))
 
     # -- what the machines ask for -----------------------------------------------------------
-    def _apply(self, node: int, ready) -> None:
-        """An election Ready: persist the epoch, follow the role change, then send."""
+    def _apply(self, node: int, ready, answering: int | None = None) -> None:
+        """An election Ready: persist the epoch, follow the role change, then send (to `answering`: as the answer)."""
         if ready.persist_epoch is not None:
             self.persisted[node] = ready.persist_epoch
         self._events(node, ready.events)
@@ -335,7 +337,7 @@ class ClusterSimulation(Simulation):
                     self._say(f"{node} follows {change.coordinator} epoch {change.epoch}")
                 self._replication(node, replication.coordinator.end(self.now))
         for dst, message in ready.messages:
-            self._send(node, dst, message)
+            self._send(node, dst, message, answer=dst == answering)
 
     def _became_coordinator(self, node: int, epoch: int) -> None:
         owner = self.epoch_owner.setdefault(epoch, node)

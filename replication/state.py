@@ -15,13 +15,22 @@ Rules:
   CATCHING_UP when more than a batch behind; DOWN after a failed contact.
 - A write (the origins it must wait for) is acknowledged once acks_required
   followers hold it, or once no follower that could still take it soon
-  (IN_SYNC, or UNKNOWN: not contacted yet) is left without it. A DOWN
-  follower (failed contact) does not count, and neither does one CATCHING_UP
-  (more than a batch behind): a returning node's bulk catch-up must not hold
-  every sale for timeout_ms (a known trade-off, kept as a strict xfail in
-  tests/test_replication_sim.py). timeout_ms after it committed, a write is
+  (IN_SYNC; UNKNOWN: not contacted yet; or CATCHING_UP after it was IN_SYNC
+  in this term: a burst, or a slow link, put it more than a batch behind) is
+  left without it. A DOWN follower (failed contact) does not count, and
+  neither does one CATCHING_UP since it was reached (a returning node's bulk
+  catch-up must not hold every sale for timeout_ms). timeout_ms after it committed, a write is
   acknowledged with the copies it has. The answer says how many nodes hold
   it (this one included).
+- A write acknowledged with fewer copies than it asks for (acks_required + 1,
+  at most the cluster's size) is counted (under_replicated_acks), and noted
+  once per episode: acknowledged_short at the first, replicated_again at the
+  next write acknowledged with all its copies. With strict, such a write is
+  refused instead (too_few: it stays durable here, and is replicated later).
+- A push has its own timeout, push_timeout_ms(entries): a write's wait
+  (timeout_ms) plus PUSH_MS_PER_CHANGE per change it carries; never the
+  election's failure timeout, so a slow link delays copies without dropping
+  the follower from the count (the runner sizes catch-up pulls the same way).
 - Time this node did not run does not count against a waiting write: when two
   inputs are more than stall_ms apart (the process was paused, or starved;
   at least STALL_MS, and several heartbeats, since the runner ticks 4 times per heartbeat),
@@ -59,6 +68,7 @@ REPLICATION_BATCH = 1000  # changes per push or pull: about 300 KiB, far below M
 HEARTBEAT_INTERVAL_MS = default_int("HEARTBEAT_INTERVAL_MS")
 NOT_READY_RETRY_DIVISOR = 4  # after "not ready" the next push waits heartbeat_ms / this: the announcement is on its way
 STALL_MS = 1000  # the runner feeds the clock every few tens of ms: a longer gap means this node did not run
+PUSH_MS_PER_CHANGE = 2  # a push's timeout grows by this per change it carries: applying a full batch takes time
 STALL_HEARTBEATS = 4  # with a long heartbeat, a stall is a gap of this many heartbeats (the runner ticks 4 per heartbeat)
 
 
@@ -71,6 +81,7 @@ class Follower:
     vector: Vector = field(default_factory=dict)
     taken_over: bool = False
     holds_all: bool = False  # its last answer showed everything the push was read from
+    fell_behind: bool = False  # CATCHING_UP after being IN_SYNC in this term (a burst), not a returning node's catch-up
     in_flight: bool = False  # a push is out, its answer not in yet
     not_before: int = 0  # no push before this (ms): backing off after a failure or "not ready"
     last_push_at: int | None = None
@@ -105,6 +116,7 @@ class Ready:
 
     acknowledged: list[tuple[int, int]] = field(default_factory=list)  # (write id, nodes holding it)
     refused: list[int] = field(default_factory=list)  # write ids that will never be acknowledged here
+    too_few: list[tuple[int, int]] = field(default_factory=list)  # (write id, copies): refused, strict, too few copies
     pulls: list[int] = field(default_factory=list)  # peers holding changes this node lacks
     observed_epoch: tuple[int, int, int] | None = None  # (reporting peer, epoch, its coordinator) for the election
     serve: bool = False  # the take-over sync is done: start serving clients
@@ -117,8 +129,12 @@ class Ready:
 
 class CoordinatorState:
     def __init__(self, node_id: int, peers: list[int], acks_required: int, timeout_ms: int, batch: int = REPLICATION_BATCH,
-                 heartbeat_ms: int = HEARTBEAT_INTERVAL_MS):
+                 heartbeat_ms: int = HEARTBEAT_INTERVAL_MS, strict: bool = False):
         self.node_id = node_id
+        self.strict = strict
+        self.under_replicated_acks = 0  # writes acknowledged with fewer copies than asked, since start
+        self.refused_too_few = 0  # writes refused for too few copies (strict), since start
+        self._short_episode = 0  # writes acknowledged short since the current episode began (0: none)
         self.batch = batch
         self.heartbeat_ms = heartbeat_ms
         self.stall_ms = max(STALL_MS, STALL_HEARTBEATS * heartbeat_ms)
@@ -222,6 +238,7 @@ class CoordinatorState:
         close = not more and behind <= self.batch
         previous, held_all = follower.state, follower.holds_all
         follower.state, follower.vector, follower.holds_all = (IN_SYNC if close else CATCHING_UP), dict(theirs), holds_all
+        follower.fell_behind = not close and (previous == IN_SYNC or (previous == CATCHING_UP and follower.fell_behind))
         if holds_all and not (previous == IN_SYNC and held_all):
             ready.note("follower_in_sync", f"follower {peer} in sync at position {position(theirs)}", peer=peer)
         elif previous in (UNKNOWN, DOWN) and not close:
@@ -255,6 +272,15 @@ class CoordinatorState:
                                     "position": position(f.vector) if f.vector else None, "state": f.state}
         return summary
 
+    def push_timeout_ms(self, entries: int) -> int:
+        """How long a push carrying `entries` changes may take before it counts as failed."""
+        return self.timeout_ms + entries * PUSH_MS_PER_CHANGE
+
+    @property
+    def copies_wanted(self) -> int:
+        """Nodes that should hold a write: this one and acks_required followers (as many as there are)."""
+        return 1 + min(self.acks_required, len(self.peers))
+
     @property
     def waiting(self) -> int:
         return len(self._waiting)
@@ -281,13 +307,29 @@ class CoordinatorState:
     def _settle(self, waiting: Waiting, now: int, ready: Ready) -> bool:
         """Acknowledge `waiting` if the rule allows it now; True when it was."""
         holders = [f for f in self.followers.values() if all(covers(f.vector, o) for o in waiting.origins)]
-        could_still = [f for f in self.followers.values() if f not in holders and f.state in (IN_SYNC, UNKNOWN)]
-        if len(holders) < self.acks_required and could_still:
-            if now < waiting.deadline:
-                return False
-            ready.note("acknowledged_short", f"write acknowledged with {1 + len(holders)} copies: followers "
-                       f"{[f.peer for f in could_still]} did not confirm in time", copies=1 + len(holders))
-        ready.acknowledged.append((waiting.write_id, 1 + len(holders)))
+        could_still = [f for f in self.followers.values()
+                       if f not in holders and (f.state in (IN_SYNC, UNKNOWN) or (f.state == CATCHING_UP and f.fell_behind))]
+        if len(holders) < self.acks_required and could_still and now < waiting.deadline:
+            return False
+        copies = 1 + len(holders)
+        if copies >= self.copies_wanted:
+            if self._short_episode:
+                ready.note("replicated_again", f"writes get all their {copies} copies again, after {self._short_episode} "
+                           f"acknowledged with fewer", copies=copies, short=self._short_episode)
+                self._short_episode = 0
+            ready.acknowledged.append((waiting.write_id, copies))
+            return True
+        why = f"followers {[f.peer for f in could_still]} did not confirm in time" if could_still else "no follower can take it now"
+        if self.strict:
+            self.refused_too_few += 1
+            ready.too_few.append((waiting.write_id, copies))
+            return True
+        if not self._short_episode:
+            ready.note("acknowledged_short", f"write acknowledged with {copies} of {self.copies_wanted} copies: {why}; "
+                       f"counting until writes get all their copies again", copies=copies)
+        self._short_episode += 1
+        self.under_replicated_acks += 1
+        ready.acknowledged.append((waiting.write_id, copies))
         return True
 
     def _refuse_all(self, ready: Ready) -> None:

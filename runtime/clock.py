@@ -7,23 +7,28 @@ import time
 
 
 class SystemClock:
-    """The machine's clocks."""
+    """The machine's clocks. offset_s shifts the wall clock (not the monotonic one): tests run a node whose clock is off."""
+
+    def __init__(self, offset_s: float = 0.0):
+        self._offset = dt.timedelta(seconds=offset_s)
+        self._offset_s = offset_s
+        self._offset_ns = int(offset_s * 1_000_000_000)
 
     def now(self) -> dt.datetime:
         """The current instant, timezone-aware (UTC)."""
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.timezone.utc) + self._offset
 
     def wall_s(self) -> float:
         """Unix seconds, for token expiry."""
-        return time.time()
+        return time.time() + self._offset_s
 
     def wall_ms(self) -> int:
-        """Unix milliseconds, for peer envelopes (compared across machines)."""
-        return time.time_ns() // 1_000_000
+        """Unix milliseconds, for versions of records."""
+        return self.wall_ns() // 1_000_000
 
     def wall_ns(self) -> int:
         """Unix nanoseconds, for time-ordered ids."""
-        return time.time_ns()
+        return time.time_ns() + self._offset_ns
 
     def monotonic_s(self) -> float:
         """Seconds that only grow, for timeouts and throttles."""

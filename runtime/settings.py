@@ -55,6 +55,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_MAX_FAILURES_PER_SOURCE", "20", SERVER,
             "wrong PINs or unknown CPFs from one address within 15 minutes, whatever CPFs they name, before the address is locked"),
     Setting("LOGIN_LOCK_MINUTES", "15", SERVER, "how long a locked CPF (from that address) or address stays locked"),
+    Setting("LOGIN_DELAY_MAX_S", "30", SERVER,
+            "past `LOGIN_MAX_FAILURES` wrong PINs for one CPF from several addresses within 15 minutes, each attempt on it waits "
+            "1 s, 2 s, 4 s… after the last, at most this long: one guess per this many seconds, and the seller waits no longer"),
+    Setting("REGISTER_MAX_PER_SOURCE", "10", SERVER, "self-registrations attempted from one address within 15 minutes"),
     Setting("SELF_REGISTRATION", "on", SERVER, "`on`: a CPF with no account may register as a seller; `off`: only managers create people"),
     Setting("VOID_WINDOW_MINUTES", "30", SERVER, "how long after recording it a seller may void their own sale (managers: any time)"),
     Setting("MAX_SALE_AMOUNT", "1000000.00", SERVER, "the largest single sale, in reais (at most 1000000.00)"),
@@ -65,6 +69,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPLICATION_TIMEOUT_MS", "2000", CLUSTER, "longest wait for them; then the write is acknowledged with the copies it has"),
     Setting("ANTI_ENTROPY_INTERVAL_S", "60", CLUSTER,
             "how often the coordinator compares a digest of its sales and voids with each follower's and repairs any difference"),
+    Setting("REPLICATION_STRICT", "off", CLUSTER,
+            "`on`: a write that would get fewer copies than `REPLICATION_ACKS` + 1 is refused with `1009` (`too_few_replicas`) "
+            "instead of acknowledged"),
+    Setting("STORAGE_FAILURE_STEPDOWN_S", "2", CLUSTER,
+            "a node whose storage keeps failing this long leaves the coordinator's role (and claims none) until it works again"),
     Setting("METRICS_ADDRESS", None, SERVER,
             "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
             "`/healthz` over HTTP; keep it on a private address"),
@@ -73,6 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
             "how long a request may look for a coordinator before the sale is queued or the error shown"),
     Setting("ONSELL_QUEUE", None, CLIENT,
             "the seller's queue file (default `~/.local/share/onsell/queue.db`, readable only by its owner)"),
+    Setting("OFFLINE_SIGNIN_HOURS", "24", CLIENT,
+            "how long after signing in on a till with a server up a seller may sign in there with every node down (PIN checked "
+            "against a salted hash kept beside the queue) and sell into the queue; 0: never"),
     Setting("ONSELL_CPF", None, CLIENT, "scripts: the CPF to sign in with (else asked)"),
     Setting("ONSELL_PIN", None, CLIENT, "scripts: the PIN to sign in with (else asked)"),
     Setting("ONSELL_NEW_PIN", None, CLIENT, "scripts: the new PIN for `change-pin` and `user reset-pin` (else asked twice)"),

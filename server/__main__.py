@@ -2,10 +2,11 @@
 
 A signal only asks for the stop; the main thread then calls Node.stop(), which stops in order
 (see server/app.py) and the process exits 0. A node of a cluster whose file turns out damaged (server/integrity.py)
-is stopped, its file moved aside, and started again on an empty file that catches up from its peers."""
+is stopped, its file moved aside, and the process starts again (exec) on an empty file that catches up from its peers."""
 
 import argparse
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -24,7 +25,8 @@ EXIT_CANNOT_START = 1
 SIGNAL_POLL_S = 0.5  # the main thread wakes this often to notice a stop request
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, clock=None) -> int:
+    """clock: the node's clock (default the system's; tests/skewed_node.py passes one that is off)."""
     parser = argparse.ArgumentParser(prog="onsell-server", description="Run one onsell node.")
     parser.add_argument("--id", type=int, required=True, help="this node's id in CLUSTER")
     parser.add_argument("--demo", action="store_true", help="load the demo chain into an empty database")
@@ -45,49 +47,54 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     rebuildable = len(config.cluster) > 1  # a single node has no peer to rebuild from
-    node = _build(config, args.demo, rebuildable, log)
+    node = _build(config, args.demo, clock, rebuildable, log)
     if node is None:
         return EXIT_CANNOT_START
-    while True:
-        log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
-        node.start()
-        damaged = node.integrity.corrupt
-        while not stop_requested.wait(SIGNAL_POLL_S) and not (rebuildable and damaged.is_set()):
-            pass
-        if stop_requested.is_set():
-            break
+    log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
+    node.start()
+    damaged = node.integrity.corrupt
+    while not stop_requested.wait(SIGNAL_POLL_S) and not (rebuildable and damaged.is_set()):
+        pass
+    if not stop_requested.is_set():
         log.error("stepping down: this node's file is damaged; rebuilding it from the peers")
         node.stop()
-        _set_aside(config, log)
-        node = _build(config, args.demo, rebuildable, log)
-        if node is None:
-            return EXIT_CANNOT_START
+        _set_aside(config, clock, log)
+        # Start again as a new process (the same command line, the same pid): nothing of this run (its connections,
+        # its peers' grants, its threads) outlives it, and the new run opens an empty file and catches up.
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     log.info("stopping: no new connections; waiting writes get up to %.1f s", config.stop_timeout_s)
     node.stop()
     log.info("node %d stopped", config.node_id)
     return 0
 
 
-def _build(config, demo: bool, rebuildable: bool, log):
+def _build(config, demo: bool, clock, rebuildable: bool, log):
     """The node, or None when it cannot start (logged); a file too damaged to open is set aside once, when peers can
     rebuild it."""
     try:
-        return build_node(config, demo=demo)
+        return build_node(config, demo=demo, clock=clock)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
-        if not (rebuildable and isinstance(exc, sqlite3.DatabaseError) and quick_check(config.database_path)):
+        if not (rebuildable and isinstance(exc, sqlite3.DatabaseError) and _damaged(config)):
             log.error("cannot start node %d: %s", config.node_id, exc)
             return None
         log.error("cannot start node %d on a damaged file (%s) [integrity_failed]", config.node_id, exc)
-    _set_aside(config, log)
+    _set_aside(config, clock, log)
     try:
-        return build_node(config, demo=demo)
+        return build_node(config, demo=demo, clock=clock)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
         log.error("cannot start node %d: %s", config.node_id, exc)
         return None
 
 
-def _set_aside(config, log) -> None:
-    moved = set_aside(config.database_path, SystemClock().now().strftime("%Y%m%dT%H%M%S%fZ"))
+def _damaged(config) -> bool:
+    try:
+        return bool(quick_check(config.database_path))
+    except sqlite3.OperationalError:  # could not even check: not known to be damaged
+        return False
+
+
+def _set_aside(config, clock, log) -> None:
+    moved = set_aside(config.database_path, (clock or SystemClock()).now().strftime("%Y%m%dT%H%M%S%fZ"))
     log.warning("moved the damaged file to %s; starting on an empty one [integrity_rebuilding moved_to=%s]", moved, moved.name)
 
 

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 
 from db.catalogue import CatalogueRepository
 from db.changes import ChangeLog
-from db.database import Database
+from db.database import Database, warn_if_others_can_read
 from db.demo import demo_write
 from db.reports import ReportsRepository
 from db.sales import SalesRepository
 from db.users import UserRepository
 from models.cluster import format_address
 from models.dates import today_in
+from models.pins import hash_pin
 from runtime.clock import SystemClock, iso_utc
 from runtime.events import event
 from server.accounts import Accounts
 from server.cluster import ClusterNode, SingleNode
-from server.config import Config
+from server.config import SECRET_FILE, Config
 from server.controllers.auth import AuthController
 from server.controllers.catalogue import CatalogueController
 from server.controllers.cluster import ClusterController
@@ -32,10 +33,11 @@ from server.integrity import IntegrityMonitor
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
 from server.metrics import MetricsServer, NodeMetrics
-from server.pins import hash_pin
 from server.tcp import RpcServer
+from server.throttle_sync import ThrottleSync
 from server.tokens import TokenSigner
 from wire import tls
+from wire.jsonrpc import RpcError
 
 log = logging.getLogger("onsell.server")
 ACCEPT_POLL_S = 0.2  # how often the accept loop looks for a stop request
@@ -52,11 +54,14 @@ class Node:
     dispatcher: Dispatcher
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
     metrics_server: MetricsServer | None = None  # None: METRICS_ADDRESS is off
+    throttle_sync: ThrottleSync | None = None  # in a cluster: the sign-in throttle shipped to the other nodes
     integrity: IntegrityMonitor | None = None  # None: nobody checks the file (in-process tests)
 
     def start(self) -> "Node":
         """Start the cluster role and, with a server, serve on a thread of its own; returns at once."""
         self.cluster.start()
+        if self.throttle_sync is not None:
+            self.throttle_sync.start()
         if self.integrity is not None:
             self.integrity.start()  # in the background: the check does not delay the start
         if self.server is not None:
@@ -85,6 +90,8 @@ class Node:
         if self.integrity is not None:
             self.integrity.stop()
         self.cluster.stop(writes_deadline, threads_deadline)
+        if self.throttle_sync is not None:
+            self.throttle_sync.stop(threads_deadline)
         if self.server is not None:
             self.server.wait_idle(max(0.0, threads_deadline - self.clock.monotonic_s()))
         if self.metrics_server is not None:
@@ -95,6 +102,7 @@ class Node:
 def build_node(config: Config, demo: bool = False, clock=None, listen: bool = True) -> Node:
     clock = clock or SystemClock()
     database = Database(config.database_path, config.node_id)
+    warn_if_others_can_read(config.database_path.parent / SECRET_FILE)  # a single node's own secret, when it made one
     changes = ChangeLog()
     database.read(changes.load)
     database.after_commit.append(changes.on_commit)
@@ -111,24 +119,30 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     ledger = Ledger(config.node_id, database, cluster)
     cluster.use_ledger(ledger)
     if demo:
-        cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock))
+        cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock, cluster.quorum))
     users = UserRepository(database)
     catalogue = CatalogueRepository(database)
     sales = SalesRepository(database)
     reports = ReportsRepository(database)
     tokens = TokenSigner(config.secret)
-    throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s, config.login_max_failures_per_source)
+    throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s, config.login_max_failures_per_source,
+                             delay_max_s=config.login_delay_max_s, max_registrations=config.register_max_per_source)
+    throttle_sync = None
+    if isinstance(cluster, ClusterNode):
+        throttle_sync = ThrottleSync(throttle, cluster.service_links, cluster.is_coordinator, clock, config.max_line_bytes)
+        cluster.on_serving(throttle_sync.pull_from_peers)
     controllers = [
-        AuthController(ledger, users, tokens, throttle, clock, config.self_registration, config.void_window_s),
+        AuthController(ledger, users, tokens, throttle, clock, cluster.quorum.require, config.self_registration, config.void_window_s),
         SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
         ReportsController(reports, users, catalogue, sales, config.timezone, clock),
         SalesImportController(ledger, catalogue, users, clock, config.timezone, config.max_sale_cents),
         CatalogueController(ledger, catalogue, users, clock),
-        PeopleController(ledger, users, clock),
+        PeopleController(ledger, users, clock, cluster.quorum.require),
         ClusterController(cluster),
     ]
-    dispatcher = Dispatcher.build([c.methods() for c in controllers] + [cluster.peer_methods()], tokens, clock.wall_s,
-                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_auth, accounts=Accounts(users).caller)
+    peer_methods = [cluster.peer_methods()] + ([throttle_sync.peer_methods()] if throttle_sync else [])
+    dispatcher = Dispatcher.build([c.methods() for c in controllers] + peer_methods, tokens, clock.wall_s,
+                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_receiver, accounts=Accounts(users).caller)
     server = metrics_server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,
@@ -141,14 +155,22 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
             metrics_server = MetricsServer(config.metrics_address, metrics, cluster.status)
     integrity = IntegrityMonitor(config.database_path, clock)
     database.on_error.append(integrity.request)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server, integrity)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server, throttle_sync, integrity)
 
 
-def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock) -> None:
-    """The demo chain, into a database (and cluster) with no data at all: the first coordinator loads it once."""
-    loaded = changes.position() == 0 and ledger.commit_unawaited(
-        demo_write(today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now())))
-    if loaded:
-        log.info("%s", event("demo_loaded", "demo data loaded").line())
+def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock, quorum) -> None:
+    """The demo chain, into a database (and cluster) with no data at all: the first coordinator that reaches a majority
+    of the nodes loads it once (its accounts are created like any other: two sides of a partition must not both)."""
+    def load() -> None:
+        try:
+            loaded = changes.position() == 0 and ledger.commit_unawaited(
+                demo_write(today_in(config.timezone, clock.now()), hash_pin, iso_utc(clock.now())))
+        except RpcError as exc:  # no longer the coordinator, or stopping: the next coordinator loads it
+            log.info("%s", event("demo_skipped", f"demo data not loaded here: {exc.message}").line())
+            return
+        if loaded:
+            log.info("%s", event("demo_loaded", "demo data loaded").line())
+    if changes.position() == 0:
+        quorum.when_majority(load, "demo_data")
     else:
         log.info("%s", event("demo_skipped", "demo data skipped: the database already has data").line())

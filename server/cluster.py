@@ -5,18 +5,21 @@ replicate. ClusterNode builds, in this order, the peer links, the election
 runner, the replication runner (which is given the election), and registers
 replication as the election's role listener; only its coordinator serves
 clients, every other node answers not_coordinator naming the coordinator it
-knows. Both give the ledger the epoch to write in and the wait for replicas,
-and both refuse new work with `unavailable` once stopping.
+knows. Its storage watch (server/storage_watch.py) keeps it out of the
+coordinator's role while its storage fails. Both give the ledger the epoch to
+write in and the wait for replicas, and both refuse new work with
+`unavailable` once stopping.
 """
 
 import logging
+import secrets
 import threading
 
 from db.changes import ChangeLog
 from db.database import Database
 from db.node_state import list_merges, load_conflicts, load_epoch, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
-from election.messages import from_json
+from election.messages import from_json, to_json
 from election.runner import ElectionRunner
 from models.changes import Origin, highest_epoch
 from models.cluster import format_address
@@ -26,9 +29,12 @@ from replication.runner import NotAcknowledged, ReplicationRunner
 from replication.state import IN_SYNC
 from server.config import Config
 from server.dispatch import PEER, Method
+from server.ledger import StorageProbe
+from server.quorum import Quorum
+from server.storage_watch import StorageWatch
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
-from wire.peer_auth import PeerAuth
-from wire.peer_link import PeerLink
+from wire.peer_auth import HELLO, PeerAuth
+from wire.peer_link import PeerLink, PeerReceiver
 
 log = logging.getLogger("onsell.cluster")
 
@@ -41,7 +47,7 @@ def _stopping_error():
 
 
 class SingleNode:
-    peer_auth = None
+    peer_receiver = None
 
     def __init__(self, node_id: int, address: tuple[str, int], changes: ChangeLog):
         self.node_id = node_id
@@ -49,6 +55,7 @@ class SingleNode:
         self.changes = changes
         self._stopping = threading.Event()
         self._serving_hooks: list = []
+        self.quorum = Quorum(node_id, 1, {}, lambda: None, lambda: True, None)  # a single node is its own majority
 
     def start(self) -> None:
         for hook in self._serving_hooks:
@@ -90,6 +97,9 @@ class SingleNode:
                        "epoch": SINGLE_NODE_EPOCH, "position": position, "behind": 0}],
             "merges": [],
             "conflicting_changes": 0,
+            "stepped_down": None,
+            "under_replicated_acks": 0,
+            "refused_too_few": 0,
         }
 
 
@@ -103,18 +113,24 @@ class ClusterNode:
         self._stopping = threading.Event()
         peers = {n: a for n, a in config.cluster.items() if n != config.node_id}
         timing = config.timing
-        self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), clock.wall_ms)
+        self.peer_auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
+        self.peer_receiver = PeerReceiver(self.peer_auth)  # opens peers' envelopes on the server's threads
         timeout_s = timing.failure_ms / 1000
         election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
+        self.service_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}  # quorum, throttle
         # The epoch to start from is the highest this file has seen, in node_state or in its log: a file restored or
         # copied may hold changes of later epochs than it persisted, and a node alone must not take one of those again.
         start_epoch = max(database.read(load_epoch), highest_epoch(changes.vector()))
         machine = BullyMachine(config.node_id, sorted(peers), start_epoch, timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
-                                             timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso)
+                                             timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso,
+                                             config.replication_strict)
         self.election.listen(self.replication.follow_role)
+        self.storage = StorageWatch(StorageProbe(database), self.election, clock, config.storage_stepdown_s * 1000)
+        self.quorum = Quorum(config.node_id, len(config.cluster), self.service_links, self.election.view,
+                             self.is_coordinator, clock)  # for creating accounts
         anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
                                               self._may_compare)
@@ -139,6 +155,7 @@ class ClusterNode:
                  len(self.config.cluster), t.heartbeat_ms, t.failure_ms, t.election_ms, self.config.replication_acks)
         self.replication.start()
         self.election.start()
+        self.storage.start()
         self.anti_entropy.start()
 
     def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
@@ -147,6 +164,8 @@ class ClusterNode:
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
         self.anti_entropy.stop(threads_deadline_s)
+        self.storage.stop(threads_deadline_s)
+        self.quorum.stop()
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
 
@@ -165,6 +184,10 @@ class ClusterNode:
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         raise self._not_coordinator(view)
 
+    def is_coordinator(self) -> bool:
+        """True while this node is the coordinator and not stopping (never waits)."""
+        return not self._stopping.is_set() and self.election.view().is_coordinator
+
     def write_epoch(self) -> int:
         if self._stopping.is_set():
             raise _stopping_error()
@@ -179,6 +202,9 @@ class ClusterNode:
         except NotAcknowledged as exc:
             if exc.stopping:
                 raise _stopping_error() from None
+            if exc.too_few is not None:
+                raise app_error(UNAVAILABLE, "Too few nodes hold the sale (REPLICATION_STRICT); try again", reason="too_few_replicas",
+                                replicas=exc.too_few) from None
             raise self._not_coordinator(self.election.view()) from None
 
     def _not_coordinator(self, view: ElectionView):
@@ -192,12 +218,13 @@ class ClusterNode:
     def peer_methods(self) -> list[Method]:
         # A peer method's params are the signed envelope; its handler gets (sender, body) and checks the body itself.
         return [
+            Method(HELLO, self.peer_receiver.grant, role=PEER, coordinator_only=False),  # opens a link (wire/peer_auth.py)
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
             Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
             Method("peer.digest", self._unless_stopping(self.anti_entropy.handle_digest), role=PEER, coordinator_only=False),
             Method("peer.rows", self._unless_stopping(self.anti_entropy.handle_rows), role=PEER, coordinator_only=False),
-        ]
+        ] + self.quorum.peer_methods()
 
     def _unless_stopping(self, handler):
         """A peer method a stopping node answers with `unavailable`: its database is about to close."""
@@ -214,8 +241,7 @@ class ClusterNode:
             raise ValidationError("body", str(exc)) from None
         if message.sender != sender:
             raise ValidationError("body", "sender does not match the envelope")
-        self.election.deliver(message)
-        return {}
+        return {"answers": [to_json(answer) for answer in self.election.deliver(message)]}
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:
@@ -242,5 +268,6 @@ class ClusterNode:
                 "behind": max(0, leader_position - node_position) if leader_position is not None and node_position is not None else None,
             })
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
-                "position": position, "nodes": nodes, "merges": self.db.read(list_merges),
-                "conflicting_changes": self.db.read(load_conflicts), "anti_entropy": self.anti_entropy.status()}
+                "position": position, "nodes": nodes, "merges": self.db.read(list_merges), "stepped_down": view.unfit,
+                "conflicting_changes": self.db.read(load_conflicts), "anti_entropy": self.anti_entropy.status(),
+                **self.replication.counters()}

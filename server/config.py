@@ -43,10 +43,14 @@ class Config:
     login_max_failures: int
     login_max_failures_per_source: int
     login_lock_s: float
+    login_delay_max_s: float
+    register_max_per_source: int
     stop_timeout_s: float
     timing: Timing
     replication_acks: int
     replication_timeout_ms: int
+    replication_strict: bool
+    storage_stepdown_s: int
     self_registration: bool = True
     void_window_s: float = 30 * 60
     max_sale_cents: int = MAX_SALE_CENTS
@@ -122,10 +126,14 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         login_max_failures=whole_number(env, "LOGIN_MAX_FAILURES"),
         login_max_failures_per_source=whole_number(env, "LOGIN_MAX_FAILURES_PER_SOURCE"),
         login_lock_s=whole_number(env, "LOGIN_LOCK_MINUTES") * 60,
+        login_delay_max_s=whole_number(env, "LOGIN_DELAY_MAX_S"),
+        register_max_per_source=whole_number(env, "REGISTER_MAX_PER_SOURCE"),
         stop_timeout_s=whole_number(env, "STOP_TIMEOUT_MS") / 1000,
         timing=_timing(env),
         replication_acks=whole_number(env, "REPLICATION_ACKS", minimum=0),
         replication_timeout_ms=whole_number(env, "REPLICATION_TIMEOUT_MS"),
+        replication_strict=settings.switch(env, "REPLICATION_STRICT"),
+        storage_stepdown_s=whole_number(env, "STORAGE_FAILURE_STEPDOWN_S"),
         self_registration=settings.switch(env, "SELF_REGISTRATION"),
         void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
         max_sale_cents=_max_sale(env),

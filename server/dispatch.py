@@ -17,7 +17,7 @@ from server.tokens import InvalidToken, TokenSigner
 from wire import jsonrpc
 from wire.errors import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, app_error, invalid_params
 from wire.jsonrpc import Invalid, RpcError
-from wire.peer_auth import PeerAuthError
+from wire.peer_auth import UNKNOWN_GRANT, PeerAuthError
 
 log = logging.getLogger("onsell.rpc")
 
@@ -145,6 +145,8 @@ class Dispatcher:
             sender, body = self.peer_auth.open(method.name, params)
         except PeerAuthError as exc:
             log.warning("%s", event("peer_refused", f"refused {method.name}: {exc}", method=method.name).line())
+            if exc.unknown_grant:
+                raise app_error(UNAUTHENTICATED, "Say hello again: this node does not know that grant", reason=UNKNOWN_GRANT) from None
             raise app_error(UNAUTHENTICATED, "Peer messages must be signed with the cluster secret") from None
         return sender, {"body": body}
 

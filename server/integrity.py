@@ -4,8 +4,10 @@
 (it does not delay the start), and again after any SQLite error the database reports (at most once every
 MIN_CHECK_INTERVAL_S). A damaged file sets `corrupt`: server/__main__.py then stops the node (a coordinator
 stops heartbeating, so the others elect another), moves the file aside as `node-N.db.corrupt-<time>` (kept
-for inspection, with its -wal and -shm), and starts the node again on an empty file, which catches up from its
-peers' change logs like any new node. A single node has no peer to rebuild from: it only says so in its log.
+for inspection, with its -wal and -shm), and starts the process again (exec, same pid) on an empty file, which
+catches up from its peers' change logs like any new node. A single node has no peer to rebuild from: it only says
+so in its log. A file that cannot be checked at all (a disk I/O error) is not taken for a damaged one: the check is
+tried again later, and a failing disk is the storage watch's to handle (server.cluster).
 """
 
 import logging
@@ -23,13 +25,14 @@ CHECK_TIMEOUT_MS = 10_000  # how long the check waits for the writer's lock
 
 
 def quick_check(path: Path) -> list[str]:
-    """The problems `PRAGMA quick_check` finds in the file ([] when it is sound)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CHECK_TIMEOUT_MS / 1000)
-    except sqlite3.Error as exc:
-        return [str(exc)]
+    """The problems `PRAGMA quick_check` finds in the file ([] when it is sound). sqlite3.OperationalError when the
+    file could not be checked (a disk I/O error, a full disk, locked): a failing disk is not a damaged file, and
+    rebuilding on it would not help (server.cluster's storage watch steps such a node aside instead)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CHECK_TIMEOUT_MS / 1000)
     try:
         rows = [row[0] for row in conn.execute(f"PRAGMA quick_check({QUICK_CHECK_ROWS})")]
+    except sqlite3.OperationalError:
+        raise
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
         return [str(exc)]
     finally:
@@ -86,6 +89,10 @@ class IntegrityMonitor:
             self._last_check_s = self.clock.monotonic_s()
             try:
                 problems = quick_check(self.path)
+            except sqlite3.OperationalError as exc:
+                log.warning("could not check %s: %s; trying again later", self.path, exc)
+                self._wanted.set()
+                continue
             except Exception:  # never die silently
                 log.exception("integrity check of %s failed to run", self.path)
                 continue

@@ -5,14 +5,20 @@ Controllers hand the ledger a function write(conn, stamp) -> result and get (res
 there is no other way to write, so no write can forget to wait for its replicas. The epoch comes
 from the cluster role at submission (the database writer never asks the election); a write
 submitted by a node that is not the coordinator is refused before it touches the database.
+
+StorageProbe is the smallest real write (a row of node_state, never replicated) read back: the storage
+watch (server/storage_watch.py) runs it to learn whether this node can still write.
 """
 
+import itertools
 import sqlite3
 from typing import Any, Callable, Protocol
 
 from db.changes import Stamp
-from db.database import Database
+from db.database import Database, DatabaseUnavailable
 from models.changes import Origin
+
+PROBE_KEY = "storage_probe"
 
 Write = Callable[[sqlite3.Connection, Stamp], Any]
 
@@ -46,3 +52,19 @@ class Ledger:
         stamp = Stamp(self.db.incarnation, self.role.write_epoch())
         return self.db.write(lambda conn: write(conn, stamp))
 
+
+
+class StorageProbe:
+    def __init__(self, database: Database):
+        self.db = database
+        self._values = itertools.count(1)
+
+    def __call__(self, timeout_s: float) -> None:
+        """Write a new value durably and read it back; DatabaseUnavailable (or sqlite3.Error) when storage fails."""
+        value = next(self._values)
+        self.db.write(lambda conn: conn.execute("INSERT INTO node_state (key, value) VALUES (?, ?) "
+                                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (PROBE_KEY, value)),
+                      timeout=timeout_s)
+        row = self.db.read(lambda conn: conn.execute("SELECT value FROM node_state WHERE key = ?", (PROBE_KEY,)).fetchone())
+        if row is None or row[0] != value:
+            raise DatabaseUnavailable("the storage probe read back another value")

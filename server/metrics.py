@@ -99,11 +99,17 @@ class _NodeStateCollector:
                                   value=status.get("conflicting_changes", 0))
         yield CounterMetricFamily("onsell_anti_entropy_repaired", "Rows shipped again by anti-entropy since this node started",
                                   value=status.get("anti_entropy", {}).get("repaired", 0))
+        yield CounterMetricFamily("onsell_under_replicated_acks", "Writes acknowledged with fewer copies than REPLICATION_ACKS + 1",
+                                  value=status.get("under_replicated_acks", 0))
+        yield CounterMetricFamily("onsell_refused_too_few_replicas", "Writes refused under REPLICATION_STRICT for lack of copies",
+                                  value=status.get("refused_too_few", 0))
+        yield GaugeMetricFamily("onsell_stepped_down", "1 while this node keeps out of the coordinator's role (its storage fails)",
+                                value=1 if status.get("stepped_down") else 0)
 
 
 def is_serving(status: dict) -> bool:
-    """Healthy for a load balancer: the coordinator, or a follower of a known coordinator."""
-    return status["role"] in SERVING_ROLES and bool(status.get("coordinator_id"))
+    """Healthy for a load balancer: the coordinator, or a follower of a known coordinator; not a node that stepped aside."""
+    return status["role"] in SERVING_ROLES and bool(status.get("coordinator_id")) and not status.get("stepped_down")
 
 
 class MetricsServer:

@@ -1,16 +1,22 @@
-"""Cuttable links between real nodes: each node reaches each peer through a TCP proxy of its own, so a test can cut
-and heal the link between two nodes (both directions) while clients still reach every node directly.
+"""Cuttable, delayable links between real nodes: each node reaches each peer through a TCP proxy of its own, so a test
+can cut and heal the link between two nodes (both directions), block one direction, or delay what a link carries, while
+clients still reach every node directly.
 
 A cut link closes the connections it carries and closes every new one at once: to both nodes the other looks down.
+block(a, b) cuts only a's link to b: b's calls to a still work both ways (requests and their answers), a's calls to b
+fail. A delayed link holds every chunk it carries `delay_s` before passing it on, in each direction.
 """
 
+import queue
 import socket
 import threading
+import time
 from pathlib import Path
 
 from support import Cluster, ServerProcess, free_ports
 
 PUMP_BYTES = 65536
+RECORD_BYTES = 4 * 1024 * 1024  # at most this much of what a link carried toward its target is kept (LinkProxy.carried)
 
 
 class LinkProxy:
@@ -19,6 +25,8 @@ class LinkProxy:
     def __init__(self, listen_port: int, target_port: int):
         self.listen_port, self.target_port = listen_port, target_port
         self.cut = False
+        self.delay_s = 0.0  # each chunk, each direction
+        self.carried = bytearray()  # the first RECORD_BYTES sent toward the target, as an eavesdropper would see them
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", listen_port))
@@ -45,12 +53,29 @@ class LinkProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open.update((downstream, upstream))
-            for src, dst in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, record in ((downstream, upstream, True), (upstream, downstream, False)):
+                threading.Thread(target=self._pump, args=(src, dst, record), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
+        held: queue.Queue = queue.Queue()  # (when to pass it on, chunk); None: the source closed
+        threading.Thread(target=self._release, args=(held, src, dst), daemon=True).start()
         try:
             while data := src.recv(PUMP_BYTES):
+                if record and len(self.carried) < RECORD_BYTES:
+                    with self._lock:
+                        self.carried += data[:RECORD_BYTES - len(self.carried)]
+                held.put((time.monotonic() + self.delay_s, data))
+        except OSError:
+            pass
+        finally:
+            held.put(None)
+
+    def _release(self, held: queue.Queue, src: socket.socket, dst: socket.socket) -> None:
+        """Pass each chunk on once its delay is over, in order."""
+        try:
+            while (item := held.get()) is not None:
+                due, data = item
+                time.sleep(max(0.0, due - time.monotonic()))
                 dst.sendall(data)
         except OSError:
             pass
@@ -103,6 +128,15 @@ class LinkedCluster(Cluster):
     def heal(self) -> None:
         for link in self.links.values():
             link.set_cut(False)
+
+    def block(self, a: int, b: int) -> None:
+        """One way: a's connections to b fail; b's to a, and their answers, still work."""
+        self.links[(a, b)].set_cut(True)
+
+    def delay(self, seconds: float) -> None:
+        """Every link holds what it carries this long, in each direction."""
+        for link in self.links.values():
+            link.delay_s = seconds
 
     def stop(self) -> None:
         super().stop()

@@ -1,6 +1,7 @@
 """Test support: free loopback ports, real server processes, raw line sockets, polling, and the
 event codes of the nodes' logs. Every wait here has a deadline and fails with a message."""
 
+import contextlib
 import json
 import os
 import re
@@ -81,6 +82,29 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+@contextlib.contextmanager
+def closing_listener():
+    """A port that accepts each connection and closes it at once: a node that is there but cannot answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept_and_close():
+        while not stop.is_set():
+            try:
+                listener.accept()[0].close()
+            except OSError:
+                continue
+    thread = threading.Thread(target=accept_and_close, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
 def wait_until(condition, timeout: float = 15.0, interval: float = 0.02, what: str = "condition"):
     """Poll condition() until it returns a truthy value; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -155,6 +179,7 @@ class ServerProcess:
         self._cluster = cluster
         self.process: subprocess.Popen | None = None
         self.log_path = self.data_dir / f"node-{node_id}.log"
+        self.launcher = [sys.executable, "-m", "server"]  # what runs the node (tests/skewed_node.py: with its clock off)
 
     @property
     def cluster(self) -> str:
@@ -169,7 +194,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> "ServerProcess":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "server", "--id", str(self.node_id)] + (["--demo"] if self.demo else [])
+        args = [*self.launcher, "--id", str(self.node_id)] + (["--demo"] if self.demo else [])
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, cwd=self.data_dir, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -243,6 +268,20 @@ class ServerProcess:
 
     def raw(self, timeout: float = 10.0) -> RawClient:
         return RawClient(self.port, timeout)
+
+    def call(self, method: str, **params) -> dict:
+        """The whole response object of one call to this node, on a connection of its own."""
+        client = self.raw()
+        try:
+            return client.call(method, params)
+        finally:
+            client.close()
+
+    def result(self, method: str, **params) -> dict:
+        """The result of one call to this node; AssertionError showing the answer when it is an error."""
+        answer = self.call(method, **params)
+        assert "result" in answer, answer
+        return answer["result"]
 
 
 # Where run_client puts the client's queue when the caller names none: a folder under pytest's own temporary

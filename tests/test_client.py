@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import api_for
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, free_port, run_client
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, closing_listener, free_port, run_client
 
 from client.cli import EXIT_QUEUED, build_parser, record_sale
 from client.config import load_client_config
-from client.connection import RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
+from client.connection import ALL_REFUSED_ROUNDS, RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
 from client.console import Console
 from client.controllers import Interactive
+from client.offline import Till, TillApi
 from client.sale_queue import SaleQueue
 from models.cluster import parse_cluster
 from runtime.clock import FakeClock
@@ -224,14 +225,25 @@ def sale_id_ms(sale_id: str) -> int:
 
 
 def test_the_failover_deadline_runs_on_the_clock_it_is_given():
+    """A node that is there but closes every connection: the client tries until the deadline of its (fake) clock."""
     clock = FakeClock()
     start = clock.monotonic_s()
-    connection = Connection({1: ("127.0.0.1", free_port()), 2: ("127.0.0.1", free_port())}, failover_timeout_s=2.0,
-                            clock=clock)
-    with pytest.raises(ServerUnreachable):
-        connection.call("networks.list")
+    with closing_listener() as port:
+        connection = Connection({1: ("127.0.0.1", free_port()), 2: ("127.0.0.1", port)}, failover_timeout_s=2.0, clock=clock)
+        with pytest.raises(ServerUnreachable):
+            connection.call("networks.list")
     longest_pause = RETRY_PAUSE_S * RETRY_JITTER[1]  # the pauses are spread at random (client.connection)
     assert 2.0 - 1e-6 <= clock.monotonic_s() - start <= 2.0 + longest_pause + 1e-6
+
+
+def test_when_every_node_refuses_the_connection_the_client_gives_up_at_once():
+    """Nothing listening anywhere: ServerUnreachable after ALL_REFUSED_ROUNDS rounds, not after the failover timeout."""
+    clock = FakeClock()
+    start = clock.monotonic_s()
+    connection = Connection({1: ("127.0.0.1", free_port()), 2: ("127.0.0.1", free_port())}, failover_timeout_s=5.0, clock=clock)
+    with pytest.raises(ServerUnreachable):
+        connection.call("networks.list")
+    assert clock.monotonic_s() - start <= ALL_REFUSED_ROUNDS * RETRY_PAUSE_S * RETRY_JITTER[1] + 1e-6
 
 
 def test_an_interactive_sale_kept_in_the_queue_takes_its_id_date_and_time_from_the_clock(tmp_path):
@@ -255,9 +267,12 @@ def test_an_interactive_sale_kept_in_the_queue_takes_its_id_date_and_time_from_t
 def test_a_script_sale_kept_in_the_queue_takes_its_id_and_date_from_the_clock(tmp_path, capsys):
     clock = FakeClock(start=LATE_EVENING)
     queue = SaleQueue(tmp_path / "queue.db", clock)
+    till = Till(tmp_path / "queue.offline.db", 24, clock)  # the seller signed in here with a server up, an hour ago
+    till.remember({"cpf": "12345678909", "role": "seller", "name": "João", "store_ids": []}, "1234")
+    api = TillApi(NoServerApi(signed_in=False), till)  # its connection finds no server
     config = load_client_config({"ONSELL_CPF": "12345678909", "ONSELL_PIN": "1234", "TIMEZONE": "America/Sao_Paulo"})
     args = build_parser().parse_args(["sale", "--store", STORE["id"], "--amount", "3,00"])
-    assert record_sale(args, NoServerApi(signed_in=False), io.StringIO(), queue, config, clock) == EXIT_QUEUED
+    assert record_sale(args, api, io.StringIO(), queue, config, clock) == EXIT_QUEUED
     (sale,) = queue.pending()
     assert (sale.seller_cpf, sale.sold_on, sale.queued_at) == ("12345678909", dt.date(2026, 11, 26), "2026-11-27T01:30:00+00:00")
     assert sale_id_ms(sale.sale_id) == int(LATE_EVENING.timestamp() * 1000)

@@ -104,6 +104,8 @@ def test_a_script_sale_with_no_server_is_queued_with_its_own_exit_status(cluster
     env = {"ONSELL_CPF": SELLER_CPF, "ONSELL_PIN": PIN, "ONSELL_QUEUE": str(queue), "CLIENT_FAILOVER_TIMEOUT_MS": "500",
            "CLUSTER": cluster.cluster, "PYTHONPATH": str(ROOT)}
     store_id = Api(Connection(cluster.servers())).stores()[0]["id"]
+    signed_in = subprocess.run([sys.executable, "-m", "client", "sales"], env=env, capture_output=True, text=True, timeout=60)
+    assert signed_in.returncode == 0, signed_in.stderr  # with no server, only a seller who signed in on this till lately sells
     for node in cluster.nodes.values():
         node.kill9()
     done = subprocess.run([sys.executable, "-m", "client", "sale", "--store", store_id, "--amount", "9,99"], env=env,

@@ -255,8 +255,8 @@ def test_a_manager_finds_people_and_stores_among_thousands(chain, tmp_path):
     screen.pick("Só nas lojas")
     answer(screen, "Primeira loja:\nCNPJ ou parte do nome (Enter para voltar): ", "superbom leste 1")
     screen.pick("Superbom Leste 1 (")
-    answer(screen, "Mais uma loja (1 escolhida(s) até agora):\nCNPJ ou parte do nome (Enter para terminar): ", "81.310.167/0016-37",
-           "Mais uma loja (2 escolhida(s)", "")
+    answer(screen, "Mais uma loja (1 escolhida até agora):\nCNPJ ou parte do nome (Enter para terminar): ", "81.310.167/0016-37",
+           "Mais uma loja (2 escolhidas", "")
     screen.expect(f"Lojas de {tiago['name']}: ")
     assert sorted(screen.expect(".\n").rstrip(".\n").split(", ")) == ["Superbom Leste 1", "Superbom Leste 26"]
     screen.pick("Voltar")

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from support import ROOT, Cluster, ClusterSeller, RawClient, event_index, fresh_sale_id, wait_until
+from support import ROOT, Cluster, ClusterSeller, RawClient, event_index, fresh_sale_id, has_event, wait_until
 
 
 @pytest.fixture
@@ -128,9 +128,12 @@ def test_peer_messages_without_the_secret_change_nothing(cluster):
         ("peer.message", {"type": "coordinator", "sender": 2, "epoch": 99}),
         ("peer.message", {"from": 2, "sent_ms": int(time.time() * 1000), "nonce": "n", "mac": "00" * 32,
                           "body": {"type": "coordinator", "sender": 2, "epoch": 99}}),
-        ("peer.push", {"from": 3, "sent_ms": int(time.time() * 1000), "nonce": "m", "mac": "ab" * 32,
+        ("peer.message", {"from": 2, "to": 1, "grant": "g", "seq": 1, "mac": "00" * 32,
+                          "body": {"type": "coordinator", "sender": 2, "epoch": 99}}),
+        ("peer.push", {"from": 3, "to": 1, "grant": "m", "seq": 1, "mac": "ab" * 32,
                        "body": {"epoch": 99, "entries": [], "vector": {}}}),
-        ("peer.pull", {"from": 3, "sent_ms": 0, "nonce": "o", "mac": "", "body": {"vector": {}}}),
+        ("peer.pull", {"from": 3, "to": 1, "grant": "", "seq": 0, "mac": "", "body": {"vector": {}}}),
+        ("peer.hello", {"from": 3, "to": 1, "grant": "", "seq": 0, "mac": "cd" * 32, "body": {"nonce": "abc"}}),
     ]
     for method, params in forged:
         error = raw.call(method, params)["error"]
@@ -163,7 +166,7 @@ def test_cluster_status_shows_positions_and_who_is_down(cluster):
 def test_links_closed_as_idle_are_reopened_and_elections_still_work(cluster):
     c = cluster(env={"IDLE_TIMEOUT_S": "1"})
     c.start()
-    c.wait_coordinator(3)
+    epoch = c.wait_coordinator(3)  # 1 when the nodes started together; more when a loaded machine started them far apart
     # Links between the nodes opened at the election and silent since (node 1 to 2, 1 and 2 to 3) are closed by
     # their server after 1 s. A connection of ours opened now, and closed for its silence, shows that has happened:
     # the server closes each connection when it has been silent for 1 s, and theirs have been silent longer.
@@ -171,9 +174,10 @@ def test_links_closed_as_idle_are_reopened_and_elections_still_work(cluster):
     assert all(probe.is_closed_by_server(timeout=10) for probe in probes), "idle connections were not closed"
     for probe in probes:
         probe.close()
+    logged = len(c.nodes[1].log())  # node 1 may have claimed the role alone at a staggered start: only what follows counts
     c.nodes[3].kill9()
-    assert c.wait_coordinator(2, among=[1, 2]) == 2  # one election, won by node 2 ...
-    assert not c.nodes[1].has_event("coordinator_announced", node=1)  # ... and its stale link to node 2 did not make 2 look dead
+    assert c.wait_coordinator(2, among=[1, 2]) == epoch + 1  # one election, won by node 2 ...
+    assert not has_event(c.nodes[1].log()[logged:], "coordinator_announced", node=1)  # ... and its stale link to 2 did not make 2 look dead
     seller = ClusterSeller(c)
     seller.sell_one()
     assert c.wait_converged(nodes=[1, 2])["ids"] >= set(seller.acknowledged)
@@ -183,15 +187,12 @@ def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
     c = cluster().start()
     c.wait_coordinator(3)
     before = c.wait_converged()
-    from support import TEST_SECRET
-
-    from wire.peer_auth import PeerAuth
-    auth = PeerAuth(TEST_SECRET.encode(), 3, {1, 2, 3}, lambda: int(time.time() * 1000))
+    from peers import RawPeer
     status = c.nodes[1].status()
-    raw = c.nodes[1].raw()
+    raw = RawPeer(c.nodes[1].port, 3, 1, {1, 2, 3})
     body = {"epoch": status["epoch"], "entries": [{"origin": [3, "a", status["epoch"], 10**6], "kind": "sale", "data": {"id": "x"}}],
             "more": False, "vector": {}, "position": 0}
-    error = raw.call("peer.push", auth.seal("peer.push", body))["error"]
+    error = raw.call("peer.push", body)["error"]
     raw.close()
     assert error["code"] == -32602 and error["data"]["field"] == "entries"
     assert c.nodes[1].sales_digest() == before

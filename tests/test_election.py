@@ -4,6 +4,7 @@ import pytest
 
 from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, BullyMachine, Timing
 from election.messages import Coordinator, Election, Heartbeat, Ok, Stale, from_json, to_json
+from election.runner import parse_answers
 from election.simulator import Simulation
 
 SEEDS = range(8)
@@ -210,3 +211,155 @@ def test_after_random_faults_stop_everyone_settles_on_the_highest_id(seed):
 class _AnyOwner(dict):
     def setdefault(self, key, default=None):
         return default
+
+
+# -- elections that do not flap --------------------------------------------------------------------
+def following(node_id=2, peers=(1, 3), coordinator=3, epoch=1) -> BullyMachine:
+    machine = BullyMachine(node_id, list(peers))
+    machine.start(0)
+    machine.step(Coordinator(coordinator, epoch), now=10)
+    assert machine.state == FOLLOWER and machine.coordinator == coordinator
+    return machine
+
+
+def test_a_follower_that_still_hears_its_coordinator_answers_a_lower_election_ok_without_starting_one():
+    machine = following()
+    machine.step(Heartbeat(3, 1), now=300)
+    ready = machine.step(Election(1, 1), now=400)
+    assert ready.messages == [(1, Ok(2, 1))]
+    assert machine.state == FOLLOWER and ready.role_change is None
+
+
+def test_a_follower_that_no_longer_hears_its_coordinator_starts_its_own_election_on_a_lower_one():
+    machine = following()
+    ready = machine.step(Election(1, 1), now=10 + T.failure_ms + 1)
+    assert machine.state == CANDIDATE and (3, Election(2, 1)) in ready.messages
+
+
+def test_a_follower_that_still_hears_its_coordinator_ignores_a_lower_claim_and_its_epoch():
+    machine = following()
+    for claim in (Coordinator(1, 2), Heartbeat(1, 2)):
+        ready = machine.step(claim, now=100)
+        assert machine.coordinator == 3 and machine.coordinator_epoch == 1 and machine.epoch == 1
+        assert ready.persist_epoch is None and ready.role_change is None
+        assert [e.code for e in ready.events] == ["ignored_lower_claim"]
+    assert machine.observe_coordinator(1, 2, now=110).role_change is None and machine.epoch == 1
+    machine.step(Heartbeat(3, 1), now=150)  # and the live coordinator's heartbeats still count
+    assert machine.tick(150 + T.failure_ms).messages == []
+
+
+def test_a_follower_whose_coordinator_went_silent_follows_a_lower_claim():
+    machine = following()
+    machine.step(Coordinator(1, 2), now=10 + T.failure_ms + 1)
+    assert machine.state == FOLLOWER and machine.coordinator == 1 and machine.epoch == 2
+
+
+def test_a_live_coordinator_answers_a_lower_claim_by_reasserting_itself_under_a_new_epoch():
+    machine = BullyMachine(3, [1, 2])
+    machine.start(0)
+    for t in range(0, T.failure_ms + 1, 25):
+        machine.tick(t)
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 1
+    ready = machine.step(Coordinator(1, 2), now=T.failure_ms + 10)
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 3 and ready.persist_epoch == 3
+    assert (1, Coordinator(3, 3)) in ready.messages and (2, Coordinator(3, 3)) in ready.messages
+    assert ready.role_change.role == COORDINATOR and ready.role_change.epoch == 3
+    ready = machine.observe_coordinator(1, 4, now=T.failure_ms + 20)  # a push of a still higher lower claim: the same
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 5
+
+
+def test_a_coordinator_that_did_not_run_for_a_while_follows_the_lower_claim_instead():
+    """Paused past failure_ms, it was rightly replaced: epochs fence it, it follows, catches up, and only then reclaims."""
+    machine = BullyMachine(3, [1, 2])
+    machine.start(0)
+    machine.tick(T.failure_ms)
+    assert machine.state == COORDINATOR
+    machine.step(Coordinator(2, 2), now=T.failure_ms + 5 * T.failure_ms)  # the first input after the pause
+    assert machine.state == FOLLOWER and machine.coordinator == 2 and machine.coordinator_epoch == 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_node_that_can_send_but_not_be_reached_never_deposes_the_primary(seed):
+    """Every peer's connections to 1 fail, while the answers to its own messages come back (the audit's one-way link):
+    over 15 s the epoch rises at most 3 times and 3 stays coordinator all along."""
+    sim = started(seed=seed)
+    sim.run_until(lambda: sim.settled_on(3))
+    start_epoch = sim.machines[3].coordinator_epoch
+    sim.block(2, 1)
+    sim.block(3, 1)
+    for _ in range(150):
+        sim.run(100)
+        assert sim.coordinators() == {3: sim.machines[3].coordinator_epoch}, f"3 lost the role at {sim.now} ms"
+    assert max(m.epoch for m in sim.machines.values()) - start_epoch <= 3
+    elections = [t for t, node, code, _ in sim.events if node == 1 and code in ("election_started", "missed_heartbeats")]
+    assert 1 <= len(elections) <= 10  # it noticed the silence, and backed off instead of electing twice a second
+    sim.heal()
+    sim.run_until(lambda: sim.settled_on(3))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_node_cut_off_from_every_peer_still_becomes_coordinator_alone(seed):
+    sim = started(seed=seed)
+    sim.run_until(lambda: sim.settled_on(3))
+    sim.crash(3)
+    sim.crash(2)
+    sim.run_until(lambda: sim.coordinators() == {1: sim.machines[1].coordinator_epoch})
+
+
+# -- a node unfit for the role steps aside ----------------------------------------------------------
+def test_an_unfit_coordinator_leaves_the_role_sends_no_heartbeat_and_claims_nothing_until_fit():
+    machine = BullyMachine(3, [1, 2])
+    machine.start(0)
+    machine.tick(T.failure_ms)
+    assert machine.state == COORDINATOR
+    ready = machine.set_unfit("storage", now=T.failure_ms + 10)
+    assert ready.role_change.role == CANDIDATE and machine.view().unfit == "storage"
+    assert [e.code for e in ready.events][0] == "stepping_aside" and ready.messages == []
+    for t in range(T.failure_ms + 20, 5 * T.failure_ms, 10):
+        assert machine.tick(t).messages == [] and machine.state == CANDIDATE
+    ready = machine.step(Election(1, 1), now=5 * T.failure_ms)
+    assert ready.messages == []  # no Ok: the lower ids elect among themselves
+    machine.step(Coordinator(2, 2), now=5 * T.failure_ms + 1)
+    assert machine.state == FOLLOWER and machine.coordinator == 2
+    machine.report_caught_up(2, 2, now=5 * T.failure_ms + 2)
+    machine.step(Heartbeat(2, 2), now=5 * T.failure_ms + 50)
+    assert machine.tick(5 * T.failure_ms + 60).role_change is None  # caught up, but unfit: no reclaim
+    ready = machine.set_unfit(None, now=5 * T.failure_ms + 70)
+    assert [e.code for e in ready.events] == ["fit_again"] and machine.view().unfit is None
+    machine.tick(5 * T.failure_ms + 80)
+    assert machine.state == COORDINATOR and machine.coordinator_epoch == 3  # the primary reclaims once fit
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_coordinator_whose_storage_fails_is_replaced_and_rejoins_once_it_works(seed):
+    sim = started(seed=seed)
+    sim.run_until(lambda: sim.settled_on(3))
+    sim.set_unfit(3, "storage")
+    took = sim.run_until(lambda: sim.settled_on(2))
+    assert took < T.failure_ms + T.election_ms + 300
+    sim.run(2000)
+    assert sim.settled_on(2)  # the sick node stays aside
+    sim.set_unfit(3, None)
+    sim.run_until(lambda: sim.settled_on(3))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_follower_whose_storage_fails_does_not_disturb_the_coordinator_nor_claim_when_it_dies(seed):
+    sim = started(seed=seed)
+    sim.run_until(lambda: sim.settled_on(3))
+    epoch = sim.machines[3].coordinator_epoch
+    sim.set_unfit(2, "storage")
+    sim.run(2000)
+    assert sim.settled_on(3) and sim.machines[3].coordinator_epoch == epoch
+    sim.crash(3)
+    sim.run_until(lambda: sim.coordinators() == {1: sim.machines[1].coordinator_epoch})
+    sim.run(1000)
+    assert sim.machines[2].state == FOLLOWER and sim.machines[2].coordinator == 1
+
+
+def test_a_reply_to_an_election_message_carries_its_answers_and_junk_is_refused():
+    assert parse_answers({"answers": [to_json(Ok(3, 1)), to_json(Coordinator(3, 1))]}, 3) == [Ok(3, 1), Coordinator(3, 1)]
+    assert parse_answers({}, 3) == [] and parse_answers(None, 3) == []  # a node that carries no answers
+    for junk in ({"answers": {"type": "ok"}}, {"answers": [{"type": "ok", "sender": 3}]}, {"answers": [to_json(Ok(2, 1))]}):
+        with pytest.raises(ValueError):
+            parse_answers(junk, 3)

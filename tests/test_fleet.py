@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from support import Cluster, ServerProcess, free_port, wait_until
+from support import Cluster, ServerProcess, closing_listener, wait_until
 
 from client.connection import RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
 from runtime.clock import FakeClock
@@ -84,16 +84,16 @@ def test_a_listen_backlog_of_5_is_what_made_tills_wait(tmp_path):
 
 
 def test_peers_keep_their_heartbeats_while_hundreds_of_tills_connect(tmp_path):
-    """A storm of connects held open at the coordinator starts no election: every node stays in epoch 1 under node 3."""
+    """A storm of connects held open at the coordinator starts no election: every node stays in node 3's epoch."""
     cluster = Cluster(tmp_path, env={"LOG_LEVEL": "WARNING"}).start()
     held: list[socket.socket] = []
     try:
-        assert cluster.wait_coordinator(3) == 1
+        epoch = cluster.wait_coordinator(3)  # 1, or more when a loaded machine started the nodes far apart
         times, failures = burst_of_pings(cluster.nodes[3].port, BURST, keep_open=held)
         assert failures == [] and len(times) == BURST
         time.sleep(1.5)  # three failure timeouts: a starved heartbeat would have started an election by now
         statuses = [node.status() for node in cluster.nodes.values()]
-        assert [(s["epoch"], s["coordinator_id"]) for s in statuses] == [(1, 3)] * 3
+        assert [(s["epoch"], s["coordinator_id"]) for s in statuses] == [(epoch, 3)] * 3
     finally:
         for conn in held:
             conn.close()
@@ -114,9 +114,10 @@ class RecordingClock(FakeClock):
 def test_a_client_spreads_its_retries_at_random_around_the_retry_pause(seed):
     """With no server answering, the pauses between tries vary within RETRY_JITTER times RETRY_PAUSE_S."""
     clock = RecordingClock()
-    connection = Connection({1: ("127.0.0.1", free_port())}, failover_timeout_s=2.0, clock=clock, rng=random.Random(seed))
-    with pytest.raises(ServerUnreachable):
-        connection.call("ping")
+    with closing_listener() as port:  # there, but closing every connection: the client keeps trying until its deadline
+        connection = Connection({1: ("127.0.0.1", port)}, failover_timeout_s=2.0, clock=clock, rng=random.Random(seed))
+        with pytest.raises(ServerUnreachable):
+            connection.call("ping")
     low, high = (RETRY_PAUSE_S * factor for factor in RETRY_JITTER)
     assert len(clock.pauses) > 10 and all(low <= p <= high for p in clock.pauses)
     assert len({round(p, 6) for p in clock.pauses}) > len(clock.pauses) // 2  # spread, not one fixed pause

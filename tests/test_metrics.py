@@ -61,6 +61,7 @@ def test_metrics_count_sales_sign_in_failures_and_commits_and_show_role_epoch_an
     assert coordinator[("onsell_epoch", ())] == epoch
     assert coordinator[("onsell_connections", ())] >= 1
     assert coordinator[("onsell_conflicting_changes_total", ())] == coordinator[("onsell_anti_entropy_repaired_total", ())] == 0
+    assert coordinator[("onsell_under_replicated_acks_total", ())] == 0 and coordinator[("onsell_stepped_down", ())] == 0
     wait_until(lambda: scrape(metrics_ports[2]).get(("onsell_replication_lag_changes", (("node", "1"),))) == 0, 10,
                what="node 1's lag to read 0 on the coordinator")
     follower = scrape(metrics_ports[1])
@@ -87,6 +88,7 @@ def test_unknown_paths_are_404_and_health_is_503_without_a_coordinator():
     assert not is_serving({"role": "candidate", "coordinator_id": 0})
     assert not is_serving({"role": "follower", "coordinator_id": 0})
     assert is_serving({"role": "coordinator", "coordinator_id": 3})
+    assert not is_serving({"role": "follower", "coordinator_id": 2, "stepped_down": "storage"})
 
 
 def test_metrics_address_is_checked_at_start(tmp_path):

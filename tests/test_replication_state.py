@@ -64,13 +64,14 @@ def test_a_follower_holding_an_earlier_change_does_not_hold_the_write():
 
 
 def test_a_down_follower_stops_counting_so_the_write_is_acknowledged_with_the_copies_it_has():
-    """acks_required=2, one holder, the other follower fails a push: acknowledged at once with 2 copies, no short event."""
+    """acks_required=2, one holder, the other follower fails a push: acknowledged at once with 2 copies, and said."""
     state = serving(acks=2)
     state.change_committed(7, EPOCH, write(1), now=0)
     holds(state, 1, 1, now=5)
     ready = state.push_failed(2, "connection refused", now=6)
     assert ready.acknowledged == [(7, 2)]
-    assert codes(ready) == [("follower_unreachable", {"peer": 2})]
+    assert codes(ready) == [("follower_unreachable", {"peer": 2}), ("acknowledged_short", {"copies": 2})]
+    assert state.under_replicated_acks == 1
 
 
 def test_an_unknown_follower_still_counts_so_the_write_waits_for_it():
@@ -87,7 +88,22 @@ def test_a_follower_catching_up_does_not_hold_up_a_write():
     state = serving(peers=(1,), acks=1)
     state.push_answered(1, {KEY: 9}, False, PushAccepted({KEY: 2}), now=0)
     ready = state.change_committed(7, EPOCH, [Origin(NODE, EPOCH, 10)], now=1)
-    assert ready.acknowledged == [(7, 1)] and codes(ready) == []
+    assert ready.acknowledged == [(7, 1)] and codes(ready) == [("acknowledged_short", {"copies": 1})]
+
+
+def test_a_follower_that_fell_behind_by_a_burst_still_holds_up_a_write_until_it_fails():
+    """IN_SYNC, then more than a batch behind (a burst, a slow link): it still counts; once DOWN it no longer does, and
+    back from DOWN but behind it is a returning node's catch-up again, which does not."""
+    state = serving(peers=(1,), acks=1)
+    holds(state, 1, 1, now=0)
+    holds(state, 1, 2, now=1, sent=9)  # far behind what it was sent
+    assert state.followers[1].state == CATCHING_UP
+    assert state.change_committed(7, EPOCH, [Origin(NODE, EPOCH, 10)], now=2).acknowledged == []
+    assert holds(state, 1, 10, now=3).acknowledged == [(7, 2)]
+    holds(state, 1, 11, now=4, sent=20)
+    state.push_failed(1, "timed out", now=5)
+    state.push_answered(1, {KEY: 30}, False, PushAccepted({KEY: 12}), now=6)
+    assert state.change_committed(8, EPOCH, [Origin(NODE, EPOCH, 31)], now=7).acknowledged == [(8, 1)]
 
 
 def test_with_every_follower_down_a_write_is_acknowledged_at_once_with_one_copy():
@@ -435,3 +451,55 @@ def test_with_a_long_heartbeat_the_runners_regular_ticks_are_not_a_stall():
     state.change_committed(7, EPOCH, write(1), now=0)
     ready = state.tick(1250)
     assert ready.acknowledged == [(7, 1)] and [code for code, _ in codes(ready)] == ["acknowledged_short"]
+
+
+# -- under-replication: counted, said once per episode, refused when strict ----------------------------------------
+
+def test_writes_acknowledged_short_are_counted_and_said_once_per_episode():
+    state = serving(acks=1)
+    state.push_failed(1, "timed out", now=0)
+    state.push_failed(2, "timed out", now=0)
+    said = []
+    for write_id in (1, 2, 3):
+        ready = state.change_committed(write_id, EPOCH, write(write_id), now=write_id)
+        assert ready.acknowledged == [(write_id, 1)]
+        said += codes(ready)
+    assert said == [("acknowledged_short", {"copies": 1})] and state.under_replicated_acks == 3
+    state.push_answered(1, {KEY: 3}, False, PushAccepted({KEY: 3}), now=10)  # back, holding everything
+    state.change_committed(4, EPOCH, write(4), now=11)
+    ready = holds(state, 1, 4, now=12)
+    assert ready.acknowledged == [(4, 2)]
+    assert codes(ready) == [("replicated_again", {"copies": 2, "short": 3})]
+    state.push_failed(1, "timed out", now=20)
+    ready = state.change_committed(5, EPOCH, write(5), now=21)
+    assert codes(ready) == [("acknowledged_short", {"copies": 1})] and state.under_replicated_acks == 4  # a new episode
+
+
+def test_strict_refuses_a_write_that_would_get_too_few_copies_at_once_or_at_its_deadline():
+    state = CoordinatorState(NODE, [1, 2], 1, TIMEOUT, BATCH, HEARTBEAT, strict=True)
+    state.begin(EPOCH, 0)
+    for peer in (1, 2):
+        state.take_over_done(peer, 0)
+    state.serving_started(0, 0)
+    state.push_failed(1, "timed out", now=0)
+    assert state.change_committed(7, EPOCH, write(1), now=1).acknowledged == []  # 2 is UNKNOWN: it could still take it
+    ready = state.tick(now=1 + TIMEOUT)
+    assert ready.acknowledged == [] and ready.too_few == [(7, 1)] and ready.refused == []
+    state.push_failed(2, "timed out", now=TIMEOUT + 2)
+    ready = state.change_committed(8, EPOCH, write(2), now=TIMEOUT + 3)
+    assert ready.too_few == [(8, 1)] and state.refused_too_few == 2 and state.under_replicated_acks == 0
+    holds(state, 1, 2, now=TIMEOUT + 4)  # 1 is back, in sync
+    assert state.change_committed(9, EPOCH, write(3), now=TIMEOUT + 4).acknowledged == []
+    assert state.push_answered(1, {KEY: 3}, False, PushAccepted({KEY: 3}), now=TIMEOUT + 5).acknowledged == [(9, 2)]
+
+
+def test_copies_wanted_is_capped_by_the_cluster_size():
+    assert serving(peers=(1,), acks=2).copies_wanted == 2
+    assert serving(peers=(1, 2), acks=2).copies_wanted == 3
+    assert serving(peers=(1, 2), acks=0).copies_wanted == 1
+
+
+def test_a_push_timeout_is_its_own_and_grows_with_the_batch():
+    state = serving()
+    assert state.push_timeout_ms(0) == TIMEOUT
+    assert state.push_timeout_ms(1000) > state.push_timeout_ms(10) > state.push_timeout_ms(0)

@@ -6,11 +6,11 @@ import time
 import pytest
 
 from db.database import Database
+from models.pins import hash_pin, verify_pin
 from server.config import ConfigError, load_config
 from server.login_throttle import LoginThrottle
-from server.pins import hash_pin, verify_pin
 from server.tokens import InvalidToken, TokenSigner
-from wire.peer_auth import PeerAuth, PeerAuthError
+from wire.peer_auth import HELLO, PeerAuth, PeerAuthError
 
 
 def test_pin_hashes_are_salted_scrypt_and_verify():
@@ -103,11 +103,13 @@ def test_many_right_sign_ins_at_once_are_admitted():
     assert done == [0]
 
 
-@pytest.mark.parametrize("changed", [{"mac": "é" * 64}, {"nonce": "\ud800"}, {"body": {"\ud800": 1}}])
+@pytest.mark.parametrize("changed", [{"mac": "é" * 64}, {"grant": "\ud800"}, {"body": {"\ud800": 1}}])
 def test_a_peer_envelope_with_text_no_node_writes_is_refused_not_an_internal_error(changed):
     """Non-ASCII MACs, lone surrogates: PeerAuthError (1001 on the wire), never an exception out of open()."""
-    sender, receiver = (PeerAuth(b"a-cluster-secret-of-some-length", n, {1, 2}, lambda: 1_000_000) for n in (1, 2))
-    envelope = {**sender.seal("peer.message", {"x": 1}), **changed}
+    sender, receiver = (PeerAuth(b"a-cluster-secret-of-some-length", n, {1, 2}, lambda: "abc123") for n in (1, 2))
+    hello = sender.hello(2)
+    channel = sender.channel(hello, receiver.grant(*receiver.open(HELLO, hello.params)))
+    envelope = {**sender.seal(channel, "peer.message", {"x": 1}), **changed}
     with pytest.raises(PeerAuthError):
         receiver.open("peer.message", envelope)
 
@@ -129,3 +131,109 @@ def test_a_new_database_and_its_folder_are_readable_only_by_their_owner(tmp_path
         assert all(p.stat().st_mode & 0o077 == 0 for p in path.parent.iterdir())  # -wal and -shm too
     finally:
         database.close()
+
+
+def test_cluster_status_lists_merges_for_a_managers_token_only(demo_server):
+    """The merges list holds parts of CPFs: a seller's token, a forged one and none at all get the rest of the status."""
+    from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, RawClient
+
+    client = RawClient(demo_server.port)
+    try:
+        def status(token=None) -> dict:
+            return client.call("cluster.status", {"token": token} if token else {})["result"]
+
+        def token_of(cpf: str) -> str:
+            return client.call("auth.login", {"cpf": cpf, "pin": DEMO_PIN})["result"]["token"]
+        seller, manager = token_of(DEMO_SELLER_CPF), token_of(DEMO_MANAGER_CPF)
+        forged = manager[:-4] + ("AAAA" if not manager.endswith("AAAA") else "BBBB")
+        assert all("merges" not in status(t) and status(t)["role"] == "coordinator" for t in (None, seller, forged))
+        assert status(manager)["merges"] == []
+    finally:
+        client.close()
+
+
+def test_a_cpf_guessed_from_many_addresses_gets_a_growing_delay_capped_and_one_guess_at_a_time():
+    """Past LOGIN_MAX_FAILURES wrong PINs on one CPF (more than one address can make), each attempt waits 1 s, 2 s,
+    4 s... after the last failure, at most delay_max_s; the seller waits no longer than that, and gets in."""
+    throttle = LoginThrottle(max_failures=5, window_s=900, lock_s=900, max_per_source=100, delay_max_s=8)
+    assert [wrong(throttle, "cpf", f"10.0.0.{n}", 0) for n in range(6)] == [0] * 6  # one more than one address can make
+    assert throttle.begin("cpf", "10.0.1.1", now=0.5) == pytest.approx(0.5)  # 1 s after the 6th failure
+    now, waits = 1.0, []
+    for n in range(6):
+        assert wrong(throttle, "cpf", f"10.0.2.{n}", now) == 0
+        waits.append(throttle.begin("cpf", "10.0.3.1", now))
+        now += waits[-1]
+    assert waits == [2, 4, 8, 8, 8, 8]
+    assert throttle.begin("cpf", "seller-till", now) == 0  # the seller, once the (capped) delay is over
+    throttle.finish("cpf", "seller-till", True, now)
+    assert [wrong(throttle, "cpf", f"10.0.4.{n}", now) for n in range(6)] == [0] * 6  # a right PIN started it again
+
+
+def test_a_delayed_cpf_checks_one_attempt_at_a_time():
+    throttle = LoginThrottle(max_failures=2, window_s=900, lock_s=900, max_per_source=100, delay_max_s=8)
+    assert [throttle.begin("cpf", f"a{n}", now=0) for n in range(3)] == [0, 0, 0]  # up to max_failures + 1 at once
+    assert throttle.begin("cpf", "a3", now=0) > 0  # not while those are being checked
+    for n in range(3):
+        throttle.finish("cpf", f"a{n}", False, now=0)
+    assert throttle.begin("cpf", "a4", now=1) == 0
+    assert throttle.begin("cpf", "a5", now=100) > 0  # a4 is still being checked
+
+
+def test_registrations_are_limited_per_address_within_the_window():
+    throttle = LoginThrottle(window_s=900, max_registrations=3)
+    assert [throttle.admit_registration("a", now=t) for t in (0, 10, 20)] == [0, 0, 0]
+    assert throttle.admit_registration("a", now=30) == pytest.approx(870)  # until the first leaves the window
+    assert throttle.admit_registration("b", now=30) == 0
+    assert throttle.admit_registration("a", now=901) == 0
+
+
+def test_a_snapshot_carries_failures_and_locks_as_ages_to_a_node_with_another_monotonic_clock():
+    coordinator = LoginThrottle(max_failures=2, window_s=900, lock_s=600, max_per_source=100)
+    for t in (100, 101):
+        wrong(coordinator, "cpf", "a", t)
+    assert coordinator.begin("cpf", "a", now=102) == 600  # locked at 102 for 600 s
+    wrong(coordinator, "other", "b", 150)
+    coordinator.admit_registration("c", now=150)
+    follower = LoginThrottle(max_failures=2, window_s=900, lock_s=600, max_per_source=100, max_registrations=1)
+    follower.replace(coordinator.snapshot(now=200), now=5_000)  # 200 there is 5,000 here
+    assert follower.begin("cpf", "a", now=5_000) == pytest.approx(502)
+    assert wrong(follower, "other", "b", 5_000) == 0
+    assert follower.begin("other", "b", now=5_001) == 600  # its two failures: the one shipped and this one
+    assert follower.admit_registration("c", now=5_000) > 0
+    assert follower.admit_registration("c", now=5_000 + 900 - 50) == 0  # the shipped one left the window
+
+
+def test_a_merge_keeps_the_longer_history_and_the_later_lock_and_bad_snapshots_change_nothing():
+    first, second = (LoginThrottle(max_failures=3, window_s=900, lock_s=600, max_per_source=100) for _ in range(2))
+    wrong(first, "cpf", "a", 0)
+    for t in (0, 1):
+        wrong(second, "cpf", "a", t)
+    first.merge(second.snapshot(now=2), now=2)
+    assert wrong(first, "cpf", "a", 3) == 0 and first.begin("cpf", "a", now=4) == 600
+    before = first.snapshot(now=5)
+    for bad in (None, {"failures": []}, {"failures": [{"key": ["pair", "x"], "ages": [1]}], "locks": []},
+                {"failures": [{"key": ["pair", "x", "y"], "ages": [-1]}], "locks": []},
+                {"failures": [], "locks": [{"key": ["source", "y"], "left": float("inf")}]},
+                {"failures": [{"key": ["nope", "y"], "ages": [1]}], "locks": []}):
+        with pytest.raises(ValueError):
+            first.replace(bad, now=5)
+    assert first.snapshot(now=5) == before
+
+
+def test_a_snapshot_too_large_for_a_request_line_ships_the_locks_and_the_latest_failures():
+    """MAX_LINE_BYTES bounds what a node takes: a storm's snapshot keeps to half of it, the most pressing keys first."""
+    import json
+
+    from runtime.clock import FakeClock
+    from server.throttle_sync import ThrottleSync
+    throttle = LoginThrottle(max_failures=1, window_s=900, lock_s=900, max_per_source=10_000)
+    for n in range(2000):
+        wrong(throttle, f"cpf-{n}", f"10.0.{n // 250}.{n % 250}", now=n / 10)
+    assert throttle.begin("cpf-0", "10.0.0.0", now=200) == 900  # one lock
+    sync = ThrottleSync(throttle, {}, lambda: True, FakeClock(monotonic_s=200.0), max_line_bytes=20_000)
+    assert len(throttle.snapshot(now=200)["failures"]) > 2000  # all of them would be about 200 KB
+    snapshot = sync._snapshot()
+    assert len(json.dumps(snapshot, separators=(",", ":"))) <= 10_000 and 10 < len(snapshot["failures"]) < 2000
+    assert [lock["key"] for lock in snapshot["locks"]] == [["pair", "cpf-0", "10.0.0.0"]]
+    shipped = {tuple(item["key"]) for item in snapshot["failures"]}
+    assert ("pair", "cpf-1999", "10.0.7.249") in shipped and ("pair", "cpf-1", "10.0.0.1") not in shipped

@@ -53,7 +53,7 @@ def sales_count(server) -> int:
 
 
 def test_fifty_concurrent_sellers_every_acknowledged_sale_counted_once(fresh_server):
-    server = fresh_server(demo=True)
+    server = fresh_server(demo=True, env={"REGISTER_MAX_PER_SOURCE": str(SELLERS)})  # all sign up from one address
     stores = api_for(server).stores()
     acknowledged: dict[str, list[int]] = {}
     errors: list[Exception] = []

@@ -15,6 +15,10 @@ class LineBroken(Exception):
     """The socket cannot be used any more: closed, reset, timed out or sent garbage."""
 
 
+class ConnectionRefused(LineBroken):
+    """Nothing listens at the address (the connection was refused at once, not timed out)."""
+
+
 class CertificateRejected(LineBroken):
     """The node's certificate did not verify against the CA this side trusts (or does not name the host)."""
 
@@ -26,6 +30,8 @@ class LineSocket:
         where = f"{address[0]}:{address[1]}"
         try:
             sock = socket.create_connection(address, timeout=connect_timeout_s)
+        except ConnectionRefusedError as exc:
+            raise ConnectionRefused(f"cannot connect to {where}: {exc.strerror or exc}") from None
         except OSError as exc:
             raise LineBroken(f"cannot connect to {where}: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

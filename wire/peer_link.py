@@ -1,12 +1,14 @@
-"""A link to one other node: authenticated requests over a kept-open socket, one at a time
-(over TLS, presenting this node's certificate and verifying the peer's, when given a context)."""
+"""A link to one other node: authenticated requests over a kept-open socket, one at a time (over TLS, presenting
+this node's certificate and verifying the peer's, when given a context). Each new socket opens with a hello
+(wire/peer_auth.py); PeerReceiver is the receiving side, for the server's threads."""
 
 import itertools
 import ssl
 import threading
 
+from wire.errors import UNAUTHENTICATED
 from wire.line_socket import LineBroken, LineSocket
-from wire.peer_auth import PeerAuth
+from wire.peer_auth import HELLO, UNKNOWN_GRANT, Channel, PeerAuth, PeerAuthError
 
 MAX_PEER_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -32,6 +34,7 @@ class PeerLink:
         self.auth = auth
         self.timeout_s = timeout_s
         self._line: LineSocket | None = None
+        self._channel: Channel | None = None  # once this socket's hello was answered
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._aborted = False
@@ -49,21 +52,28 @@ class PeerLink:
         with self._lock:
             if self._aborted:
                 raise PeerUnavailable(f"node {self.peer_id}: link closed (this node is stopping)")
-            reused = self._line is not None
-            try:
-                response = self._request(method, body, timeout)
-            except LineBroken as exc:
-                self._close()
-                if not reused or self._aborted:
-                    raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
-                try:  # a kept-open socket may have been closed as idle: one fresh try tells
-                    response = self._request(method, body, timeout)
-                except LineBroken as exc:
-                    self._close()
-                    raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
+            response = self._attempt(method, body, timeout)
+            error = response.error
+            if error is not None and error.code == UNAUTHENTICATED and (error.data or {}).get("reason") == UNKNOWN_GRANT:
+                self._channel = None  # the peer forgot this link's grant: a new hello, then the request once more
+                response = self._attempt(method, body, timeout)
         if response.error is not None:
             raise PeerRefused(response.error.code, response.error.message, response.error.data)
         return response.result
+
+    def _attempt(self, method: str, body, timeout: float):
+        reused = self._line is not None
+        try:
+            return self._request(method, body, timeout)
+        except LineBroken as exc:
+            self._close()
+            if not reused or self._aborted:
+                raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
+            try:  # a kept-open socket may have been closed as idle: one fresh try tells
+                return self._request(method, body, timeout)
+            except LineBroken as exc:
+                self._close()
+                raise PeerUnavailable(f"node {self.peer_id}: {exc}") from None
 
     def _request(self, method: str, body, timeout: float):
         if self._line is None:
@@ -72,13 +82,40 @@ class PeerLink:
                 line.close()
                 raise LineBroken("link closed (this node is stopping)")
             self._line = line
-        return self._line.request(method, self.auth.seal(method, body), next(self._ids), timeout)
+        if self._channel is None:
+            hello = self.auth.hello(self.peer_id)
+            answer = self._line.request(HELLO, hello.params, next(self._ids), timeout)
+            if answer.error is not None:
+                return answer  # refused (another secret, say): the caller's PeerRefused
+            try:
+                self._channel = self.auth.channel(hello, answer.result)
+            except PeerAuthError as exc:
+                raise LineBroken(str(exc)) from None
+        return self._line.request(method, self.auth.seal(self._channel, method, body), next(self._ids), timeout)
 
     def close(self) -> None:
         with self._lock:
             self._close()
 
     def _close(self) -> None:
+        self._channel = None
         if self._line is not None:
             self._line.close()
             self._line = None
+
+
+class PeerReceiver:
+    """The receiving side of PeerAuth for the server's connection threads: one lock around its grants."""
+
+    def __init__(self, auth: PeerAuth):
+        self.auth = auth
+        self._lock = threading.Lock()
+
+    def open(self, method: str, params) -> tuple[int, object]:
+        with self._lock:
+            return self.auth.open(method, params)
+
+    def grant(self, sender: int, body: dict) -> dict:
+        """The answer to a hello (the handler of peer.hello: the dispatcher passes the opened body)."""
+        with self._lock:
+            return self.auth.grant(sender, body)

@@ -3,18 +3,19 @@
 import logging
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Callable
 
 from db.errors import AlreadyExists
 from db.users import UserRepository, read_account
 from models.documents import parse_cpf
 from models.people import MANAGER, SELLER, parse_birth_year, parse_name, parse_new_pin, parse_pin, parse_role
+from models.pins import hash_pin, verify_pin
 from models.records import User, new_id
 from runtime.clock import iso_utc
 from server.controllers.present import user_json
 from server.dispatch import ANY_ROLE, Method, Param
 from server.ledger import Ledger
 from server.login_throttle import LoginThrottle
-from server.pins import hash_pin, verify_pin
 from server.tokens import TokenSigner
 from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, FORBIDDEN, INACTIVE, RATE_LIMITED, UNKNOWN_USER, app_error
 
@@ -24,7 +25,10 @@ UNKNOWN_CPF_HASH = hash_pin("0000")  # checked against when a CPF has no account
 
 class AuthController:
     def __init__(self, ledger: Ledger, users: UserRepository, tokens: TokenSigner, throttle: LoginThrottle, clock,
-                 self_registration: bool = True, void_window_s: float = 30 * 60):
+                 require_quorum: Callable[[], None], self_registration: bool = True, void_window_s: float = 30 * 60):
+        """require_quorum: returns when this coordinator reaches a majority of the nodes, else raises no_quorum
+        (server.quorum); creating an account asks it first."""
+        self.require_quorum = require_quorum
         self.ledger = ledger
         self.users = users
         self.tokens = tokens
@@ -42,7 +46,7 @@ class AuthController:
         )
         return [
             Method("auth.login", self.login, (Param("cpf", parse_cpf), Param("pin", parse_pin)), wants_source=True),
-            Method("auth.register", self.register, person),
+            Method("auth.register", self.register, person, wants_source=True),
             Method("auth.change_pin", self.change_pin, (Param("old_pin", lambda v: parse_pin(v, "old_pin")),
                                                         Param("new_pin", lambda v: parse_new_pin(v, "new_pin"))), role=ANY_ROLE,
                    wants_source=True),
@@ -71,7 +75,7 @@ class AuthController:
             self._check_pin(outcome, pin, pin_hash, user)
         if not user.active:
             raise app_error(INACTIVE, "This account is deactivated", field="cpf")
-        log.info("sign-in: %s (%s)", user.name, user.role)
+        log.debug("sign-in: user %s (%s)", user.id, user.role)  # ids only, at DEBUG: no personal data in the log at INFO
         token = self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)
         return {"token": token, "user": user_json(user), "void_window_minutes": int(self.void_window_s // 60)}
 
@@ -81,7 +85,7 @@ class AuthController:
         it after, whatever happens in between; the body sets outcome.right."""
         wait_s = self.throttle.begin(cpf, source, self.clock.monotonic_s())
         if wait_s > 0:
-            log.warning("sign-in refused for CPF ***%s from %s: throttled for %.0f s more", cpf[-4:], source or "-", wait_s)
+            log.warning("sign-in refused from %s: throttled for %.0f s more", source or "-", wait_s)
             raise app_error(RATE_LIMITED, "Too many wrong PINs: try again later", retry_after_s=int(wait_s) + 1)
         outcome = SimpleNamespace(right=None)
         try:
@@ -93,7 +97,7 @@ class AuthController:
     def _check_pin(outcome, pin: str, pin_hash: str, user: User) -> None:
         outcome.right = verify_pin(pin, pin_hash)
         if not outcome.right:
-            log.warning("sign-in failed for %s (%s)", user.name, user.role)
+            log.info("sign-in failed: wrong PIN for user %s", user.id)
             raise app_error(BAD_CREDENTIALS, "Wrong CPF or PIN")
 
     def change_pin(self, caller, old_pin: str, new_pin: str, source: str = "") -> dict:
@@ -108,18 +112,26 @@ class AuthController:
             UserRepository.set_pin_hash(conn, user.id, pin_hash, stamp, now_ms)
             return read_account(conn, user.id).credential_version
         credential_version = self.ledger.commit(write)[0]
-        log.info("PIN changed by %s", user.name)
+        log.info("PIN changed by user %s", user.id)
         return {"token": self.tokens.issue(user.id, user.role, user.name, self.clock.wall_s(), credential_version)}
 
-    def register(self, caller, cpf: str, name: str, birth_year: int, pin: str) -> dict:
-        """Self-registration: always a seller, unless SELF_REGISTRATION is off."""
+    def register(self, caller, cpf: str, name: str, birth_year: int, pin: str, source: str = "") -> dict:
+        """Self-registration: always a seller, unless SELF_REGISTRATION is off; REGISTER_MAX_PER_SOURCE attempts per
+        address within 15 minutes (counted before anything is checked: taken CPFs cannot be probed faster)."""
         if not self.self_registration:
             raise app_error(FORBIDDEN, "Self-registration is off: a manager creates accounts", reason="self_registration_off")
+        self.require_quorum()  # before the attempt is counted: a refusal for want of a majority costs the address nothing
+        wait_s = self.throttle.admit_registration(source, self.clock.monotonic_s())
+        if wait_s > 0:
+            log.warning("registration refused from %s: %.0f s until its address may try again", source or "-", wait_s)
+            raise app_error(RATE_LIMITED, "Too many registrations from this address: try again later",
+                            retry_after_s=int(wait_s) + 1, limit="registrations")
         return {"user": user_json(self._create(cpf, name, birth_year, pin, SELLER, "self-registration"))}
 
     def create_user(self, caller, cpf: str, name: str, birth_year: int, pin: str, role: str) -> dict:
         """A manager creates a seller or a manager."""
-        return {"user": user_json(self._create(cpf, name, birth_year, pin, role, f"created by {caller.name}"))}
+        self.require_quorum()
+        return {"user": user_json(self._create(cpf, name, birth_year, pin, role, f"created by user {caller.user_id}"))}
 
     def _create(self, cpf: str, name: str, birth_year: int, pin: str, role: str, how: str) -> User:
         user = User(new_id(), cpf, name, birth_year, role)
@@ -128,5 +140,5 @@ class AuthController:
             self.ledger.commit(lambda conn, stamp: UserRepository.insert(conn, user, pin_hash, created_at, stamp, now_ms))
         except AlreadyExists:
             raise app_error(ALREADY_EXISTS, "This CPF already has an account", field="cpf") from None
-        log.info("new %s: %s (%s)", role, name, how)
+        log.info("new %s: user %s (%s)", role, user.id, how)
         return user

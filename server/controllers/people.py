@@ -2,6 +2,7 @@
 
 import logging
 import sqlite3
+from typing import Callable
 
 from db.changes import Stamp
 from db.errors import AlreadyExists, NotFound
@@ -9,13 +10,13 @@ from db.users import UserRepository
 from models.documents import parse_cpf
 from models.errors import ValidationError
 from models.people import MANAGER, ROLE_WORDS, ROLES, parse_birth_year, parse_name, parse_new_pin
+from models.pins import hash_pin
 from models.records import User, new_id, parse_uuid
 from runtime.clock import iso_utc
 from server.controllers.params import rows_param, uuid_param
 from server.controllers.present import user_json
 from server.dispatch import Method, Param
 from server.ledger import Ledger
-from server.pins import hash_pin
 from wire.errors import FORBIDDEN, NOT_FOUND, app_error
 
 log = logging.getLogger("onsell.people")
@@ -35,7 +36,9 @@ def _store_ids(value) -> list[str]:
 
 
 class PeopleController:
-    def __init__(self, ledger: Ledger, users: UserRepository, clock):
+    def __init__(self, ledger: Ledger, users: UserRepository, clock, require_quorum: Callable[[], None]):
+        """require_quorum: as for AuthController; an import creates accounts, so it asks first."""
+        self.require_quorum = require_quorum
         self.ledger = ledger
         self.users = users
         self.clock = clock
@@ -76,7 +79,7 @@ class PeopleController:
                                 field="user_id")
             return user
         result = self._commit(write)
-        log.info("user deactivated by %s", caller.name)
+        log.info("user %s deactivated by user %s", user_id, caller.user_id)
         return result
 
     def reactivate(self, caller, user_id: str) -> dict:
@@ -87,7 +90,7 @@ class PeopleController:
         """A manager sets a person's PIN (also one imported without a PIN); their older tokens are refused."""
         pin_hash, now_ms = hash_pin(pin), self.clock.wall_ms()
         result = self._commit(lambda conn, stamp: UserRepository.set_pin_hash(conn, user_id, pin_hash, stamp, now_ms))
-        log.info("PIN reset by %s", caller.name)
+        log.info("PIN of user %s reset by user %s", user_id, caller.user_id)
         return result
 
     def assign_stores(self, caller, user_id: str, store_ids: list[str]) -> dict:
@@ -97,6 +100,7 @@ class PeopleController:
     def import_users(self, caller, rows: list) -> dict:
         """Rows {cpf, name, birth_year, role, pin?}: each created, already there (same CPF) or refused; one commit.
         PINs are hashed before the commit, and only for new CPFs."""
+        self.require_quorum()
         parsed = [self._parse_user_row(row) for row in rows]
         known = self.users.existing_cpfs([p["cpf"] for p in parsed if "status" not in p])
         created_at, now_ms = iso_utc(self.clock.now()), self.clock.wall_ms()

@@ -1,4 +1,7 @@
-"""PINs are stored only as salted scrypt hashes: "scrypt$n$r$p$salt_hex$hash_hex"."""
+"""PINs are stored only as salted scrypt hashes: "scrypt$n$r$p$salt_hex$hash_hex".
+
+The one rule for both sides: the server keeps an account's PIN this way, and a till keeps the verifier of a seller who
+may sign in there with no server up (client/offline.py)."""
 
 import hashlib
 import hmac

@@ -1,0 +1,79 @@
+"""The storage watch's rule (server/storage_watch.py) with a fake clock and a fake probe: when a node counts as unfit for
+the coordinator's role, and that it tells the election once each way; and the ledger's probe on a real database."""
+
+import sqlite3
+
+import pytest
+
+from db.database import Database, DatabaseUnavailable
+from runtime.clock import FakeClock
+from server.ledger import StorageProbe
+from server.storage_watch import PROBE_MS, StorageHealth, StorageWatch
+
+STEPDOWN_MS = 2000
+
+
+def test_storage_is_unfit_only_after_failing_for_the_whole_stepdown_time_and_fit_at_the_next_success():
+    health = StorageHealth(STEPDOWN_MS)
+    assert health.failed("disk I/O error", now=0) is False
+    assert health.failed("disk I/O error", now=STEPDOWN_MS - 1) is False and not health.unfit
+    assert health.failed("disk I/O error", now=STEPDOWN_MS) is True and health.unfit
+    assert health.failed("disk I/O error", now=STEPDOWN_MS + 250) is False  # said once
+    assert health.succeeded(now=STEPDOWN_MS + 500) is True and not health.unfit
+    assert health.succeeded(now=STEPDOWN_MS + 750) is False
+
+
+def test_a_success_in_between_starts_the_count_again():
+    health = StorageHealth(STEPDOWN_MS)
+    health.failed("disk I/O error", now=0)
+    health.succeeded(now=1500)
+    assert health.failed("database or disk is full", now=1600) is False
+    assert health.failed("database or disk is full", now=1600 + STEPDOWN_MS - 1) is False
+    assert health.failed("database or disk is full", now=1600 + STEPDOWN_MS) is True
+
+
+class FakeElection:
+    def __init__(self):
+        self.calls: list[str | None] = []
+
+    def set_unfit(self, reason):
+        self.calls.append(reason)
+
+
+class FlakyProbe:
+    def __init__(self):
+        self.failing = False
+
+    def __call__(self, timeout_s: float) -> None:
+        if self.failing:
+            raise DatabaseUnavailable("database error: disk I/O error")
+
+
+def test_the_watch_tells_the_election_once_when_storage_fails_long_enough_and_once_when_it_works(caplog):
+    clock, election, probe = FakeClock(), FakeElection(), FlakyProbe()
+    watch = StorageWatch(probe, election, clock, STEPDOWN_MS)
+    watch.check()
+    probe.failing = True
+    for _ in range(STEPDOWN_MS // PROBE_MS + 4):
+        clock.advance(PROBE_MS / 1000)
+        watch.check()
+    assert election.calls == ["storage"] and watch.stepped_down == "storage"
+    assert [r.levelname for r in caplog.records if "stepped_aside" in r.getMessage()] == ["ERROR"]
+    probe.failing = False
+    watch.check()
+    watch.check()
+    assert election.calls == ["storage", None] and watch.stepped_down is None
+
+
+def test_the_probe_writes_and_reads_back_and_fails_when_writes_fail(tmp_path):
+    database = Database(tmp_path / "node.db")
+    try:
+        probe = StorageProbe(database)
+        probe(1.0)
+        probe(1.0)
+        database.write(lambda conn: conn.execute("CREATE TEMP TRIGGER no_writes BEFORE UPDATE ON node_state "
+                                                 "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"))
+        with pytest.raises((DatabaseUnavailable, sqlite3.Error)):
+            probe(1.0)
+    finally:
+        database.close()
