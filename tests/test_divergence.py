@@ -6,12 +6,12 @@ others already held for other sales, and every node then believed it held everyt
 import sqlite3
 import time
 
+from peers import RawPeer
 from replicas import Replica, demo_chain
-from support import TEST_SECRET, Cluster, ClusterSeller, fresh_sale_id, wait_until
+from support import Cluster, ClusterSeller, fresh_sale_id, wait_until
 
 from db.sales import find_sale, remove_sale
 from replication.anti_entropy_runner import SETTLE_S
-from wire.peer_auth import PeerAuth
 
 
 def _sell(c: Cluster, count: int) -> dict[str, int]:
@@ -21,25 +21,60 @@ def _sell(c: Cluster, count: int) -> dict[str, int]:
     return seller.acknowledged
 
 
-def test_a_node_whose_database_was_wiped_and_that_starts_alone_loses_no_sale(clusters):
+def _files(node) -> list:
+    path = node.database_path
+    return [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+
+
+def test_a_node_whose_database_was_wiped_hears_the_epoch_before_taking_one_and_loses_no_sale(clusters):
+    """Node 2's file deleted while the cluster is down; it starts with node 1 (a majority: accounts need one) before
+    the primary, and coordinates only in an epoch above every one the cluster used."""
     c = clusters()
-    c.start(1)
-    c.wait_coordinator(1)  # node 1 alone: coordinator of epoch 1, loads the demo chain
+    c.start()
+    before = c.wait_coordinator(3)
+    acknowledged = _sell(c, 8)
+    c.wait_converged()
+    c.stop()
+    for path in _files(c.nodes[2]):
+        path.unlink(missing_ok=True)
+    c.start(1, 2)
+    assert c.wait_coordinator(2) > before
+    acknowledged |= _sell(c, 4)
+    c.start(3)
+    c.wait_coordinator(3)
+    digest = c.wait_converged(timeout=30)
+    assert set(acknowledged) <= digest["ids"], f"acknowledged sales missing: {set(acknowledged) - digest['ids']}"
+    assert digest["rows"] == len(digest["ids"]) == digest["aggregate_count"] == digest["seller_count"]
+
+
+def test_a_node_restored_from_a_backup_and_started_alone_loses_no_sale(clusters):
+    """The finding: node 1, back on an older copy of its file, started alone, took an epoch it had taken before and
+    wrote new sales under change ids the others held for other sales; every node then believed it held everything
+    (fails on main: the nodes never converge)."""
+    c = clusters()
+    c.start()
+    c.wait_coordinator(3)
+    c.wait_converged()
+    c.stop()
+    backup = {path: path.read_bytes() for path in _files(c.nodes[1]) if path.exists()}
+    c.start(1)  # alone: coordinator of the next epoch, selling to the demo accounts of its file
+    c.wait_coordinator(1)
     acknowledged = _sell(c, 8)
     c.start(2, 3)
     c.wait_coordinator(3)
-    acknowledged |= _sell(c, 3)
     c.wait_converged()
     c.stop()
-    for suffix in ("", "-wal", "-shm"):
-        c.nodes[1].database_path.with_name(c.nodes[1].database_path.name + suffix).unlink(missing_ok=True)
-    c.start(1)  # alone again, with an empty file: epoch 1 again
+    for path in _files(c.nodes[1]):
+        path.unlink(missing_ok=True)
+    for path, content in backup.items():
+        path.write_bytes(content)
+    c.start(1)  # alone again, on the older file: the same epoch again
     c.wait_coordinator(1)
-    after_wipe = _sell(c, 4)  # fewer than node 1 wrote in epoch 1 before: the same (node, epoch, seq) again
+    after_restore = _sell(c, 4)  # fewer than node 1 wrote in that epoch before: the same (node, epoch, seq) again
     c.start(2, 3)
     c.wait_coordinator(3)
     digest = c.wait_converged(timeout=30)
-    lost = set(acknowledged) - digest["ids"], set(after_wipe) - digest["ids"]
+    lost = set(acknowledged) - digest["ids"], set(after_restore) - digest["ids"]
     assert lost == (set(), set()), f"acknowledged sales missing on every node: {lost}"
     assert digest["rows"] == len(digest["ids"]) == digest["aggregate_count"] == digest["seller_count"]
     assert all(node.status()["conflicting_changes"] == 0 for node in c.nodes.values())
@@ -86,10 +121,9 @@ def test_anti_entropy_finds_and_repairs_sales_removed_behind_replications_back(c
 
 def _signed_call(c: Cluster, to: int, method: str, body: dict) -> dict:
     """Call a peer method on node `to` as node 3 would, with a valid envelope."""
-    auth = PeerAuth(TEST_SECRET.encode(), 3, set(c.nodes), lambda: int(time.time() * 1000))
-    raw = c.nodes[to].raw()
+    raw = RawPeer(c.nodes[to].port, 3, to, set(c.nodes))
     try:
-        return raw.call(method, auth.seal(method, body))
+        return raw.call(method, body)
     finally:
         raw.close()
 
