@@ -1,6 +1,7 @@
 """A link to one other node: authenticated requests over a kept-open socket, one at a time (over TLS, presenting
-this node's certificate and verifying the peer's, when given a context). Each new socket opens with a hello
-(wire/peer_auth.py); PeerReceiver is the receiving side, for the server's threads."""
+this node's certificate and verifying the peer's, when given a context). A new socket opens with a hello
+(wire/peer_auth.py) unless this link already holds a grant from the peer; PeerReceiver is the receiving side, for the
+server's threads."""
 
 import itertools
 import ssl
@@ -98,7 +99,9 @@ class PeerLink:
             self._close()
 
     def _close(self) -> None:
-        self._channel = None
+        # The channel (the peer's grant and this side's sequence) outlives the socket: the grant is the receiver's, not
+        # the connection's, so a reconnect (after a timed-out call, say) sends at once instead of saying hello again, which
+        # on a slow link would cost a round trip before every heartbeat. A peer that forgot the grant says unknown_grant.
         if self._line is not None:
             self._line.close()
             self._line = None
