@@ -38,7 +38,7 @@ BATCH = 50_000
 
 def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
     db = Database(path, node_id=1)
-    changes = Stamp(node_id=1, epoch=1)  # the bench writes directly, as node 1 in epoch 1
+    changes = Stamp(db.incarnation, epoch=1)  # the bench writes directly, as node 1 in epoch 1
     rng = random.Random(1)
     networks = [Network(new_id(), f"REDE {i}") for i in range(10)]
     store_list = [Store(new_id(), f"Loja {i:04d}", f"{10000000 + i:08d}0001" + cnpj_check_digits(f"{10000000 + i:08d}0001"),
@@ -70,8 +70,8 @@ def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
 
         def chunk(conn, batch=batch):
             insert_sales(conn, batch)
-            conn.executemany("INSERT INTO changes (origin_node, origin_epoch, origin_seq, kind, entity_id) VALUES (1, 1, ?, 'sale', ?)",
-                             [(s.origin_seq, s.sale_id) for s in batch])
+            conn.executemany("INSERT INTO changes (origin_inc, origin_epoch, origin_seq, kind, entity_id) VALUES (?, 1, ?, 'sale', ?)",
+                             [(db.incarnation.key, s.origin_seq, s.sale_id) for s in batch])
         db.write(chunk, timeout=600)
         made += len(batch)
         print(f"  built {made:,} sales", file=sys.stderr)

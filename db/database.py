@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from db.incarnations import begin_incarnation
 from db.schema import migrate
 from runtime.events import event
 
@@ -76,7 +77,11 @@ class Database:
         if mode.lower() != "wal":
             raise DatabaseUnavailable(f"could not switch {self.path} to WAL mode")
         migrate(self._writer_conn, node_id)
+        with self._writer_conn:  # a new incarnation each time the file is opened (db.incarnations)
+            self._writer_conn.execute("BEGIN IMMEDIATE")
+            self.incarnation = begin_incarnation(self._writer_conn, node_id)
         self.after_commit: list[Callable[[sqlite3.Connection], None]] = []
+        self.on_error: list[Callable[[BaseException], None]] = []  # told of every SQLite error (server.integrity checks the file)
         self.after_batch: list[Callable[[int], None]] = []  # called with how many writes each commit held (metrics)
         self._jobs: queue.Queue = queue.Queue()
         self._readers: queue.Queue = queue.Queue()
@@ -128,6 +133,9 @@ class Database:
             conn.execute("BEGIN")
             try:
                 return fn(conn)
+            except sqlite3.DatabaseError as exc:
+                self._report(exc)
+                raise
             finally:
                 conn.execute("ROLLBACK")
 
@@ -144,6 +152,13 @@ class Database:
                 reader.close()
         for _ in range(READ_POOL_SIZE):
             self._readers.put(None)  # wakes a reader still waiting for a connection: the database is closed
+
+    def _report(self, exc: BaseException) -> None:
+        for listener in self.on_error:
+            try:
+                listener(exc)
+            except Exception:  # a listener must not turn one error into two
+                log.exception("an error listener failed")
 
     def _next_batch(self) -> list | None:
         first = self._jobs.get()
@@ -180,6 +195,8 @@ class Database:
                     outcomes.append((future, True, fn(conn)))
                     conn.execute("RELEASE job")
                 except Exception as exc:  # one bad write must not sink the others
+                    if isinstance(exc, sqlite3.DatabaseError):
+                        self._report(exc)
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((future, False, exc))
@@ -191,6 +208,7 @@ class Database:
                 listener(conn)
         except sqlite3.Error as exc:
             log.error("group commit of %d writes failed: %s", len(batch), exc)
+            self._report(exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for _, future in batch:

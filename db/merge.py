@@ -4,6 +4,11 @@ Rules:
 - Each origin's changes are applied in sequence order. A change already held
   is skipped; one that would leave a gap stops that origin for this batch (the
   sender starts again from our vector).
+- A change id names one change forever: one arriving with an id this node holds
+  for another entity (kind or id) is refused, logged (one line per batch) and
+  counted (node_state, shown by cluster.status). Incarnations make it
+  impossible between nodes running this version; it would mean a bug or a
+  tampered file, so it is said loudly instead of silently skipped.
 - Networks and stores are added when their id is new.
 - Users are keyed by CPF. When a CPF arrives with another id, the
   registration with the higher (epoch, node, id) of its origin wins on every
@@ -19,20 +24,25 @@ How each kind is parsed and applied is in db.kinds (users: db.merge_users,
 sales: db.merge_sales); this module applies a batch in order.
 """
 
+import logging
 import sqlite3
 from dataclasses import dataclass, field
 
-from db.changes import insert_changes
+from db.changes import insert_change
 from db.errors import MalformedChange
+from db.incarnations import incarnation_key
 from db.kinds import KINDS
-from models.changes import Origin
-from models.numbers import is_whole
+from db.node_state import count_conflicts
+from models.changes import Origin, origin_from_wire
+
+log = logging.getLogger("onsell.merge")
 
 
 @dataclass
 class ApplyResult:
     applied: int = 0
     skipped: int = 0
+    conflicts: int = 0  # changes refused: their id is held here for another entity
     merges: list = field(default_factory=list)  # "CPF …: user X merged into Y"
 
 
@@ -51,33 +61,48 @@ def apply_entries(conn: sqlite3.Connection, entries: object, merged_at: str) -> 
 def apply_parsed(conn: sqlite3.Connection, parsed: list[tuple[Origin, str, object]], merged_at: str) -> ApplyResult:
     """Apply a batch that parse_entries accepted, inside the writer's transaction."""
     result = ApplyResult()
-    last_seq: dict[tuple[int, int], int] = {}
-    blocked: set[tuple[int, int]] = set()
+    keys: dict[tuple[int, str], int] = {}
+    last_seq: dict[tuple[int, str, int], int] = {}
+    blocked: set[tuple[int, str, int]] = set()
     batched: dict[str, list[tuple[Origin, object]]] = {}
+    conflicting: list[str] = []
     for origin, kind_name, record in parsed:
         if origin.key in blocked:
             continue
+        inc = incarnation_key(conn, origin.node, origin.incarnation, keys)
         if origin.key not in last_seq:
             last_seq[origin.key] = conn.execute(
-                "SELECT COALESCE(MAX(origin_seq), 0) FROM changes WHERE origin_node = ? AND origin_epoch = ?", origin.key).fetchone()[0]
+                "SELECT COALESCE(MAX(origin_seq), 0) FROM changes WHERE origin_inc = ? AND origin_epoch = ?",
+                (inc, origin.epoch)).fetchone()[0]
+        kind = KINDS[kind_name]
         if origin.seq <= last_seq[origin.key]:
-            result.skipped += 1
+            held = conn.execute("SELECT kind, entity_id FROM changes WHERE origin_inc = ? AND origin_epoch = ? AND origin_seq = ?",
+                                (inc, origin.epoch, origin.seq)).fetchone()
+            if held is not None and tuple(held) != (kind_name, kind.entity_id(record)):
+                conflicting.append(f"{origin.node}.{origin.incarnation}.{origin.epoch}.{origin.seq} ({kind_name} "
+                                   f"{kind.entity_id(record)}, held as {held[0]} {held[1]})")
+            else:
+                result.skipped += 1
             continue
         if origin.seq != last_seq[origin.key] + 1:
             blocked.add(origin.key)
             continue
         last_seq[origin.key] = origin.seq
         result.applied += 1
-        kind = KINDS[kind_name]
         # Change rows go in the batch's order, whatever the kind, so this node's log keeps each origin's
         # sequence in order (read_after starts from the first change a peer lacks and ships what follows).
-        insert_changes(conn, kind_name, [(origin, kind.entity_id(record))])
+        insert_change(conn, inc, origin, kind_name, kind.entity_id(record))
         if kind.batched:
             batched.setdefault(kind_name, []).append((origin, record))
         else:
             result.merges += kind.apply(conn, [(origin, record)], merged_at)
     for kind_name, changes in batched.items():  # their rows after the rows they refer to
         result.merges += KINDS[kind_name].apply(conn, changes, merged_at)
+    if conflicting:
+        result.conflicts = len(conflicting)
+        count_conflicts(conn, len(conflicting))
+        log.error("refused %d changes whose ids this node holds with other content (a wiped or copied database, or a bug): %s",
+                  len(conflicting), ", ".join(conflicting[:3]) + (" ..." if len(conflicting) > 3 else ""))
     return result
 
 
@@ -86,8 +111,9 @@ def _parse_entry(entry: object) -> tuple[Origin, str, object]:
     if not (isinstance(entry, dict) and isinstance(entry.get("data"), dict) and isinstance(entry.get("kind"), str)
             and entry["kind"] in KINDS):
         raise MalformedChange("an entry must be {origin, kind, data}")
-    origin = entry.get("origin")
-    if not (isinstance(origin, list) and len(origin) == 3 and all(is_whole(v, 1) for v in origin)):
-        raise MalformedChange("origin must be [node, epoch, seq]")
-    origin, kind = Origin(*origin), entry["kind"]
+    try:
+        origin = origin_from_wire(entry.get("origin"))
+    except ValueError as exc:
+        raise MalformedChange(str(exc)) from None
+    kind = entry["kind"]
     return origin, kind, KINDS[kind].parse(entry["data"], origin)

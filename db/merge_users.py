@@ -7,6 +7,7 @@ import sqlite3
 
 from db.change_fields import checked, name_field, text_field, time_field, uuid_field, version_field
 from db.errors import MalformedChange
+from db.incarnations import first_change
 from db.registers import REGISTERS, merge_registers, settle_merged_accounts
 from db.sales import move_seller_sales
 from models.changes import Origin, origin_from_text, origin_text
@@ -98,6 +99,5 @@ def _rank(registration: str, user_id: str) -> tuple:
 
 def _first_change(conn: sqlite3.Connection, user_id: str) -> str:
     """A row from before registrations were kept: its first change here."""
-    row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = 'user' AND entity_id = ? "
-                       "ORDER BY local_pos LIMIT 1", (user_id,)).fetchone()
-    return origin_text(Origin(*row)) if row else ""
+    origin = first_change(conn, "user", user_id)
+    return origin_text(origin) if origin else ""

@@ -3,6 +3,7 @@
 import sqlite3
 
 EPOCH_KEY = "epoch"
+CONFLICTS_KEY = "conflicting_changes"  # changes refused because their id is held here for another entity (db.merge)
 
 
 def load_epoch(conn: sqlite3.Connection) -> int:
@@ -14,6 +15,16 @@ def save_epoch(conn: sqlite3.Connection, epoch: int) -> None:
     """Persist the epoch (it only ever grows)."""
     conn.execute("INSERT INTO node_state (key, value) VALUES (?, ?) "
                  "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)", (EPOCH_KEY, epoch))
+
+
+def count_conflicts(conn: sqlite3.Connection, count: int) -> None:
+    conn.execute("INSERT INTO node_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+                 (CONFLICTS_KEY, count))
+
+
+def load_conflicts(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM node_state WHERE key = ?", (CONFLICTS_KEY,)).fetchone()
+    return row[0] if row else 0
 
 
 def list_merges(conn: sqlite3.Connection) -> list[dict]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 from db import aggregates
 from db.database import Database
 from db.errors import NotFound, SaleConflict
+from db.incarnations import first_change, labelled_change
 from db.periods import OPEN_END_DAY, OPEN_START_DAY
 from db.voids import Void, find_void, list_voids, store_void, voided_among
 from db.where_in import rows_where_in
@@ -81,9 +82,9 @@ def void_sale(conn: sqlite3.Connection, sale_id: str, voided_by: str, reason: st
     held = find_void(conn, sale_id)
     allow(sale, held is not None)
     if held is not None:
-        row = conn.execute("SELECT origin_node, origin_epoch, origin_seq FROM changes WHERE kind = 'void' AND entity_id = ? "
-                           "ORDER BY local_pos LIMIT 1", (sale_id,)).fetchone()
-        stamp.touch(Origin(*row))  # answered once that void is replicated too
+        origin = first_change(conn, "void", sale_id)
+        if origin is not None:
+            stamp.touch(origin)  # answered once that void is replicated too
         return held, sale, True
     origin = stamp.log(conn, "void", sale_id)
     void = Void(sale_id, voided_by, reason, voided_at, version(now_ms, origin))
@@ -105,7 +106,7 @@ def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: "Stamp", date_given
     if stored is not None:
         if not stored.same_content(sale, compare_date=date_given):
             raise SaleConflict(f"sale {sale.sale_id} was already recorded with other content")
-        stamp.touch(sale_origin(stored))
+        touch_stored(conn, stamp, stored)
         return stored, True
     origin = stamp.log(conn, "sale", sale.sale_id)
     new = dataclasses.replace(sale, origin_node=origin.node, origin_epoch=origin.epoch, origin_seq=origin.seq)
@@ -113,7 +114,15 @@ def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: "Stamp", date_given
     return new, False
 
 
+def touch_stored(conn: sqlite3.Connection, stamp: "Stamp", sale: Sale) -> None:
+    """A write found `sale` already stored: its answer waits for the sale's change to be replicated too."""
+    origin = labelled_change(conn, "sale", sale.sale_id, sale_origin(sale))
+    if origin is not None:  # None: content relayed under another change whose origin is not that label
+        stamp.touch(origin)
+
+
 def sale_origin(sale: Sale) -> Origin:
+    """The (node, epoch, seq) label of the sale's content: its first change's, without the incarnation."""
     return Origin(sale.origin_node, sale.origin_epoch, sale.origin_seq)
 
 

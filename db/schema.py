@@ -2,14 +2,16 @@
 
 Never edit a released migration: append a new one. Ids are UUID strings so two
 nodes never hand out the same id. Every write also appends a row to `changes`,
-the log replication ships: its origin (node, epoch, seq) is unique in the
-cluster and each origin's sequence has no gaps on any node. Each sale records
+the log replication ships: its origin (node, incarnation, epoch, seq) is unique
+in the cluster and each origin's sequence has no gaps on any node. Each sale records
 its origin too. Daily
 and monthly aggregates per store and per seller are kept in the same
 transaction as each sale, so no report scans the sales table.
 """
 
 import sqlite3
+
+from models.changes import LEGACY_INCARNATION
 
 MIGRATIONS: list[str] = [
     # 1: the first schema.
@@ -92,6 +94,8 @@ MIGRATIONS: list[str] = [
     "migrate_to_change_log",
     # 4: administration: registers with versions (db.registers), voids, catalogue merges, the 'void' kind.
     "migrate_to_administration",
+    # 5: incarnations: a change's origin names the incarnation of its node (db.incarnations), kept once in its own table.
+    "migrate_to_incarnations",
 ]
 
 # Its CHECK (kind IN ...) lists the kinds of db.kinds; a test keeps the two equal, so a new kind gets a new migration.
@@ -260,6 +264,41 @@ def migrate_to_administration(conn: sqlite3.Connection, node_id: int) -> None:
     """Registers that can change after creation (names, open, active, PIN, a seller's stores), voids, and
     the 'void' kind in the change log (its CHECK is rebuilt: SQLite cannot alter one)."""
     _run_statements(conn, _ADMINISTRATION_SCHEMA)
+
+
+# Every change written before incarnations existed gets its node's legacy incarnation (LEGACY_INCARNATION, the same on every node),
+# so no node sees a change it already holds as new and nothing is shipped again. A change id is (origin_inc,
+# origin_epoch, origin_seq): an incarnation belongs to one node, whose id is in its row.
+_INCARNATIONS_SCHEMA = f"""
+    CREATE TABLE incarnations (
+        id INTEGER PRIMARY KEY,
+        node INTEGER NOT NULL,
+        incarnation TEXT NOT NULL,
+        UNIQUE (node, incarnation)
+    );
+    INSERT INTO incarnations (node, incarnation) SELECT DISTINCT origin_node, '{LEGACY_INCARNATION}' FROM changes ORDER BY origin_node;
+    CREATE TABLE changes_new (
+        local_pos INTEGER PRIMARY KEY,
+        origin_inc INTEGER NOT NULL REFERENCES incarnations(id),
+        origin_epoch INTEGER NOT NULL,
+        origin_seq INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('network', 'store', 'user', 'sale', 'void')),
+        entity_id TEXT NOT NULL,
+        UNIQUE (origin_inc, origin_epoch, origin_seq)
+    );
+    INSERT INTO changes_new
+        SELECT c.local_pos, i.id, c.origin_epoch, c.origin_seq, c.kind, c.entity_id
+        FROM changes c JOIN incarnations i ON i.node = c.origin_node AND i.incarnation = '{LEGACY_INCARNATION}';
+    DROP TABLE changes;
+    ALTER TABLE changes_new RENAME TO changes;
+    CREATE INDEX changes_of_users ON changes(entity_id) WHERE kind = 'user';
+    CREATE INDEX changes_of_voids ON changes(entity_id) WHERE kind = 'void'
+"""
+
+
+def migrate_to_incarnations(conn: sqlite3.Connection, node_id: int) -> None:
+    """Change ids that cannot collide: (incarnation, epoch, seq), the incarnation stored once (db.incarnations)."""
+    _run_statements(conn, _INCARNATIONS_SCHEMA)
 
 
 def _run_statements(conn: sqlite3.Connection, script: str) -> None:

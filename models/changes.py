@@ -1,17 +1,38 @@
 """Where a change comes from, and what a node holds (pure values shared by db/ and replication/).
 
-Every write appends changes with an origin (node, epoch, seq): the node that
-accepted it, the epoch in which that node was coordinator, and the next number
-in that (node, epoch) sequence. A node holds a gapless prefix of every origin's
-sequence, so what it holds is a vector {(node, epoch): last seq}.
+Every write appends changes with an origin (node, incarnation, epoch, seq): the
+node that accepted it, the incarnation of that node (a random id drawn each time
+a node opens its database, so a node whose file was wiped or restored from a
+backup never reuses an id the others hold), the epoch in which that node was
+coordinator, and the next number in that (node, incarnation, epoch) sequence.
+A node holds a gapless prefix of every origin's sequence, so what it holds is a
+vector {(node, incarnation, epoch): last seq}.
+
+An origin with an empty incarnation is only a label (a sale's or a registration's
+ranking, which compare (epoch, node, seq)), never a change id.
 """
 
 import re
+import secrets
 from dataclasses import dataclass
 
 from models.numbers import is_whole
 
-Vector = dict[tuple[int, int], int]
+Key = tuple[int, str, int]  # (node, incarnation, epoch)
+Vector = dict[Key, int]
+
+LEGACY_INCARNATION = "0"  # the incarnation of every change written before incarnations existed (db.schema, migration 5)
+INCARNATION_BYTES = 8
+INCARNATION_PATTERN = re.compile(r"[0-9a-f]{1,32}")
+
+
+def new_incarnation() -> str:
+    """A random incarnation id: 16 hex digits."""
+    return secrets.token_hex(INCARNATION_BYTES)
+
+
+def is_incarnation(value: object) -> bool:
+    return isinstance(value, str) and INCARNATION_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, order=True)
@@ -19,10 +40,22 @@ class Origin:
     node: int
     epoch: int
     seq: int
+    incarnation: str = ""
 
     @property
-    def key(self) -> tuple[int, int]:
-        return (self.node, self.epoch)
+    def key(self) -> Key:
+        return (self.node, self.incarnation, self.epoch)
+
+    def to_wire(self) -> list:
+        return [self.node, self.incarnation, self.epoch, self.seq]
+
+
+def origin_from_wire(value: object) -> Origin:
+    """[node, incarnation, epoch, seq] -> Origin; ValueError on anything else."""
+    if not (isinstance(value, list) and len(value) == 4 and is_incarnation(value[1])
+            and all(is_whole(v, 1) for v in (value[0], value[2], value[3]))):
+        raise ValueError("origin must be [node, incarnation, epoch, seq]")
+    return Origin(value[0], value[2], value[3], value[1])
 
 
 def covers(vector: Vector, origin: Origin) -> bool:
@@ -40,6 +73,11 @@ def position(vector: Vector) -> int:
     return sum(vector.values())
 
 
+def highest_epoch(vector: Vector) -> int:
+    """The highest epoch any change of this vector was written in (0 when empty)."""
+    return max((epoch for _, _, epoch in vector), default=0)
+
+
 def vector_after(vector: Vector, origins: list[Origin]) -> Vector:
     """The vector of a holder of `vector` once it also holds `origins`."""
     after = dict(vector)
@@ -49,19 +87,20 @@ def vector_after(vector: Vector, origins: list[Origin]) -> Vector:
 
 
 def vector_to_json(vector: Vector) -> dict:
-    return {f"{node}.{epoch}": seq for (node, epoch), seq in vector.items()}
+    return {f"{node}.{incarnation}.{epoch}": seq for (node, incarnation, epoch), seq in vector.items()}
 
 
 def vector_from_json(value: object) -> Vector:
-    """{"3.2": 17} -> {(3, 2): 17}; ValueError on anything else."""
+    """{"3.9f0c2a7d1b3e4f56.2": 17} -> {(3, "9f0c2a7d1b3e4f56", 2): 17}; ValueError on anything else."""
     if not isinstance(value, dict):
         raise ValueError("vector must be an object")
     vector = {}
     for key, seq in value.items():
-        node, dot, epoch = str(key).partition(".")
-        if not (dot and f"{node}{epoch}".isascii() and node.isdigit() and epoch.isdigit() and is_whole(seq)):
+        parts = str(key).split(".")
+        if not (len(parts) == 3 and f"{parts[0]}{parts[2]}".isascii() and parts[0].isdigit() and parts[2].isdigit()
+                and is_incarnation(parts[1]) and is_whole(seq)):
             raise ValueError(f"bad vector entry {key!r}")
-        vector[(int(node), int(epoch))] = seq
+        vector[(int(parts[0]), parts[1], int(parts[2]))] = seq
     return vector
 
 

@@ -32,7 +32,7 @@ from db.changes import ChangeLog, read_after
 from db.database import Database
 from db.merge import MalformedChange, apply_parsed, parse_entries
 from election.bully import COORDINATOR, ElectionView
-from models.changes import Origin, Vector, vector_after
+from models.changes import Origin, Vector, origin_from_wire, vector_after
 from models.errors import ValidationError
 from replication.messages import Pull, PullAnswer, Push, PushOldEpoch, push_answer_from_json
 from replication.state import REPLICATION_BATCH, CoordinatorState, FollowerState, Ready, WaitUntil
@@ -319,7 +319,7 @@ class ReplicationRunner:
                 last_seen, mine, entries, more = self.changes.last_pos, self.changes.vector(), [], False
             ahead = None
             if more:  # catching up: read the next batch while the follower applies this one
-                expected = vector_after(order.vector, [Origin(*e["origin"]) for e in entries])
+                expected = vector_after(order.vector, [origin_from_wire(e["origin"]) for e in entries])
                 ahead = (expected, read_ahead.submit(self._read_now, expected))
             push = Push(epoch, tuple(entries), more, mine, self.members())
             try:

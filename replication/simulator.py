@@ -163,7 +163,7 @@ class ClusterSimulation(Simulation):
             self._refuse(write_id, "refused: not coordinator")
         else:
             coordinator, store = self.replication[node].coordinator, self.stores[node]
-            origin = Origin(node, coordinator.epoch, store.vector.get((node, coordinator.epoch), 0) + 1)
+            origin = Origin(node, coordinator.epoch, store.vector.get(Origin(node, coordinator.epoch, 0).key, 0) + 1)
             self.payloads[origin] = payload
             self._store(node, origin)
             self.origins[write_id] = origin

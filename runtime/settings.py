@@ -67,6 +67,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ELECTION_TIMEOUT_MS", "200", CLUSTER, "how long a candidate waits for an answer from a higher id"),
     Setting("REPLICATION_ACKS", "1", CLUSTER, "followers that must hold a write before it is acknowledged"),
     Setting("REPLICATION_TIMEOUT_MS", "2000", CLUSTER, "longest wait for them; then the write is acknowledged with the copies it has"),
+    Setting("ANTI_ENTROPY_INTERVAL_S", "60", CLUSTER,
+            "how often the coordinator compares a digest of its sales and voids with each follower's and repairs any difference"),
     Setting("REPLICATION_STRICT", "off", CLUSTER,
             "`on`: a write that would get fewer copies than `REPLICATION_ACKS` + 1 is refused with `1009` (`too_few_replicas`) "
             "instead of acknowledged"),

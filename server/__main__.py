@@ -1,10 +1,12 @@
 """python -m server --id N [--demo] (also `onsell-server`): run node N of CLUSTER until SIGINT or SIGTERM.
 
 A signal only asks for the stop; the main thread then calls Node.stop(), which stops in order
-(see server/app.py) and the process exits 0."""
+(see server/app.py) and the process exits 0. A node of a cluster whose file turns out damaged (server/integrity.py)
+is stopped, its file moved aside, and the process starts again (exec) on an empty file that catches up from its peers."""
 
 import argparse
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -13,8 +15,10 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from runtime.clock import SystemClock
 from server.app import build_node
 from server.config import ConfigError, load_config
+from server.integrity import quick_check, set_aside
 
 EXIT_CONFIG_ERROR = 2
 EXIT_CANNOT_START = 1
@@ -42,19 +46,56 @@ def main(argv: list[str] | None = None, clock=None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    try:
-        node = build_node(config, demo=args.demo, clock=clock)
-    except (OSError, RuntimeError, sqlite3.Error) as exc:
-        log.error("cannot start node %d: %s", config.node_id, exc)
+    rebuildable = len(config.cluster) > 1  # a single node has no peer to rebuild from
+    node = _build(config, args.demo, clock, rebuildable, log)
+    if node is None:
         return EXIT_CANNOT_START
     log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
     node.start()
-    while not stop_requested.wait(SIGNAL_POLL_S):
+    damaged = node.integrity.corrupt
+    while not stop_requested.wait(SIGNAL_POLL_S) and not (rebuildable and damaged.is_set()):
         pass
+    if not stop_requested.is_set():
+        log.error("stepping down: this node's file is damaged; rebuilding it from the peers")
+        node.stop()
+        _set_aside(config, clock, log)
+        # Start again as a new process (the same command line, the same pid): nothing of this run (its connections,
+        # its peers' grants, its threads) outlives it, and the new run opens an empty file and catches up.
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     log.info("stopping: no new connections; waiting writes get up to %.1f s", config.stop_timeout_s)
     node.stop()
     log.info("node %d stopped", config.node_id)
     return 0
+
+
+def _build(config, demo: bool, clock, rebuildable: bool, log):
+    """The node, or None when it cannot start (logged); a file too damaged to open is set aside once, when peers can
+    rebuild it."""
+    try:
+        return build_node(config, demo=demo, clock=clock)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        if not (rebuildable and isinstance(exc, sqlite3.DatabaseError) and _damaged(config)):
+            log.error("cannot start node %d: %s", config.node_id, exc)
+            return None
+        log.error("cannot start node %d on a damaged file (%s) [integrity_failed]", config.node_id, exc)
+    _set_aside(config, clock, log)
+    try:
+        return build_node(config, demo=demo, clock=clock)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        log.error("cannot start node %d: %s", config.node_id, exc)
+        return None
+
+
+def _damaged(config) -> bool:
+    try:
+        return bool(quick_check(config.database_path))
+    except sqlite3.OperationalError:  # could not even check: not known to be damaged
+        return False
+
+
+def _set_aside(config, clock, log) -> None:
+    moved = set_aside(config.database_path, (clock or SystemClock()).now().strftime("%Y%m%dT%H%M%S%fZ"))
+    log.warning("moved the damaged file to %s; starting on an empty one [integrity_rebuilding moved_to=%s]", moved, moved.name)
 
 
 def run() -> None:

@@ -29,6 +29,7 @@ from server.controllers.reports import ReportsController
 from server.controllers.sales import SalesController
 from server.controllers.sales_import import SalesImportController
 from server.dispatch import Dispatcher
+from server.integrity import IntegrityMonitor
 from server.ledger import Ledger
 from server.login_throttle import LOGIN_WINDOW_S, LoginThrottle
 from server.metrics import MetricsServer, NodeMetrics
@@ -54,12 +55,15 @@ class Node:
     server: RpcServer | None = None  # None: built without sockets (in-process tests)
     metrics_server: MetricsServer | None = None  # None: METRICS_ADDRESS is off
     throttle_sync: ThrottleSync | None = None  # in a cluster: the sign-in throttle shipped to the other nodes
+    integrity: IntegrityMonitor | None = None  # None: nobody checks the file (in-process tests)
 
     def start(self) -> "Node":
         """Start the cluster role and, with a server, serve on a thread of its own; returns at once."""
         self.cluster.start()
         if self.throttle_sync is not None:
             self.throttle_sync.start()
+        if self.integrity is not None:
+            self.integrity.start()  # in the background: the check does not delay the start
         if self.server is not None:
             host, port = self.server.server_address[:2]
             log.info("node %d listening on %s (%s)", self.config.node_id, format_address((host, port)),
@@ -83,6 +87,8 @@ class Node:
         if self.server is not None:
             self.server.shutdown()  # the accept loop ends
             self.server.server_close()  # the listening socket closes: new connections are refused
+        if self.integrity is not None:
+            self.integrity.stop()
         self.cluster.stop(writes_deadline, threads_deadline)
         if self.throttle_sync is not None:
             self.throttle_sync.stop(threads_deadline)
@@ -111,6 +117,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
         peer_tls = tls.client_context(config.tls.ca, identity=config.tls) if config.tls else None
         cluster = ClusterNode(config, database, changes, clock, now_iso, peer_tls)
     ledger = Ledger(config.node_id, database, cluster)
+    cluster.use_ledger(ledger)
     if demo:
         cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock, cluster.quorum))
     users = UserRepository(database)
@@ -146,7 +153,9 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
             database.after_batch.append(metrics.observe_commit)
             metrics.watch(cluster.status, server.open_connections)
             metrics_server = MetricsServer(config.metrics_address, metrics, cluster.status)
-    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server, throttle_sync)
+    integrity = IntegrityMonitor(config.database_path, clock)
+    database.on_error.append(integrity.request)
+    return Node(config, clock, database, cluster, ledger, dispatcher, server, metrics_server, throttle_sync, integrity)
 
 
 def _load_demo(ledger: Ledger, changes: ChangeLog, config: Config, clock, quorum) -> None:

@@ -17,14 +17,16 @@ import threading
 
 from db.changes import ChangeLog
 from db.database import Database
-from db.node_state import list_merges, load_epoch, save_epoch
+from db.node_state import list_merges, load_conflicts, load_epoch, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
 from election.messages import from_json, to_json
 from election.runner import ElectionRunner
-from models.changes import Origin
+from models.changes import Origin, highest_epoch
 from models.cluster import format_address
 from models.errors import ValidationError
+from replication.anti_entropy_runner import AntiEntropyRunner
 from replication.runner import NotAcknowledged, ReplicationRunner
+from replication.state import IN_SYNC
 from server.config import Config
 from server.dispatch import PEER, Method
 from server.ledger import StorageProbe
@@ -65,6 +67,9 @@ class SingleNode:
     def on_serving(self, hook) -> None:
         self._serving_hooks.append(hook)
 
+    def use_ledger(self, ledger) -> None:
+        """Nothing to repair: a single node has no peer to differ from."""
+
     def write_epoch(self) -> int:
         if self._stopping.is_set():
             raise _stopping_error()
@@ -91,6 +96,7 @@ class SingleNode:
             "nodes": [{"id": self.node_id, "address": format_address(self.address), "role": "coordinator", "alive": True,
                        "epoch": SINGLE_NODE_EPOCH, "position": position, "behind": 0}],
             "merges": [],
+            "conflicting_changes": 0,
             "stepped_down": None,
             "under_replicated_acks": 0,
             "refused_too_few": 0,
@@ -113,7 +119,10 @@ class ClusterNode:
         election_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         replication_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         self.service_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}  # quorum, throttle
-        machine = BullyMachine(config.node_id, sorted(peers), database.read(load_epoch), timing)
+        # The epoch to start from is the highest this file has seen, in node_state or in its log: a file restored or
+        # copied may hold changes of later epochs than it persisted, and a node alone must not take one of those again.
+        start_epoch = max(database.read(load_epoch), highest_epoch(changes.vector()))
+        machine = BullyMachine(config.node_id, sorted(peers), start_epoch, timing)
         self.election = ElectionRunner(machine, election_links, self._persist_epoch, changes.position, clock)
         self.replication = ReplicationRunner(config.node_id, replication_links, database, changes, self.election, clock,
                                              timing.heartbeat_ms, config.replication_acks, config.replication_timeout_ms, now_iso,
@@ -122,10 +131,23 @@ class ClusterNode:
         self.storage = StorageWatch(StorageProbe(database), self.election, clock, config.storage_stepdown_s * 1000)
         self.quorum = Quorum(config.node_id, len(config.cluster), self.service_links, self.election.view,
                              self.is_coordinator, clock)  # for creating accounts
+        anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
+        self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
+                                              self._may_compare)
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
         self.replication.on_serving(hook)
+
+    def use_ledger(self, ledger) -> None:
+        """Anti-entropy ships its repairs through the ledger (before start)."""
+        self.anti_entropy.use_ledger(ledger.commit_unawaited)
+
+    def _may_compare(self, peer: int) -> bool:
+        """Anti-entropy compares only as the serving coordinator, and with a follower replication counts as in sync."""
+        if not (self.election.view().is_coordinator and self.replication.serving.is_set()):
+            return False
+        return self.replication.members().get(str(peer), {}).get("state") == IN_SYNC
 
     def start(self) -> None:
         t = self.config.timing
@@ -134,12 +156,14 @@ class ClusterNode:
         self.replication.start()
         self.election.start()
         self.storage.start()
+        self.anti_entropy.start()
 
     def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
         """Refuse new writes, let waiting ones be acknowledged until writes_deadline_s, then stop replication and the
         election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
+        self.anti_entropy.stop(threads_deadline_s)
         self.storage.stop(threads_deadline_s)
         self.quorum.stop()
         self.replication.stop(writes_deadline_s, threads_deadline_s)
@@ -198,6 +222,8 @@ class ClusterNode:
             Method("peer.message", self._on_message, role=PEER, coordinator_only=False),
             Method("peer.push", self._unless_stopping(self.replication.handle_push), role=PEER, coordinator_only=False),
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
+            Method("peer.digest", self._unless_stopping(self.anti_entropy.handle_digest), role=PEER, coordinator_only=False),
+            Method("peer.rows", self._unless_stopping(self.anti_entropy.handle_rows), role=PEER, coordinator_only=False),
         ] + self.quorum.peer_methods()
 
     def _unless_stopping(self, handler):
@@ -243,4 +269,5 @@ class ClusterNode:
             })
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
                 "position": position, "nodes": nodes, "merges": self.db.read(list_merges), "stepped_down": view.unfit,
+                "conflicting_changes": self.db.read(load_conflicts), "anti_entropy": self.anti_entropy.status(),
                 **self.replication.counters()}

@@ -54,6 +54,7 @@ class Config:
     self_registration: bool = True
     void_window_s: float = 30 * 60
     max_sale_cents: int = MAX_SALE_CENTS
+    anti_entropy_interval_s: int = settings.default_int("ANTI_ENTROPY_INTERVAL_S")
     metrics_address: tuple[str, int] | None = None  # None: no /metrics nor /healthz
     tls: TlsFiles | None = None  # None: plaintext (only on loopback unless allow_plaintext)
     allow_plaintext: bool = False
@@ -136,6 +137,7 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         self_registration=settings.switch(env, "SELF_REGISTRATION"),
         void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
         max_sale_cents=_max_sale(env),
+        anti_entropy_interval_s=whole_number(env, "ANTI_ENTROPY_INTERVAL_S"),
         metrics_address=_metrics_address(env, node_id, cluster),
         tls=tls_files,
         allow_plaintext=allow_plaintext,

@@ -42,14 +42,14 @@ class Ledger:
     def commit(self, write: Write) -> tuple[Any, int]:
         """Run write(conn, stamp) durably and wait for its replicas: (its result, nodes holding it)."""
         epoch = self.role.write_epoch()
-        stamp = Stamp(self.node_id, epoch)
+        stamp = Stamp(self.db.incarnation, epoch)
         result = self.db.write(lambda conn: write(conn, stamp))
         replicas = self.role.await_replicated(epoch, stamp.origins) if stamp.origins else 1
         return result, replicas
 
     def commit_unawaited(self, write: Write) -> Any:
         """Run a write that nobody is waiting to see acknowledged (the demo data at take-over); replicated like any other."""
-        stamp = Stamp(self.node_id, self.role.write_epoch())
+        stamp = Stamp(self.db.incarnation, self.role.write_epoch())
         return self.db.write(lambda conn: write(conn, stamp))
 
 

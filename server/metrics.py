@@ -95,6 +95,10 @@ class _NodeStateCollector:
         yield lag
         yield GaugeMetricFamily("onsell_connections", "Client and peer connections open on this node", value=self.connections())
         yield GaugeMetricFamily("onsell_position", "Changes this node holds", value=status["position"])
+        yield CounterMetricFamily("onsell_conflicting_changes", "Changes refused: their id is held here with other content",
+                                  value=status.get("conflicting_changes", 0))
+        yield CounterMetricFamily("onsell_anti_entropy_repaired", "Rows shipped again by anti-entropy since this node started",
+                                  value=status.get("anti_entropy", {}).get("repaired", 0))
         yield CounterMetricFamily("onsell_under_replicated_acks", "Writes acknowledged with fewer copies than REPLICATION_ACKS + 1",
                                   value=status.get("under_replicated_acks", 0))
         yield CounterMetricFamily("onsell_refused_too_few_replicas", "Writes refused under REPLICATION_STRICT for lack of copies",

@@ -3,7 +3,7 @@ import support
 from hypothesis import settings
 from inprocess import NOON_IN_SAO_PAULO, make_node
 from replicas import Replica
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, Cluster, ServerProcess
 
 from client.api import Api
 from client.connection import Connection
@@ -50,6 +50,20 @@ def replicas(tmp_path):
     for replica in made:
         replica.close()
 
+
+
+@pytest.fixture
+def clusters(tmp_path):
+    """make(kind=Cluster, **kwargs) -> real node processes in the test's directory (not started); all stopped at the end."""
+    made = []
+
+    def make(kind=Cluster, **kwargs):
+        c = kind(tmp_path / f"c{len(made)}", **kwargs)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.stop()
 
 
 @pytest.fixture(scope="module")

@@ -362,7 +362,7 @@ def test_a_sale_whose_void_came_first_is_answered_as_voided_and_counts_nowhere(n
     before = total(node, manager, "store_total", store_id=store_id)
     sale_id = str(uuid.uuid4())
     voider = call(node, "auth.login", cpf=DEMO_MANAGER_CPF, pin=DEMO_PIN)["user"]["id"]
-    void = {"origin": [9, 1, 1], "kind": "void", "data": {
+    void = {"origin": [9, "a", 1, 1], "kind": "void", "data": {
         "id": sale_id, "voided_by": voider, "reason": "anulada em outro nó", "voided_at": "2026-11-26T15:00:00.000000Z",
         "version": "001800000000000.00009.0000000001.000000000001"}}
     node.database.write(functools.partial(apply_entries, entries=[void], merged_at="2026-11-26T15:00:00.000000Z"))

@@ -4,24 +4,10 @@ survives the coordinator's death, converges across a cut link, and reaches a nod
 import sqlite3
 import uuid
 
-import pytest
 from links import LinkedCluster
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, Cluster, ServerProcess, wait_until
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, ServerProcess, wait_until
 
 from models.documents import cnpj_check_digits
-
-
-@pytest.fixture
-def clusters(tmp_path):
-    made = []
-
-    def make(kind=Cluster, **kwargs):
-        c = kind(tmp_path / f"c{len(made)}", **kwargs)
-        made.append(c)
-        return c
-    yield make
-    for c in made:
-        c.stop()
 
 
 def call(node: ServerProcess, method: str, **params) -> dict:

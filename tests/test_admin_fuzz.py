@@ -17,6 +17,7 @@ from db.errors import AlreadyExists, NotFound, SaleConflict
 from db.merge import apply_entries
 from db.sales import record_sale, void_sale
 from db.users import UserRepository
+from models.changes import highest_epoch
 from models.documents import cnpj_check_digits, cpf_check_digits
 from models.records import Network, Sale, Store, User, network_id_for, store_id_for
 
@@ -68,7 +69,7 @@ class Chain:
     def step(self, number: int) -> None:
         rng, node = self.rng, self.rng.choice(self.nodes)
         now = T0 + number * 1000 + self.skew[node.node_id]
-        if max((e for _, e in node.changes.vector()), default=0) > node.role.epoch:  # it heard of a later epoch
+        if highest_epoch(node.changes.vector()) > node.role.epoch:  # it heard of a later epoch
             self.epoch += 1
             node.role.epoch = self.epoch
         op = rng.random()

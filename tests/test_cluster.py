@@ -190,7 +190,7 @@ def test_a_signed_but_malformed_batch_is_refused_and_changes_nothing(cluster):
     from peers import RawPeer
     status = c.nodes[1].status()
     raw = RawPeer(c.nodes[1].port, 3, 1, {1, 2, 3})
-    body = {"epoch": status["epoch"], "entries": [{"origin": [3, status["epoch"], 10**6], "kind": "sale", "data": {"id": "x"}}],
+    body = {"epoch": status["epoch"], "entries": [{"origin": [3, "a", status["epoch"], 10**6], "kind": "sale", "data": {"id": "x"}}],
             "more": False, "vector": {}, "position": 0}
     error = raw.call("peer.push", body)["error"]
     raw.close()

@@ -108,7 +108,7 @@ def test_sequence_numbers_only_grow_per_node_and_the_vector_follows_commits(db):
     _, store_a, _, seller = _setup_chain(db)
     seqs = [record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))[0].origin_seq for _ in range(5)]
     assert seqs == [5, 6, 7, 8, 9]
-    assert db.changes.vector() == {(1, 1): 9} and db.changes.position() == 9
+    assert db.changes.vector() == {(1, db.incarnation.text, 1): 9} and db.changes.position() == 9
 
 
 def test_aggregates_equal_sums_of_the_sales_in_any_range(db):

@@ -60,6 +60,7 @@ def test_metrics_count_sales_sign_in_failures_and_commits_and_show_role_epoch_an
     assert coordinator[("onsell_role", (("role", "coordinator"),))] == 1
     assert coordinator[("onsell_epoch", ())] == epoch
     assert coordinator[("onsell_connections", ())] >= 1
+    assert coordinator[("onsell_conflicting_changes_total", ())] == coordinator[("onsell_anti_entropy_repaired_total", ())] == 0
     assert coordinator[("onsell_under_replicated_acks_total", ())] == 0 and coordinator[("onsell_stepped_down", ())] == 0
     wait_until(lambda: scrape(metrics_ports[2]).get(("onsell_replication_lag_changes", (("node", "1"),))) == 0, 10,
                what="node 1's lag to read 0 on the coordinator")

@@ -103,13 +103,14 @@ def test_a_gap_stops_that_origin_and_malformed_entries_change_nothing(replicas):
     entries, _ = a.db.read(lambda c: read_after(c, a.changes.vector(), {}, 1000))
     with_gap = entries[:5] + entries[6:]
     applied = b.db.write(lambda c: apply_entries(c, with_gap, "t")).applied
-    assert applied == 5 and b.changes.vector() == {(3, 1): 5}
+    assert applied == 5 and b.changes.vector() == {(3, a.db.incarnation.text, 1): 5}
     before = b.digest()
     bad_batches = [
-        "not a list", [{"origin": [3, 1, 6], "kind": "sale"}], [{"origin": [3, 1], "kind": "sale", "data": {}}],
+        "not a list", [{"origin": [3, "a", 1, 6], "kind": "sale"}], [{"origin": [3, 1, 6], "kind": "sale", "data": {}}],
+        [dict(entries[5], origin=[3, "not hex", 1, 6])], [dict(entries[5], origin=[3, "", 1, 6])],
         [dict(entries[5], data={**entries[5]["data"], "id": "x"})],
         [dict(entries[-1], data={**entries[-1]["data"], "amount_cents": 10.5})],
-        entries[5:10] + [{"origin": [3, 1, 99], "kind": "sale", "data": {"id": new_id(), "amount_cents": -5}}],
+        entries[5:10] + [{"origin": [3, "a", 1, 99], "kind": "sale", "data": {"id": new_id(), "amount_cents": -5}}],
     ]
     for bad in bad_batches:
         with pytest.raises(MalformedChange):
@@ -120,9 +121,10 @@ def test_a_gap_stops_that_origin_and_malformed_entries_change_nothing(replicas):
 
 
 def test_vectors_round_trip_and_reject_junk():
-    vector = {(3, 2): 17, (1, 1): 4}
+    vector = {(3, "9f0c2a7d1b3e4f56", 2): 17, (1, "0", 1): 4}
     assert vector_from_json(vector_to_json(vector)) == vector
-    for junk in ([], {"3": 1}, {"a.b": 1}, {"3.2": -1}, {"3.2": "1"}, {"3.2": True}):
+    for junk in ([], {"3": 1}, {"3.2": 1}, {"a.b.c": 1}, {"3.a.2": -1}, {"3.a.2": "1"}, {"3.a.2": True}, {"3..2": 1},
+                 {"3.G.2": 1}, {"3.a.2.1": 1}):
         with pytest.raises(ValueError):
             vector_from_json(junk)
 
@@ -140,13 +142,14 @@ def test_migration_3_gives_existing_rows_gapless_changes_parents_first(tmp_path)
     replica = Replica(path, node_id=2)
     try:
         rows = replica.db.read(
-            lambda c: c.execute("SELECT origin_node, origin_epoch, origin_seq, kind FROM changes ORDER BY local_pos").fetchall())
+            lambda c: c.execute("SELECT node, incarnation, origin_epoch, origin_seq, kind FROM changes JOIN incarnations "
+                                "ON incarnations.id = origin_inc ORDER BY local_pos").fetchall())
         assert [tuple(r) for r in rows] == [
-            (2, 1, 1, "network"), (2, 1, 2, "store"), (2, 1, 3, "user"), (2, 1, 4, "sale"), (2, 1, 5, "sale"),
+            (2, "0", 1, 1, "network"), (2, "0", 1, 2, "store"), (2, "0", 1, 3, "user"), (2, "0", 1, 4, "sale"), (2, "0", 1, 5, "sale"),
         ]
-        assert replica.changes.vector() == {(2, 1): 5}
+        assert replica.changes.vector() == {(2, "0", 1): 5}
         assert replica.db.read(lambda c: c.execute("SELECT origin_seq FROM sales ORDER BY sale_id").fetchall())[1][0] == 5
-        assert replica.changes.holds(Origin(2, 1, 5)) and not replica.changes.holds(Origin(2, 1, 6))
+        assert replica.changes.holds(Origin(2, 1, 5, "0")) and not replica.changes.holds(Origin(2, 1, 6, "0"))
     finally:
         replica.close()
 

@@ -10,7 +10,7 @@ from replication.state import CATCHING_UP, DOWN, IN_SYNC, STALL_MS, UNKNOWN, Coo
 NODE, EPOCH, TIMEOUT = 3, 4, 1000
 BATCH = 3  # changes per push: a follower more than this behind is CATCHING_UP
 HEARTBEAT = 100
-KEY = (NODE, EPOCH)  # the (node, epoch) of every change this coordinator writes in these tests
+KEY = Origin(NODE, EPOCH, 0).key  # the (node, incarnation, epoch) of every change this coordinator writes in these tests
 
 
 def codes(ready: Ready) -> list[tuple[str, dict]]:
@@ -416,7 +416,7 @@ def test_entries_after_catching_up_start_no_new_catch_up_until_a_new_coordinator
     follower = FollowerState()
     follower.applied(2, Push(EPOCH, vector={KEY: 3}), {KEY: 3}, now=0)
     assert codes(follower.applying(2, Push(EPOCH, entries=({"e": 4},), vector={KEY: 4}), own_position=3, now=5)) == []
-    new_epoch = Push(EPOCH + 1, entries=({"e": 1},), vector={(3, EPOCH + 1): 1, KEY: 4})
+    new_epoch = Push(EPOCH + 1, entries=({"e": 1},), vector={Origin(3, EPOCH + 1, 0).key: 1, KEY: 4})
     assert codes(follower.applying(3, new_epoch, own_position=4, now=10)) == [("catch_up_started", {"coordinator": 3})]
 
 
@@ -431,7 +431,7 @@ def test_a_coordinator_that_did_not_run_past_a_deadline_waits_for_its_followers_
     assert state.change_committed(7, 1, [origin], 10).acknowledged == []
     woke = state.tick(10 + STALL_MS + 60_000)
     assert woke.acknowledged == [] and [e.code for e in woke.events] == ["stalled"]
-    stale = state.push_answered(1, {(3, 1): 1}, False, PushOldEpoch(2, 2), 10 + STALL_MS + 60_010)
+    stale = state.push_answered(1, {Origin(3, 1, 0).key: 1}, False, PushOldEpoch(2, 2), 10 + STALL_MS + 60_010)
     assert stale.refused == [7] and stale.observed_epoch == (1, 2, 2)
 
 

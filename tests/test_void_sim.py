@@ -28,6 +28,9 @@ def fixture_rows(conn) -> None:
                      "'seller', '', ?)", (user_id, cpf, AT))
 
 
+SIMULATED_INCARNATION = "5"  # the simulator's origins have none: one for all its nodes (it never reuses an id)
+
+
 def entry(origin: Origin, payload: tuple) -> dict:
     """The wire form of a sale or a void change, as replication ships it."""
     kind, sale_id, *rest = payload
@@ -37,7 +40,7 @@ def entry(origin: Origin, payload: tuple) -> dict:
     else:
         data = {"id": sale_id, "voided_by": VOIDER, "reason": rest[0], "voided_at": AT,
                 "version": f"{rest[1]:015d}.{origin.node:05d}.{origin.epoch:010d}.{origin.seq:012d}"}
-    return {"origin": [origin.node, origin.epoch, origin.seq], "kind": kind, "data": data}
+    return {"origin": [origin.node, SIMULATED_INCARNATION, origin.epoch, origin.seq], "kind": kind, "data": data}
 
 
 class Databases:

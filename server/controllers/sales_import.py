@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 
 from db.catalogue import CatalogueRepository
-from db.sales import find_sales, insert_sales, sale_origin
+from db.sales import find_sales, insert_sales, touch_stored
 from db.users import UserRepository
 from models.dates import parse_iso_date, today_in
 from models.documents import parse_cnpj, parse_cpf
@@ -73,7 +73,7 @@ class SalesImportController:
                     new.append(dataclasses.replace(sale, origin_node=origin.node, origin_epoch=origin.epoch, origin_seq=origin.seq))
                 elif held.same_content(sale):
                     duplicates += 1
-                    stamp.touch(sale_origin(held))
+                    touch_stored(conn, stamp, held)
                 else:
                     conflicts.append({"index": index, "field": "sale_id", "reason": "already used for a different sale"})
             insert_sales(conn, new)  # a sale whose void came first from a peer counts nowhere (db.sales)
