@@ -69,6 +69,9 @@ REPORTS = {
     "store-total": ("store_total", "store"),
     "network-total": ("network_total", "network"),
 }
+OPTIONAL_FILTERS = ("seller", "store", "network", "limit", "period")  # a report given one it does not use says so (exit 2)
+REPORT_OPTIONS = {"best-store": ("limit",), "best-seller": ("limit",), "seller-total": ("seller",), "store-total": ("store",),
+                  "network-total": ("network",), "over-time": ("store", "network", "seller", "period"), "voids": ("limit",)}
 PAGED_COMMANDS = {"report", "sales", "stores", "networks", "sellers", "users"}  # listings a terminal may page
 VOIDS_REPORT = "voids"  # cancelled sales: client/commands.py
 OVER_TIME_REPORT = "over-time"  # sales per day, week or month: reports.sales_by_period
@@ -140,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total; over-time)")
     report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total; over-time)")
     report.add_argument("--detail", action="store_true", help="network-total e seller-total: o total de cada loja também")
-    report.add_argument("--period", default="day", type=argument_type(_period, "período inválido: {text} (use day, week ou month)"),
+    report.add_argument("--period", default=None, type=argument_type(_period, "período inválido: {text} (use day, week ou month)"),
                         metavar="PERÍODO", help="over-time: day, week ou month (dia, semana, mês; padrão: day)")
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
     report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
@@ -320,6 +323,11 @@ def check_report_args(args) -> None:
         raise UsageError("informe no máximo um de --store, --network e --seller.")
     if args.detail and args.name not in ("network-total", "seller-total"):
         raise UsageError("--detail é só para network-total e seller-total.")
+    extra = [f"--{name}" for name in OPTIONAL_FILTERS if getattr(args, name) not in (None, False)
+             and name not in REPORT_OPTIONS.get(args.name, ())]
+    if extra and args.name != VOIDS_REPORT:  # voids says it in its own words (client/commands.py)
+        allowed = ", ".join(f"--{name}" for name in REPORT_OPTIONS.get(args.name, ())) or "nenhuma destas"
+        raise UsageError(f"report {args.name} não aceita {', '.join(extra)} (aceita: {allowed}, além de --from, --to e --format).")
     needs = REPORTS.get(args.name, (None, None))[1]
     if needs is not None and not getattr(args, needs):
         listing = "sellers" if needs == "seller" else f"{needs}s"
@@ -375,7 +383,7 @@ def run_over_time(args, api: Api, out) -> int:
         params["network_id"] = find_network(api, args.network)["id"]
     elif args.seller:
         params["seller_id"] = find_person(api, args.seller)["id"]
-    result = api.report("sales_by_period", args.start, args.end, period=args.period, **params)
+    result = api.report("sales_by_period", args.start, args.end, period=args.period or "day", **params)
     if args.format == "table":
         subject = next((result[k]["name"] for k in ("store", "network", "seller") if k in result), "Toda a rede de lojas")
         out.write(f"{subject}\n{views.series_chart(result)}\n")

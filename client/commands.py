@@ -7,7 +7,6 @@ Messages are Portuguese; errors are raised as CommandError (exit 1) or UsageErro
 
 import argparse
 import csv
-import errno
 import io
 import json
 import sys
@@ -21,6 +20,7 @@ from client.config import ClientConfig
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Console, Quit
 from client.sale_queue import SaleQueue
+from client.views import os_error
 from models.documents import format_cnpj, format_cpf, parse_cnpj, parse_cpf
 from models.errors import ValidationError
 from models.people import ROLE_WORDS, SELLER, is_weak_pin, parse_name, parse_pin
@@ -138,23 +138,6 @@ def emit(rows: list[dict], fmt: str, raw, out) -> None:
         out.write(buffer.getvalue())
     else:
         out.write((views.table(list(rows[0]), [list(map(str, r.values())) for r in rows]) if rows else "(nada)") + "\n")
-
-
-OS_ERRORS = {
-    errno.ENOENT: "arquivo não encontrado",
-    errno.EACCES: "sem permissão",
-    errno.EPERM: "sem permissão",
-    errno.EISDIR: "é uma pasta, não um arquivo",
-    errno.ENOTDIR: "uma parte do caminho não é uma pasta",
-    errno.ENOSPC: "disco cheio",
-    errno.EROFS: "disco somente para leitura",
-    errno.ENAMETOOLONG: "nome de arquivo longo demais",
-}
-
-
-def os_error(exc: OSError) -> str:
-    """What went wrong with a file, in Portuguese (the system's strerror is English)."""
-    return OS_ERRORS.get(exc.errno, f"erro do sistema (código {exc.errno})" if exc.errno else "erro de leitura ou gravação")
 
 
 def yes_no(value) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from client import views
 from models.cluster import parse_cluster
 from models.errors import ValidationError
 from runtime import settings
@@ -66,7 +67,7 @@ def tls_context(env: dict) -> ssl.SSLContext | None:
     try:
         return tls.client_context(Path(ca))
     except (OSError, ValueError) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else "não é um certificado PEM"
+        detail = views.os_error(exc) if isinstance(exc, OSError) and exc.errno else "não é um certificado PEM"
         raise ClientConfigError(f"configuração inválida: TLS_CA {ca!r}: não foi possível ler o certificado da autoridade "
                                 f"({detail}).") from None
 

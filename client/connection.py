@@ -107,12 +107,15 @@ class Connection:
         refused_rounds = 0
         while True:
             reused = self._line is not None
+            connecting = True
             try:
                 line = self._connected()
+                connecting = False
                 remaining = max(deadline - self.clock.monotonic_s(), CONNECT_TIMEOUT_S)
                 response = line.request(method, params or {}, request_id, min(self.call_timeout_s, remaining))
             except LineBroken as exc:
-                last_problem = str(exc)
+                # finding a node says it in Portuguese; a socket's own words are English (for logs), so a person reads which node
+                last_problem = str(exc) if connecting else f"o nó {self.node_id} não respondeu a tempo ou fechou a conexão"
                 if reused:
                     self.close()  # perhaps only closed as idle: the same node gets one fresh try first
                     continue
@@ -160,8 +163,8 @@ class Connection:
         for node_id in self._order():
             try:
                 self._line = LineSocket(self.servers[node_id], CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES, self.tls_context)
-            except CertificateRejected as exc:
-                untrusted = untrusted or str(exc)
+            except CertificateRejected:
+                untrusted = untrusted or format_address(self.servers[node_id])
                 tried.append(format_address(self.servers[node_id]))
                 continue
             except LineBroken as exc:
@@ -170,9 +173,9 @@ class Connection:
                 continue
             self.node_id = node_id
             return self._line
-        if untrusted:
-            raise TlsMismatch("o certificado do servidor não foi aceito (não confere com TLS_CA ou não tem o nome do servidor): "
-                              f"{untrusted}")
+        if untrusted:  # OpenSSL's reason is English: the address and what to check say it in Portuguese
+            raise TlsMismatch(f"o certificado do servidor em {untrusted} não foi aceito: não confere com a autoridade (CA) de "
+                              "TLS_CA ou não tem o nome do servidor")
         problem = "nenhum servidor respondeu (" + ", ".join(tried) + ")"
         raise NobodyListening(problem) if refused == len(tried) else LineBroken(problem)
 

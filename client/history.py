@@ -14,8 +14,9 @@ from typing import Iterator, TextIO
 
 from client import imports, sales_import
 from client.api import Api
-from client.commands import IMPORT_FAILOVER_TIMEOUT_S, CommandError, Context, os_error, report_refusals, sign_in
+from client.commands import IMPORT_FAILOVER_TIMEOUT_S, CommandError, Context, report_refusals, sign_in
 from client.connection import RemoteError, ServerUnreachable
+from client.views import os_error
 from models.dates import today_in
 
 PLAIN_PROGRESS_EVERY_S = 5.0

@@ -1,6 +1,7 @@
 """What the client prints: Portuguese messages, R$ money, dd/mm/aaaa dates, tables with bars."""
 
 import datetime as dt
+import errno
 import re
 from zoneinfo import ZoneInfo
 
@@ -120,6 +121,23 @@ def document_error(kind: str):
     return explain
 
 
+OS_ERRORS = {
+    errno.ENOENT: "arquivo não encontrado",
+    errno.EACCES: "sem permissão",
+    errno.EPERM: "sem permissão",
+    errno.EISDIR: "é uma pasta, não um arquivo",
+    errno.ENOTDIR: "uma parte do caminho não é uma pasta",
+    errno.ENOSPC: "disco cheio",
+    errno.EROFS: "disco somente para leitura",
+    errno.ENAMETOOLONG: "nome de arquivo longo demais",
+}
+
+
+def os_error(exc: OSError) -> str:
+    """What went wrong with a file, in Portuguese (the system's strerror is English)."""
+    return OS_ERRORS.get(exc.errno, f"erro do sistema (código {exc.errno})" if exc.errno else "erro de leitura ou gravação")
+
+
 def date_error(otherwise: str):
     """For Console.ask: a day that does not exist (31/02) said as such; any other mistake gets `otherwise`."""
     def explain(error) -> str:
@@ -177,6 +195,7 @@ _INVALID_DETAILS = [
     (re.compile(r"must be greater than zero"), "deve ser maior que zero"),
     (re.compile(r"must not be after 'to'"), "não pode ser depois da data final"),
     (re.compile(r"must not be in the future"), "não pode estar no futuro"),
+    (re.compile(r"must not be more than (\d+) days back"), r"no máximo \1 dias atrás"),
 ]
 
 

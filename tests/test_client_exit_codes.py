@@ -46,3 +46,14 @@ def test_exit_3_when_no_server_answers():
     gone = run_client(["stores"], ports[0], env={**MANAGER, "CLUSTER": f"1=127.0.0.1:{ports[0]},2=127.0.0.1:{ports[1]}"})
     assert gone.returncode == EXIT_UNREACHABLE and "não foi possível falar com o servidor" in gone.stderr
     assert time.monotonic() - started < 4.0  # the process starts in well under a second; the timeout would be 5 s
+
+
+def test_an_option_a_report_does_not_use_is_a_wrong_command_line():
+    """best-seller --seller, seller-total --store, store-total --limit, network-total --period: 2, naming the option."""
+    port = free_port()
+    for args, option in ((["report", "best-seller", "--seller", "12345678909"], "--seller"),
+                         (["report", "seller-total", "--seller", "x", "--store", "y"], "--store"),
+                         (["report", "store-total", "--store", "x", "--limit", "3"], "--limit"),
+                         (["report", "network-total", "--network", "x", "--period", "week"], "--period")):
+        wrong = run_client(args, port, env=MANAGER)
+        assert wrong.returncode == EXIT_USAGE and f"não aceita {option}" in wrong.stderr, (args, wrong.stderr)
