@@ -164,7 +164,7 @@ def argument_type(parse, message: str, reasons: dict[str, str] | None = None):
 _name_arg = argument_type(parse_name, "nome inválido: {text} (de 2 a 100 caracteres)")
 _cnpj_arg = argument_type(parse_cnpj, "CNPJ inválido: {text}")
 _sale_id_arg = argument_type(lambda text: parse_uuid(text.strip(), "sale_id"),
-                             "código de venda inválido: {text} (o código que 'sales' ou 'Minhas vendas' mostra)")
+                             "código de venda inválido: {text} (o código que 'sales' mostra)")
 _reason_arg = argument_type(parse_void_reason, f"motivo inválido: de {MIN_VOID_REASON} a {MAX_VOID_REASON} caracteres")
 
 
@@ -383,7 +383,7 @@ def run_voids_report(args, ctx: Context) -> int:
                  "Vendedor(a)": sellers.get(s.get("seller_id"), s.get("seller_id") or "-"),
                  "Loja": stores.get(s.get("store_id"), s.get("store_id") or "-"),
                  "Valor": views.wire_money(s["amount"]) if s.get("amount") else "-",
-                 "Cancelada por": v["voided_by"]["name"], "Motivo": v["reason"], "Venda": s["sale_id"]} for v, s in raw]
+                 "Cancelada por": v["voided_by"]["name"], "Motivo": v["reason"], "Venda": views.short_code(s["sale_id"])} for v, s in raw]
         ctx.out.write((views.table(list(rows[0]), [list(r.values()) for r in rows], right={4}) if rows
                        else "Nenhuma venda cancelada no período.") + "\n")
     else:

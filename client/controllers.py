@@ -344,7 +344,7 @@ class Interactive(OfflineSession):
         total = views.total_line("Suas vendas", result, start, end)
         self.console.say(total)
         if result["sales"]:
-            self.console.show_long(views.sales_table(result["sales"], names, self.timezone, with_codes=True))
+            self.console.show_long(views.sales_table(result["sales"], names, self.timezone))
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
             self.console.say(total)  # again below a long list, where the eye ends

@@ -391,10 +391,16 @@ def sales_table(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo, 
     return table(["Data", "Hora", "Loja", "Valor"] + (["Código"] if with_codes else []), rows, right={3})
 
 
+def short_code(sale_id: str) -> str:
+    """The first 8 characters of a sale's code: enough to tell a day's sales apart on screen (scripts' csv/json and
+    `sales` keep the whole code, which `void` takes)."""
+    return sale_id[:8]
+
+
 def sale_choices(sales: list[dict], store_names: dict[str, str], zone: ZoneInfo) -> tuple[str, list[str]]:
     """One seller's sales as a numbered menu (Console.choose) that reads as a table: the heading (two lines) and one
     label per sale, columns aligned under the heading whatever the width of the option numbers ("  9) " or "  10) ")."""
-    rows = [[recorded_time(s, zone), store_names.get(s["store_id"], "loja desconhecida"), wire_money(s["amount"]), s["sale_id"]]
+    rows = [[recorded_time(s, zone), store_names.get(s["store_id"], "loja desconhecida"), wire_money(s["amount"]), short_code(s["sale_id"])]
             for s in sales]
     header, dashes, *lines = table(["Hora do registro", "Loja", "Valor", "Código"], rows, right={2}).split("\n")
     digits = len(str(len(sales)))

@@ -244,16 +244,16 @@ def test_sair_is_the_last_entry_of_both_menus(role, labels):
 
 
 def test_a_days_sales_are_a_menu_that_reads_as_a_table():
-    day = [sale(f"00000000-0000-7000-8000-{n:012d}", "s1" if n % 2 else "s2", f"{n * 111}.50", n) for n in range(1, 12)]
+    day = [sale(f"{n:08x}-0000-7000-8000-000000000000", "s1" if n % 2 else "s2", f"{n * 111}.50", n) for n in range(1, 12)]
     day[0] = {**day[0], "sold_on": "2026-11-20"}  # typed in days after it was dated: the recording day is shown
     header, labels = views.sale_choices(day, {"s1": "Loja Um", "s2": "Loja Dois"}, SAO_PAULO)
     session = interactive(StandInApi(), ["11"])
     assert session.console.choose(f"Qual venda cancelar?\n{header}", labels) == 10
     rows = screen_of(session).splitlines()[1:14]
     assert rows[0].split() == ["Hora", "do", "registro", "Loja", "Valor", "Código"] and rows[1].startswith("      ----")
-    assert rows[2] == "  1)  26/11/2026 00:09  Loja Um      R$ 111,50  00000000-0000-7000-8000-000000000001"
-    assert rows[3] == "  2)  00:08             Loja Dois    R$ 222,50  00000000-0000-7000-8000-000000000002"
-    assert rows[12] == "  11) 23:59             Loja Um    R$ 1.221,50  00000000-0000-7000-8000-000000000011"
+    assert rows[2] == "  1)  26/11/2026 00:09  Loja Um      R$ 111,50  00000001"  # the code's first 8 characters, not 36
+    assert rows[3] == "  2)  00:08             Loja Dois    R$ 222,50  00000002"
+    assert rows[12] == "  11) 23:59             Loja Um    R$ 1.221,50  0000000b"
     assert {row.index("0000") for row in rows[2:]} == {rows[0].index("Código")}  # one column under its heading
 
 
@@ -606,7 +606,7 @@ def test_a_seller_cancels_a_backdated_sale_recorded_a_minute_ago(fresh_server, t
 def pick_sale(screen: Screen, sale_id: str) -> str:
     """In a list of a seller's sales, choose the one with this code; the list as shown."""
     menu = screen.expect("Opção: ")
-    line = re.search(rf"^\s+(\d+)\) .*  {sale_id}$", menu, re.MULTILINE)
+    line = re.search(rf"^\s+(\d+)\) .*  {views.short_code(sale_id)}$", menu, re.MULTILINE)  # codes are shown short
     assert line, f"no sale {sale_id} in {menu!r}"
     screen.type(line.group(1))
     return menu
@@ -638,7 +638,8 @@ def test_a_manager_finds_a_sale_by_seller_and_day_and_cancels_it(fresh_server, t
     menu = pick_sale(screen, backdated["sale_id"])
     assert re.search(r"^\s+Hora do registro\s+Loja\s+Valor\s+Código$", menu, re.MULTILINE)
     recorded = views.moment(backdated["recorded_at"], SAO_PAULO)  # typed in today: the recording day is shown
-    assert re.search(rf"\) {recorded}\s+{re.escape(stores[0]['name'])}\s+R\$ 12,34  {backdated['sale_id']}$", menu, re.MULTILINE)
+    code = views.short_code(backdated["sale_id"])
+    assert re.search(rf"\) {recorded}\s+{re.escape(stores[0]['name'])}\s+R\$ 12,34  {code}$", menu, re.MULTILINE)
     assert len(re.findall(r"^\s+\d+\) ", menu, re.MULTILINE)) == that_day["count"] + 1  # and Voltar
     answer(screen, "Motivo do cancelamento", "lançada no dia errado", "(s/n): ", "s")
     screen.expect(f"Venda cancelada: R$ 12,34 em {stores[0]['name']}, venda de {views.date(dated)}, de João de Alencar.")
