@@ -29,7 +29,7 @@ from functools import partial
 from typing import Callable, Protocol
 
 from db.changes import ChangeLog, read_after
-from db.database import Database
+from db.database import Database, DatabaseUnavailable
 from db.merge import MalformedChange, apply_parsed, parse_entries
 from election.bully import COORDINATOR, ElectionView
 from models.changes import Origin, Vector, origin_from_wire, vector_after
@@ -37,6 +37,7 @@ from models.errors import ValidationError
 from replication.messages import Pull, PullAnswer, Push, PushOldEpoch, push_answer_from_json
 from replication.state import REPLICATION_BATCH, CoordinatorState, FollowerState, Ready, WaitUntil
 from runtime.threads import join_until
+from wire.jsonrpc import RpcError
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
 log = logging.getLogger("onsell.replication")
@@ -234,8 +235,12 @@ class ReplicationRunner:
                 return
             try:
                 hook()  # e.g. the demo data, before any client can see an empty chain
-            except Exception:  # a hook that fails must not keep the coordinator from serving
-                log.exception("a take-over hook failed; serving without it")
+            except Exception as exc:  # a hook that fails must not keep the coordinator from serving
+                if self._stopping or self._stopped.is_set() or isinstance(exc, (RpcError, DatabaseUnavailable)):
+                    # refused (the node is stopping, or lost the role) or no database: expected, one line
+                    log.warning("a take-over hook did not finish (%s: %s)", exc.__class__.__name__, exc)
+                else:
+                    log.exception("a take-over hook failed; serving without it")
         with self._lock:
             if generation != self._generation:
                 return
