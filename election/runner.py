@@ -24,6 +24,7 @@ from typing import Callable
 
 from election.bully import BullyMachine, ElectionView, Ready, RoleChange
 from election.messages import from_json, to_json
+from runtime.events import RepeatLimiter
 from runtime.threads import join_until
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
@@ -47,6 +48,7 @@ class ElectionRunner:
         self._tick_s = max(machine.timing.heartbeat_ms // TICKS_PER_HEARTBEAT, MIN_TICK_MS) / 1000
         self._ticker = threading.Thread(target=self._tick_loop, name="election-ticker", daemon=True)
         self._published = machine.view()
+        self._repeats = RepeatLimiter()  # a burst of one event (stale heartbeats after a pause) logs a few lines and a count
 
     def listen(self, listener: Callable[[RoleChange], None]) -> None:
         """Call listener(change) on every role change (register before start)."""
@@ -121,8 +123,8 @@ class ElectionRunner:
         self._published = self.machine.view()  # one atomic assignment
         if ready.persist_epoch is not None:
             self.persist_epoch(ready.persist_epoch)  # durable before any message says so
-        for event in ready.events:
-            log.info("%s", event.line())
+        for line in self._repeats.lines(ready.events, self.clock.monotonic_ms()):
+            log.info("%s", line)
         if ready.role_change is not None:
             for listener in self._listeners:
                 listener(ready.role_change)

@@ -363,3 +363,16 @@ def test_a_reply_to_an_election_message_carries_its_answers_and_junk_is_refused(
     for junk in ({"answers": {"type": "ok"}}, {"answers": [{"type": "ok", "sender": 3}]}, {"answers": [to_json(Ok(2, 1))]}):
         with pytest.raises(ValueError):
             parse_answers(junk, 3)
+
+
+def test_a_burst_of_one_event_logs_a_few_lines_then_a_count():
+    """120 stale heartbeats in 100 ms: 3 lines, then one line counting the 117 others once the second is over."""
+    from runtime.events import RepeatLimiter, event
+    limiter = RepeatLimiter(per_window=3, window_ms=1000)
+    stale = event("ignored_old_epoch", "ignored Heartbeat of old epoch 22 from node 2", sender=2, epoch=22)
+    shown = [line for ms in range(120) for line in limiter.lines([stale], ms)]
+    assert len(shown) == 3 and all("[ignored_old_epoch" in line for line in shown)
+    assert limiter.lines([], 999) == []
+    assert limiter.lines([], 1000) == ["(117 more [ignored_old_epoch] lines in 1000 ms not logged)"]
+    other = event("missed_heartbeats", "coordinator 3 silent", coordinator=3)
+    assert len(limiter.lines([other, stale], 1001)) == 2  # a new window for each code
