@@ -102,7 +102,8 @@ def apply_parsed(conn: sqlite3.Connection, parsed: list[tuple[Origin, str, objec
         result.conflicts = len(conflicting)
         count_conflicts(conn, len(conflicting))
         log.error("refused %d change%s whose id this node holds with other content (a wiped or copied database, or a bug): %s",
-                  len(conflicting), "" if len(conflicting) == 1 else "s", ", ".join(conflicting[:3]) + (" ..." if len(conflicting) > 3 else ""))
+                  len(conflicting), "" if len(conflicting) == 1 else "s",
+                  ", ".join(conflicting[:3]) + (" ..." if len(conflicting) > 3 else ""))
     return result
 
 
