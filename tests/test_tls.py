@@ -240,6 +240,7 @@ def test_a_server_handshake_works_on_a_descriptor_above_1024(certs):
         thread.start()
         wrapped = tls.server_context(certs).wrap_socket(server_end, server_side=True, do_handshake_on_connect=False)
         tls.server_handshake(wrapped, 5.0, time.monotonic)
+        wrapped.settimeout(10)  # a deadline on the read: a broken handshake fails the test, never hangs it
         assert wrapped.fileno() == high and wrapped.recv(6) == b"hello\n"
         thread.join(timeout=10)
         assert not thread.is_alive() and errors == []
