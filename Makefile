@@ -32,4 +32,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/fleet.py --tls
 
 clean:
-	rm -rf $(VENV) data *.egg-info .pytest_cache
+	rm -rf $(VENV) data *.egg-info .pytest_cache build

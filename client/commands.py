@@ -58,11 +58,16 @@ def credentials(config: ClientConfig) -> tuple[str, str]:
     try:
         cpf = config.cpf or console.ask("CPF: ", parse_cpf, views.document_error("CPF"))
         pin = config.pin or console.ask("PIN: ", parse_pin, "PIN inválido.", secret=True)
-        return parse_cpf(cpf), parse_pin(pin)
-    except ValidationError:
-        raise CommandError("ONSELL_CPF ou ONSELL_PIN inválido.") from None
     except Quit:
         raise CommandError("entrada encerrada antes do login.") from None
+    try:  # a setting that cannot work: said as such, status 2
+        cpf = parse_cpf(cpf)
+    except ValidationError as exc:
+        raise UsageError(f"ONSELL_CPF: {views.document_error('CPF')(exc)}") from None
+    try:
+        return cpf, parse_pin(pin)
+    except ValidationError:
+        raise UsageError("ONSELL_PIN: o PIN tem de 4 a 8 dígitos.") from None
 
 
 def sign_in(api: Api, config: ClientConfig, queue: SaleQueue | None = None) -> tuple[dict, str]:

@@ -104,7 +104,7 @@ def main() -> int:
             whose = "um servidor onsell" if answers_ping(address) else "outro programa"
             how = f" (pid {', '.join(map(str, pids))}): pare-o com  kill {' '.join(map(str, pids))}" if pids else ""
             print(f"Já há {whose} em {format_address(address)}{how}", file=sys.stderr)
-        print("Pare-os e rode a demo de novo, ou escolha outras portas em CLUSTER num arquivo .env "
+        print(f"{'Pare-os' if len(taken) > 1 else 'Pare-o'} e rode a demo de novo, ou escolha outras portas em CLUSTER num arquivo .env "
               "(veja .env.example).", file=sys.stderr)
         return 1
     for node_id in cluster:  # pid files of an earlier demo name processes that may be anything by now

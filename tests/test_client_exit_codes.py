@@ -57,3 +57,12 @@ def test_an_option_a_report_does_not_use_is_a_wrong_command_line():
                          (["report", "network-total", "--network", "x", "--period", "week"], "--period")):
         wrong = run_client(args, port, env=MANAGER)
         assert wrong.returncode == EXIT_USAGE and f"não aceita {option}" in wrong.stderr, (args, wrong.stderr)
+
+
+def test_a_malformed_onsell_cpf_or_pin_is_a_setting_that_cannot_work():
+    """ONSELL_CPF with wrong check digits, or a 3-digit ONSELL_PIN: 2, naming the key and why."""
+    port = free_port()
+    bad_cpf = run_client(["sellers"], port, env={**MANAGER, "ONSELL_CPF": "12345678900"})
+    assert bad_cpf.returncode == EXIT_USAGE and "ONSELL_CPF: CPF inválido: os dígitos verificadores" in bad_cpf.stderr
+    bad_pin = run_client(["sellers"], port, env={**MANAGER, "ONSELL_PIN": "123"})
+    assert bad_pin.returncode == EXIT_USAGE and "ONSELL_PIN" in bad_pin.stderr
