@@ -1,87 +1,134 @@
-"""The daily and monthly totals per store and per seller: the one place that names their tables.
+"""The totals per store and per seller, per day, dekad, month, quarter and year: the one place that names their tables.
 
-Each sale counts in four rows (its store's and its seller's, for its day and
-for its month), written in the transaction that writes the sale, so reports
-read these rows and never the sales table.
+Each sale counts in ten rows (its store's and its seller's, at each level),
+written in the transaction that writes the sale, so reports read these rows and
+never the sales table. A table is keyed by (period, key) for rankings over a
+range, with an index by (key, period) for one store's or seller's total; keys
+are local keys (db.local_keys), periods are numbered by db.periods.
 """
 
-import datetime as dt
 import sqlite3
+from typing import Iterable
 
-from db.periods import split_range
-from models.records import Sale
+from db.codec import day_of, id_hash, uuid_text
+from db.periods import LEVELS, cover, period_of
 
-_TABLES = {(who, period): f"{who}_{span}_totals"
-           for who in ("store", "seller") for span, period in (("daily", "day"), ("monthly", "month"))}
+WHO = ("store", "seller")
+_TABLES = {(who, level): f"totals_{who}_{level}" for who in WHO for level in LEVELS}
+
+# A sale as the totals see it: (seller key, store key, cents, day number).
+SaleRow = tuple[int, int, int, int]
 
 
-def _upsert(who: str, period: str, rows_sql: str) -> str:
-    """Add the (key, period, cents, count) rows of rows_sql to the table's rows."""
-    return f"""INSERT INTO {_TABLES[who, period]} ({who}_id, {period}, total_cents, sale_count) {rows_sql}
-               ON CONFLICT ({who}_id, {period}) DO UPDATE SET
+def create_totals(conn: sqlite3.Connection) -> None:
+    """The ten tables (migration 6)."""
+    for table in _TABLES.values():
+        conn.execute(f"""CREATE TABLE {table} (period INTEGER NOT NULL, key INTEGER NOT NULL, total_cents INTEGER NOT NULL,
+                         sale_count INTEGER NOT NULL, PRIMARY KEY (period, key)) WITHOUT ROWID""")
+        conn.execute(f"CREATE INDEX {table}_by_key ON {table}(key, period)")
+
+
+def rebuild_totals(conn: sqlite3.Connection) -> None:
+    """Every total again from the unvoided sales (migration 6)."""
+    conn.create_function("onsell_period", 2, lambda level, day: period_of(level, day_of(day)), deterministic=True)
+    conn.create_function("onsell_uuid_text", 1, uuid_text, deterministic=True)
+    for (who, level), table in _TABLES.items():
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute(f"""INSERT INTO {table} (period, key, total_cents, sale_count)
+                         SELECT onsell_period(?, day), {who}, SUM(amount_cents), COUNT(*) FROM sales s
+                         WHERE NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = onsell_uuid_text(s.sale_id))
+                         GROUP BY 1, 2""", (level,))
+
+
+def _upsert(table: str) -> str:
+    return f"""INSERT INTO {table} (period, key, total_cents, sale_count) VALUES (?, ?, ?, ?)
+               ON CONFLICT (period, key) DO UPDATE SET
                    total_cents = total_cents + excluded.total_cents, sale_count = sale_count + excluded.sale_count"""
 
 
-_ADD = [(who, period, _upsert(who, period, "VALUES (?, ?, ?, ?)")) for who, period in _TABLES]
-_MOVE_SELLER = [(_upsert(who, period, f"SELECT ?, {period}, total_cents, sale_count FROM {table} WHERE seller_id = ?"),
-                 f"DELETE FROM {table} WHERE seller_id = ?") for (who, period), table in _TABLES.items() if who == "seller"]
+_UPSERT = {where: _upsert(table) for where, table in _TABLES.items()}
 
 
-def add_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
-    """Add new sales to their rows, summed per row first: one upsert per row."""
-    _add(conn, sales, 1)
-
-
-def subtract_sale(conn: sqlite3.Connection, sale: Sale) -> None:
-    """Take a removed sale out of its rows (they exist: it was added to them)."""
-    _add(conn, [sale], -1)
-
-
-def _add(conn: sqlite3.Connection, sales: list[Sale], sign: int) -> None:
-    for who, period, sql in _ADD:
-        sums: dict[tuple[str, str], list[int]] = {}
-        for sale in sales:
-            day = sale.sold_on.isoformat()
-            row = sums.setdefault((sale.store_id if who == "store" else sale.seller_id, day if period == "day" else day[:7]), [0, 0])
-            row[0] += sign * sale.amount_cents
+def add_sales(conn: sqlite3.Connection, sales: Iterable[SaleRow], sign: int = 1) -> None:
+    """Add new sales to their rows (sign -1: take removed ones out), summed per row first: one upsert per row."""
+    by_day: dict[tuple[int, int], list[int]] = {}  # (who index, key, day) summed first, then rolled up per level
+    for seller, store, cents, day in sales:
+        for who_key in ((1, seller, day), (0, store, day)):
+            row = by_day.setdefault(who_key, [0, 0])
+            row[0] += sign * cents
             row[1] += sign
-        conn.executemany(sql, [(key, when, cents, count) for (key, when), (cents, count) in sums.items()])
+    periods: dict[int, tuple[int, ...]] = {}
+    for level_index, level in enumerate(LEVELS):
+        for who_index, who in enumerate(WHO):
+            sums: dict[tuple[int, int], list[int]] = {}
+            for (w, key, day), (cents, count) in by_day.items():
+                if w != who_index:
+                    continue
+                if day not in periods:
+                    date = day_of(day)
+                    periods[day] = tuple(period_of(lv, date) for lv in LEVELS)
+                row = sums.setdefault((periods[day][level_index], key), [0, 0])
+                row[0] += cents
+                row[1] += count
+            conn.executemany(_UPSERT[who, level], [(period, key, cents, count) for (period, key), (cents, count) in sums.items()])
 
 
-def move_seller(conn: sqlite3.Connection, loser: str, winner: str) -> None:
+def move_seller(conn: sqlite3.Connection, loser: int, winner: int) -> None:
     """Add the loser's rows to the winner's and drop them."""
-    for add, delete in _MOVE_SELLER:
-        conn.execute(add, (winner, loser))
-        conn.execute(delete, (loser,))
+    for level in LEVELS:
+        table = _TABLES["seller", level]
+        conn.execute(f"""INSERT INTO {table} (period, key, total_cents, sale_count)
+                         SELECT period, ?, total_cents, sale_count FROM {table} WHERE key = ? AND true
+                         ON CONFLICT (period, key) DO UPDATE SET total_cents = total_cents + excluded.total_cents,
+                             sale_count = sale_count + excluded.sale_count""", (winner, loser))
+        conn.execute(f"DELETE FROM {table} WHERE key = ?", (loser,))
 
 
-def _key_filter(who: str, keys_sql: str) -> str:
-    return f"AND {who}_id IN ({keys_sql})" if keys_sql else ""
+# Per day sold: how many sales the file holds, their cents and the sum of their id hashes, voided or not
+# (db.digests compares them between nodes). Kept with every sale row, like the totals.
+_ADD_DIGEST = """INSERT INTO sale_digests (day, sale_count, total_cents, id_hashes) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (day) DO UPDATE SET sale_count = sale_count + excluded.sale_count,
+                     total_cents = total_cents + excluded.total_cents, id_hashes = id_hashes + excluded.id_hashes"""
 
 
-def rows_covering(who: str, start: dt.date | None, end: dt.date | None,
-                  keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
-    """SQL and params selecting (key, total_cents, sale_count) rows of `who` (store/seller) covering the range exactly:
-    whole months from the monthly table, leftover days from the daily one (db.periods).
+def create_digests(conn: sqlite3.Connection) -> None:
+    """The per-day digest table, filled from the sales held (migration 6)."""
+    conn.create_function("onsell_id_hash", 1, id_hash, deterministic=True)
+    conn.execute("""CREATE TABLE sale_digests (day INTEGER PRIMARY KEY, sale_count INTEGER NOT NULL, total_cents INTEGER NOT NULL,
+                    id_hashes INTEGER NOT NULL)""")
+    conn.execute("""INSERT INTO sale_digests SELECT day, COUNT(*), SUM(amount_cents), SUM(onsell_id_hash(sale_id)) FROM sales
+                    GROUP BY day""")
 
-    With keys_sql ("?", or a SELECT of ids) only the rows of keys IN (keys_sql)."""
-    split = split_range(start, end)
-    spans = [("day", first, last) for first, last in split.day_ranges]
-    spans += [("month", *split.month_range)] if split.month_range else []
-    key_filter = _key_filter(who, keys_sql)
+
+def add_digests(conn: sqlite3.Connection, rows: Iterable[tuple[int, int, bytes]], sign: int = 1) -> None:
+    """Add stored sales (day number, cents, id as stored) to their days' digests (sign -1: take them out)."""
+    sums: dict[int, list[int]] = {}
+    for day, cents, stored_id in rows:
+        row = sums.setdefault(day, [0, 0, 0])
+        row[0] += sign
+        row[1] += sign * cents
+        row[2] += sign * id_hash(stored_id)
+    conn.executemany(_ADD_DIGEST, [(day, *row) for day, row in sums.items()])
+
+
+def _key_filter(keys_sql: str) -> str:
+    return f" AND key IN ({keys_sql})" if keys_sql else ""
+
+
+def rows_covering(who: str, start, end, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
+    """SQL and params selecting (key, total_cents, sale_count) rows of `who` (store/seller) covering [start, end]
+    exactly (db.periods.cover); with keys_sql (a SELECT of local keys) only the rows of those keys."""
     parts, params = [], []
-    for period, first, last in spans:
-        parts.append(f"SELECT {who}_id AS key, total_cents, sale_count FROM {_TABLES[who, period]} "
-                     f"WHERE {period} >= ? AND {period} <= ? {key_filter}")
+    for level, first, last in cover(start, end):
+        parts.append(f"SELECT key, total_cents, sale_count FROM {_TABLES[who, level]} "
+                     f"WHERE period BETWEEN ? AND ?{_key_filter(keys_sql)}")
         params += [first, last, *keys_params]
     return " UNION ALL ".join(parts), params
 
 
-def sums_by_period(who: str, period: str, first: str, last: str,
-                   keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
-    """SQL and params selecting (day or month, total_cents, sale_count) summed over `who`'s rows (all, or those of
-    keys IN (keys_sql)) from `first` to `last` inclusive (ISO days, or YYYY-MM months)."""
-    key_filter = _key_filter(who, keys_sql)
-    sql = (f"SELECT {period}, SUM(total_cents), SUM(sale_count) FROM {_TABLES[who, period]} "
-           f"WHERE {period} >= ? AND {period} <= ? {key_filter} GROUP BY {period}")
+def sums_by_period(who: str, level: str, first: int, last: int, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
+    """SQL and params selecting (period, total_cents, sale_count) summed over `who`'s rows (all, or those of the keys
+    keys_sql selects) at one level, periods first..last."""
+    sql = (f"SELECT period, SUM(total_cents), SUM(sale_count) FROM {_TABLES[who, level]} "
+           f"WHERE period BETWEEN ? AND ?{_key_filter(keys_sql)} GROUP BY period")
     return sql, [first, last, *keys_params]

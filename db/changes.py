@@ -1,6 +1,6 @@
 """The change log: what replication ships.
 
-Every write appends one row per created entity to `changes`, with an origin
+Every write logs one change per created entity (db.change_rows says where a change is kept), with an origin
 (node, incarnation, epoch, seq) (see models.changes; the incarnation is kept
 once in its own table, db.incarnations). A node applies each origin's changes
 in sequence order with no gaps, so what it holds is summed up by a vector
@@ -17,12 +17,11 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 
+from db.change_rows import Logged, insert_change, last_position, last_seq
 from db.incarnations import Incarnation, incarnations_by_key
 from db.kinds import KINDS
-from db.where_in import rows_where_in
+from db.sales import ship_sales_at
 from models.changes import Origin, Vector, covers, position
-
-_INSERT_CHANGE = "INSERT INTO changes (origin_inc, origin_epoch, origin_seq, kind, entity_id) VALUES (?, ?, ?, ?, ?)"
 
 
 @dataclass
@@ -37,14 +36,18 @@ class Stamp:
     origins: list[Origin] = field(default_factory=list)
 
     def log(self, conn: sqlite3.Connection, kind: str, entity_id: str) -> Origin:
-        """Append a local change inside the writer's transaction and return its origin."""
+        """Append a local change as a row of `changes` inside the writer's transaction and return its origin."""
+        logged = self.allocate(conn, 1)[0]
+        insert_change(conn, logged, kind, entity_id)
+        return logged.origin
+
+    def allocate(self, conn: sqlite3.Connection, count: int) -> list[Logged]:
+        """Places for `count` new local changes, which the caller stores (db.sales) before anything else is logged."""
         inc = self.incarnation
-        seq = conn.execute("SELECT COALESCE(MAX(origin_seq), 0) + 1 FROM changes WHERE origin_inc = ? AND origin_epoch = ?",
-                           (inc.key, self.epoch)).fetchone()[0]
-        origin = Origin(inc.node, self.epoch, seq, inc.text)
-        insert_change(conn, inc.key, origin, kind, entity_id)
-        self.origins.append(origin)
-        return origin
+        pos, seq = last_position(conn), last_seq(conn, inc.key, self.epoch)
+        logged = [Logged(pos + i, inc.key, Origin(inc.node, self.epoch, seq + i, inc.text)) for i in range(1, count + 1)]
+        self.origins += [entry.origin for entry in logged]
+        return logged
 
     def touch(self, origin: Origin) -> None:
         """The write found this change already stored: its answer waits for it too."""
@@ -52,11 +55,17 @@ class Stamp:
 
 
 def load_vector(conn: sqlite3.Connection) -> tuple[Vector, int]:
-    """The vector of what this file holds, and its last local position."""
+    """The vector of what this file holds (its `vector` table), and its last local position."""
     names = incarnations_by_key(conn)
-    rows = conn.execute("SELECT origin_inc, origin_epoch, MAX(origin_seq) FROM changes GROUP BY 1, 2").fetchall()
-    last = conn.execute("SELECT COALESCE(MAX(local_pos), 0) FROM changes").fetchone()[0]
-    return {(*names[r[0]], r[1]): r[2] for r in rows}, last
+    rows = conn.execute("SELECT origin_inc, origin_epoch, last_seq FROM vector").fetchall()
+    return {(*names[r[0]], r[1]): r[2] for r in rows}, last_position(conn)
+
+
+# The changes after a local position, from both tables, in local order: (pos, inc, epoch, seq, kind, entity, in_sales).
+_AFTER = """SELECT local_pos, origin_inc, origin_epoch, origin_seq, 'sale', sale_id, 1 FROM sales WHERE local_pos > ?1
+            UNION ALL
+            SELECT local_pos, origin_inc, origin_epoch, origin_seq, kind, entity_id, 0 FROM changes WHERE local_pos > ?1
+            ORDER BY 1 LIMIT ?2"""
 
 
 class ChangeLog:
@@ -74,8 +83,10 @@ class ChangeLog:
 
     def on_commit(self, conn: sqlite3.Connection) -> None:
         """Called by the writer after each COMMIT: take in the new changes and wake waiters."""
-        rows = conn.execute("SELECT origin_inc, origin_epoch, MAX(origin_seq), MAX(local_pos) FROM changes "
-                            "WHERE local_pos > ? GROUP BY 1, 2", (self._last_pos,)).fetchall()
+        rows = conn.execute("SELECT origin_inc, origin_epoch, MAX(origin_seq), MAX(local_pos) FROM ("
+                            "SELECT origin_inc, origin_epoch, origin_seq, local_pos FROM sales WHERE local_pos > ?1 UNION ALL "
+                            "SELECT origin_inc, origin_epoch, origin_seq, local_pos FROM changes WHERE local_pos > ?1"
+                            ") GROUP BY 1, 2", (self._last_pos,)).fetchall()
         if not rows:
             return
         if any(r[0] not in self._names for r in rows):
@@ -112,11 +123,6 @@ class ChangeLog:
             return self._last_pos
 
 
-def insert_change(conn: sqlite3.Connection, incarnation_key: int, origin: Origin, kind: str, entity_id: str) -> None:
-    """Append a change, its incarnation given by its local key (db.incarnations)."""
-    conn.execute(_INSERT_CHANGE, (incarnation_key, origin.epoch, origin.seq, kind, entity_id))
-
-
 def read_after(conn: sqlite3.Connection, mine: Vector, theirs: Vector, limit: int) -> tuple[list[dict], bool]:
     """Up to `limit` changes (with their data) that a holder of `theirs` lacks, in local order; and whether more remain.
 
@@ -128,40 +134,53 @@ def read_after(conn: sqlite3.Connection, mine: Vector, theirs: Vector, limit: in
     picked: list[tuple] = []
     cursor = start - 1
     while len(picked) < limit:
-        rows = conn.execute("SELECT local_pos, origin_inc, origin_epoch, origin_seq, kind, entity_id FROM changes "
-                            "WHERE local_pos > ? ORDER BY local_pos LIMIT ?", (cursor, limit * 2)).fetchall()
+        rows = conn.execute(_AFTER, (cursor, limit * 2)).fetchall()
         if not rows:
             break
-        for row in rows:
-            cursor = row[0]
-            node, text = names[row[1]]
-            if row[3] > theirs.get((node, text, row[2]), 0):
-                picked.append((row[0], Origin(node, row[2], row[3], text), row[4], row[5]))
+        for pos, inc, epoch, seq, kind, entity, in_sales in rows:
+            cursor = pos
+            node, text = names[inc]
+            if seq > theirs.get((node, text, epoch), 0):
+                picked.append((pos, Origin(node, epoch, seq, text), kind, entity, in_sales))
                 if len(picked) == limit:
                     break
-    more = conn.execute("SELECT 1 FROM changes WHERE local_pos > ? LIMIT 1", (cursor,)).fetchone() is not None
+    more = conn.execute("SELECT EXISTS (SELECT 1 FROM changes WHERE local_pos > ?1) OR EXISTS (SELECT 1 FROM sales WHERE local_pos > ?1)",
+                        (cursor,)).fetchone()[0] == 1
     return _with_data(conn, picked), more
 
 
 def _first_missing_pos(conn: sqlite3.Connection, mine: Vector, theirs: Vector, keys: dict[tuple[int, str], int]) -> int | None:
-    """The local position of the earliest change the holder of `theirs` lacks, or None."""
+    """A local position at or before the earliest change the holder of `theirs` lacks, or None when it lacks none.
+
+    Within one origin, positions grow with sequence numbers. `changes` is indexed by origin; sales have a mark every
+    256 changes of an origin and at its first (db.schema), so the answer may be up to 255 of that origin's sales early."""
     positions = []
     for (node, text, epoch), seq in mine.items():
-        if seq > theirs.get((node, text, epoch), 0) and (node, text) in keys:
-            row = conn.execute("SELECT local_pos FROM changes WHERE origin_inc = ? AND origin_epoch = ? AND origin_seq = ?",
-                               (keys[(node, text)], epoch, theirs.get((node, text, epoch), 0) + 1)).fetchone()
-            if row:
-                positions.append(row[0])
+        held = theirs.get((node, text, epoch), 0)
+        if seq <= held or (node, text) not in keys:
+            continue
+        inc = keys[(node, text)]
+        found = [conn.execute("SELECT local_pos FROM changes WHERE origin_inc = ? AND origin_epoch = ? AND origin_seq > ? "
+                              "ORDER BY origin_seq LIMIT 1", (inc, epoch, held)).fetchone(),
+                 conn.execute("SELECT local_pos FROM sale_marks WHERE origin_inc = ? AND origin_epoch = ? AND origin_seq <= ? "
+                              "ORDER BY origin_seq DESC LIMIT 1", (inc, epoch, held + 1)).fetchone()
+                 or conn.execute("SELECT local_pos FROM sale_marks WHERE origin_inc = ? AND origin_epoch = ? "
+                                 "ORDER BY origin_seq LIMIT 1", (inc, epoch)).fetchone()]
+        positions += [row[0] for row in found if row]
     return min(positions) if positions else None
 
 
 def _with_data(conn: sqlite3.Connection, rows: list[tuple]) -> list[dict]:
-    """The wire form of these change rows: each with its entity's row, read as its kind says (db.kinds)."""
+    """The wire form of these changes: each with its entity's row, read as its kind says (db.kinds); a sale kept
+    as its own log entry is read by its position."""
     ids_by_kind: dict[str, list[str]] = {}
-    for _, _, kind, entity_id in rows:
-        ids_by_kind.setdefault(kind, []).append(entity_id)
+    for _, _, kind, entity_id, in_sales in rows:
+        if not in_sales:
+            ids_by_kind.setdefault(kind, []).append(entity_id)
     data: dict[tuple[str, str], dict] = {}
     for kind, ids in ids_by_kind.items():
-        for entity in rows_where_in(conn, KINDS[kind].ship_sql, ids):
-            data[(kind, entity["id"])] = dict(entity)
-    return [{"origin": origin.to_wire(), "kind": kind, "data": data[(kind, entity_id)]} for _, origin, kind, entity_id in rows]
+        for entity in KINDS[kind].ship(conn, ids):
+            data[(kind, entity["id"])] = entity
+    at = ship_sales_at(conn, [pos for pos, _, _, _, in_sales in rows if in_sales])
+    return [{"origin": origin.to_wire(), "kind": kind, "data": at[pos] if in_sales else data[(kind, entity_id)]}
+            for pos, origin, kind, entity_id, in_sales in rows]

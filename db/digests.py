@@ -2,68 +2,70 @@
 behind one bucket of them, their rows, and shipping a row again as this node's own change.
 
 A bucket is a kind and a day ("sale:2026-11-27" by the day sold, "void:2026-11-27" by the day voided), summed up as
-(count, sum of cents, sum of a 32-bit hash of each id): two nodes holding the same rows have the same digest. Only
-rows recorded (or voided) before a time both sides are given count, so the sales of the last seconds, which may
-still be on their way, do not make two nodes differ under a steady flow of sales."""
+(count, sum of cents, sum of a 32-bit hash of each id): two nodes holding the same rows have the same digest.
+Sales that arrived at this node after a local position (`settled_pos`, this node's own of some seconds ago) do not
+count, nor voids voided after a time both sides are given: what is still on its way does not make two nodes differ
+under a steady flow of sales. The sales' digests per day are kept with the sales (db.aggregates), so a digest
+reads one row per day and the sales of the last seconds, never the whole table."""
 
-import hashlib
+import datetime as dt
 import re
 import sqlite3
 
 from db.changes import Stamp
+from db.codec import day_number, id_hash, iso_day, uuid_bytes, uuid_text
 from db.kinds import KINDS
-from db.where_in import rows_where_in
 
-BUCKET_KINDS = ("sale", "void")
 BUCKET_PATTERN = re.compile(r"(sale|void):[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_HASH_BYTES = 4  # a sum of 32-bit hashes cannot overflow SQLite's 64-bit integers below 2**31 rows
-_DIGEST_SQL = {
-    "sale": "SELECT 'sale:' || sold_on, COUNT(*), SUM(amount_cents), SUM(onsell_id_hash(sale_id)) FROM sales "
-            "WHERE recorded_at < ? GROUP BY sold_on",
-    "void": "SELECT 'void:' || substr(voided_at, 1, 10), COUNT(*), 0, SUM(onsell_id_hash(sale_id)) FROM sale_voids "
-            "WHERE voided_at < ? GROUP BY 1",
-}
-_IDS_SQL = {
-    "sale": "SELECT sale_id FROM sales WHERE sold_on = ? AND recorded_at < ? AND sale_id > ? ORDER BY sale_id LIMIT ?",
-    "void": "SELECT sale_id FROM sale_voids WHERE substr(voided_at, 1, 10) = ? AND voided_at < ? AND sale_id > ? "
-            "ORDER BY sale_id LIMIT ?",
-}
+_TAIL_SQL = ("SELECT day, COUNT(*), SUM(amount_cents), SUM(onsell_sale_hash(sale_id)) FROM sales WHERE local_pos > ? "
+             "GROUP BY day")
+_VOIDS_SQL = ("SELECT 'void:' || substr(voided_at, 1, 10), COUNT(*), 0, SUM(onsell_void_hash(sale_id)) FROM sale_voids "
+              "WHERE voided_at < ? GROUP BY 1")
+# A day's sales by the (seller, day) index, one seek per seller: sales has no index by day alone.
+_SALE_IDS_SQL = ("SELECT sale_id FROM sales WHERE seller IN (SELECT key FROM local_keys) AND day = ? AND local_pos <= ? "
+                 "AND +sale_id > ? ORDER BY +sale_id LIMIT ?")
+_VOID_IDS_SQL = ("SELECT sale_id FROM sale_voids WHERE substr(voided_at, 1, 10) = ? AND voided_at < ? AND sale_id > ? "
+                 "ORDER BY sale_id LIMIT ?")
+EVERY_SALE = 2**62  # a settled position beyond any: every sale held counts
 
 
-def id_hash(entity_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(entity_id.encode(), digest_size=_HASH_BYTES).digest(), "big")
+def digest(conn: sqlite3.Connection, before: str, settled_pos: int = EVERY_SALE) -> dict[str, tuple[int, int, int]]:
+    """Every bucket: the sales that arrived here at or before local position `settled_pos`, the voids voided before
+    `before` (ISO time): bucket -> (count, cents, hash sum)."""
+    conn.create_function("onsell_sale_hash", 1, id_hash, deterministic=True)
+    conn.create_function("onsell_void_hash", 1, lambda text: id_hash(uuid_bytes(text)), deterministic=True)
+    days = {row[0]: list(row[1:]) for row in conn.execute("SELECT day, sale_count, total_cents, id_hashes FROM sale_digests")}
+    for day, count, cents, hashes in conn.execute(_TAIL_SQL, (settled_pos,)):
+        held = days[day]
+        held[0], held[1], held[2] = held[0] - count, held[1] - cents, held[2] - hashes
+    buckets = {f"sale:{iso_day(day)}": tuple(value) for day, value in days.items() if value[0] > 0}
+    buckets.update((row[0], (row[1], row[2], row[3])) for row in conn.execute(_VOIDS_SQL, (before,)))
+    return buckets
 
 
-def digest(conn: sqlite3.Connection, before: str) -> dict[str, tuple[int, int, int]]:
-    """Every bucket of the rows recorded before `before` (ISO time): bucket -> (count, cents, hash sum).
-    Reads every sale and void once."""
-    conn.create_function("onsell_id_hash", 1, id_hash, deterministic=True)
-    return {row[0]: (row[1], row[2], row[3]) for kind in BUCKET_KINDS for row in conn.execute(_DIGEST_SQL[kind], (before,))}
-
-
-def bucket_ids(conn: sqlite3.Connection, bucket: str, before: str, after: str, limit: int) -> tuple[list[str], bool]:
-    """The ids of one bucket (rows recorded before `before`) after `after`, in order, at most `limit`; and whether
-    more remain."""
+def bucket_ids(conn: sqlite3.Connection, bucket: str, before: str, after: str, limit: int,
+               settled_pos: int = EVERY_SALE) -> tuple[list[str], bool]:
+    """The ids of one bucket (as digest counts them) after `after`, in order, at most `limit`; and whether more remain."""
     kind, _, day = bucket.partition(":")
-    ids = [row[0] for row in conn.execute(_IDS_SQL[kind], (day, before, after, limit + 1))]
+    if kind == "sale":  # ids as 16 bytes sort as their UUID text does
+        params = (day_number(dt.date.fromisoformat(day)), settled_pos, uuid_bytes(after) if after else b"", limit + 1)
+        ids = [uuid_text(row[0]) for row in conn.execute(_SALE_IDS_SQL, params)]
+    else:
+        ids = [row[0] for row in conn.execute(_VOID_IDS_SQL, (day, before, after, limit + 1))]
     return ids[:limit], len(ids) > limit
 
 
 def rows_of(conn: sqlite3.Connection, kind: str, ids: list[str]) -> list[dict]:
     """The rows of these ids as replication ships them (db.kinds)."""
-    return [dict(row) for row in rows_where_in(conn, KINDS[kind].ship_sql, ids)]
+    return KINDS[kind].ship(conn, ids)
 
 
 def ship_again(conn: sqlite3.Connection, stamp: Stamp, kind: str, held_ids: list[str], fetched: list, merged_at: str) -> int:
     """Log rows as this node's new changes, so replication pushes them to every node lacking them: `held_ids` are
     here already, `fetched` are records parsed from a peer's rows (added here first, under the merge's rules).
     How many changes were logged."""
-    logged = 0
     for record in fetched:
-        origin = stamp.log(conn, kind, KINDS[kind].entity_id(record))
-        KINDS[kind].apply(conn, [(origin, record)], merged_at)
-        logged += 1
+        KINDS[kind].keep(conn, [(stamp.allocate(conn, 1)[0], record)], merged_at)
     for entity_id in held_ids:
         stamp.log(conn, kind, entity_id)
-        logged += 1
-    return logged
+    return len(fetched) + len(held_ids)

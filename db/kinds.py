@@ -1,8 +1,8 @@
 """The replicated kinds: all that the change log and the merge know of each kind of row.
 
-A change is shipped as its row read by the kind's ship_sql (whose columns are
-the keys of the wire form's data), parsed by the receiver with the kind's
-parse (MalformedChange when malformed) and applied there under the rules in
+A change is shipped as its row read by the kind's ship (whose keys are the
+wire form's data), parsed by the receiver with the kind's parse
+(MalformedChange when malformed) and applied there under the rules in
 db.merge. A new kind is an entry here and a migration widening the CHECK on
 changes.kind (a test compares the two).
 """
@@ -15,10 +15,13 @@ from operator import attrgetter, itemgetter
 from typing import Any, Callable
 
 from db.change_fields import cnpj_field, name_field, text_field, time_field, uuid_field, version_field
+from db.change_rows import Logged, insert_change
 from db.errors import MalformedChange
 from db.merge_sales import apply_sales, apply_voids, parse_sale, parse_void
 from db.merge_users import USER_COLUMNS, apply_users, parse_user
 from db.registers import REGISTERS, merge_registers
+from db.sales import ship_sales
+from db.where_in import rows_where_in
 from models.changes import Origin, origin_from_text
 
 log = logging.getLogger("onsell.merge")
@@ -29,14 +32,29 @@ Apply = Callable[[sqlite3.Connection, list[tuple[Origin, Any]], str], list[str]]
 @dataclass(frozen=True)
 class Kind:
     """One replicated kind. `batched` kinds are applied once per batch, after the others, since no row
-    refers to them (sales, and inserting them together is fast); the others one change at a time, in order."""
+    refers to them (sales, and inserting them together is fast); the others one change at a time, in order.
+    A kind that `logs_itself` (sales) keeps each change's log entry itself (db.change_rows) and its apply takes
+    (Logged, record) pairs; for the others the change is a row of `changes` written before apply."""
 
     name: str
-    ship_sql: str  # reads the rows whose ids fill "IN ({})"; the id column is named id
+    ship: Callable[[sqlite3.Connection, list[str]], list[dict]]  # the wire data of these held ids; the id key is "id"
     parse: Callable[[dict, Origin], Any]  # (wire data, origin) -> the record apply takes
     apply: Apply  # (conn, [(origin, record)], merged_at) -> the CPF merges it made, as log lines
     entity_id: Callable[[Any], str]  # of a record
     batched: bool = False
+    logs_itself: bool = False
+
+    def keep(self, conn: sqlite3.Connection, changes: list[tuple[Logged, Any]], merged_at: str) -> list[str]:
+        """Log these changes at their places and apply their records: the CPF merges made, as log lines."""
+        if self.logs_itself:
+            return self.apply(conn, changes, merged_at)
+        for logged, record in changes:
+            insert_change(conn, logged, self.name, self.entity_id(record))
+        return self.apply(conn, [(logged.origin, record) for logged, record in changes], merged_at)
+
+
+def _ship_sql(sql: str) -> Callable[[sqlite3.Connection, list[str]], list[dict]]:
+    return lambda conn, ids: [dict(row) for row in rows_where_in(conn, sql, ids)]
 
 
 def _catalogue_kind(name: str, table: str, columns: tuple[str, ...], key: str, parse: Callable[[dict, Origin], Any]) -> Kind:
@@ -72,7 +90,8 @@ def _catalogue_kind(name: str, table: str, columns: tuple[str, ...], key: str, p
                 log.warning("%s", line)
                 lines.append(line)
         return lines
-    return Kind(name, f"SELECT {', '.join(columns)} FROM {table} WHERE id IN ({{}})", parse, apply, entity_id=itemgetter("id"))
+    return Kind(name, _ship_sql(f"SELECT {', '.join(columns)} FROM {table} WHERE id IN ({{}})"), parse, apply,
+                entity_id=itemgetter("id"))
 
 
 def _versions(data: dict, table: str) -> dict:
@@ -110,10 +129,9 @@ STORE_COLUMNS = ("id", "name", "cnpj", "network_id", "created_at", "open", "name
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     _catalogue_kind("network", "networks", NETWORK_COLUMNS, "name", _parse_network),
     _catalogue_kind("store", "stores", STORE_COLUMNS, "cnpj", _parse_store),
-    Kind("user", f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE id IN ({{}})", parse_user, apply_users, entity_id=itemgetter("id")),
-    Kind("sale", "SELECT sale_id AS id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_epoch, origin_seq "
-                 "FROM sales WHERE sale_id IN ({})",
-         parse_sale, apply_sales, entity_id=attrgetter("sale_id"), batched=True),
-    Kind("void", "SELECT sale_id AS id, voided_by, reason, voided_at, version FROM sale_voids WHERE sale_id IN ({})",
+    Kind("user", _ship_sql(f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE id IN ({{}})"), parse_user, apply_users,
+         entity_id=itemgetter("id")),
+    Kind("sale", ship_sales, parse_sale, apply_sales, entity_id=attrgetter("sale_id"), batched=True, logs_itself=True),
+    Kind("void", _ship_sql("SELECT sale_id AS id, voided_by, reason, voided_at, version FROM sale_voids WHERE sale_id IN ({})"),
          parse_void, apply_voids, entity_id=attrgetter("sale_id")),
 )}

@@ -28,7 +28,8 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 
-from db.changes import insert_change
+from db.change_rows import Logged, last_position, last_seq
+from db.codec import uuid_bytes
 from db.errors import MalformedChange
 from db.incarnations import incarnation_key
 from db.kinds import KINDS
@@ -62,42 +63,39 @@ def apply_parsed(conn: sqlite3.Connection, parsed: list[tuple[Origin, str, objec
     """Apply a batch that parse_entries accepted, inside the writer's transaction."""
     result = ApplyResult()
     keys: dict[tuple[int, str], int] = {}
-    last_seq: dict[tuple[int, str, int], int] = {}
+    last: dict[tuple[int, str, int], int] = {}
     blocked: set[tuple[int, str, int]] = set()
-    batched: dict[str, list[tuple[Origin, object]]] = {}
+    batched: dict[str, list[tuple[Logged, object]]] = {}
     conflicting: list[str] = []
+    pos = last_position(conn)
     for origin, kind_name, record in parsed:
         if origin.key in blocked:
             continue
         inc = incarnation_key(conn, origin.node, origin.incarnation, keys)
-        if origin.key not in last_seq:
-            last_seq[origin.key] = conn.execute(
-                "SELECT COALESCE(MAX(origin_seq), 0) FROM changes WHERE origin_inc = ? AND origin_epoch = ?",
-                (inc, origin.epoch)).fetchone()[0]
+        if origin.key not in last:
+            last[origin.key] = last_seq(conn, inc, origin.epoch)
         kind = KINDS[kind_name]
-        if origin.seq <= last_seq[origin.key]:
-            held = conn.execute("SELECT kind, entity_id FROM changes WHERE origin_inc = ? AND origin_epoch = ? AND origin_seq = ?",
-                                (inc, origin.epoch, origin.seq)).fetchone()
-            if held is not None and tuple(held) != (kind_name, kind.entity_id(record)):
-                conflicting.append(f"{origin.node}.{origin.incarnation}.{origin.epoch}.{origin.seq} ({kind_name} "
-                                   f"{kind.entity_id(record)}, held as {held[0]} {held[1]})")
-            else:
+        if origin.seq <= last[origin.key]:
+            if _holds_as(conn, inc, origin, kind_name, kind.entity_id(record)):
                 result.skipped += 1
+            else:
+                conflicting.append(f"{origin.node}.{origin.incarnation}.{origin.epoch}.{origin.seq} ({kind_name} "
+                                   f"{kind.entity_id(record)})")
             continue
-        if origin.seq != last_seq[origin.key] + 1:
+        if origin.seq != last[origin.key] + 1:
             blocked.add(origin.key)
             continue
-        last_seq[origin.key] = origin.seq
+        last[origin.key] = origin.seq
         result.applied += 1
-        # Change rows go in the batch's order, whatever the kind, so this node's log keeps each origin's
+        # Positions go in the batch's order, whatever the kind, so this node's log keeps each origin's
         # sequence in order (read_after starts from the first change a peer lacks and ships what follows).
-        insert_change(conn, inc, origin, kind_name, kind.entity_id(record))
+        pos += 1
         if kind.batched:
-            batched.setdefault(kind_name, []).append((origin, record))
+            batched.setdefault(kind_name, []).append((Logged(pos, inc, origin), record))
         else:
-            result.merges += kind.apply(conn, [(origin, record)], merged_at)
+            result.merges += kind.keep(conn, [(Logged(pos, inc, origin), record)], merged_at)
     for kind_name, changes in batched.items():  # their rows after the rows they refer to
-        result.merges += KINDS[kind_name].apply(conn, changes, merged_at)
+        result.merges += KINDS[kind_name].keep(conn, changes, merged_at)
     if conflicting:
         result.conflicts = len(conflicting)
         count_conflicts(conn, len(conflicting))
@@ -105,6 +103,18 @@ def apply_parsed(conn: sqlite3.Connection, parsed: list[tuple[Origin, str, objec
                   len(conflicting), "" if len(conflicting) == 1 else "s",
                   ", ".join(conflicting[:3]) + (" ..." if len(conflicting) > 3 else ""))
     return result
+
+
+def _holds_as(conn: sqlite3.Connection, inc: int, origin: Origin, kind: str, entity_id: str) -> bool:
+    """Whether the change with this origin, which this node holds, is of this entity (else the id is in conflict)."""
+    held = conn.execute("SELECT kind, entity_id FROM changes WHERE origin_inc = ? AND origin_epoch = ? AND origin_seq = ?",
+                        (inc, origin.epoch, origin.seq)).fetchone()
+    if held is not None:
+        return tuple(held) == (kind, entity_id)
+    if kind != "sale":  # then it is a sale's own row, of some sale
+        return False
+    row = conn.execute("SELECT origin_inc, origin_epoch, origin_seq FROM sales WHERE sale_id = ?", (uuid_bytes(entity_id),)).fetchone()
+    return row is not None and tuple(row) == (inc, origin.epoch, origin.seq)
 
 
 def _parse_entry(entry: object) -> tuple[Origin, str, object]:

@@ -6,8 +6,9 @@ import logging
 import sqlite3
 
 from db.change_fields import checked, time_field, uuid_field, version_field
+from db.change_rows import Logged
 from db.errors import MalformedChange
-from db.sales import apply_void, find_sales, insert_sales, remove_sale
+from db.sales import apply_void, find_sales, log_held, replace_content, store_sales
 from db.voids import Void
 from db.where_in import rows_where_in
 from models.changes import Origin
@@ -36,26 +37,29 @@ def parse_sale(data: dict, origin: Origin) -> Sale:
                 time_field(data, "recorded_at"), origin.node, origin.epoch, origin.seq)
 
 
-def apply_sales(conn: sqlite3.Connection, changes: list[tuple[Origin, Sale]], merged_at: str) -> list[str]:
-    """Add the sales not held yet, each credited to its seller's merged user if any; no CPF merges here."""
-    sales = [sale for _, sale in changes]
-    held = find_sales(conn, [s.sale_id for s in sales])
-    canonical = _canonical_users(conn, {s.seller_id for s in sales})
-    new: list[Sale] = []
-    for sale in sales:
+def apply_sales(conn: sqlite3.Connection, changes: list[tuple[Logged, Sale]], merged_at: str) -> list[str]:
+    """Keep each change: a sale not held yet becomes its row (the change's log entry), credited to its seller's merged
+    user if any; any other change of a sale is kept in `changes`. No CPF merges here."""
+    held = find_sales(conn, [s.sale_id for _, s in changes])
+    canonical = _canonical_users(conn, {s.seller_id for _, s in changes})
+    new: dict[str, tuple[Logged, Sale]] = {}
+    for logged, sale in changes:
         sale = dataclasses.replace(sale, seller_id=canonical.get(sale.seller_id, sale.seller_id))
-        existing = held.get(sale.sale_id)
-        if existing is not None:
-            if existing.same_content(sale) or _rank(existing) <= _rank(sale):
-                continue
-            log.warning("sale %s arrived twice with different content: keeping the one of the lower origin", sale.sale_id)
-            if existing in new:
-                new.remove(existing)
-            else:
-                remove_sale(conn, existing)
-        new.append(sale)
-        held[sale.sale_id] = sale
-    insert_sales(conn, new)
+        pending = new.get(sale.sale_id)
+        existing = pending[1] if pending else held.get(sale.sale_id)
+        if existing is None:
+            new[sale.sale_id] = (logged, sale)
+            continue
+        log_held(conn, logged, sale.sale_id)
+        if existing.same_content(sale) or _rank(existing) <= _rank(sale):
+            continue
+        log.warning("sale %s arrived twice with different content: keeping the one of the lower origin", sale.sale_id)
+        if pending:
+            new[sale.sale_id] = (pending[0], sale)
+        else:
+            replace_content(conn, existing, sale)
+            held[sale.sale_id] = sale
+    store_sales(conn, list(new.values()))
     return []
 
 

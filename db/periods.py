@@ -1,43 +1,90 @@
-"""Splitting a date range into whole months and leftover days (pure).
+"""Covering a date range with the periods the aggregates keep (pure).
 
-A range [start, end] (either end open) is covered exactly, with no overlap, by
-the days before its first whole month, the whole months, and the days after
-its last whole month. Reports read the monthly aggregates for the months and
-the daily ones for the leftover days, so a year costs ~12 rows per key, not 366.
+The aggregates (db.aggregates) keep totals per day, per dekad (days 1-10,
+11-20 and 21 to the end of a month), per month, per quarter and per year: each
+period lies inside one period of the next level. A range [start, end] (either
+end open) is covered exactly, with no overlap, by taking at each point the
+largest period that starts there and ends inside the range. So a report reads
+at most ~18 days, 4 dekads, 4 months, 6 quarters and the whole years of a range
+per key, not every day.
 """
 
 import datetime as dt
-from dataclasses import dataclass
 
-OPEN_START_DAY, OPEN_END_DAY = "0000-01-01", "9999-12-31"
-OPEN_START_MONTH, OPEN_END_MONTH = "0000-01", "9999-12"
+from db.codec import day_number, day_of
+
+LEVELS = ("day", "dekad", "month", "quarter", "year")  # finest first; each period lies inside one period of the next level
+FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)  # an open end of a range
 
 
-@dataclass(frozen=True)
-class Split:
-    day_ranges: tuple[tuple[str, str], ...]  # inclusive ISO day bounds
-    month_range: tuple[str, str] | None      # inclusive YYYY-MM bounds
+def period_of(level: str, day: dt.date) -> int:
+    """The number of the level's period that holds `day` (what the aggregate tables are keyed by)."""
+    if level == "day":
+        return day_number(day)
+    month = day.year * 12 + day.month - 1
+    if level == "month":
+        return month
+    if level == "dekad":
+        return month * 3 + min((day.day - 1) // 10, 2)
+    if level == "quarter":
+        return month // 3
+    return day.year
+
+
+def period_days(level: str, period: int) -> tuple[dt.date, dt.date]:
+    """The first and last day of a period."""
+    if level == "day":
+        return day_of(period), day_of(period)
+    if level == "year":
+        return dt.date(period, 1, 1), dt.date(period, 12, 31)
+    if level == "quarter":
+        first = dt.date(period // 4, period % 4 * 3 + 1, 1)
+        last_month = dt.date(period // 4, period % 4 * 3 + 3, 1)
+        return first, _first_of_next_month(last_month) - dt.timedelta(days=1) if last_month.year < 9999 else LAST_DAY
+    month = period // 3 if level == "dekad" else period
+    first = dt.date(month // 12, month % 12 + 1, 1)
+    last = _first_of_next_month(first) - dt.timedelta(days=1) if first.year < 9999 or first.month < 12 else LAST_DAY
+    if level == "dekad":
+        part = period % 3
+        return first.replace(day=1 + 10 * part), last if part == 2 else first.replace(day=10 + 10 * part)
+    return first, last
+
+
+def cover(start: dt.date | None, end: dt.date | None) -> list[tuple[str, int, int]]:
+    """Runs (level, first period, last period) covering [start, end] exactly; an open end is the calendar's."""
+    day, end = start or FIRST_DAY, end or LAST_DAY
+    runs: list[tuple[str, int, int]] = []
+    while day <= end:
+        level = _largest_starting_at(day, end)
+        first = last = period_of(level, day)
+        if level == "year":  # whole years at once: an open range spans thousands
+            last = end.year if end.month == 12 and end.day == 31 else end.year - 1
+        while level != "year":  # whole periods of this level, up to the range's end or the next larger period that fits
+            following = period_days(level, last)[1]
+            if following >= end or following == LAST_DAY:
+                break
+            nxt = following + dt.timedelta(days=1)
+            if _largest_starting_at(nxt, end) != level:
+                break
+            last += 1
+        runs.append((level, first, last))
+        last_day = period_days(level, last)[1]
+        if last_day >= end:
+            break
+        day = last_day + dt.timedelta(days=1)
+    return runs
+
+
+def _largest_starting_at(day: dt.date, end: dt.date) -> str:
+    for level in reversed(LEVELS):
+        first, last = period_days(level, period_of(level, day))
+        if first == day and last <= end:
+            return level
+    return "day"
 
 
 def _first_of_next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def split_range(start: dt.date | None, end: dt.date | None) -> Split:
-    """Leftover day ranges and the whole-month range that together cover [start, end] exactly."""
-    first_whole = None if start is None else (start if start.day == 1 else _first_of_next_month(start))
-    last_whole = None if end is None else (end if _first_of_next_month(end) - dt.timedelta(days=1) == end
-                                           else end.replace(day=1) - dt.timedelta(days=1))
-    if first_whole is not None and last_whole is not None and first_whole > last_whole:
-        return Split(((start.isoformat(), end.isoformat()),), None)
-    days = []
-    if start is not None and start < first_whole:
-        days.append((start.isoformat(), (first_whole - dt.timedelta(days=1)).isoformat()))
-    if end is not None and last_whole < end:
-        days.append(((last_whole + dt.timedelta(days=1)).isoformat(), end.isoformat()))
-    months = (first_whole.isoformat()[:7] if first_whole else OPEN_START_MONTH,
-              last_whole.isoformat()[:7] if last_whole else OPEN_END_MONTH)
-    return Split(tuple(days), months)
 
 
 PERIODS = ("day", "week", "month")  # a week starts on Monday (ISO 8601), a month on its 1st
@@ -77,7 +124,3 @@ def count_buckets(period: str, start: dt.date, end: dt.date) -> int:
     if period == "week":
         return (period_start("week", end) - period_start("week", start)).days // 7 + 1
     return (end.year - start.year) * 12 + end.month - start.month + 1
-
-
-def is_whole_month(first: dt.date, last: dt.date) -> bool:
-    return first.day == 1 and _first_of_next_month(first) - dt.timedelta(days=1) == last

@@ -1,6 +1,6 @@
-"""Totals and rankings, read from the daily and monthly aggregates only (never from the sales table).
+"""Totals and rankings, read from the totals per day, dekad, month, quarter and year only (never from the sales table).
 
-Each report sums the aggregate rows that cover the range (db.aggregates.rows_covering).
+Each report sums the total rows that cover the range (db.aggregates.rows_covering).
 """
 
 import datetime as dt
@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 from db.aggregates import rows_covering, sums_by_period
 from db.database import Database
-from db.periods import is_whole_month
+from db.local_keys import KEY_OF
+from db.periods import cover
 from models.records import Total
 
 
 @dataclass(frozen=True)
 class Rows:
-    """Which aggregate rows a report reads: `who`'s (store or seller), all of them or those whose key is IN (keys_sql)."""
+    """Which total rows a report reads: `who`'s (store or seller), all of them or those whose local key is IN (keys_sql)."""
 
     who: str
     keys_sql: str = ""
@@ -25,15 +26,15 @@ CHAIN = Rows("store")
 
 
 def seller_rows(seller_id: str) -> Rows:
-    return Rows("seller", "?", (seller_id,))
+    return Rows("seller", KEY_OF, (seller_id,))
 
 
 def store_rows(store_id: str) -> Rows:
-    return Rows("store", "?", (store_id,))
+    return Rows("store", KEY_OF, (store_id,))
 
 
 def network_rows(network_id: str) -> Rows:
-    return Rows("store", "SELECT id FROM stores WHERE network_id = ?", (network_id,))
+    return Rows("store", "SELECT key FROM local_keys WHERE id IN (SELECT id FROM stores WHERE network_id = ?)", (network_id,))
 
 
 class ReportsRepository:
@@ -55,20 +56,23 @@ class ReportsRepository:
         return self.total(network_rows(network_id), start, end)
 
     def series(self, rows: Rows, buckets: list[tuple[dt.date, dt.date]]) -> list[Total]:
-        """The total of each (first, last) bucket: whole months from the monthly rows, other days from the daily ones,
-        one query per run of consecutive buckets of the same kind (a series of days or weeks is one query)."""
-        sums: dict[str, Total] = {}
-        for period, first, last in _runs(buckets):
-            sql, params = sums_by_period(rows.who, period, first, last, rows.keys_sql, rows.keys_params)
+        """The total of each (first, last) bucket, each covered by days, dekads, months and years (db.periods); one
+        query per level for the whole series."""
+        covers = [cover(first, last) for first, last in buckets]
+        wanted: dict[str, list[int]] = {}
+        for runs in covers:
+            for level, first, last in runs:
+                span = wanted.setdefault(level, [first, last])
+                span[0], span[1] = min(span[0], first), max(span[1], last)
+        sums: dict[tuple[str, int], Total] = {}
+        for level, (first, last) in wanted.items():
+            sql, params = sums_by_period(rows.who, level, first, last, rows.keys_sql, rows.keys_params)
             found = self.db.read(lambda c, sql=sql, params=params: c.execute(sql, params).fetchall())
-            sums.update((when, Total(cents, count)) for when, cents, count in found)
+            sums.update(((level, period), Total(cents, count)) for period, cents, count in found)
         totals = []
-        for first, last in buckets:
-            if is_whole_month(first, last):
-                totals.append(sums.get(first.isoformat()[:7], Total()))
-                continue
-            days = [sums.get((first + dt.timedelta(days=i)).isoformat(), Total()) for i in range((last - first).days + 1)]
-            totals.append(Total(sum(t.total_cents for t in days), sum(t.count for t in days)))
+        for runs in covers:
+            parts = [sums.get((level, period), Total()) for level, first, last in runs for period in range(first, last + 1)]
+            totals.append(Total(sum(t.total_cents for t in parts), sum(t.count for t in parts)))
         return totals
 
     def best_stores(self, start: dt.date | None, end: dt.date | None, limit: int) -> list[tuple[str, str, Total]]:
@@ -87,24 +91,10 @@ class ReportsRepository:
         """limit -1: all of them (SQLite's LIMIT -1)."""
         rows = rows or Rows(who)
         rows_sql, params = rows_covering(who, start, end, rows.keys_sql, rows.keys_params)
-        sql = f"""SELECT n.id, n.name, t.total, t.count FROM (
+        sql = f"""SELECT k.id, COALESCE(n.name, ''), t.total, t.count FROM (
                       SELECT key, SUM(total_cents) AS total, SUM(sale_count) AS count FROM ({rows_sql}) GROUP BY key
-                      HAVING SUM(sale_count) > 0
-                  ) t JOIN {names_table} n ON n.id = t.key
+                      HAVING SUM(sale_count) > 0 ORDER BY total DESC
+                  ) t JOIN local_keys k ON k.key = t.key JOIN {names_table} n ON n.id = k.id
                   ORDER BY t.total DESC, n.name, n.id LIMIT ?"""
         rows = self.db.read(lambda c: c.execute(sql, [*params, limit]).fetchall())
         return [(r[0], r[1], Total(r[2], r[3])) for r in rows]
-
-
-def _runs(buckets: list[tuple[dt.date, dt.date]]) -> list[tuple[str, str, str]]:
-    """(period, first, last) queries covering the buckets: consecutive whole months as one month query, other
-    consecutive buckets as one day query."""
-    runs: list[list] = []
-    for first, last in buckets:
-        period = "month" if is_whole_month(first, last) else "day"
-        if runs and runs[-1][0] == period:
-            runs[-1][2] = last
-        else:
-            runs.append([period, first, last])
-    return [(p, f.isoformat()[:7], la.isoformat()[:7]) if p == "month" else (p, f.isoformat(), la.isoformat())
-            for p, f, la in runs]

@@ -1,9 +1,11 @@
-"""Sales: the idempotent insert that keeps the aggregates (db.aggregates), voids, and the seller's list.
+"""Sales: the idempotent insert that keeps the totals (db.aggregates), voids, and the seller's list.
 
 A sale is immutable and keyed by the client's sale_id. Inserting an existing
 sale_id with the same content is a no-op that returns the stored sale; with
 other content it raises SaleConflict. Each new sale takes the accepting node's
 next sequence number, so "everything after position N" is well defined.
+A sale is stored compactly (db.codec, db.local_keys) and its row is the log
+entry of the change that first brought it (db.change_rows).
 A voided sale stays stored but counts nowhere (rules: db.voids).
 """
 
@@ -13,10 +15,12 @@ import sqlite3
 from typing import TYPE_CHECKING, Callable
 
 from db import aggregates
+from db.change_rows import Logged, insert_change
+from db.codec import day_number, day_of, iso_time, time_ms, uuid_bytes, uuid_text
 from db.database import Database
 from db.errors import NotFound, SaleConflict
 from db.incarnations import first_change, labelled_change
-from db.periods import OPEN_END_DAY, OPEN_START_DAY
+from db.local_keys import KEY_OF, keys_of
 from db.voids import Void, find_void, list_voids, store_void, voided_among
 from db.where_in import rows_where_in
 from models.changes import Origin, version
@@ -25,43 +29,113 @@ from models.records import Sale, Total
 if TYPE_CHECKING:  # the annotation only: db.changes reads the kinds' registry, which applies sales with this module
     from db.changes import Stamp
 
-_SALE_COLUMNS = "sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at, origin_node, origin_epoch, origin_seq"
+# A sale's UUID text from its 16 bytes, in SQL (to match the voids, which keep UUID text).
+UUID_TEXT_SQL = ("lower(substr(hex({0}), 1, 8) || '-' || substr(hex({0}), 9, 4) || '-' || substr(hex({0}), 13, 4) || '-' || "
+                 "substr(hex({0}), 17, 4) || '-' || substr(hex({0}), 21, 12))")
+NOT_VOIDED = f"NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = {UUID_TEXT_SQL.format('s.sale_id')})"
+
+# A sale with its content's origin (label_* when set, else its row's change) and its row's change.
+_SELECT = """SELECT s.local_pos, s.sale_id, ks.id, kt.id, s.amount_cents, s.day, s.recorded_ms,
+                    COALESCE(s.label_node, i.node), COALESCE(s.label_epoch, s.origin_epoch), COALESCE(s.label_seq, s.origin_seq),
+                    i.node, i.incarnation, s.origin_epoch, s.origin_seq
+             FROM sales s JOIN local_keys ks ON ks.key = s.seller JOIN local_keys kt ON kt.key = s.store
+             JOIN incarnations i ON i.id = s.origin_inc"""
+_INSERT = "INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_NO_DAY, _ANY_DAY = -10**9, 10**9  # an open end of a range of day numbers
 
 
-def _sale(row: sqlite3.Row) -> Sale:
-    return Sale(
-        row["sale_id"], row["seller_id"], row["store_id"], row["amount_cents"],
-        dt.date.fromisoformat(row["sold_on"]), row["recorded_at"], row["origin_node"], row["origin_epoch"], row["origin_seq"],
-    )
+def _sale(row) -> Sale:
+    return Sale(uuid_text(row[1]), row[2], row[3], row[4], day_of(row[5]), iso_time(row[6]), row[7], row[8], row[9])
+
+
+def _row_origin(row) -> Origin:
+    """The origin of the change the row is the log entry of."""
+    return Origin(row[10], row[12], row[13], row[11])
 
 
 def find_sale(conn: sqlite3.Connection, sale_id: str) -> Sale | None:
-    row = conn.execute(f"SELECT {_SALE_COLUMNS} FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
+    row = conn.execute(f"{_SELECT} WHERE s.sale_id = ?", (uuid_bytes(sale_id),)).fetchone()
     return _sale(row) if row else None
 
 
 def find_sales(conn: sqlite3.Connection, sale_ids: list[str]) -> dict[str, Sale]:
     """The stored sales among these ids, by id."""
-    rows = rows_where_in(conn, f"SELECT {_SALE_COLUMNS} FROM sales WHERE sale_id IN ({{}})", sale_ids)
-    return {row["sale_id"]: _sale(row) for row in rows}
+    rows = rows_where_in(conn, f"{_SELECT} WHERE s.sale_id IN ({{}})", [uuid_bytes(i) for i in sale_ids])
+    return {sale.sale_id: sale for sale in map(_sale, rows)}
 
 
-def insert_sales(conn: sqlite3.Connection, sales: list[Sale]) -> None:
-    """Insert complete sales (with origin) and add them to the daily and monthly aggregates."""
-    conn.executemany(
-        f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(s.sale_id, s.seller_id, s.store_id, s.amount_cents, s.sold_on.isoformat(), s.recorded_at,
-          s.origin_node, s.origin_epoch, s.origin_seq) for s in sales],
-    )
-    voided = voided_among(conn, [s.sale_id for s in sales])
-    aggregates.add_sales(conn, [s for s in sales if s.sale_id not in voided] if voided else sales)
+def _wire(sale: Sale) -> dict:
+    return {"id": sale.sale_id, "seller_id": sale.seller_id, "store_id": sale.store_id, "amount_cents": sale.amount_cents,
+            "sold_on": sale.sold_on.isoformat(), "recorded_at": sale.recorded_at, "origin_node": sale.origin_node,
+            "origin_epoch": sale.origin_epoch, "origin_seq": sale.origin_seq}
 
 
-def remove_sale(conn: sqlite3.Connection, sale: Sale) -> None:
-    """Delete a stored sale and take it out of the aggregates (a voided one is in none)."""
-    conn.execute("DELETE FROM sales WHERE sale_id = ?", (sale.sale_id,))
-    if not voided_among(conn, [sale.sale_id]):
-        aggregates.subtract_sale(conn, sale)
+def ship_sales(conn: sqlite3.Connection, sale_ids: list[str]) -> list[dict]:
+    """The wire form of these held sales (db.kinds)."""
+    return [_wire(sale) for sale in find_sales(conn, sale_ids).values()]
+
+
+def ship_sales_at(conn: sqlite3.Connection, positions: list[int]) -> dict[int, dict]:
+    """The wire form of the sales whose rows are at these local positions, by position."""
+    return {row[0]: _wire(_sale(row)) for row in rows_where_in(conn, f"{_SELECT} WHERE s.local_pos IN ({{}})", positions)}
+
+
+def store_sales(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) -> None:
+    """Store new sales, each as the log entry of its change, and add them to the totals (unless voided)."""
+    if not entries:
+        return
+    keys = keys_of(conn, {s.seller_id for _, s in entries} | {s.store_id for _, s in entries})
+    ms: dict[str, int] = {}
+    rows, counted = [], []
+    voided = voided_among(conn, [s.sale_id for _, s in entries])
+    for logged, sale in entries:
+        o = logged.origin
+        own = (sale.origin_node, sale.origin_epoch, sale.origin_seq) == (o.node, o.epoch, o.seq)
+        recorded = ms.get(sale.recorded_at)
+        if recorded is None:
+            recorded = ms[sale.recorded_at] = time_ms(sale.recorded_at)
+        seller, store, day = keys[sale.seller_id], keys[sale.store_id], day_number(sale.sold_on)
+        rows.append((logged.pos, uuid_bytes(sale.sale_id), seller, store, sale.amount_cents, day, recorded, logged.inc, o.epoch,
+                     o.seq, *((None, None, None) if own else (sale.origin_node, sale.origin_epoch, sale.origin_seq))))
+        if sale.sale_id not in voided:
+            counted.append((seller, store, sale.amount_cents, day))
+    conn.executemany(_INSERT, rows)
+    aggregates.add_sales(conn, counted)
+    aggregates.add_digests(conn, [(row[5], row[4], row[1]) for row in rows])
+
+
+def replace_content(conn: sqlite3.Connection, held: Sale, sale: Sale) -> None:
+    """Give a held sale other content (a reused sale_id: the lower origin's wins, db.merge_sales); its row stays the
+    log entry of the change that first brought it, with the new content's origin as its label."""
+    keys = keys_of(conn, {held.seller_id, held.store_id, sale.seller_id, sale.store_id})
+    counted = not voided_among(conn, [held.sale_id])
+    stored_id = uuid_bytes(sale.sale_id)
+    aggregates.add_digests(conn, [(day_number(held.sold_on), held.amount_cents, stored_id)], -1)
+    aggregates.add_digests(conn, [(day_number(sale.sold_on), sale.amount_cents, stored_id)])
+    if counted:
+        aggregates.add_sales(conn, [(keys[held.seller_id], keys[held.store_id], held.amount_cents, day_number(held.sold_on))], -1)
+    conn.execute("UPDATE sales SET seller = ?, store = ?, amount_cents = ?, day = ?, recorded_ms = ?, label_node = ?, "
+                 "label_epoch = ?, label_seq = ? WHERE sale_id = ?",
+                 (keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on), time_ms(sale.recorded_at),
+                  sale.origin_node, sale.origin_epoch, sale.origin_seq, uuid_bytes(sale.sale_id)))
+    if counted:
+        aggregates.add_sales(conn, [(keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on))])
+
+
+def log_held(conn: sqlite3.Connection, logged: Logged, sale_id: str) -> None:
+    """Keep a change of a sale already held here (a relay, a retry, a repair) as a row of `changes`."""
+    insert_change(conn, logged, "sale", sale_id)
+
+
+def record_new_sales(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale]) -> list[Sale]:
+    """Store sales known to be new as this node's next changes (one each), with their origins; the sales as stored
+    (their recording time to the millisecond, as kept)."""
+    kept_times = {recorded: iso_time(time_ms(recorded)) for recorded in {sale.recorded_at for sale in sales}}
+    entries = [(logged, dataclasses.replace(sale, origin_node=logged.origin.node, origin_epoch=logged.origin.epoch,
+                                            origin_seq=logged.origin.seq, recorded_at=kept_times[sale.recorded_at]))
+               for logged, sale in zip(stamp.allocate(conn, len(sales)), sales)]
+    store_sales(conn, entries)
+    return [sale for _, sale in entries]
 
 
 def apply_void(conn: sqlite3.Connection, void: Void) -> None:
@@ -69,7 +143,8 @@ def apply_void(conn: sqlite3.Connection, void: Void) -> None:
     if store_void(conn, void):
         sale = find_sale(conn, void.sale_id)
         if sale is not None:
-            aggregates.subtract_sale(conn, sale)
+            keys = keys_of(conn, {sale.seller_id, sale.store_id})
+            aggregates.add_sales(conn, [(keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on))], -1)
 
 
 def void_sale(conn: sqlite3.Connection, sale_id: str, voided_by: str, reason: str, voided_at: str, now_ms: int,
@@ -94,8 +169,9 @@ def void_sale(conn: sqlite3.Connection, sale_id: str, voided_by: str, reason: st
 
 def move_seller_sales(conn: sqlite3.Connection, loser: str, winner: str) -> None:
     """Give one seller's sales and totals to another."""
-    conn.execute("UPDATE sales SET seller_id = ? WHERE seller_id = ?", (winner, loser))
-    aggregates.move_seller(conn, loser, winner)
+    keys = keys_of(conn, {loser, winner})
+    conn.execute("UPDATE sales SET seller = ? WHERE seller = ?", (keys[winner], keys[loser]))
+    aggregates.move_seller(conn, keys[loser], keys[winner])
 
 
 def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: "Stamp", date_given: bool = True) -> tuple[Sale, bool]:
@@ -108,15 +184,17 @@ def record_sale(conn: sqlite3.Connection, sale: Sale, stamp: "Stamp", date_given
             raise SaleConflict(f"sale {sale.sale_id} was already recorded with other content")
         touch_stored(conn, stamp, stored)
         return stored, True
-    origin = stamp.log(conn, "sale", sale.sale_id)
-    new = dataclasses.replace(sale, origin_node=origin.node, origin_epoch=origin.epoch, origin_seq=origin.seq)
-    insert_sales(conn, [new])
-    return new, False
+    return record_new_sales(conn, stamp, [sale])[0], False
 
 
 def touch_stored(conn: sqlite3.Connection, stamp: "Stamp", sale: Sale) -> None:
     """A write found `sale` already stored: its answer waits for the sale's change to be replicated too."""
-    origin = labelled_change(conn, "sale", sale.sale_id, sale_origin(sale))
+    label = sale_origin(sale)
+    row = conn.execute(f"{_SELECT} WHERE s.sale_id = ?", (uuid_bytes(sale.sale_id),)).fetchone()
+    if row is not None and (row[10], row[12], row[13]) == (label.node, label.epoch, label.seq):
+        stamp.touch(_row_origin(row))
+        return
+    origin = labelled_change(conn, "sale", sale.sale_id, label)
     if origin is not None:  # None: content relayed under another change whose origin is not that label
         stamp.touch(origin)
 
@@ -134,26 +212,23 @@ class SalesRepository:
         """The seller's sales in the range, newest first, at most `limit`."""
         def query(conn: sqlite3.Connection) -> list[Sale]:
             rows = conn.execute(
-                f"""SELECT {_SALE_COLUMNS} FROM sales
-                    WHERE seller_id = ? AND sold_on >= ? AND sold_on <= ?
-                      AND NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = sales.sale_id)
-                    ORDER BY sold_on DESC, recorded_at DESC, sale_id LIMIT ?""",
-                (seller_id, *date_bounds(start, end), limit),
+                f"""{_SELECT} WHERE s.seller = ({KEY_OF}) AND s.day BETWEEN ? AND ? AND {NOT_VOIDED}
+                    ORDER BY s.day DESC, s.recorded_ms DESC, s.sale_id LIMIT ?""",
+                (seller_id, *day_bounds(start, end), limit),
             ).fetchall()
             return [_sale(r) for r in rows]
         return self.db.read(query)
 
     def seller_by_store(self, seller_id: str, start: dt.date | None, end: dt.date | None) -> list[tuple[str, str, Total]]:
         """(store id, name, total) of the seller's unvoided sales in the range per store, highest first. From the sales
-        (there is no seller-and-store aggregate): one seller's rows, found by the (seller, day) index."""
+        (there is no seller-and-store total): one seller's rows, found by the (seller, day) index."""
         def query(conn: sqlite3.Connection):
             return conn.execute(
-                """SELECT s.store_id, COALESCE(st.name, ''), SUM(s.amount_cents) AS total, COUNT(*) FROM sales s
-                   LEFT JOIN stores st ON st.id = s.store_id
-                   WHERE s.seller_id = ? AND s.sold_on >= ? AND s.sold_on <= ?
-                     AND NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = s.sale_id)
-                   GROUP BY s.store_id ORDER BY total DESC, st.name""",
-                (seller_id, *date_bounds(start, end)),
+                f"""SELECT kt.id, COALESCE(st.name, ''), SUM(s.amount_cents) AS total, COUNT(*) FROM sales s
+                    JOIN local_keys kt ON kt.key = s.store LEFT JOIN stores st ON st.id = kt.id
+                    WHERE s.seller = ({KEY_OF}) AND s.day BETWEEN ? AND ? AND {NOT_VOIDED}
+                    GROUP BY s.store ORDER BY total DESC, st.name""",
+                (seller_id, *day_bounds(start, end)),
             ).fetchall()
         return [(store_id, name, Total(cents, count)) for store_id, name, cents, count in self.db.read(query)]
 
@@ -178,6 +253,6 @@ class SalesRepository:
         return self.db.read(lambda c: c.execute("SELECT COUNT(*) FROM sales").fetchone()[0])
 
 
-def date_bounds(start: dt.date | None, end: dt.date | None) -> tuple[str, str]:
-    """Inclusive ISO bounds for a range where either end may be open."""
-    return (start.isoformat() if start else OPEN_START_DAY, end.isoformat() if end else OPEN_END_DAY)
+def day_bounds(start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
+    """Inclusive day-number bounds for a range where either end may be open."""
+    return (day_number(start) if start else _NO_DAY, day_number(end) if end else _ANY_DAY)

@@ -4,12 +4,15 @@
   round the machine says is due towards each follower replication counts as in sync: peer.digest (the whole
   digest, or the ids of one bucket, page by page), then, for confirmed differences, peer.rows (the rows this
   node lacks) and one write through the ledger that ships every confirmed id again as this node's change.
-- Both sides count only rows recorded before a time the coordinator picks, SETTLE_S before now: a sale of the
-  last seconds may still be on its way, and under a steady flow of sales it would make every comparison differ.
+- Both sides count only what settled: the sales that arrived at each node more than SETTLE_S ago (each node
+  samples its own log position every wake), the voids voided before a time the coordinator picks, SETTLE_S before
+  now. A sale of the last seconds may still be on its way, and under a steady flow of sales it would make every
+  comparison differ.
 - Followers answer peer.digest and peer.rows from a pooled reader (db/digests.py); both are bounded.
 - One lock guards the machine; no call to a peer or the database is made under it.
 """
 
+import collections
 import datetime as dt
 import logging
 import re
@@ -24,6 +27,7 @@ from db.merge import MalformedChange
 from models.changes import Origin
 from models.errors import ValidationError
 from models.numbers import is_whole
+from models.records import parse_uuid
 from replication.anti_entropy import AntiEntropyState, Digest, Missing, Round, missing
 from replication.state import REPLICATION_BATCH
 from runtime.clock import iso_utc
@@ -42,11 +46,14 @@ TIME_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2
 
 class AntiEntropyRunner:
     def __init__(self, links: dict[int, PeerLink], database: Database, clock, interval_s: int, now_iso: Callable[[], str],
-                 may_compare: Callable[[int], bool]):
-        """may_compare(peer): this node serves as coordinator and replication counts `peer` as in sync."""
+                 may_compare: Callable[[int], bool], last_position: Callable[[], int]):
+        """may_compare(peer): this node serves as coordinator and replication counts `peer` as in sync;
+        last_position(): this node's last local log position (db.changes.ChangeLog.last_pos)."""
         self.links = links
         self.db = database
         self.clock = clock
+        self._positions = SettledPositions(clock.monotonic_ms(), last_position(), SETTLE_S * 1000)
+        self._last_position = last_position
         self.now_iso = now_iso
         self.may_compare = may_compare
         self.state = AntiEntropyState(interval_s * 1000)
@@ -75,8 +82,10 @@ class AntiEntropyRunner:
     # -- the coordinator's side ------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stopped.wait(WAKE_S):
+            self._positions.sample(self.clock.monotonic_ms(), self._last_position())
             before = iso_utc(self.clock.now() - dt.timedelta(seconds=SETTLE_S))
-            mine = _Once(lambda before=before: self.db.read(lambda c: digest(c, before)))  # read at most once per wake
+            settled = self._positions.settled(self.clock.monotonic_ms())
+            mine = _Once(lambda before=before, settled=settled: self.db.read(lambda c: digest(c, before, settled)))  # once per wake
             for peer in self.links:
                 try:
                     self._maybe_round(peer, before, mine)
@@ -95,7 +104,7 @@ class AntiEntropyRunner:
                 self.state.skipped(peer, self.clock.monotonic_ms())
             return
         try:
-            confirmed = self._compare(peer, due, before, mine)
+            confirmed = self._compare(peer, due, before, mine, self._positions.settled(self.clock.monotonic_ms()))
             if confirmed:
                 self._repair(peer, confirmed)
         except (PeerUnavailable, PeerRefused, ValueError) as exc:
@@ -103,7 +112,7 @@ class AntiEntropyRunner:
             with self._lock:
                 self.state.skipped(peer, self.clock.monotonic_ms())
 
-    def _compare(self, peer: int, due: Round, before: str, mine: "_Once") -> Missing:
+    def _compare(self, peer: int, due: Round, before: str, mine: "_Once", settled: int) -> Missing:
         buckets = list(due.buckets)
         if not due.recheck:
             theirs = _digest_from_json(self.links[peer].call("peer.digest", {"before": before}, CALL_TIMEOUT_S))
@@ -115,7 +124,7 @@ class AntiEntropyRunner:
         for bucket in buckets:
             kind = bucket.partition(":")[0]
             mine_ids |= {(kind, i) for i in self._ids(bucket, lambda after, b=bucket: self.db.read(
-                lambda c: bucket_ids(c, b, before, after, IDS_PER_PAGE)))}
+                lambda c: bucket_ids(c, b, before, after, IDS_PER_PAGE, settled)))}
             their_ids |= {(kind, i) for i in self._ids(bucket, partial(self._their_ids, peer, bucket, before))}
         found = missing(frozenset(mine_ids), frozenset(their_ids))
         with self._lock:
@@ -179,15 +188,17 @@ class AntiEntropyRunner:
         if not (isinstance(before, str) and TIME_PATTERN.fullmatch(before)):
             raise ValidationError("before", "must be a time as 2026-11-27T12:00:00.000000Z")
         if "bucket" not in body:
-            return {"digest": {bucket: list(value) for bucket, value in self.db.read(lambda c: digest(c, before)).items()}}
+            settled = self._positions.settled(self.clock.monotonic_ms())
+            return {"digest": {bucket: list(value) for bucket, value in self.db.read(lambda c: digest(c, before, settled)).items()}}
         bucket, after, limit = body.get("bucket"), body.get("after", ""), body.get("limit", IDS_PER_PAGE)
         if not (isinstance(bucket, str) and BUCKET_PATTERN.fullmatch(bucket)):
             raise ValidationError("bucket", "must be kind:YYYY-MM-DD")
-        if not (isinstance(after, str) and len(after) <= 64):
-            raise ValidationError("after", "must be an id")
+        if after != "":
+            parse_uuid(after, "after")
         if not is_whole(limit, 1):
             raise ValidationError("limit", "must be a whole number")
-        ids, more = self.db.read(lambda c: bucket_ids(c, bucket, before, after, min(limit, IDS_PER_PAGE)))
+        settled = self._positions.settled(self.clock.monotonic_ms())
+        ids, more = self.db.read(lambda c: bucket_ids(c, bucket, before, after, min(limit, IDS_PER_PAGE), settled))
         return {"ids": ids, "more": more}
 
     def handle_rows(self, sender: int, body) -> dict:
@@ -195,8 +206,9 @@ class AntiEntropyRunner:
         kind, ids = (body.get("kind"), body.get("ids")) if isinstance(body, dict) else (None, None)
         if kind not in KINDS:
             raise ValidationError("kind", "unknown kind")
-        if not (isinstance(ids, list) and len(ids) <= REPLICATION_BATCH and all(isinstance(i, str) and len(i) <= 64 for i in ids)):
+        if not (isinstance(ids, list) and len(ids) <= REPLICATION_BATCH):
             raise ValidationError("ids", f"must be a list of at most {REPLICATION_BATCH} ids")
+        ids = [parse_uuid(i, "ids") for i in ids]
         return {"rows": self.db.read(lambda c: rows_of(c, kind, ids))}
 
 
@@ -225,3 +237,21 @@ def _digest_from_json(answer: object) -> Digest:
             raise ValueError(f"bad digest bucket {bucket!r}")
         result[bucket] = tuple(bucket_digest)
     return result
+
+
+class SettledPositions:
+    """This node's log position as it was `settle_ms` ago, from samples taken every wake: what arrived after it is still
+    settling. What the file held when the node started counts as settled."""
+
+    def __init__(self, now_ms: int, position: int, settle_ms: int):
+        self._settle_ms = settle_ms
+        self._samples: collections.deque[tuple[int, int]] = collections.deque([(now_ms - settle_ms, position)])
+
+    def sample(self, now_ms: int, position: int) -> None:
+        self._samples.append((now_ms, position))
+        while len(self._samples) > 1 and self._samples[1][0] <= now_ms - self._settle_ms:
+            self._samples.popleft()  # the newest sample old enough stays first
+
+    def settled(self, now_ms: int) -> int:
+        old_enough = [pos for at, pos in self._samples if at <= now_ms - self._settle_ms]
+        return old_enough[-1] if old_enough else self._samples[0][1]

@@ -133,7 +133,7 @@ class ClusterNode:
                              self.is_coordinator, clock)  # for creating accounts
         anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
-                                              self._may_compare)
+                                              self._may_compare, lambda: changes.last_pos)
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""

@@ -11,8 +11,9 @@ from db.changes import ChangeLog, read_after
 from db.database import Database
 from db.demo import demo_write
 from db.merge import apply_entries
+from db.periods import LEVELS
 from db.reports import ReportsRepository
-from db.sales import SalesRepository, record_sale
+from db.sales import UUID_TEXT_SQL, SalesRepository, record_sale
 from db.users import UserRepository
 from models.records import Sale, User, new_id
 from server.ledger import Ledger
@@ -56,20 +57,22 @@ class Replica:
     def digest(self) -> dict:
         """Everything replication must make equal: rows with their registers and versions, voids, totals, the vector."""
         def query(conn):
-            total_tables = ("store_daily_totals", "seller_daily_totals", "store_monthly_totals", "seller_monthly_totals")
+            total_tables = [f"totals_{who}_{level}" for who in ("store", "seller") for level in LEVELS]
 
             def rows(sql: str) -> list[tuple]:
                 return sorted(tuple(r) for r in conn.execute(sql))
             return {
-                "sales": rows("SELECT sale_id, seller_id, store_id, amount_cents, sold_on FROM sales"),
+                "sales": rows(f"SELECT {UUID_TEXT_SQL.format('s.sale_id')}, ks.id, kt.id, s.amount_cents, s.day FROM sales s "
+                              "JOIN local_keys ks ON ks.key = s.seller JOIN local_keys kt ON kt.key = s.store"),
                 "users": rows("SELECT id, cpf, merged_into, active, active_version, pin_hash, pin_version, store_ids, stores_version "
                               "FROM users"),
                 "networks": rows("SELECT id, name, name_version, created_at, creations FROM networks"),
                 "stores": rows("SELECT id, name, cnpj, network_id, open, name_version, network_version, open_version, created_at, "
                                "creations FROM stores"),
                 "voids": rows("SELECT sale_id, voided_by, reason, voided_at, version FROM sale_voids"),
-                "totals": sorted(tuple(r) for t in total_tables
-                                 for r in conn.execute(f"SELECT '{t}', * FROM {t} WHERE sale_count > 0")),
+                "totals": sorted(tuple(r) for t in total_tables  # local keys differ between nodes: by UUID
+                                 for r in conn.execute(f"SELECT '{t}', t.period, k.id, t.total_cents, t.sale_count FROM {t} t "
+                                                       "JOIN local_keys k ON k.key = t.key WHERE t.sale_count > 0")),
             }
         return {**self.db.read(query), "vector": self.changes.vector()}
 

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from models.records import new_sale_id
@@ -243,9 +244,9 @@ class ServerProcess:
         """What this node's own file holds (read-only, beside the running server): sale ids, their count and the aggregates."""
         conn = sqlite3.connect(f"file:{self.database_path}?mode=ro", uri=True, timeout=10)
         try:
-            ids = [r[0] for r in conn.execute("SELECT sale_id FROM sales")]
-            totals = conn.execute("SELECT COALESCE(SUM(sale_count), 0), COALESCE(SUM(total_cents), 0) FROM store_daily_totals").fetchone()
-            sellers = conn.execute("SELECT COALESCE(SUM(sale_count), 0) FROM seller_monthly_totals").fetchone()[0]
+            ids = [str(uuid.UUID(bytes=r[0])) for r in conn.execute("SELECT sale_id FROM sales")]
+            totals = conn.execute("SELECT COALESCE(SUM(sale_count), 0), COALESCE(SUM(total_cents), 0) FROM totals_store_day").fetchone()
+            sellers = conn.execute("SELECT COALESCE(SUM(sale_count), 0) FROM totals_seller_month").fetchone()[0]
             return {"ids": set(ids), "rows": len(ids), "aggregate_count": totals[0], "aggregate_cents": totals[1], "seller_count": sellers}
         finally:
             conn.close()
@@ -474,3 +475,19 @@ class FixedRole:
 
     def await_replicated(self, epoch: int, origins: list) -> int:
         return 1
+
+
+def drop_sale(conn: sqlite3.Connection, sale_id: str) -> None:
+    """Delete one sale, its log entries and its part of the totals straight from a file (a lost page, a bad restore):
+    the vector still says the file holds it, as after such a fault."""
+    from db import aggregates
+    from db.codec import day_number
+    from db.local_keys import find_keys
+    from db.sales import find_sale
+
+    sale = find_sale(conn, sale_id)
+    keys = find_keys(conn, [sale.seller_id, sale.store_id])
+    aggregates.add_sales(conn, [(keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on))], -1)
+    aggregates.add_digests(conn, [(day_number(sale.sold_on), sale.amount_cents, uuid.UUID(sale_id).bytes)], -1)
+    conn.execute("DELETE FROM sales WHERE sale_id = ?", (uuid.UUID(sale_id).bytes,))
+    conn.execute("DELETE FROM changes WHERE kind = 'sale' AND entity_id = ?", (sale_id,))

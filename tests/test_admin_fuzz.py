@@ -15,7 +15,8 @@ from db.catalogue import CatalogueRepository
 from db.changes import read_after
 from db.errors import AlreadyExists, NotFound, SaleConflict
 from db.merge import apply_entries
-from db.sales import record_sale, void_sale
+from db.periods import LEVELS
+from db.sales import NOT_VOIDED, UUID_TEXT_SQL, record_sale, void_sale
 from db.users import UserRepository
 from models.changes import highest_epoch
 from models.documents import cnpj_check_digits, cpf_check_digits
@@ -108,7 +109,7 @@ class Chain:
         node.write(lambda c, s: record_sale(c, sale, s))
 
     def void(self, node: Replica, now: int) -> None:
-        held = rows(node, "SELECT sale_id FROM sales")
+        held = rows(node, f"SELECT {UUID_TEXT_SQL.format('sale_id')} FROM sales")
         if not held:
             return
         sale_id = self.rng.choice(held)[0]
@@ -138,14 +139,18 @@ class Chain:
 
 
 def totals_match_unvoided_sales(node: Replica) -> bool:
-    unvoided = "FROM sales WHERE sale_id NOT IN (SELECT sale_id FROM sale_voids) GROUP BY 1"
-    by_seller = rows(node, f"SELECT seller_id, SUM(amount_cents), COUNT(*) {unvoided}")
-    by_store = rows(node, f"SELECT store_id, SUM(amount_cents), COUNT(*) {unvoided}")
-    seller_totals = rows(node, "SELECT seller_id, SUM(total_cents), SUM(sale_count) FROM seller_daily_totals GROUP BY 1 "
-                               "HAVING SUM(sale_count) != 0")
-    store_totals = rows(node, "SELECT store_id, SUM(total_cents), SUM(sale_count) FROM store_monthly_totals GROUP BY 1 "
-                              "HAVING SUM(sale_count) != 0")
-    return sorted(by_seller) == sorted(seller_totals) and sorted(by_store) == sorted(store_totals)
+    """Every level of the totals of every seller and store equals the sum of its unvoided sales."""
+    unvoided = f"FROM sales s WHERE {NOT_VOIDED} GROUP BY 1"
+    by_seller = rows(node, f"SELECT seller, SUM(amount_cents), COUNT(*) {unvoided}")
+    by_store = rows(node, f"SELECT store, SUM(amount_cents), COUNT(*) {unvoided}")
+    for level in LEVELS:
+        seller_totals = rows(node, f"SELECT key, SUM(total_cents), SUM(sale_count) FROM totals_seller_{level} GROUP BY 1 "
+                                   "HAVING SUM(sale_count) != 0")
+        store_totals = rows(node, f"SELECT key, SUM(total_cents), SUM(sale_count) FROM totals_store_{level} GROUP BY 1 "
+                                  "HAVING SUM(sale_count) != 0")
+        if sorted(by_seller) != sorted(seller_totals) or sorted(by_store) != sorted(store_totals):
+            return False
+    return True
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -1,11 +1,15 @@
 """Anti-entropy: its pure rules (replication/anti_entropy.py) with a fake clock, and the digests of real files."""
 
+import uuid
+
 from replicas import demo_chain
+from support import drop_sale
 from test_architecture import FORBIDDEN_IN_STATE, ROOT, imported_modules, parse
 
+from db.codec import id_hash
 from db.digests import bucket_ids, digest, rows_of
-from db.sales import find_sale, remove_sale
 from replication.anti_entropy import AntiEntropyState, Missing, differing, missing
+from replication.anti_entropy_runner import SettledPositions
 
 INTERVAL_MS, CONFIRM_MS = 60_000, 3_000
 LATER = "2999-01-01T00:00:00.000000Z"  # a cut-off after every row of these tests
@@ -74,10 +78,12 @@ def test_files_holding_the_same_sales_have_the_same_digest_and_a_lost_sale_shows
     demo_chain(a)
     b.pull_from(a)
     assert a.db.read(lambda c: digest(c, LATER)) == b.db.read(lambda c: digest(c, LATER)) != {}
-    lost = b.db.read(lambda c: c.execute("SELECT sale_id, sold_on FROM sales ORDER BY sale_id LIMIT 1 OFFSET 7").fetchone())
-    b.db.write(lambda c: remove_sale(c, find_sale(c, lost[0])))
+    lost = b.db.read(lambda c: c.execute("SELECT sale_id, date(day * 86400, 'unixepoch') FROM sales ORDER BY sale_id LIMIT 1 "
+                                         "OFFSET 7").fetchone())
+    lost = (str(uuid.UUID(bytes=lost[0])), lost[1])
+    b.db.write(lambda c: drop_sale(c, lost[0]))
     mine, theirs = a.db.read(lambda c: digest(c, LATER)), b.db.read(lambda c: digest(c, LATER))
-    assert a.db.read(lambda c: digest(c, "2000-01-01T00:00:00.000000Z")) == {}  # nothing recorded before the cut-off
+    assert a.db.read(lambda c: digest(c, "2000-01-01T00:00:00.000000Z", settled_pos=0)) == {}  # nothing settled yet
     assert differing(mine, theirs) == [f"sale:{lost[1]}"]
     bucket = f"sale:{lost[1]}"
     everything = a.db.read(lambda c: bucket_ids(c, bucket, LATER, "", 10_000))[0]
@@ -91,3 +97,32 @@ def test_files_holding_the_same_sales_have_the_same_digest_and_a_lost_sale_shows
     assert pages == everything and lost[0] in everything
     assert set(everything) - set(b.db.read(lambda c: bucket_ids(c, bucket, LATER, "", 10_000))[0]) == {lost[0]}
     assert [row["id"] for row in a.db.read(lambda c: rows_of(c, "sale", [lost[0]]))] == [lost[0]]
+
+
+def test_sales_count_in_a_digest_once_settled_at_their_node_and_the_kept_digests_equal_the_rows(replicas):
+    """A digest is the kept per-day rows less what arrived after the settled position; it equals summing the rows."""
+    a = replicas(3)
+    stores, sellers = demo_chain(a)
+    settled = a.changes.last_pos
+    late = a.sell(sellers[0].id, stores[0].id, 4_321)
+    with_late, without = a.db.read(lambda c: digest(c, LATER)), a.db.read(lambda c: digest(c, LATER, settled))
+    bucket = f"sale:{late.sold_on.isoformat()}"
+    count, cents, hashes = with_late[bucket]
+    assert without.get(bucket, (0, 0, 0)) == (count - 1, cents - 4_321, hashes - id_hash(uuid.UUID(late.sale_id).bytes))
+    assert late.sale_id in a.db.read(lambda c: bucket_ids(c, bucket, LATER, "", 10_000))[0]
+    assert late.sale_id not in a.db.read(lambda c: bucket_ids(c, bucket, LATER, "", 10_000, settled))[0]
+    summed: dict[str, tuple] = {}
+    for day, cents, stored_id in a.db.read(lambda c: c.execute("SELECT date(day * 86400, 'unixepoch'), amount_cents, sale_id FROM sales")
+                                           .fetchall()):
+        held = summed.get(f"sale:{day}", (0, 0, 0))
+        summed[f"sale:{day}"] = (held[0] + 1, held[1] + cents, held[2] + id_hash(stored_id))
+    assert {b: v for b, v in with_late.items() if b.startswith("sale:")} == summed
+
+
+def test_a_position_counts_as_settled_once_it_is_settle_ms_old_and_what_a_node_started_with_at_once():
+    positions = SettledPositions(now_ms=1_000, position=50, settle_ms=10_000)
+    assert positions.settled(1_000) == 50
+    for at, pos in ((1_250, 60), (5_000, 70), (11_000, 80)):
+        positions.sample(at, pos)
+    assert positions.settled(11_000) == 50 and positions.settled(11_250) == 60 and positions.settled(15_000) == 70
+    assert positions.settled(21_000) == 80

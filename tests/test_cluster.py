@@ -35,13 +35,13 @@ def assert_everything_everywhere_once(c: Cluster, seller: ClusterSeller) -> dict
 
 def test_three_nodes_elect_node_3_and_followers_point_to_it(cluster):
     c = cluster().start()
-    assert c.wait_coordinator(3) == 1
+    epoch = c.wait_coordinator(3)  # 1 when the nodes started together; more when a loaded machine started them far apart
     digest = c.wait_converged()
     assert digest["rows"] == 360  # the demo chain, loaded once on the coordinator and replicated
     raw = c.nodes[1].raw()
     refused = raw.call("networks.list")["error"]
     assert refused["code"] == 1008 and refused["data"]["coordinator"] == {"id": 3, "address": f"127.0.0.1:{c.nodes[3].port}"}
-    assert raw.call("ping")["result"] == {"node_id": 1, "role": "follower", "epoch": 1, "coordinator_id": 3}
+    assert raw.call("ping")["result"] == {"node_id": 1, "role": "follower", "epoch": epoch, "coordinator_id": 3}
     raw.close()
     status = c.nodes[2].status()
     assert [(n["id"], n["role"], n["alive"]) for n in status["nodes"]] == [
@@ -52,20 +52,22 @@ def test_three_nodes_elect_node_3_and_followers_point_to_it(cluster):
 
 def test_failover_to_node_2_and_the_primary_takes_its_role_back(cluster):
     c = cluster().start()
-    c.wait_coordinator(3)
+    first = c.wait_coordinator(3)
     seller = ClusterSeller(c).start()
     wait_until(lambda: len(seller.acknowledged) >= 50, what="sales on node 3")
     c.nodes[3].kill9()
-    assert c.wait_coordinator(2, among=[1, 2]) == 2
+    second = c.wait_coordinator(2, among=[1, 2])  # first + 1, or more when a loaded machine made node 1 try first
+    assert second > first
     before = len(seller.acknowledged)
     wait_until(lambda: len(seller.acknowledged) >= before + 50, what="sales accepted by node 2")
-    assert c.nodes[2].has_event("coordinator_announced", node=2, epoch=2)
+    assert c.nodes[2].has_event("coordinator_announced", node=2, epoch=second)
     c.nodes[3].start()
-    assert c.wait_coordinator(3) == 3
+    third = c.wait_coordinator(3)
+    assert third > second
     log3 = c.nodes[3].log()
-    following = event_index(log3, "following", coordinator=2, epoch=2)
+    following = event_index(log3, "following", coordinator=2, epoch=second)
     caught_up = event_index(log3, "catch_up_finished", coordinator=2)
-    reclaimed = event_index(log3, "coordinator_announced", node=3, epoch=3)
+    reclaimed = event_index(log3, "coordinator_announced", node=3, epoch=third)
     assert None not in (following, caught_up, reclaimed), (following, caught_up, reclaimed)
     assert following < caught_up < reclaimed  # it followed node 2, caught up with it, then took its role back
     after = len(seller.acknowledged)
@@ -103,7 +105,7 @@ def test_a_paused_coordinator_steps_down_on_waking_and_acknowledges_nothing_stal
     c.nodes[3].pause()
     stuck.send({"jsonrpc": "2.0", "id": 77, "method": "sales.record",
                 "params": {"token": token, "sale_id": fresh_sale_id(), "store_id": seller.store_id, "amount": "5.00"}})
-    assert c.wait_coordinator(2, among=[1, 2]) == 2
+    second = c.wait_coordinator(2, among=[1, 2])
     for _ in range(20):
         seller.sell_one()  # acknowledged by node 2
     c.nodes[3].resume()
@@ -111,9 +113,9 @@ def test_a_paused_coordinator_steps_down_on_waking_and_acknowledges_nothing_stal
     assert answer["id"] == 77 and "error" in answer and answer["error"]["data"]["reason"] in ("not_coordinator", "unavailable")
     stuck.close()
     # on waking it learns of epoch 2: it steps down (a Stale answer, a follower's push answer) or follows node 2 at once
-    wait_until(lambda: c.nodes[3].has_event("stepping_down", epoch=2) or c.nodes[3].has_event("following", coordinator=2, epoch=2),
-               what="node 3 to step down")
-    assert c.wait_coordinator(3) >= 3  # caught up, it reclaims in a new epoch
+    wait_until(lambda: c.nodes[3].has_event("stepping_down", epoch=second)
+               or c.nodes[3].has_event("following", coordinator=2, epoch=second), what="node 3 to step down")
+    assert c.wait_coordinator(3) > second  # caught up, it reclaims in a new epoch
     for _ in range(20):
         seller.sell_one()
     assert_everything_everywhere_once(c, seller)
@@ -205,11 +207,11 @@ def test_two_coordinators_lost_in_a_row_then_both_return(cluster):
     seller = ClusterSeller(c).start()
     wait_until(lambda: len(seller.acknowledged) >= 30, what="sales on node 3")
     c.nodes[3].kill9()
-    c.wait_coordinator(2, among=[1, 2])
+    second = c.wait_coordinator(2, among=[1, 2])
     count = len(seller.acknowledged)
     wait_until(lambda: len(seller.acknowledged) >= count + 30, what="sales on node 2")
     c.nodes[2].kill9()
-    assert c.wait_coordinator(1, among=[1]) == 3
+    assert c.wait_coordinator(1, among=[1]) > second
     count = len(seller.acknowledged)
     wait_until(lambda: len(seller.acknowledged) >= count + 30, what="sales on node 1, alone")
     assert min(list(seller.acknowledged.values())[-10:]) == 1  # alone, it acknowledges with the one copy it has

@@ -14,7 +14,7 @@ from db.changes import ChangeLog
 from db.database import Database
 from db.demo import demo_write
 from db.errors import AlreadyExists, SaleConflict
-from db.periods import split_range
+from db.periods import cover, period_days
 from db.reports import ReportsRepository
 from db.sales import SalesRepository, record_sale
 from db.schema import MIGRATIONS, schema_version
@@ -23,6 +23,7 @@ from models.records import Network, Sale, Store, Total, User, new_id
 from server.ledger import Ledger
 
 TODAY = dt.date(2026, 11, 26)
+AT = "2026-11-26T12:00:00.000000Z"
 
 
 def fast_hash(pin: str) -> str:
@@ -90,14 +91,14 @@ def test_empty_database_answers_every_query_with_empties_and_zeros(db):
 def test_recording_is_idempotent_and_a_reused_id_with_other_content_conflicts(db):
     _, store_a, store_b, seller = _setup_chain(db)
     sales = SalesRepository(db)
-    sale = Sale(new_id(), seller.id, store_a.id, 1050, TODAY, "t")
+    sale = Sale(new_id(), seller.id, store_a.id, 1050, TODAY, AT)
     stored, duplicate = record(db, sale)
     assert not duplicate and (stored.origin_node, stored.origin_epoch, stored.origin_seq) == (1, 1, 5)  # after 4 catalogue changes
     again, duplicate = record(db, sale)
     assert duplicate and again == stored
-    _, duplicate = record(db, Sale(sale.sale_id, seller.id, store_a.id, 1050, TODAY - dt.timedelta(days=1), "t"), date_given=False)
+    _, duplicate = record(db, Sale(sale.sale_id, seller.id, store_a.id, 1050, TODAY - dt.timedelta(days=1), AT), date_given=False)
     assert duplicate  # a retry that did not name the date matches the stored one
-    for other in (Sale(sale.sale_id, seller.id, store_b.id, 1050, TODAY, "t"), Sale(sale.sale_id, seller.id, store_a.id, 1051, TODAY, "t")):
+    for other in (Sale(sale.sale_id, seller.id, store_b.id, 1050, TODAY, AT), Sale(sale.sale_id, seller.id, store_a.id, 1051, TODAY, AT)):
         with pytest.raises(SaleConflict):
             record(db, other)
     assert sales.count() == 1
@@ -106,7 +107,7 @@ def test_recording_is_idempotent_and_a_reused_id_with_other_content_conflicts(db
 
 def test_sequence_numbers_only_grow_per_node_and_the_vector_follows_commits(db):
     _, store_a, _, seller = _setup_chain(db)
-    seqs = [record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))[0].origin_seq for _ in range(5)]
+    seqs = [record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, AT))[0].origin_seq for _ in range(5)]
     assert seqs == [5, 6, 7, 8, 9]
     assert db.changes.vector() == {(1, db.incarnation.text, 1): 9} and db.changes.position() == 9
 
@@ -116,7 +117,7 @@ def test_aggregates_equal_sums_of_the_sales_in_any_range(db):
     sales, reports = SalesRepository(db), ReportsRepository(db)
     rows = [(store_a, 1000, 0), (store_a, 250, 1), (store_b, 999, 1), (store_b, 1, 10)]
     for store, cents, days_ago in rows:
-        record(db, Sale(new_id(), seller.id, store.id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
+        record(db, Sale(new_id(), seller.id, store.id, cents, TODAY - dt.timedelta(days=days_ago), AT))
     yesterday = TODAY - dt.timedelta(days=1)
     assert reports.store_total(store_a.id, None, None).total_cents == 1250
     assert reports.store_total(store_b.id, yesterday, TODAY).total_cents == 999
@@ -134,7 +135,7 @@ def test_rankings_break_ties_by_name(db):
     network, store_a, store_b, seller = _setup_chain(db)
     reports = ReportsRepository(db)
     for store in (store_b, store_a):
-        record(db, Sale(new_id(), seller.id, store.id, 500, TODAY, "t"))
+        record(db, Sale(new_id(), seller.id, store.id, 500, TODAY, AT))
     assert [name for _, name, _ in reports.best_stores(None, None, 2)] == ["Loja A", "Loja B"]
 
 
@@ -156,9 +157,9 @@ def test_a_failing_write_in_a_group_commit_leaves_the_others_committed(db):
         barrier.wait()
         try:
             if i % 5 == 0:
-                record(db, Sale(new_id(), seller.id, store_a.id, 0, TODAY, "t"))  # the CHECK on amount_cents fails
+                record(db, Sale(new_id(), seller.id, store_a.id, 0, TODAY, AT))  # the CHECK on amount_cents fails
             else:
-                record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
+                record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, AT))
         except sqlite3.IntegrityError as exc:
             errors.append(exc)
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
@@ -178,7 +179,7 @@ def test_concurrent_writers_share_commits(db):
     def writer():
         barrier.wait()
         for _ in range(10):
-            record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, "t"))
+            record(db, Sale(new_id(), seller.id, store_a.id, 100, TODAY, AT))
     threads = [threading.Thread(target=writer) for _ in range(40)]
     for t in threads:
         t.start()
@@ -189,14 +190,14 @@ def test_concurrent_writers_share_commits(db):
 
 
 def test_demo_loads_once_into_an_empty_database_only(db):
-    assert db.ledger.commit(demo_write(TODAY, fast_hash, "t"))[0]
+    assert db.ledger.commit(demo_write(TODAY, fast_hash, AT))[0]
     catalogue, users = CatalogueRepository(db), UserRepository(db)
     assert [n.name for n in catalogue.list_networks()] == ["ATAKADAO", "LOJAS MARTINS", "MAX ATACADO"]
     assert len(catalogue.list_stores()) == 6 and len(users.list_sellers()) == 4
     assert users.find_by_cpf("56789012303")[0].role == "manager"
     count = SalesRepository(db).count()
     assert count >= 300
-    assert not db.ledger.commit(demo_write(TODAY, fast_hash, "t"))[0]
+    assert not db.ledger.commit(demo_write(TODAY, fast_hash, AT))[0]
     assert SalesRepository(db).count() == count
     ranking = ReportsRepository(db).best_stores(TODAY - dt.timedelta(days=90), TODAY, 100)
     assert sum(t.count for _, _, t in ranking) == count
@@ -204,29 +205,28 @@ def test_demo_loads_once_into_an_empty_database_only(db):
 
 @given(st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31)), st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31)),
        st.booleans(), st.booleans())
-def test_a_range_splits_into_days_and_whole_months_covering_it_exactly(a, b, open_start, open_end):
+def test_a_range_is_covered_by_days_dekads_months_and_years_exactly(a, b, open_start, open_end):
+    """Every day of a range once, whatever its ends: nothing missed, nothing counted twice; few periods."""
     start, end = (None if open_start else min(a, b)), (None if open_end else max(a, b))
-    split = split_range(start, end)
     window_start, window_end = dt.date(2019, 12, 1), dt.date(2031, 1, 31)
-    covered = []
-    for first, last in split.day_ranges:
-        day = dt.date.fromisoformat(first)
-        while day <= dt.date.fromisoformat(last):
-            covered.append(day)
-            day += dt.timedelta(days=1)
-    if split.month_range:
-        day = window_start
-        while day <= window_end:
-            if split.month_range[0] <= day.isoformat()[:7] <= split.month_range[1]:
-                covered.append(day)
-            day += dt.timedelta(days=1)
+    covered, periods = [], 0
+    for level, first, last in cover(start, end):
+        periods += min(last - first + 1, 3000)
+        for period in range(max(first, 2019) if level == "year" else first, (min(last, 2031) if level == "year" else last) + 1):
+            day, period_end = period_days(level, period)
+            while day <= period_end:
+                if window_start <= day <= window_end:
+                    covered.append(day)
+                day += dt.timedelta(days=1)
     expected = []
     day = window_start
     while day <= window_end:
         if (start is None or day >= start) and (end is None or day <= end):
             expected.append(day)
         day += dt.timedelta(days=1)
-    assert sorted(covered) == expected  # every day once: nothing missed, nothing counted twice
+    assert sorted(covered) == expected
+    if start is not None and end is not None:
+        assert periods <= 9 * 2 + 2 * 2 + 11 * 2 + (end.year - start.year)  # days, dekads and months at both ends, years
 
 
 @settings(max_examples=40, deadline=None)
@@ -238,7 +238,7 @@ def test_report_totals_match_summing_the_sales_for_any_range(tmp_path_factory, s
         network, store_a, store_b, seller = _setup_chain(db)
         reports = ReportsRepository(db)
         for days_ago, cents, first_store in sales:
-            record(db, Sale(new_id(), seller.id, (store_a if first_store else store_b).id, cents, TODAY - dt.timedelta(days=days_ago), "t"))
+            record(db, Sale(new_id(), seller.id, (store_a if first_store else store_b).id, cents, TODAY - dt.timedelta(days=days_ago), AT))
         start, end = TODAY - dt.timedelta(days=max(a, b)), TODAY - dt.timedelta(days=min(a, b))
         inside = [(c, f) for d, c, f in sales if start <= TODAY - dt.timedelta(days=d) <= end]
         assert reports.seller_total(seller.id, start, end) == Total(sum(c for c, _ in inside), len(inside))
@@ -250,17 +250,24 @@ def test_report_totals_match_summing_the_sales_for_any_range(tmp_path_factory, s
         db.close()
 
 
-def test_migration_2_backfills_monthly_totals_from_a_version_1_file(tmp_path):
+def test_a_version_1_file_with_sales_migrates_to_the_compact_schema_with_its_totals(tmp_path):
+    """Every migration in turn, from the first schema: the sales and their totals survive."""
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
-    conn.executemany("INSERT INTO store_daily_totals VALUES (?, ?, ?, ?)",
-                     [("s1", "2026-10-01", 100, 1), ("s1", "2026-10-31", 250, 2), ("s1", "2026-11-01", 7, 1)])
+    conn.execute("INSERT INTO networks VALUES ('n1', 'REDE', 't')")
+    conn.execute("INSERT INTO stores VALUES ('s1', 'Loja', '11222333000181', 'n1', 't')")
+    conn.execute("INSERT INTO users VALUES ('u1', '52998224725', 'Ana', 1990, 'seller', 'h', 't')")
+    sales = [("9d3c6f0e-0000-4000-8000-00000000000%d" % i, day, cents) for i, (day, cents) in
+             enumerate([("2026-10-01", 100), ("2026-10-31", 250), ("2026-10-31", 1), ("2026-11-01", 7)])]
+    conn.executemany("INSERT INTO sales VALUES (?, 'u1', 's1', ?, ?, '2026-11-01T10:00:00.000000Z', 1, ?)",
+                     [(sale_id, cents, day, seq) for seq, (sale_id, day, cents) in enumerate(sales, 1)])
     conn.close()
     db = Database(path)
     try:
-        rows = db.read(lambda c: c.execute("SELECT month, total_cents, sale_count FROM store_monthly_totals ORDER BY month").fetchall())
-        assert [tuple(r) for r in rows] == [("2026-10", 350, 3), ("2026-11", 7, 1)]
-        assert ReportsRepository(db).store_total("s1", None, None) == Total(357, 4)
+        reports = ReportsRepository(db)
+        assert reports.store_total("s1", None, None) == Total(358, 4)
+        assert reports.seller_total("u1", dt.date(2026, 10, 31), dt.date(2026, 11, 30)) == Total(258, 3)
+        assert SalesRepository(db).find(sales[3][0]).sold_on == dt.date(2026, 11, 1)
     finally:
         db.close()

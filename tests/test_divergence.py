@@ -5,12 +5,13 @@ others already held for other sales, and every node then believed it held everyt
 
 import sqlite3
 import time
+import uuid
 
 from peers import RawPeer
 from replicas import Replica, demo_chain
-from support import Cluster, ClusterSeller, fresh_sale_id, wait_until
+from support import Cluster, ClusterSeller, drop_sale, fresh_sale_id, wait_until
 
-from db.sales import find_sale, remove_sale
+from db.changes import load_vector, read_after
 from replication.anti_entropy_runner import SETTLE_S
 
 
@@ -86,10 +87,9 @@ def _remove_sale_while_stopped(node, pick) -> str:
     conn.row_factory = sqlite3.Row
     try:
         rows = conn.execute("SELECT sale_id FROM sales ORDER BY sale_id").fetchall()
-        sale_id = rows[pick][0]
+        sale_id = str(uuid.UUID(bytes=rows[pick][0]))
         conn.execute("BEGIN")
-        remove_sale(conn, find_sale(conn, sale_id))
-        conn.execute("DELETE FROM changes WHERE kind = 'sale' AND entity_id = ?", (sale_id,))
+        drop_sale(conn, sale_id)
         conn.execute("COMMIT")
         return sale_id
     finally:
@@ -134,12 +134,12 @@ def test_a_change_id_pushed_again_with_other_content_is_refused_and_counted(clus
     epoch = c.wait_coordinator(3)
     before = c.wait_converged()
     conn = sqlite3.connect(f"file:{c.nodes[1].database_path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row  # as the node's own connections (db.database)
     try:
-        node, incarnation, origin_epoch, seq = conn.execute(
-            "SELECT node, incarnation, origin_epoch, origin_seq FROM changes JOIN incarnations ON incarnations.id = origin_inc "
-            "WHERE kind = 'sale' ORDER BY local_pos LIMIT 1").fetchone()
-        sale = dict(zip(("id", "seller_id", "store_id", "amount_cents", "sold_on", "recorded_at"), conn.execute(
-            "SELECT sale_id, seller_id, store_id, amount_cents, sold_on, recorded_at FROM sales LIMIT 1").fetchone()))
+        log, _ = read_after(conn, load_vector(conn)[0], {}, 10_000)
+        sale_entry = next(entry for entry in log if entry["kind"] == "sale")
+        node, incarnation, origin_epoch, seq = sale_entry["origin"]
+        sale = {key: sale_entry["data"][key] for key in ("id", "seller_id", "store_id", "amount_cents", "sold_on", "recorded_at")}
     finally:
         conn.close()
     forged = {"origin": [node, incarnation, origin_epoch, seq], "kind": "sale", "data": {**sale, "id": fresh_sale_id()}}

@@ -13,6 +13,7 @@ from db.database import Database
 from db.errors import AlreadyExists
 from db.kinds import KINDS
 from db.merge import MalformedChange, apply_entries
+from db.sales import find_sale
 from db.schema import MIGRATIONS
 from models.changes import Origin, vector_from_json, vector_to_json
 from models.records import User, new_id
@@ -136,19 +137,18 @@ def test_migration_3_gives_existing_rows_gapless_changes_parents_first(tmp_path)
     conn.execute("INSERT INTO networks VALUES ('n1', 'REDE', 't')")
     conn.execute("INSERT INTO stores VALUES ('s1', 'Loja', '11222333000181', 'n1', 't')")
     conn.execute("INSERT INTO users VALUES ('u1', '12345678909', 'Ana', 1990, 'seller', 'h', 't')")
-    for seq in (1, 2):
-        conn.execute("INSERT INTO sales VALUES (?, 'u1', 's1', 100, '2026-11-01', 't', 2, ?)", (f"sale{seq}", seq))
+    sale_ids = [f"00000000-0000-4000-8000-00000000000{seq}" for seq in (1, 2)]
+    for seq, sale_id in enumerate(sale_ids, 1):
+        conn.execute("INSERT INTO sales VALUES (?, 'u1', 's1', 100, '2026-11-01', '2026-11-01T10:00:00.000000Z', 2, ?)", (sale_id, seq))
     conn.close()
     replica = Replica(path, node_id=2)
     try:
-        rows = replica.db.read(
-            lambda c: c.execute("SELECT node, incarnation, origin_epoch, origin_seq, kind FROM changes JOIN incarnations "
-                                "ON incarnations.id = origin_inc ORDER BY local_pos").fetchall())
-        assert [tuple(r) for r in rows] == [
-            (2, "0", 1, 1, "network"), (2, "0", 1, 2, "store"), (2, "0", 1, 3, "user"), (2, "0", 1, 4, "sale"), (2, "0", 1, 5, "sale"),
+        log, _ = replica.db.read(lambda c: read_after(c, replica.changes.vector(), {}, 100))
+        assert [[*entry["origin"], entry["kind"]] for entry in log] == [
+            [2, "0", 1, 1, "network"], [2, "0", 1, 2, "store"], [2, "0", 1, 3, "user"], [2, "0", 1, 4, "sale"], [2, "0", 1, 5, "sale"],
         ]
         assert replica.changes.vector() == {(2, "0", 1): 5}
-        assert replica.db.read(lambda c: c.execute("SELECT origin_seq FROM sales ORDER BY sale_id").fetchall())[1][0] == 5
+        assert replica.db.read(lambda c: find_sale(c, sale_ids[1])).origin_seq == 5
         assert replica.changes.holds(Origin(2, 1, 5, "0")) and not replica.changes.holds(Origin(2, 1, 6, "0"))
     finally:
         replica.close()

@@ -14,7 +14,7 @@ from support import wait_until
 from db.catalogue import CatalogueRepository
 from db.changes import ChangeLog
 from db.database import Database
-from db.sales import record_sale
+from db.sales import find_sale, record_sale
 from db.users import UserRepository
 from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, ElectionView
 from models.records import Network, Sale, Store, User, new_id
@@ -150,7 +150,7 @@ class Node:
         return sale.sale_id, self.ledger.commit(lambda conn, stamp: record_sale(conn, sale, stamp))[1]
 
     def holds_sale(self, sale_id: str) -> bool:
-        return self.db.read(lambda c: c.execute("SELECT COUNT(*) FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()[0]) == 1
+        return self.db.read(lambda c: find_sale(c, sale_id)) is not None
 
 
 class Pending:

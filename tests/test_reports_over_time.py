@@ -7,14 +7,16 @@ import pytest
 from inprocess import TODAY, call, error, login, reason, record, stores_by_name
 from support import DEMO_MANAGER_CPF, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
 
+from db.codec import day_number
 from db.periods import count_buckets, cut_buckets
+from db.sales import NOT_VOIDED
 
 
 def sales_table_total(node, first: dt.date, last: dt.date, where: str = "", params: tuple = ()) -> tuple[int, int]:
     """(cents, count) of unvoided sales from first to last, straight from the sales table: the reference."""
-    sql = ("SELECT COALESCE(SUM(amount_cents), 0), COUNT(*) FROM sales WHERE sold_on BETWEEN ? AND ? "
-           f"AND sale_id NOT IN (SELECT sale_id FROM sale_voids) {where}")
-    return node.database.read(lambda c: c.execute(sql, (first.isoformat(), last.isoformat(), *params)).fetchone())
+    sql = ("SELECT COALESCE(SUM(s.amount_cents), 0), COUNT(*) FROM sales s JOIN local_keys ks ON ks.key = s.seller "
+           f"JOIN local_keys kt ON kt.key = s.store WHERE s.day BETWEEN ? AND ? AND {NOT_VOIDED} {where}")
+    return node.database.read(lambda c: c.execute(sql, (day_number(first), day_number(last), *params)).fetchone())
 
 
 def cents(amount: str) -> int:
@@ -56,9 +58,9 @@ def test_every_series_adds_up_to_the_sales_table_for_random_ranges_and_subjects(
         period = rng.choice(["day", "week", "month"])
         subject, where, params = rng.choice([
             ({}, "", ()),
-            ({"store_id": (s := rng.choice(stores))["id"]}, "AND store_id = ?", (s["id"],)),
-            ({"network_id": s["network"]["id"]}, "AND store_id IN (SELECT id FROM stores WHERE network_id = ?)", (s["network"]["id"],)),
-            ({"seller_id": (p := rng.choice(sellers))["id"]}, "AND seller_id = ?", (p["id"],)),
+            ({"store_id": (s := rng.choice(stores))["id"]}, "AND kt.id = ?", (s["id"],)),
+            ({"network_id": s["network"]["id"]}, "AND kt.id IN (SELECT id FROM stores WHERE network_id = ?)", (s["network"]["id"],)),
+            ({"seller_id": (p := rng.choice(sellers))["id"]}, "AND ks.id = ?", (p["id"],)),
         ])
         answer = series(node, manager, period=period, **{"from": first.isoformat(), "to": last.isoformat()}, **subject)
         assert [(b["start"], b["end"]) for b in answer["series"]] == \
@@ -130,7 +132,7 @@ def test_network_and_seller_totals_in_detail_break_down_per_store_and_add_up(nod
     assert {row["store"]["id"] for row in answer["stores"]} <= in_network and answer["stores"]
     assert sum(cents(r["total"]) for r in answer["stores"]) == cents(answer["total"])
     for row in answer["stores"]:
-        expected = sales_table_total(node, dt.date.fromisoformat(first), TODAY, "AND store_id = ?", (row["store"]["id"],))
+        expected = sales_table_total(node, dt.date.fromisoformat(first), TODAY, "AND kt.id = ?", (row["store"]["id"],))
         assert (cents(row["total"]), row["count"]) == tuple(expected)
     seller = call(node, "sellers.list", token=manager)["sellers"][0]
     mine = call(node, "reports.seller_total", token=manager, seller_id=seller["id"], detail=True)

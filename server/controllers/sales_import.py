@@ -7,12 +7,11 @@ index and reason and change nothing; the others go in one write, their aggregate
 replicated like every write.
 """
 
-import dataclasses
 import datetime as dt
 import logging
 
 from db.catalogue import CatalogueRepository
-from db.sales import find_sales, insert_sales, touch_stored
+from db.sales import find_sales, record_new_sales, touch_stored
 from db.users import UserRepository
 from models.dates import parse_iso_date, today_in
 from models.documents import parse_cnpj, parse_cpf
@@ -69,14 +68,13 @@ class SalesImportController:
             for index, sale in prepared:
                 held = stored.get(sale.sale_id)
                 if held is None:
-                    origin = stamp.log(conn, "sale", sale.sale_id)
-                    new.append(dataclasses.replace(sale, origin_node=origin.node, origin_epoch=origin.epoch, origin_seq=origin.seq))
+                    new.append(sale)
                 elif held.same_content(sale):
                     duplicates += 1
                     touch_stored(conn, stamp, held)
                 else:
                     conflicts.append({"index": index, "field": "sale_id", "reason": "already used for a different sale"})
-            insert_sales(conn, new)  # a sale whose void came first from a peer counts nowhere (db.sales)
+            record_new_sales(conn, stamp, new)  # a sale whose void came first from a peer counts nowhere (db.sales)
             return len(new), duplicates, conflicts
 
         (imported, _, conflicts), replicas = self.ledger.commit(write) if prepared else ((0, 0, []), 1)
