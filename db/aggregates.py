@@ -51,26 +51,32 @@ _UPSERT = {where: _upsert(table) for where, table in _TABLES.items()}
 
 def add_sales(conn: sqlite3.Connection, sales: Iterable[SaleRow], sign: int = 1) -> None:
     """Add new sales to their rows (sign -1: take removed ones out), summed per row first: one upsert per row."""
-    by_day: dict[tuple[int, int], list[int]] = {}  # (who index, key, day) summed first, then rolled up per level
+    by_day: dict[tuple[int, int, int], list[int]] = {}  # (who index, key, day): summed first, then rolled up per level
     for seller, store, cents, day in sales:
-        for who_key in ((1, seller, day), (0, store, day)):
-            row = by_day.setdefault(who_key, [0, 0])
-            row[0] += sign * cents
-            row[1] += sign
+        for key in ((1, seller, day), (0, store, day)):
+            row = by_day.get(key)
+            if row is None:
+                by_day[key] = [sign * cents, sign]
+            else:
+                row[0] += sign * cents
+                row[1] += sign
     periods: dict[int, tuple[int, ...]] = {}
-    for level_index, level in enumerate(LEVELS):
-        for who_index, who in enumerate(WHO):
-            sums: dict[tuple[int, int], list[int]] = {}
-            for (w, key, day), (cents, count) in by_day.items():
-                if w != who_index:
-                    continue
-                if day not in periods:
-                    date = day_of(day)
-                    periods[day] = tuple(period_of(lv, date) for lv in LEVELS)
-                row = sums.setdefault((periods[day][level_index], key), [0, 0])
+    sums: list[list[dict[tuple[int, int], list[int]]]] = [[{} for _ in LEVELS] for _ in WHO]
+    for (who, key, day), (cents, count) in by_day.items():
+        of_day = periods.get(day)
+        if of_day is None:
+            date = day_of(day)
+            of_day = periods[day] = tuple(period_of(level, date) for level in LEVELS)
+        for level_sums, period in zip(sums[who], of_day):
+            row = level_sums.get((period, key))
+            if row is None:
+                level_sums[(period, key)] = [cents, count]
+            else:
                 row[0] += cents
                 row[1] += count
-            conn.executemany(_UPSERT[who, level], [(period, key, cents, count) for (period, key), (cents, count) in sums.items()])
+    for who_index, who in enumerate(WHO):
+        for level, level_sums in zip(LEVELS, sums[who_index]):
+            conn.executemany(_UPSERT[who, level], [(period, key, cents, count) for (period, key), (cents, count) in level_sums.items()])
 
 
 def move_seller(conn: sqlite3.Connection, loser: int, winner: int) -> None:

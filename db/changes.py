@@ -43,15 +43,32 @@ class Stamp:
 
     def allocate(self, conn: sqlite3.Connection, count: int) -> list[Logged]:
         """Places for `count` new local changes, which the caller stores (db.sales) before anything else is logged."""
+        run = self.allocate_run(conn, count)
+        return [Logged(run.pos + i, run.inc, Origin(run.node, run.epoch, run.seq + i, run.text)) for i in range(count)]
+
+    def allocate_run(self, conn: sqlite3.Connection, count: int) -> "Run":
+        """Like allocate, as one run: positions pos.., sequence numbers seq.. of this node's origin."""
         inc = self.incarnation
-        pos, seq = last_position(conn), last_seq(conn, inc.key, self.epoch)
-        logged = [Logged(pos + i, inc.key, Origin(inc.node, self.epoch, seq + i, inc.text)) for i in range(1, count + 1)]
-        self.origins += [entry.origin for entry in logged]
-        return logged
+        run = Run(last_position(conn) + 1, inc.key, inc.node, inc.text, self.epoch, last_seq(conn, inc.key, self.epoch) + 1)
+        # A holder of a change holds every earlier change of its origin (a gapless prefix): the run's last is enough.
+        self.origins.append(Origin(inc.node, self.epoch, run.seq + count - 1, inc.text))
+        return run
 
     def touch(self, origin: Origin) -> None:
         """The write found this change already stored: its answer waits for it too."""
         self.origins.append(origin)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive local changes of this node: local positions from `pos`, sequence numbers from `seq`."""
+
+    pos: int
+    inc: int
+    node: int
+    text: str
+    epoch: int
+    seq: int
 
 
 def load_vector(conn: sqlite3.Connection) -> tuple[Vector, int]:

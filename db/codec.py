@@ -16,11 +16,21 @@ _EPOCH_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def uuid_bytes(text: str) -> bytes:
+    """A UUID's 16 bytes from its text (any form uuid.UUID reads; the canonical one, the common case, fast)."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        try:
+            return bytes.fromhex(text.replace("-", ""))
+        except ValueError:
+            pass
     return uuid.UUID(text).bytes
 
 
 def uuid_text(stored: bytes) -> str:
-    return str(uuid.UUID(bytes=stored))
+    """The canonical lower-case text of a UUID kept as 16 bytes."""
+    if len(stored) != 16:
+        raise ValueError("a UUID is 16 bytes")
+    h = stored.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def day_number(day: dt.date) -> int:

@@ -9,7 +9,6 @@ entry of the change that first brought it (db.change_rows).
 A voided sale stays stored but counts nowhere (rules: db.voids).
 """
 
-import dataclasses
 import datetime as dt
 import sqlite3
 from typing import TYPE_CHECKING, Callable
@@ -86,21 +85,25 @@ def store_sales(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) ->
         return
     keys = keys_of(conn, {s.seller_id for _, s in entries} | {s.store_id for _, s in entries})
     ms: dict[str, int] = {}
-    rows, counted = [], []
-    voided = voided_among(conn, [s.sale_id for _, s in entries])
+    rows = []
     for logged, sale in entries:
         o = logged.origin
         own = (sale.origin_node, sale.origin_epoch, sale.origin_seq) == (o.node, o.epoch, o.seq)
         recorded = ms.get(sale.recorded_at)
         if recorded is None:
             recorded = ms[sale.recorded_at] = time_ms(sale.recorded_at)
-        seller, store, day = keys[sale.seller_id], keys[sale.store_id], day_number(sale.sold_on)
-        rows.append((logged.pos, uuid_bytes(sale.sale_id), seller, store, sale.amount_cents, day, recorded, logged.inc, o.epoch,
-                     o.seq, *((None, None, None) if own else (sale.origin_node, sale.origin_epoch, sale.origin_seq))))
-        if sale.sale_id not in voided:
-            counted.append((seller, store, sale.amount_cents, day))
+        rows.append((logged.pos, uuid_bytes(sale.sale_id), keys[sale.seller_id], keys[sale.store_id], sale.amount_cents,
+                     day_number(sale.sold_on), recorded, logged.inc, o.epoch, o.seq,
+                     *((None, None, None) if own else (sale.origin_node, sale.origin_epoch, sale.origin_seq))))
+    _insert_rows(conn, rows, [sale.sale_id for _, sale in entries])
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple], sale_ids: list[str]) -> None:
+    """Insert sales rows (as _INSERT takes them) and add them to the digests, and to the totals unless voided."""
     conn.executemany(_INSERT, rows)
-    aggregates.add_sales(conn, counted)
+    voided = voided_among(conn, sale_ids)
+    counted = rows if not voided else [row for row, sale_id in zip(rows, sale_ids) if sale_id not in voided]
+    aggregates.add_sales(conn, [(row[2], row[3], row[4], row[5]) for row in counted])
     aggregates.add_digests(conn, [(row[5], row[4], row[1]) for row in rows])
 
 
@@ -128,14 +131,29 @@ def log_held(conn: sqlite3.Connection, logged: Logged, sale_id: str) -> None:
 
 
 def record_new_sales(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale]) -> list[Sale]:
-    """Store sales known to be new as this node's next changes (one each), with their origins; the sales as stored
-    (their recording time to the millisecond, as kept)."""
-    kept_times = {recorded: iso_time(time_ms(recorded)) for recorded in {sale.recorded_at for sale in sales}}
-    entries = [(logged, dataclasses.replace(sale, origin_node=logged.origin.node, origin_epoch=logged.origin.epoch,
-                                            origin_seq=logged.origin.seq, recorded_at=kept_times[sale.recorded_at]))
-               for logged, sale in zip(stamp.allocate(conn, len(sales)), sales)]
-    store_sales(conn, entries)
-    return [sale for _, sale in entries]
+    """Store sales known to be new as this node's next changes (one each, in order), with their origins; the sales as
+    stored (their recording time to the millisecond, as kept)."""
+    if not sales:
+        return []
+    run = stamp.allocate_run(conn, len(sales))
+    keys = keys_of(conn, {s.seller_id for s in sales} | {s.store_id for s in sales})
+    kept: dict[str, tuple[int, str]] = {}
+    days: dict[dt.date, int] = {}
+    rows, stored = [], []
+    for i, sale in enumerate(sales):
+        recorded = kept.get(sale.recorded_at)
+        if recorded is None:
+            ms = time_ms(sale.recorded_at)
+            recorded = kept[sale.recorded_at] = (ms, iso_time(ms))
+        day = days.get(sale.sold_on)
+        if day is None:
+            day = days[sale.sold_on] = day_number(sale.sold_on)
+        rows.append((run.pos + i, uuid_bytes(sale.sale_id), keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day,
+                     recorded[0], run.inc, run.epoch, run.seq + i, None, None, None))
+        stored.append(Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on, recorded[1], run.node,
+                           run.epoch, run.seq + i))
+    _insert_rows(conn, rows, [sale.sale_id for sale in sales])
+    return stored
 
 
 def apply_void(conn: sqlite3.Connection, void: Void) -> None:
