@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# bench/scale.py's size: SALES=10000000 make bench for the full chain
+SALES ?= 1000000
 
 .PHONY: demo test lint bench clean
 
@@ -13,6 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install --quiet -e '.[test]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	@touch $@
 
+# the bench extra (DuckDB, for bench/scale.py's comparison) only for make bench
+$(VENV)/.bench-installed: $(VENV)/.installed
+	@$(PY) -m pip install --quiet -e '.[test,bench]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@touch $@
+
 demo: $(VENV)/.installed
 	@$(PY) -m client.demo
 
@@ -22,7 +29,7 @@ test: lint
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.bench-installed
 	$(PY) bench/sales.py --tls
 	$(PY) bench/reports.py
 	$(PY) bench/failover.py --tls
@@ -30,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/imports.py
 	$(PY) bench/import_sales.py
 	$(PY) bench/fleet.py --tls
+	$(PY) bench/scale.py --sales $(SALES)
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache build
