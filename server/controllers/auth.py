@@ -1,6 +1,8 @@
 """Sign-in, self-registration, user creation by managers, and changing one's own PIN."""
 
+import functools
 import logging
+import threading
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Callable
@@ -20,7 +22,13 @@ from server.tokens import TokenSigner
 from wire.errors import ALREADY_EXISTS, BAD_CREDENTIALS, FORBIDDEN, INACTIVE, RATE_LIMITED, UNKNOWN_USER, app_error
 
 log = logging.getLogger("onsell.auth")
-UNKNOWN_CPF_HASH = hash_pin("0000")  # checked against when a CPF has no account, so that costs what a wrong PIN costs
+
+
+@functools.cache
+def unknown_cpf_hash() -> str:
+    """Checked against when a CPF has no account, so that costs what a wrong PIN costs. Made once, at the controller's
+    start in a thread of its own: an scrypt hash at import would delay every node's first answer."""
+    return hash_pin("0000")
 
 
 class AuthController:
@@ -36,6 +44,7 @@ class AuthController:
         self.clock = clock
         self.self_registration = self_registration
         self.void_window_s = void_window_s
+        threading.Thread(target=unknown_cpf_hash, name="unknown-cpf-hash", daemon=True).start()
 
     def methods(self) -> list[Method]:
         person = (
@@ -66,7 +75,7 @@ class AuthController:
         with self._attempt(cpf, source) as outcome:
             found = self.users.find_by_cpf(cpf)
             if found is None:
-                verify_pin(pin, UNKNOWN_CPF_HASH)  # as long as a wrong PIN takes: the answer time does not tell CPFs apart
+                verify_pin(pin, unknown_cpf_hash())  # as long as a wrong PIN takes: the answer time does not tell CPFs apart
                 outcome.right = False
                 raise app_error(UNKNOWN_USER, "No account has this CPF")
             user, pin_hash, credential_version = found
