@@ -5,7 +5,9 @@ replicate. ClusterNode builds, in this order, the peer links, the election
 runner, the replication runner (which is given the election), and registers
 replication as the election's role listener; only its coordinator serves
 clients, every other node answers not_coordinator naming the coordinator it
-knows. Its storage watch (server/storage_watch.py) keeps it out of the
+knows; report methods excepted: a follower in sync answers those too
+(read_gate: lag within REPORT_MAX_LAG_MS and the asked min_position held),
+with `as_of`. Its storage watch (server/storage_watch.py) keeps it out of the
 coordinator's role while its storage fails. Both give the ledger the epoch to
 write in and the wait for replicas, and both refuse new work with
 `unavailable` once stopping.
@@ -26,7 +28,7 @@ from models.cluster import format_address
 from models.errors import ValidationError
 from replication.anti_entropy_runner import AntiEntropyRunner
 from replication.runner import NotAcknowledged, ReplicationRunner
-from replication.state import IN_SYNC
+from replication.state import IN_SYNC, Freshness
 from server.config import Config
 from server.dispatch import PEER, Method
 from server.ledger import StorageProbe
@@ -44,6 +46,14 @@ TAKEOVER_WAIT_S = 3.0  # how long a client request waits for a new coordinator t
 
 def _stopping_error():
     return app_error(UNAVAILABLE, "This node is stopping; try again")
+
+
+def as_of(node_id: int, position: int, fresh: Freshness | None) -> dict:
+    """What a report's answer was read at: this node's position, its coordinator's (as last heard: a follower), and how
+    long ago at most the coordinator held nothing this node lacks (0: this node is the coordinator; None: unknown)."""
+    if fresh is None:
+        return {"node_id": node_id, "position": position, "coordinator_position": position, "lag_ms": 0}
+    return {"node_id": node_id, "position": position, "coordinator_position": fresh.coordinator_position, "lag_ms": fresh.lag_ms}
 
 
 class SingleNode:
@@ -81,6 +91,11 @@ class SingleNode:
     def require_coordinator(self) -> None:
         if self._stopping.is_set():
             raise _stopping_error()
+
+    def read_gate(self, min_position: int) -> dict:
+        """A report may be answered here: its as_of (a single node is its own coordinator)."""
+        self.require_coordinator()
+        return as_of(self.node_id, self.changes.position(), None)
 
     def peer_methods(self) -> list[Method]:
         return []
@@ -184,6 +199,26 @@ class ClusterNode:
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         raise self._not_coordinator(view)
 
+    def read_gate(self, min_position: int) -> dict:
+        """Return a report's as_of when this node may answer it; else raise as require_coordinator does. The coordinator
+        answers whatever min_position asks; a follower only while in sync (see Freshness.refusal) and holding min_position."""
+        if self._stopping.is_set():
+            raise _stopping_error()
+        view = self.election.view()
+        if view.is_coordinator:
+            self.require_coordinator()
+            return as_of(self.node_id, self.changes.position(), None)
+        if view.state != FOLLOWER:
+            raise self._not_coordinator(view)
+        fresh = self.replication.freshness()
+        answer = as_of(self.node_id, self.changes.position(), fresh)
+        why = fresh.refusal(view.coordinator, view.coordinator_epoch, min_position, self.config.report_max_lag_ms)
+        if why is not None:
+            message = (f"This follower is not known to be within {self.config.report_max_lag_ms} ms of the coordinator"
+                       if why == "lag" else f"This follower does not hold position {min_position} yet")
+            raise self._not_coordinator(view, message, stale=why, as_of=answer)
+        return answer
+
     def is_coordinator(self) -> bool:
         """True while this node is the coordinator and not stopping (never waits)."""
         return not self._stopping.is_set() and self.election.view().is_coordinator
@@ -207,12 +242,12 @@ class ClusterNode:
                                 replicas=exc.too_few) from None
             raise self._not_coordinator(self.election.view()) from None
 
-    def _not_coordinator(self, view: ElectionView):
+    def _not_coordinator(self, view: ElectionView, message: str = "This node is not the coordinator", **data):
         coordinator = view.coordinator if view.state == FOLLOWER else 0
         hint = None
         if coordinator and coordinator in self.config.cluster:
             hint = {"id": coordinator, "address": format_address(self.config.cluster[coordinator])}
-        return app_error(NOT_COORDINATOR, "This node is not the coordinator", coordinator=hint)
+        return app_error(NOT_COORDINATOR, message, coordinator=hint, **data)
 
     # -- peers -------------------------------------------------------------------------------
     def peer_methods(self) -> list[Method]:
