@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
     report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
     report.add_argument("--replica", action="store_true",
-                        help="o relatório pode vir de um servidor seguidor em dia, aliviando o coordenador (sem esta opção, responde o coordenador)")
+                        help="o relatório pode vir de um servidor seguidor em dia, aliviando o coordenador "
+                        "(sem esta opção, responde o coordenador)")
     report.add_argument("--limit", type=_limit, default=None, metavar="N",
                         help=f"posições no ranking (1 a {MAX_RANKING_LIMIT}, padrão: {DEFAULT_RANKING_SIZE}); "
                         f"voids: vendas (1 a {MAX_LIST_LIMIT}, padrão: {DEFAULT_LIST_SIZE})")

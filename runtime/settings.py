@@ -78,6 +78,9 @@ SETTINGS: tuple[Setting, ...] = (
             "a follower answers report methods itself while it is known to lag the coordinator by at most this long (on its own "
             "clock: the time since the coordinator last read a state this follower holds whole); else `1008`, the coordinator answers; "
             "0: followers never answer them"),
+    Setting("FOLLOWER_REPORT_THREADS", "1", CLUSTER,
+            "reports a follower runs at once, on threads of its own at the lowest CPU priority (nice 19 on Linux); more wait "
+            "their turn: the follower's replication, and on a shared machine the coordinator, come first"),
     Setting("METRICS_ADDRESS", None, SERVER,
             "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
             "`/healthz` over HTTP; keep it on a private address"),

@@ -7,7 +7,9 @@ replication as the election's role listener; only its coordinator serves
 clients, every other node answers not_coordinator naming the coordinator it
 knows; report methods excepted: a follower in sync answers those too
 (read_gate: lag within REPORT_MAX_LAG_MS and the asked min_position held),
-with `as_of`. Its storage watch (server/storage_watch.py) keeps it out of the
+with `as_of`, on FOLLOWER_REPORT_THREADS threads of its own at the lowest CPU
+priority, so its replication (and, on a shared machine, the coordinator) comes
+first. Its storage watch (server/storage_watch.py) keeps it out of the
 coordinator's role while its storage fails. Both give the ledger the epoch to
 write in and the wait for replicas, and both refuse new work with
 `unavailable` once stopping.
@@ -16,6 +18,8 @@ write in and the wait for replicas, and both refuse new work with
 import logging
 import secrets
 import threading
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from typing import Any, Callable
 
 from db.changes import ChangeLog
 from db.database import Database
@@ -29,6 +33,7 @@ from models.errors import ValidationError
 from replication.anti_entropy_runner import AntiEntropyRunner
 from replication.runner import NotAcknowledged, ReplicationRunner
 from replication.state import IN_SYNC, Freshness
+from runtime.threads import lower_this_thread
 from server.config import Config
 from server.dispatch import PEER, Method
 from server.ledger import StorageProbe
@@ -92,10 +97,10 @@ class SingleNode:
         if self._stopping.is_set():
             raise _stopping_error()
 
-    def read_gate(self, min_position: int) -> dict:
-        """A report may be answered here: its as_of (a single node is its own coordinator)."""
+    def read_gate(self, min_position: int) -> tuple[dict, None]:
+        """A report may be answered here, on the caller's thread: its as_of (a single node is its own coordinator)."""
         self.require_coordinator()
-        return as_of(self.node_id, self.changes.position(), None)
+        return as_of(self.node_id, self.changes.position(), None), None
 
     def peer_methods(self) -> list[Method]:
         return []
@@ -149,6 +154,7 @@ class ClusterNode:
         anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
                                               self._may_compare)
+        self._report_threads = ThreadPoolExecutor(config.follower_report_threads, "follower-report", initializer=lower_this_thread)
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -178,6 +184,7 @@ class ClusterNode:
         election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
+        self._report_threads.shutdown(wait=False, cancel_futures=True)
         self.anti_entropy.stop(threads_deadline_s)
         self.storage.stop(threads_deadline_s)
         self.quorum.stop()
@@ -199,15 +206,16 @@ class ClusterNode:
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         raise self._not_coordinator(view)
 
-    def read_gate(self, min_position: int) -> dict:
-        """Return a report's as_of when this node may answer it; else raise as require_coordinator does. The coordinator
-        answers whatever min_position asks; a follower only while in sync (see Freshness.refusal) and holding min_position."""
+    def read_gate(self, min_position: int) -> tuple[dict, Callable | None]:
+        """When this node may answer a report: its as_of, and how to run it (None: on the caller's thread); else raise as
+        require_coordinator does. The coordinator answers whatever min_position asks; a follower only while in sync (see
+        Freshness.refusal) and holding min_position, on its report threads."""
         if self._stopping.is_set():
             raise _stopping_error()
         view = self.election.view()
         if view.is_coordinator:
             self.require_coordinator()
-            return as_of(self.node_id, self.changes.position(), None)
+            return as_of(self.node_id, self.changes.position(), None), None
         if view.state != FOLLOWER:
             raise self._not_coordinator(view)
         fresh = self.replication.freshness()
@@ -217,7 +225,18 @@ class ClusterNode:
             message = (f"This follower is not known to be within {self.config.report_max_lag_ms} ms of the coordinator"
                        if why == "lag" else f"This follower does not hold position {min_position} yet")
             raise self._not_coordinator(view, message, stale=why, as_of=answer)
-        return answer
+        return answer, self._on_report_thread
+
+    def _on_report_thread(self, call: Callable[[], Any]) -> Any:
+        """call() on one of the follower's report threads (the lowest CPU priority); its result or its exception."""
+        try:
+            future = self._report_threads.submit(call)
+        except RuntimeError:  # shut down: this node is stopping
+            raise _stopping_error() from None
+        try:
+            return future.result()
+        except CancelledError:
+            raise _stopping_error() from None
 
     def is_coordinator(self) -> bool:
         """True while this node is the coordinator and not stopping (never waits)."""

@@ -7,7 +7,7 @@ traceback here and answered with a bare -32603; no traceback ever goes out.
 
 A report (Method.replica_read) takes `min_position` besides its own params and
 passes read_gate instead of the coordinator's gate: a follower in sync may
-answer it; its answer gets `as_of`. Any method that committed a write through
+answer it (on the runner read_gate gives); its answer gets `as_of`. Any method that committed a write through
 the ledger answers `position` besides its own fields: the change log's position
 right after that commit (what a client sends back as min_position).
 """
@@ -72,7 +72,7 @@ class Dispatcher:
     peer_auth: Any = None  # opens the envelopes of PEER methods; None: not in a cluster
     accounts: Callable[[Any], Any] | None = None  # token claims -> the caller as the account is now (server.accounts)
     observer: Any = None  # counts each answered call of a known method (server.metrics.NodeMetrics); None: nothing counted
-    read_gate: Callable[[int], dict] | None = None  # min_position -> as_of, or raises as gate does; None: gate, no as_of
+    read_gate: Callable[[int], tuple] | None = None  # min_position -> (as_of, runner or None), or raises as gate does; None: gate
     writes: Any = None  # server.ledger.Ledger: tracking(call) -> (result, position of its last commit or None)
 
     @classmethod
@@ -125,12 +125,12 @@ class Dispatcher:
         method = self.methods.get(name)
         if method is None:
             raise RpcError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {name}", {"reason": "method_not_found", "method": name})
-        as_of = None
+        as_of, runner = None, None
         if method.role == PEER:
             caller, kwargs = self._open_envelope(method, params)
         else:
             if method.replica_read and self.read_gate is not None:
-                as_of = self.read_gate(_min_position(params))
+                as_of, runner = self.read_gate(_min_position(params))
             elif method.coordinator_only:
                 self.gate()
             caller = self._authenticate(method, params)
@@ -140,7 +140,9 @@ class Dispatcher:
         try:
             if caller is not None and method.role not in (PEER, TOKEN_OPTIONAL) and self.accounts is not None:
                 caller = self.accounts(caller)
-            if self.writes is None or method.role == PEER:
+            if runner is not None:  # a follower's report, on its own threads
+                result = runner(lambda: method.handler(caller, **kwargs))
+            elif self.writes is None or method.role == PEER:
                 result = method.handler(caller, **kwargs)
             else:
                 result, position = self.writes.tracking(lambda: method.handler(caller, **kwargs))

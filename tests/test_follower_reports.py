@@ -137,3 +137,26 @@ def test_reports_from_followers_only_when_told(clusters):
     assert client_report(c, [1, 2, 3], "--replica")["as_of"]["node_id"] in (1, 2)
     assert client_report(c, [1, 2, 3], env={"REPORTS_FROM_FOLLOWERS": "on"})["as_of"]["node_id"] in (1, 2)
     assert client_report(c, [1, 2, 3], env={"REPORTS_FROM_FOLLOWERS": "off"})["as_of"]["node_id"] == 3
+
+
+def test_a_report_thread_runs_at_the_lowest_priority_and_no_other_thread_does():
+    """lower_this_thread changes the calling thread only (Linux; elsewhere it says it did nothing)."""
+    import os
+    import sys
+    import threading
+
+    from runtime.threads import LOWEST_PRIORITY, lower_this_thread
+    seen = {}
+
+    def worker():
+        seen["lowered"] = lower_this_thread()
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) if sys.platform.startswith("linux") else None
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(timeout=10)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # the process (its main thread) is untouched
+    if sys.platform.startswith("linux"):
+        assert seen == {"lowered": True, "nice": LOWEST_PRIORITY}
+    else:
+        assert seen["lowered"] is False
