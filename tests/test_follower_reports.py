@@ -160,3 +160,51 @@ def test_a_report_thread_runs_at_the_lowest_priority_and_no_other_thread_does():
         assert seen == {"lowered": True, "nice": LOWEST_PRIORITY}
     else:
         assert seen["lowered"] is False
+
+
+def test_a_single_node_answers_its_writes_with_their_position_and_its_reports_with_as_of(node):
+    """In-process: a write's answer has the position that holds it; a report's, as_of; min_position is checked."""
+    from inprocess import call, error, login, record, stores_by_name
+    manager, seller = login(node, DEMO_MANAGER_CPF), login(node, DEMO_SELLER_CPF)
+    sale = record(node, seller, next(iter(stores_by_name(node).values())), "10.00")
+    assert sale["position"] == call(node, "cluster.status")["position"] > 360
+    report = call(node, "reports.best_store", token=manager, min_position=sale["position"] + 5)  # the coordinator answers any
+    assert report["as_of"] == {"node_id": 1, "position": sale["position"], "coordinator_position": sale["position"], "lag_ms": 0}
+    assert "as_of" not in call(node, "stores.list") and "position" not in call(node, "stores.list")
+    for bad in (-1, 1.5, True, "7"):
+        refused = error(node, "reports.best_store", token=manager, min_position=bad)
+        assert refused.code == -32602 and refused.data["field"] == "min_position", bad
+    assert error(node, "stores.list", min_position=1).data["field"] == "min_position"  # only reports take it
+
+
+class FakeConnection:
+    """What Api asks of a Connection, recorded: (how, method, params) per call."""
+
+    def __init__(self, answers: dict):
+        self.answers, self.calls = answers, []
+
+    def call(self, method, params=None, failover_timeout_s=None):
+        self.calls.append(("coordinator", method, dict(params or {})))
+        return self.answers[method]
+
+    def call_follower(self, method, params=None):
+        self.calls.append(("follower", method, dict(params or {})))
+        return self.answers[method]
+
+
+def test_the_client_sends_its_highest_written_position_as_min_position_only_when_reading_from_followers():
+    from client.api import Api
+    connection = FakeConnection({"sales.record": {"sale": {}, "duplicate": False, "replicas": 2, "position": 42},
+                                 "sales.void": {"void": {}, "duplicate": False, "replicas": 2, "position": 40},
+                                 "reports.best_seller": {"ranking": []}, "reports.voids": {"voids": []}})
+    api = Api(connection)
+    api.token = "t"
+    api.record_sale("s1", "store", 100)
+    api.void_sale("s1", "engano")
+    api.report("best_seller", limit=1)
+    assert connection.calls[-1] == ("coordinator", "reports.best_seller", {"token": "t", "limit": 1})  # default: no follower
+    api.replica = True
+    api.report("best_seller", limit=1)
+    api.voids()
+    assert connection.calls[-2:] == [("follower", "reports.best_seller", {"token": "t", "limit": 1, "min_position": 42}),
+                                     ("follower", "reports.voids", {"token": "t", "limit": 100, "min_position": 42})]
