@@ -7,9 +7,10 @@ traceback here and answered with a bare -32603; no traceback ever goes out.
 
 A report (Method.replica_read) takes `min_position` besides its own params and
 passes read_gate instead of the coordinator's gate: a follower in sync may
-answer it (on the runner read_gate gives); its answer gets `as_of`. Any method that committed a write through
-the ledger answers `position` besides its own fields: the change log's position
-right after that commit (what a client sends back as min_position).
+answer it (on the runner read_gate gives); its answer gets `as_of`. Any method
+that committed a write through the ledger answers `position` besides its own
+fields: the change log's position right after that commit (what a client sends
+back as min_position).
 """
 
 import logging
