@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/imports.py
 	$(PY) bench/import_sales.py
 	$(PY) bench/fleet.py --tls
+	$(PY) bench/follower_reports.py
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache build

@@ -8,9 +8,9 @@ other while:
   1. nobody runs reports (the reference);
   2. --managers managers run best_seller in a loop (all time, and a range not aligned to months) at the coordinator;
   3. the same managers run them with reports from followers on (client REPORTS_FROM_FOLLOWERS / --replica).
-Managers run in processes of their own at the lowest CPU priority (their clients would run on their own machines). Prints each
-phase's sales p50/p99 latency and count, the reports answered (and by which nodes), and the ratios of each loaded p99
-to the unloaded one; the goal is p99(followers) / p99(unloaded) <= 2.
+Managers run in processes of their own at the lowest CPU priority (their clients would run on their own machines).
+Prints each phase's sales p50/p99 latency and count, the reports answered (and by which nodes), and the ratios of each
+loaded p99 to the unloaded one; the goal is p99(followers) / p99(unloaded) <= 2.
 """
 
 import argparse
