@@ -38,6 +38,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) bench/import_sales.py
 	$(PY) bench/fleet.py --tls
 	$(PY) bench/scale.py --sales $(SALES)
+	$(PY) bench/follower_reports.py
 
 clean:
 	rm -rf $(VENV) data *.egg-info .pytest_cache build

@@ -1,10 +1,17 @@
-"""The onsell methods as Python calls; remembers the signed-in user's token."""
+"""The onsell methods as Python calls; remembers the signed-in user's token.
+
+Reports from followers: with `replica` on (REPORTS_FROM_FOLLOWERS=on, or `report --replica`) every reports.* call goes
+to a follower, carrying min_position = the highest `position` this client saw in the answers to its own writes, and
+to the coordinator when the follower refuses (Connection.call_follower). Off (the default), every call goes to the
+coordinator, so a report right after a sale always sees it."""
 
 import datetime as dt
 from typing import Any
 
 from client.connection import Connection
 from models.money import format_cents
+
+REPORTS_PREFIX = "reports."  # every method under it only reads (docs/protocol.md): a follower in sync may answer it
 
 
 def _range(start: dt.date | None, end: dt.date | None) -> dict:
@@ -22,12 +29,22 @@ class Api:
         self.token: str | None = None
         self.user: dict | None = None
         self.void_window_minutes = 30  # the server's VOID_WINDOW_MINUTES, learnt at sign-in
+        self.replica = False  # reports to a follower in sync (see the module's docstring)
+        self.written_position = 0  # the highest `position` answered to this client's own writes
 
     def _call(self, method: str, **params) -> Any:
         return self.connection.call(method, params)
 
     def _authed(self, method: str, **params) -> Any:
-        return self.connection.call(method, {"token": self.token, **params})
+        if self.replica and method.startswith(REPORTS_PREFIX):
+            if self.written_position:
+                params["min_position"] = self.written_position
+            return self.connection.call_follower(method, {"token": self.token, **params})
+        result = self.connection.call(method, {"token": self.token, **params})
+        position = result.get("position") if isinstance(result, dict) else None
+        if isinstance(position, int) and not isinstance(position, bool):  # a write's answer: the position that holds it
+            self.written_position = max(self.written_position, position)
+        return result
 
     def login(self, cpf: str, pin: str) -> dict:
         result = self._call("auth.login", cpf=cpf, pin=pin)

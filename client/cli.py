@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="PERÍODO", help="over-time: day, week ou month (dia, semana, mês; padrão: day)")
     report.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial")
     report.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final")
+    report.add_argument("--replica", action="store_true",
+                        help="o relatório pode vir de um servidor seguidor em dia, aliviando o coordenador "
+                        "(sem esta opção, responde o coordenador)")
     report.add_argument("--limit", type=_limit, default=None, metavar="N",
                         help=f"posições no ranking (1 a {MAX_RANKING_LIMIT}, padrão: {DEFAULT_RANKING_SIZE}); "
                         f"voids: vendas (1 a {MAX_LIST_LIMIT}, padrão: {DEFAULT_LIST_SIZE})")
@@ -415,6 +418,7 @@ def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> 
     queue = open_queue(config.queue_path, clock)
     till = open_till(config.queue_path, window_hours, clock)
     api = TillApi(connection, till)
+    api.replica = config.reports_from_followers or getattr(args, "replica", False)
     sender = None
     try:
         if args.command is None:

@@ -30,6 +30,7 @@ class ClientConfig:
     pin: str | None  # ONSELL_PIN
     new_pin: str | None = None  # ONSELL_NEW_PIN: change-pin and user reset-pin
     tls: ssl.SSLContext | None = None  # from TLS_CA: speak TLS and verify the nodes against it; None: plaintext
+    reports_from_followers: bool = False  # REPORTS_FROM_FOLLOWERS: reports to a follower in sync (client/api.py)
 
 
 def queue_path(env: dict) -> Path:
@@ -53,6 +54,7 @@ def load_client_config(env: dict | None = None, servers_option: str | None = Non
         pin=optional(env, "ONSELL_PIN"),
         new_pin=optional(env, "ONSELL_NEW_PIN"),
         tls=tls_context(env),
+        reports_from_followers=_switch(env, "REPORTS_FROM_FOLLOWERS"),
     )
 
 
@@ -100,3 +102,11 @@ def _milliseconds(env: dict, key: str) -> int:
         raw = settings.text(env, key).strip()
         raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser um número inteiro de "
                                 "milissegundos, maior que zero.") from None
+
+
+def _switch(env: dict, key: str) -> bool:
+    try:
+        return settings.switch(env, key)
+    except SettingError:
+        raw = settings.text(env, key).strip()
+        raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser on ou off.") from None

@@ -28,6 +28,12 @@ Rules:
   CLUSTER entry. When no node could be used and at least one was refused for
   its certificate, or a node answers that it speaks only TLS, retrying cannot
   help: TlsMismatch at once, with one Portuguese line.
+- call_follower (reports from followers, only when the client is told to)
+  sends to a follower instead: a node other than the last coordinator seen,
+  picked at random and kept on a socket of its own while it answers. When it
+  refuses (`not_coordinator`: it lags, or lacks min_position; `unavailable`)
+  or cannot be reached, the same request goes to the coordinator through
+  call(), silently: the person sees the coordinator's answer and nothing else.
 """
 
 import itertools
@@ -98,6 +104,7 @@ class Connection:
         self._preferred: int | None = None
         self._avoid: int | None = None
         self._ids = itertools.count(1)
+        self._follower: tuple[int, LineSocket] | None = None  # call_follower's node and socket
 
     def call(self, method: str, params: dict | None = None, failover_timeout_s: float | None = None) -> Any:
         """The method's result; RemoteError for an error answer, ServerUnreachable when no coordinator answered in time."""
@@ -144,7 +151,49 @@ class Connection:
                 raise ServerUnreachable(last_problem)
             self.clock.sleep(RETRY_PAUSE_S * self.rng.uniform(*RETRY_JITTER))
 
+    def call_follower(self, method: str, params: dict | None = None) -> Any:
+        """A read that a follower in sync may answer: one try at a follower, else call() (see the module's rules)."""
+        follower = self._follower_line()
+        if follower is None:
+            return self.call(method, params)
+        node_id, line = follower
+        timeout_s = min(self.call_timeout_s, self.failover_timeout_s)
+        try:
+            response = line.request(method, params or {}, next(self._ids), timeout_s)
+        except LineBroken:
+            response = None
+        error = response.error if response is not None else None
+        reason = error.data.get("reason") if error is not None and isinstance(error.data, dict) else None
+        if response is None or reason in ("not_coordinator", "unavailable", "tls_required"):
+            self._drop_follower()
+            return self.call(method, params)  # the coordinator answers whatever the follower could not
+        if error is not None:
+            raise RemoteError(error)
+        return response.result
+
+    def _follower_line(self) -> tuple[int, LineSocket] | None:
+        """The follower's socket (opened to a node picked at random among those not the coordinator); None when no such
+        node is known, or the one picked cannot be reached."""
+        if self._follower is not None and self._follower[0] != self.coordinator_id:
+            return self._follower
+        self._drop_follower()
+        others = sorted(n for n in self.servers if n != self.coordinator_id)
+        if self.coordinator_id is None or not others:
+            return None
+        node_id = self.rng.choice(others)
+        try:
+            self._follower = (node_id, LineSocket(self.servers[node_id], CONNECT_TIMEOUT_S, MAX_RESPONSE_BYTES, self.tls_context))
+        except LineBroken:
+            return None
+        return self._follower
+
+    def _drop_follower(self) -> None:
+        if self._follower is not None:
+            self._follower[1].close()
+            self._follower = None
+
     def close(self) -> None:
+        self._drop_follower()
         if self._line is not None:
             self._line.close()
             self._line = None

@@ -7,6 +7,12 @@ PushOldEpoch (the push's epoch is old: the sender must step down) or
 PushNotReady (the follower does not follow the sender yet). A Pull asks any
 node for what a vector lacks; PullAnswer carries it.
 
+A follower stamps each PushAccepted with `at`, the time it answered on its own
+clock; a Push carries back as `echo` the latest stamp its coordinator had
+received from that follower before reading `vector`. So `vector` was read after
+`echo` on the follower's own clock: how a follower bounds its lag honestly
+(replication/state.py FollowerState.freshness), with no clock shared between nodes.
+
 from_json() raises ValueError on anything that is not exactly the message.
 """
 
@@ -25,6 +31,7 @@ class Push:
     more: bool = False
     vector: Vector = field(default_factory=dict)
     members: dict = field(default_factory=dict)
+    echo: int | None = None  # the follower's latest `at` received before `vector` was read; None: none yet
 
     @property
     def position(self) -> int:
@@ -32,7 +39,7 @@ class Push:
 
     def to_json(self) -> dict:
         return {"epoch": self.epoch, "entries": list(self.entries), "more": self.more, "vector": vector_to_json(self.vector),
-                "position": self.position, "members": self.members}
+                "position": self.position, "members": self.members, "echo": self.echo}
 
     @classmethod
     def from_json(cls, body: object) -> "Push":
@@ -40,17 +47,18 @@ class Push:
             raise ValueError("not a push")
         members = body.get("members", {})
         return cls(_whole(body, "epoch"), tuple(body.get("entries", [])), body.get("more") is True,
-                   vector_from_json(body.get("vector", {})), members if isinstance(members, dict) else {})
+                   vector_from_json(body.get("vector", {})), members if isinstance(members, dict) else {}, _whole_or_none(body, "echo"))
 
 
 @dataclass(frozen=True)
 class PushAccepted:
-    """The follower applied the push and now holds `vector`."""
+    """The follower applied the push and now holds `vector`; `at`: when it answered, on its own clock (ms)."""
 
     vector: Vector
+    at: int | None = None
 
     def to_json(self) -> dict:
-        return {"accepted": True, "vector": vector_to_json(self.vector)}
+        return {"accepted": True, "vector": vector_to_json(self.vector), "at": self.at}
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ def push_answer_from_json(body: object) -> PushAnswer:
     if not isinstance(body, dict) or not isinstance(body.get("accepted"), bool):
         raise ValueError("not an answer to a push")
     if body["accepted"]:
-        return PushAccepted(vector_from_json(body.get("vector", {})))
+        return PushAccepted(vector_from_json(body.get("vector", {})), _whole_or_none(body, "at"))
     kind = PushOldEpoch if body.get("stale") is True else PushNotReady
     return kind(_whole(body, "epoch"), _whole(body, "coordinator", 0))
 
@@ -125,3 +133,8 @@ def _whole(body: dict, key: str, default=None) -> int:
     if not is_whole(value):
         raise ValueError(f"{key} must be a whole number")
     return value
+
+
+def _whole_or_none(body: dict, key: str) -> int | None:
+    """An optional whole number (absent from nodes that do not send it)."""
+    return None if body.get(key) is None else _whole(body, key)

@@ -17,7 +17,10 @@
   deadline even when no follower answers.
 - As follower, pushes and pulls from peers are answered here (peer.push,
   peer.pull): a push is checked whole before anything is written, persisted
-  before the answer, and counts as the coordinator's heartbeat.
+  before the answer, and counts as the coordinator's heartbeat. Each push
+  echoes the follower's latest answer stamp known before its vector was read
+  (a read-ahead batch: the one known when it was read), so the follower can
+  bound its lag (freshness()).
 """
 
 import itertools
@@ -34,8 +37,8 @@ from db.merge import MalformedChange, apply_parsed, parse_entries
 from election.bully import COORDINATOR, ElectionView
 from models.changes import Origin, Vector, origin_from_wire, vector_after
 from models.errors import ValidationError
-from replication.messages import Pull, PullAnswer, Push, PushOldEpoch, push_answer_from_json
-from replication.state import REPLICATION_BATCH, CoordinatorState, FollowerState, Ready, WaitUntil
+from replication.messages import Pull, PullAnswer, Push, PushAccepted, PushOldEpoch, push_answer_from_json
+from replication.state import REPLICATION_BATCH, CoordinatorState, FollowerState, Freshness, Ready, WaitUntil
 from runtime.threads import join_until
 from wire.jsonrpc import RpcError
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
@@ -302,7 +305,8 @@ class ReplicationRunner:
         """Carry out the machine's next_push towards `peer` until the generation ends."""
         link = self.links[peer]
         last_seen = 0  # the change log's last position when the last push was read
-        ahead = None  # (the follower vector it assumes, Future of (mine, entries, more))
+        ahead = None  # (the follower vector it assumes, Future of (mine, entries, more), the echo known before it was read)
+        echo = None  # the follower's latest answer stamp (PushAccepted.at): taken before a vector is read, sent with it
         while self._active(generation):
             with self._lock:
                 if generation != self._generation:
@@ -317,22 +321,27 @@ class ReplicationRunner:
                     self._pause(generation, wait_s)
                 continue
             if ahead is not None and ahead[0] == order.vector:
+                sent_echo = ahead[2]
                 last_seen, mine, entries, more = ahead[1].result()
             elif order.send_entries:
+                sent_echo = echo
                 last_seen, mine, entries, more = self._read_now(order.vector)
             else:
+                sent_echo = echo
                 last_seen, mine, entries, more = self.changes.last_pos, self.changes.vector(), [], False
             ahead = None
             if more:  # catching up: read the next batch while the follower applies this one
                 expected = vector_after(order.vector, [origin_from_wire(e["origin"]) for e in entries])
-                ahead = (expected, read_ahead.submit(self._read_now, expected))
-            push = Push(epoch, tuple(entries), more, mine, self.members())
+                ahead = (expected, read_ahead.submit(self._read_now, expected), echo)
+            push = Push(epoch, tuple(entries), more, mine, self.members(), sent_echo)
             try:
                 timeout_s = self.state.push_timeout_ms(len(entries)) / 1000  # its own, not the election's failure timeout
                 answer = push_answer_from_json(link.call("peer.push", push.to_json(), timeout_s))
             except (PeerUnavailable, PeerRefused, ValueError) as exc:
                 self._step(generation, self.state.push_failed, peer, str(exc))
                 continue
+            if isinstance(answer, PushAccepted) and answer.at is not None:
+                echo = answer.at
             self._step(generation, self.state.push_answered, peer, mine, more, answer)
             if isinstance(answer, PushOldEpoch):
                 return
@@ -397,6 +406,11 @@ class ReplicationRunner:
         mine = self.changes.vector()
         entries, more = self.db.read(lambda c: read_after(c, mine, pull.vector, pull.limit))
         return PullAnswer(tuple(entries), more, mine).to_json()
+
+    def freshness(self) -> Freshness:
+        """As a follower: how far behind its coordinator this node is, as far as it can tell (reports from followers)."""
+        with self._lock:
+            return self.follower.freshness(self._now())
 
     def followed_members(self, coordinator: int) -> dict:
         """The latest view of the cluster pushed by `coordinator`, or {} when it is not the one that pushed it."""

@@ -53,8 +53,17 @@ Rules:
   this node follows, in that coordinator's epoch; of an older epoch it is
   answered PushOldEpoch, else PushNotReady. After a push that left the follower
   holding all the coordinator held (and no more to come), it has caught up.
+- A follower's lag (for reports from followers) is bounded on its own clock only:
+  it stamps each answer to a push with `now`; a push echoes the latest stamp its
+  coordinator had received before reading its vector, so that vector is newer
+  than the echoed stamp. After a push leaving the follower holding that whole
+  vector, the coordinator held nothing it lacks as of the echo: its lag is at
+  most now - echo (a round trip plus the wait for the next push; a slow or cut
+  link makes it grow). Only stamps this follower issued itself (its last
+  ISSUED_STAMPS answers) count; before any, the lag is unknown.
 """
 
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 from election.bully import ElectionView
@@ -70,6 +79,7 @@ NOT_READY_RETRY_DIVISOR = 4  # after "not ready" the next push waits heartbeat_m
 STALL_MS = 1000  # the runner feeds the clock every few tens of ms: a longer gap means this node did not run
 PUSH_MS_PER_CHANGE = 2  # a push's timeout grows by this per change it carries: applying a full batch takes time
 STALL_HEARTBEATS = 4  # with a long heartbeat, a stall is a gap of this many heartbeats (the runner ticks 4 per heartbeat)
+ISSUED_STAMPS = 64  # a follower recognises an echo among its last this many answers to pushes (one is in flight at a time)
 
 
 @dataclass
@@ -346,14 +356,36 @@ def _latest_per_key(origins: list[Origin]) -> list[Origin]:
     return list(latest.values())
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """How far behind its coordinator a follower is, as far as it can tell (see the module's rules)."""
+
+    coordinator: int  # whose pushes this node holds whole (0: none yet)
+    epoch: int
+    held_position: int  # the coordinator's position when it read the latest push this node holds whole
+    coordinator_position: int | None  # the coordinator's position in the latest push heard from it
+    lag_ms: int | None  # the coordinator held nothing this node lacks at most this long ago; None: unknown
+
+    def refusal(self, coordinator: int, epoch: int, min_position: int, max_lag_ms: int) -> str | None:
+        """Why this node may not answer a report as a follower of `coordinator` in `epoch` (None: it may):
+        "lag" when it is not known to be within max_lag_ms (0: never), "min_position" when it does not hold that position yet."""
+        if (self.coordinator, self.epoch) != (coordinator, epoch) or self.lag_ms is None or not 0 <= self.lag_ms <= max_lag_ms \
+                or max_lag_ms == 0:
+            return "lag"
+        return "min_position" if min_position > self.held_position else None
+
+
 class FollowerState:
-    """The follower's side: which pushes to apply, and when it has caught up."""
+    """The follower's side: which pushes to apply, when it has caught up, and how fresh it is."""
 
     def __init__(self):
         self.members: dict = {}  # the coordinator's latest view of every node
         self.members_from = 0
         self._catching_up_since: int | None = None
         self._caught_up_with: tuple[int, int] | None = None  # (coordinator, epoch) last caught up with
+        self._stamps: deque[int] = deque(maxlen=ISSUED_STAMPS)  # when this node answered its latest pushes
+        self._heard: tuple[int, int, int] = (0, 0, 0)  # (coordinator, epoch, its position) of the latest push applied
+        self._held: tuple[int, int, int, int] | None = None  # (coordinator, epoch, position, echo) of the latest held whole
 
     def admit(self, sender: int, push: Push, view: ElectionView) -> PushOldEpoch | PushNotReady | None:
         """None when the push may be applied; else the answer refusing it."""
@@ -378,6 +410,10 @@ class FollowerState:
         ready = Ready()
         if push.members:
             self.members, self.members_from = push.members, sender
+        self._heard = (sender, push.epoch, push.position)
+        if push.echo is not None and push.echo in self._stamps and covers_all(mine, push.vector):
+            self._held = (sender, push.epoch, push.position, push.echo)
+        self._stamps.append(now)
         if not push.more and covers_all(mine, push.vector):
             if self._catching_up_since is not None:
                 ready.note("catch_up_finished", f"catch-up from node {sender} finished in {now - self._catching_up_since} ms: "
@@ -385,4 +421,13 @@ class FollowerState:
                 self._catching_up_since = None
             self._caught_up_with = (sender, push.epoch)
             ready.caught_up = True
-        return PushAccepted(mine), ready
+        return PushAccepted(mine, at=now), ready
+
+    def freshness(self, now: int) -> Freshness:
+        """What this node can tell of its lag now."""
+        heard_from, heard_epoch, heard_position = self._heard
+        if self._held is None:
+            return Freshness(0, 0, 0, heard_position if heard_from else None, None)
+        coordinator, epoch, position, since = self._held
+        latest = heard_position if (heard_from, heard_epoch) == (coordinator, epoch) else position
+        return Freshness(coordinator, epoch, position, max(latest, position), max(0, now - since))

@@ -74,6 +74,13 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of acknowledged"),
     Setting("STORAGE_FAILURE_STEPDOWN_S", "2", CLUSTER,
             "a node whose storage keeps failing this long leaves the coordinator's role (and claims none) until it works again"),
+    Setting("REPORT_MAX_LAG_MS", "1000", CLUSTER,
+            "a follower answers report methods itself while it is known to lag the coordinator by at most this long (on its own "
+            "clock: the time since the coordinator last read a state this follower holds whole); else `1008`, the coordinator answers; "
+            "0: followers never answer them"),
+    Setting("FOLLOWER_REPORT_THREADS", "1", CLUSTER,
+            "reports a follower runs at once, on threads of its own at the lowest CPU priority (nice 19 on Linux); more wait "
+            "their turn: the follower's replication, and on a shared machine the coordinator, come first"),
     Setting("METRICS_ADDRESS", None, SERVER,
             "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
             "`/healthz` over HTTP; keep it on a private address"),
@@ -85,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OFFLINE_SIGNIN_HOURS", "24", CLIENT,
             "how long after signing in on a till with a server up a seller may sign in there with every node down (PIN checked "
             "against a salted hash kept beside the queue) and sell into the queue; 0: never"),
+    Setting("REPORTS_FROM_FOLLOWERS", "off", CLIENT,
+            "`on`: reports go to a follower in sync, with the position of this client's own latest write, and to the coordinator "
+            "when the follower refuses (as `report --replica`); `off`: to the coordinator, so a report right after a sale sees it"),
     Setting("ONSELL_CPF", None, CLIENT, "scripts: the CPF to sign in with (else asked)"),
     Setting("ONSELL_PIN", None, CLIENT, "scripts: the PIN to sign in with (else asked)"),
     Setting("ONSELL_NEW_PIN", None, CLIENT, "scripts: the new PIN for `change-pin` and `user reset-pin` (else asked twice)"),

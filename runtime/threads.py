@@ -1,6 +1,11 @@
-"""Stopping threads within one deadline shared by all of them (not a timeout per thread, which adds up)."""
+"""Stopping threads within one deadline shared by all of them (not a timeout per thread, which adds up); a thread
+at the lowest CPU priority."""
 
+import os
+import sys
 import threading
+
+LOWEST_PRIORITY = 19  # nice: the kernel runs such a thread when nothing else on the machine wants the CPU
 
 
 def join_until(threads: list[threading.Thread], deadline_s: float, clock) -> list[threading.Thread]:
@@ -9,3 +14,15 @@ def join_until(threads: list[threading.Thread], deadline_s: float, clock) -> lis
         if thread.is_alive() and thread is not threading.current_thread():
             thread.join(max(0.0, deadline_s - clock.monotonic_s()))
     return [t for t in threads if t.is_alive()]
+
+
+def lower_this_thread(nice: int = LOWEST_PRIORITY) -> bool:
+    """Run the calling thread (only it: Linux gives each thread its own nice value) at `nice`; True when done. Elsewhere,
+    or when the system refuses, nothing changes (a thread id is not a process id there: never guessed at)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:
+        return False
+    return True

@@ -116,7 +116,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     else:
         peer_tls = tls.client_context(config.tls.ca, identity=config.tls) if config.tls else None
         cluster = ClusterNode(config, database, changes, clock, now_iso, peer_tls)
-    ledger = Ledger(config.node_id, database, cluster)
+    ledger = Ledger(config.node_id, database, cluster, changes.position)
     cluster.use_ledger(ledger)
     if demo:
         cluster.on_serving(lambda: _load_demo(ledger, changes, config, clock, cluster.quorum))
@@ -142,7 +142,8 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     ]
     peer_methods = [cluster.peer_methods()] + ([throttle_sync.peer_methods()] if throttle_sync else [])
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + peer_methods, tokens, clock.wall_s,
-                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_receiver, accounts=Accounts(users).caller)
+                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_receiver, accounts=Accounts(users).caller,
+                                  read_gate=cluster.read_gate, writes=ledger)
     server = metrics_server = None
     if listen:
         server = RpcServer(config.address, dispatcher, config.max_connections, config.max_line_bytes, config.idle_timeout_s,

@@ -5,7 +5,11 @@ replicate. ClusterNode builds, in this order, the peer links, the election
 runner, the replication runner (which is given the election), and registers
 replication as the election's role listener; only its coordinator serves
 clients, every other node answers not_coordinator naming the coordinator it
-knows. Its storage watch (server/storage_watch.py) keeps it out of the
+knows; report methods excepted: a follower in sync answers those too
+(read_gate: lag within REPORT_MAX_LAG_MS and the asked min_position held),
+with `as_of`, on FOLLOWER_REPORT_THREADS threads of its own at the lowest CPU
+priority, so its replication (and, on a shared machine, the coordinator) comes
+first. Its storage watch (server/storage_watch.py) keeps it out of the
 coordinator's role while its storage fails. Both give the ledger the epoch to
 write in and the wait for replicas, and both refuse new work with
 `unavailable` once stopping.
@@ -14,6 +18,8 @@ write in and the wait for replicas, and both refuse new work with
 import logging
 import secrets
 import threading
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from typing import Any, Callable
 
 from db.changes import ChangeLog
 from db.database import Database
@@ -26,7 +32,8 @@ from models.cluster import format_address
 from models.errors import ValidationError
 from replication.anti_entropy_runner import AntiEntropyRunner
 from replication.runner import NotAcknowledged, ReplicationRunner
-from replication.state import IN_SYNC
+from replication.state import IN_SYNC, Freshness
+from runtime.threads import lower_this_thread
 from server.config import Config
 from server.dispatch import PEER, Method
 from server.ledger import StorageProbe
@@ -44,6 +51,14 @@ TAKEOVER_WAIT_S = 3.0  # how long a client request waits for a new coordinator t
 
 def _stopping_error():
     return app_error(UNAVAILABLE, "This node is stopping; try again")
+
+
+def as_of(node_id: int, position: int, fresh: Freshness | None) -> dict:
+    """What a report's answer was read at: this node's position, its coordinator's (as last heard: a follower), and how
+    long ago at most the coordinator held nothing this node lacks (0: this node is the coordinator; None: unknown)."""
+    if fresh is None:
+        return {"node_id": node_id, "position": position, "coordinator_position": position, "lag_ms": 0}
+    return {"node_id": node_id, "position": position, "coordinator_position": fresh.coordinator_position, "lag_ms": fresh.lag_ms}
 
 
 class SingleNode:
@@ -81,6 +96,11 @@ class SingleNode:
     def require_coordinator(self) -> None:
         if self._stopping.is_set():
             raise _stopping_error()
+
+    def read_gate(self, min_position: int) -> tuple[dict, None]:
+        """A report may be answered here, on the caller's thread: its as_of (a single node is its own coordinator)."""
+        self.require_coordinator()
+        return as_of(self.node_id, self.changes.position(), None), None
 
     def peer_methods(self) -> list[Method]:
         return []
@@ -134,6 +154,7 @@ class ClusterNode:
         anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
                                               self._may_compare, lambda: changes.last_pos)
+        self._report_threads = ThreadPoolExecutor(config.follower_report_threads, "follower-report", initializer=lower_this_thread)
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -163,6 +184,7 @@ class ClusterNode:
         election (their threads get until threads_deadline_s). Replication stops first: it waits for followers'
         answers, which the election's heartbeats keep coming; once stopped it begins no new term."""
         self._stopping.set()
+        self._report_threads.shutdown(wait=False, cancel_futures=True)
         self.anti_entropy.stop(threads_deadline_s)
         self.storage.stop(threads_deadline_s)
         self.quorum.stop()
@@ -183,6 +205,38 @@ class ClusterNode:
                 return
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         raise self._not_coordinator(view)
+
+    def read_gate(self, min_position: int) -> tuple[dict, Callable | None]:
+        """When this node may answer a report: its as_of, and how to run it (None: on the caller's thread); else raise as
+        require_coordinator does. The coordinator answers whatever min_position asks; a follower only while in sync (see
+        Freshness.refusal) and holding min_position, on its report threads."""
+        if self._stopping.is_set():
+            raise _stopping_error()
+        view = self.election.view()
+        if view.is_coordinator:
+            self.require_coordinator()
+            return as_of(self.node_id, self.changes.position(), None), None
+        if view.state != FOLLOWER:
+            raise self._not_coordinator(view)
+        fresh = self.replication.freshness()
+        answer = as_of(self.node_id, self.changes.position(), fresh)
+        why = fresh.refusal(view.coordinator, view.coordinator_epoch, min_position, self.config.report_max_lag_ms)
+        if why is not None:
+            message = (f"This follower is not known to be within {self.config.report_max_lag_ms} ms of the coordinator"
+                       if why == "lag" else f"This follower does not hold position {min_position} yet")
+            raise self._not_coordinator(view, message, stale=why, as_of=answer)
+        return answer, self._on_report_thread
+
+    def _on_report_thread(self, call: Callable[[], Any]) -> Any:
+        """call() on one of the follower's report threads (the lowest CPU priority); its result or its exception."""
+        try:
+            future = self._report_threads.submit(call)
+        except RuntimeError:  # shut down: this node is stopping
+            raise _stopping_error() from None
+        try:
+            return future.result()
+        except CancelledError:
+            raise _stopping_error() from None
 
     def is_coordinator(self) -> bool:
         """True while this node is the coordinator and not stopping (never waits)."""
@@ -207,12 +261,12 @@ class ClusterNode:
                                 replicas=exc.too_few) from None
             raise self._not_coordinator(self.election.view()) from None
 
-    def _not_coordinator(self, view: ElectionView):
+    def _not_coordinator(self, view: ElectionView, message: str = "This node is not the coordinator", **data):
         coordinator = view.coordinator if view.state == FOLLOWER else 0
         hint = None
         if coordinator and coordinator in self.config.cluster:
             hint = {"id": coordinator, "address": format_address(self.config.cluster[coordinator])}
-        return app_error(NOT_COORDINATOR, "This node is not the coordinator", coordinator=hint)
+        return app_error(NOT_COORDINATOR, message, coordinator=hint, **data)
 
     # -- peers -------------------------------------------------------------------------------
     def peer_methods(self) -> list[Method]:

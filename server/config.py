@@ -51,6 +51,8 @@ class Config:
     replication_timeout_ms: int
     replication_strict: bool
     storage_stepdown_s: int
+    report_max_lag_ms: int = settings.default_int("REPORT_MAX_LAG_MS")
+    follower_report_threads: int = settings.default_int("FOLLOWER_REPORT_THREADS")
     self_registration: bool = True
     void_window_s: float = 30 * 60
     max_sale_cents: int = MAX_SALE_CENTS
@@ -134,6 +136,8 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         replication_timeout_ms=whole_number(env, "REPLICATION_TIMEOUT_MS"),
         replication_strict=settings.switch(env, "REPLICATION_STRICT"),
         storage_stepdown_s=whole_number(env, "STORAGE_FAILURE_STEPDOWN_S"),
+        report_max_lag_ms=whole_number(env, "REPORT_MAX_LAG_MS", minimum=0),
+        follower_report_threads=whole_number(env, "FOLLOWER_REPORT_THREADS"),
         self_registration=settings.switch(env, "SELF_REGISTRATION"),
         void_window_s=whole_number(env, "VOID_WINDOW_MINUTES", minimum=0) * 60,
         max_sale_cents=_max_sale(env),

@@ -4,6 +4,13 @@ Every method declares its parameters (name, parser, required) and the role it
 needs. Unknown methods get -32601 and unknown parameters -32602: nothing is
 silently ignored. A controller's unexpected exception is logged with its
 traceback here and answered with a bare -32603; no traceback ever goes out.
+
+A report (Method.replica_read) takes `min_position` besides its own params and
+passes read_gate instead of the coordinator's gate: a follower in sync may
+answer it (on the runner read_gate gives); its answer gets `as_of`. Any method
+that committed a write through the ledger answers `position` besides its own
+fields: the change log's position right after that commit (what a client sends
+back as min_position).
 """
 
 import logging
@@ -12,6 +19,7 @@ from typing import Any, Callable
 
 from db.database import DatabaseUnavailable
 from models.errors import ValidationError
+from models.numbers import is_whole
 from runtime.events import event
 from server.tokens import InvalidToken, TokenSigner
 from wire import jsonrpc
@@ -26,6 +34,7 @@ ANY_ROLE = "any"
 TOKEN_OPTIONAL = "optional"  # public, but a valid token (checked like any other) tells the handler who asks
 PEER = "peer"  # another node of the cluster: params are an envelope signed with the cluster secret
 TOKEN_PARAM = "token"
+MIN_POSITION_PARAM = "min_position"  # a report's: answer only holding at least this position (server.cluster read_gate)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Method:
     role: str | None = PUBLIC
     coordinator_only: bool = True  # on any other node: not_coordinator (see Dispatcher.gate)
     wants_source: bool = False  # the handler gets source= (the caller's address; "" in-process)
+    replica_read: bool = False  # a report: read_gate instead of gate (a follower in sync answers it), min_position, as_of
 
 
 @dataclass
@@ -63,16 +73,18 @@ class Dispatcher:
     peer_auth: Any = None  # opens the envelopes of PEER methods; None: not in a cluster
     accounts: Callable[[Any], Any] | None = None  # token claims -> the caller as the account is now (server.accounts)
     observer: Any = None  # counts each answered call of a known method (server.metrics.NodeMetrics); None: nothing counted
+    read_gate: Callable[[int], tuple] | None = None  # min_position -> (as_of, runner or None), or raises as gate does; None: gate
+    writes: Any = None  # server.ledger.Ledger: tracking(call) -> (result, position of its last commit or None)
 
     @classmethod
     def build(cls, method_lists: list[list[Method]], tokens: TokenSigner, wall_clock_s: Callable[[], float],
-              gate: Callable[[], None], peer_auth=None, accounts=None) -> "Dispatcher":
+              gate: Callable[[], None], peer_auth=None, accounts=None, read_gate=None, writes=None) -> "Dispatcher":
         methods: dict[str, Method] = {}
         for method in (m for group in method_lists for m in group):
             if method.name in methods:
                 raise ValueError(f"method {method.name} registered twice")
             methods[method.name] = method
-        return cls(methods, tokens, wall_clock_s, gate, peer_auth, accounts)
+        return cls(methods, tokens, wall_clock_s, gate, peer_auth, accounts, read_gate=read_gate, writes=writes)
 
     def handle_line(self, line: bytes, source: str = "") -> bytes | None:
         """The response line for one request line, or None when nothing is owed (notifications).
@@ -114,10 +126,13 @@ class Dispatcher:
         method = self.methods.get(name)
         if method is None:
             raise RpcError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {name}", {"reason": "method_not_found", "method": name})
+        as_of, runner = None, None
         if method.role == PEER:
             caller, kwargs = self._open_envelope(method, params)
         else:
-            if method.coordinator_only:
+            if method.replica_read and self.read_gate is not None:
+                as_of, runner = self.read_gate(_min_position(params))
+            elif method.coordinator_only:
                 self.gate()
             caller = self._authenticate(method, params)
             kwargs = self._parse_params(method, params)
@@ -126,7 +141,15 @@ class Dispatcher:
         try:
             if caller is not None and method.role not in (PEER, TOKEN_OPTIONAL) and self.accounts is not None:
                 caller = self.accounts(caller)
-            return method.handler(caller, **kwargs)
+            if runner is not None:  # a follower's report, on its own threads
+                result = runner(lambda: method.handler(caller, **kwargs))
+            elif self.writes is None or method.role == PEER:
+                result = method.handler(caller, **kwargs)
+            else:
+                result, position = self.writes.tracking(lambda: method.handler(caller, **kwargs))
+                if position is not None and isinstance(result, dict):
+                    result = {**result, "position": position}
+            return result if as_of is None or not isinstance(result, dict) else {**result, "as_of": as_of}
         except RpcError:
             raise
         except ValidationError as exc:
@@ -175,6 +198,8 @@ class Dispatcher:
     @staticmethod
     def _parse_params(method: Method, params: dict) -> dict:
         known = {p.name for p in method.params} | {TOKEN_PARAM}  # a token is accepted (and unused) anywhere
+        if method.replica_read:
+            known.add(MIN_POSITION_PARAM)  # read by read_gate, not by the handler
         unknown = sorted(set(params) - known)
         if unknown:
             raise invalid_params(unknown[0], "unknown parameter")
@@ -189,3 +214,13 @@ class Dispatcher:
             except ValidationError as exc:
                 raise invalid_params(param.name, exc.reason) from None
         return kwargs
+
+
+def _min_position(params) -> int:
+    """A report's min_position: a whole number (0 when absent); -32602 otherwise."""
+    value = params.get(MIN_POSITION_PARAM) if isinstance(params, dict) else None
+    if value is None:
+        return 0
+    if not is_whole(value):
+        raise invalid_params(MIN_POSITION_PARAM, "must be a whole number, 0 or more")
+    return value

@@ -2,9 +2,11 @@
 rule, refusals, pulls) and FollowerState (which pushes to apply, catching up). No sockets, threads or sleeps:
 time is the `now` (ms) each call is given, and every answer is read from the Ready it returns."""
 
+import pytest
+
 from election.bully import CANDIDATE, COORDINATOR, FOLLOWER, ElectionView
 from models.changes import Origin
-from replication.messages import Push, PushAccepted, PushNotReady, PushOldEpoch
+from replication.messages import Push, PushAccepted, PushNotReady, PushOldEpoch, push_answer_from_json
 from replication.state import CATCHING_UP, DOWN, IN_SYNC, STALL_MS, UNKNOWN, CoordinatorState, FollowerState, PushNow, Ready, WaitUntil
 
 NODE, EPOCH, TIMEOUT = 3, 4, 1000
@@ -384,11 +386,11 @@ def test_a_follower_catches_up_when_it_holds_all_the_coordinator_held_and_no_mor
     started = follower.applying(2, first, own_position=0, now=100)
     assert codes(started) == [("catch_up_started", {"coordinator": 2})]
     answer, ready = follower.applied(2, first, {KEY: 5}, now=150)
-    assert answer == PushAccepted({KEY: 5}) and not ready.caught_up and codes(ready) == []
+    assert answer == PushAccepted({KEY: 5}, at=150) and not ready.caught_up and codes(ready) == []
     last = Push(EPOCH, entries=({"e": 2},), more=False, vector={KEY: 10})
     assert codes(follower.applying(2, last, own_position=5, now=200)) == []  # already catching up
     answer, ready = follower.applied(2, last, {KEY: 10}, now=250)
-    assert answer == PushAccepted({KEY: 10}) and ready.caught_up
+    assert answer == PushAccepted({KEY: 10}, at=250) and ready.caught_up
     assert codes(ready) == [("catch_up_finished", {"coordinator": 2})]
     assert "150 ms" in ready.events[0].text  # from the first entries to holding everything
 
@@ -503,3 +505,48 @@ def test_a_push_timeout_is_its_own_and_grows_with_the_batch():
     state = serving()
     assert state.push_timeout_ms(0) == TIMEOUT
     assert state.push_timeout_ms(1000) > state.push_timeout_ms(10) > state.push_timeout_ms(0)
+
+
+# -- a follower's freshness: its lag bounded on its own clock (reports from followers) -------------------------------------------
+
+def test_a_follower_knows_its_lag_only_from_an_echo_of_its_own_answer():
+    """No echo yet: lag unknown (refused as "lag"). A push echoing this follower's answer stamp at 100 and holding
+    everything bounds the lag by now - 100; it grows until the next such push."""
+    follower = FollowerState()
+    first, _ = follower.applied(2, Push(EPOCH, vector={KEY: 3}), {KEY: 3}, now=100)
+    unknown = follower.freshness(now=150)
+    assert unknown.lag_ms is None and unknown.coordinator_position == 3
+    assert unknown.refusal(2, EPOCH, 0, 1000) == "lag"
+    follower.applied(2, Push(EPOCH, vector={KEY: 5}, echo=first.at), {KEY: 5}, now=400)
+    fresh = follower.freshness(now=600)
+    assert (fresh.coordinator, fresh.epoch, fresh.held_position, fresh.coordinator_position, fresh.lag_ms) == (2, EPOCH, 5, 5, 500)
+    assert fresh.refusal(2, EPOCH, 5, 1000) is None
+    assert fresh.refusal(2, EPOCH, 6, 1000) == "min_position"  # a write this follower does not hold yet
+    assert fresh.refusal(2, EPOCH, 0, 499) == "lag"
+    assert fresh.refusal(2, EPOCH, 0, 0) == "lag"  # REPORT_MAX_LAG_MS=0: followers never answer
+    assert fresh.refusal(3, EPOCH + 1, 0, 1000) == "lag"  # another coordinator now: what was held says nothing
+    assert follower.freshness(now=1200).refusal(2, EPOCH, 0, 1000) == "lag"  # no news for a while: the bound grew
+
+
+def test_an_echo_this_follower_did_not_issue_or_a_push_not_held_whole_bounds_nothing():
+    """A stamp of another run (say before a restart) is not trusted; a push whose vector is not all held keeps the old bound
+    while the coordinator's latest position is still reported."""
+    follower = FollowerState()
+    follower.applied(2, Push(EPOCH, vector={KEY: 3}, echo=90), {KEY: 3}, now=100)
+    assert follower.freshness(now=110).lag_ms is None
+    follower.applied(2, Push(EPOCH, vector={KEY: 3}, echo=100), {KEY: 3}, now=200)
+    follower.applied(2, Push(EPOCH, vector={KEY: 9}, more=True, echo=200), {KEY: 4}, now=300)
+    behind = follower.freshness(now=350)
+    assert (behind.held_position, behind.coordinator_position, behind.lag_ms) == (3, 9, 250)
+    assert behind.refusal(2, EPOCH, 4, 1000) == "min_position"
+
+
+def test_push_and_answer_carry_the_stamps_and_older_nodes_without_them_still_parse():
+    push = Push(EPOCH, echo=123)
+    assert Push.from_json(push.to_json()) == push
+    assert push_answer_from_json(PushAccepted({}, at=456).to_json()) == PushAccepted({}, at=456)
+    old_push = {k: v for k, v in push.to_json().items() if k != "echo"}
+    assert Push.from_json(old_push).echo is None
+    assert push_answer_from_json({"accepted": True, "vector": {}}).at is None
+    with pytest.raises(ValueError):
+        Push.from_json({**push.to_json(), "echo": "soon"})

@@ -1,6 +1,7 @@
 """The managers' reports: five from the daily aggregates, and the voids for audit."""
 
 import datetime as dt
+from dataclasses import replace
 
 from db.catalogue import CatalogueRepository
 from db.periods import PERIODS, count_buckets, cut_buckets, period_start
@@ -41,8 +42,9 @@ class ReportsController:
         self.timezone = timezone
 
     def methods(self) -> list[Method]:
+        """Every report reads only: a follower in sync may answer it (replica_read; docs/protocol.md, reports from followers)."""
         ranged = date_range_params()
-        return [
+        return [replace(method, replica_read=True) for method in [
             Method("reports.seller_total", self.seller_total, (uuid_param("seller_id"), *ranged, detail_param()), role=MANAGER),
             Method("reports.store_total", self.store_total, (uuid_param("store_id"), *ranged), role=MANAGER),
             Method("reports.network_total", self.network_total, (uuid_param("network_id"), *ranged, detail_param()), role=MANAGER),
@@ -52,7 +54,7 @@ class ReportsController:
             Method("reports.sales_by_period", self.sales_by_period,
                    (Param("period", _parse_period), *ranged, *(optional_uuid_param(f"{who}_id") for who in ("store", "network", "seller"))),
                    role=MANAGER),
-        ]
+        ]]
 
     def seller_total(self, caller, seller_id: str, start=None, end=None, detail: bool = False) -> dict:
         """With detail, `stores`: the total in each store the seller sold at, highest first."""
