@@ -74,6 +74,13 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of acknowledged"),
     Setting("STORAGE_FAILURE_STEPDOWN_S", "2", CLUSTER,
             "a node whose storage keeps failing this long leaves the coordinator's role (and claims none) until it works again"),
+    Setting("SNAPSHOT_CHUNK_BYTES", "4194304", CLUSTER,
+            "a node with no database file copies the coordinator's (a snapshot) before it starts: the most each answer carries "
+            "(base64 on the wire; at most 33554432)"),
+    Setting("SNAPSHOT_WAIT_S", "30", CLUSTER,
+            "a node with no database file that finds no coordinator to copy from (or whose copies keep failing) this long "
+            "starts on an empty file and catches up from the log"),
+    Setting("SNAPSHOT_IDLE_S", "60", CLUSTER, "a snapshot made for a peer that has not asked for it this long is removed"),
     Setting("METRICS_ADDRESS", None, SERVER,
             "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
             "`/healthz` over HTTP; keep it on a private address"),
