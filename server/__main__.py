@@ -2,7 +2,8 @@
 
 A signal only asks for the stop; the main thread then calls Node.stop(), which stops in order
 (see server/app.py) and the process exits 0. A node of a cluster whose file turns out damaged (server/integrity.py)
-is stopped, its file moved aside, and the process starts again (exec) on an empty file that catches up from its peers."""
+is stopped, its file moved aside, and the process starts again (exec) on an empty file that catches up from its peers.
+A node of a cluster that starts with no database file first copies the coordinator's (replication/snapshot_join.py)."""
 
 import argparse
 import logging
@@ -15,10 +16,12 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from replication.snapshot_join import join_from_snapshot
 from runtime.clock import SystemClock
 from server.app import build_node
 from server.config import ConfigError, load_config
 from server.integrity import quick_check, set_aside
+from wire import tls
 
 EXIT_CONFIG_ERROR = 2
 EXIT_CANNOT_START = 1
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None, clock=None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     rebuildable = len(config.cluster) > 1  # a single node has no peer to rebuild from
+    if rebuildable and not config.database_path.exists():
+        _join_from_snapshot(config, clock, stop_requested, log)
+        if stop_requested.is_set():
+            return 0
     node = _build(config, args.demo, clock, rebuildable, log)
     if node is None:
         return EXIT_CANNOT_START
@@ -66,6 +73,17 @@ def main(argv: list[str] | None = None, clock=None) -> int:
     node.stop()
     log.info("node %d stopped", config.node_id)
     return 0
+
+
+def _join_from_snapshot(config, clock, stop_requested: threading.Event, log) -> None:
+    """No database file: copy the coordinator's before anything listens (replication/snapshot_join.py); if there is
+    none to copy, the node starts on an empty file as before."""
+    log.info("node %d has no database file (%s): looking for a coordinator's snapshot", config.node_id, config.database_path)
+    peer_tls = tls.client_context(config.tls.ca, identity=config.tls) if config.tls else None
+    try:
+        join_from_snapshot(config, clock or SystemClock(), stop_requested, peer_tls)
+    except OSError as exc:  # the folder cannot be written: the node's own start says so next
+        log.error("could not make the database from a snapshot: %s", exc)
 
 
 def _build(config, demo: bool, clock, rebuildable: bool, log):

@@ -17,7 +17,7 @@ import threading
 
 from db.changes import ChangeLog
 from db.database import Database
-from db.node_state import list_merges, load_conflicts, load_epoch, save_epoch
+from db.node_state import list_merges, load_conflicts, load_epoch, load_snapshot_origin, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
 from election.messages import from_json, to_json
 from election.runner import ElectionRunner
@@ -26,6 +26,7 @@ from models.cluster import format_address
 from models.errors import ValidationError
 from replication.anti_entropy_runner import AntiEntropyRunner
 from replication.runner import NotAcknowledged, ReplicationRunner
+from replication.snapshot_source import SnapshotSource
 from replication.state import IN_SYNC
 from server.config import Config
 from server.dispatch import PEER, Method
@@ -33,6 +34,7 @@ from server.ledger import StorageProbe
 from server.quorum import Quorum
 from server.storage_watch import StorageWatch
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
+from wire.jsonrpc import RpcError
 from wire.peer_auth import HELLO, PeerAuth
 from wire.peer_link import PeerLink, PeerReceiver
 
@@ -134,6 +136,8 @@ class ClusterNode:
         anti_entropy_links = {n: PeerLink(n, a, self.peer_auth, timeout_s, peer_tls) for n, a in peers.items()}
         self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
                                               self._may_compare)
+        self.snapshots = SnapshotSource(config.database_path, changes.position, self._require_serving_for_snapshot,
+                                        config.snapshot_chunk_bytes, config.snapshot_idle_s, clock, lambda: secrets.token_hex(8))
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -157,6 +161,7 @@ class ClusterNode:
         self.election.start()
         self.storage.start()
         self.anti_entropy.start()
+        self.snapshots.start()
 
     def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
         """Refuse new writes, let waiting ones be acknowledged until writes_deadline_s, then stop replication and the
@@ -168,6 +173,7 @@ class ClusterNode:
         self.quorum.stop()
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
+        self.snapshots.stop()
 
     def _persist_epoch(self, epoch: int) -> None:
         self.db.write(lambda c: save_epoch(c, epoch))
@@ -183,6 +189,14 @@ class ClusterNode:
                 return
             raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         raise self._not_coordinator(view)
+
+    def _require_serving_for_snapshot(self) -> None:
+        """Only the serving coordinator begins a snapshot; a refusal also says how much this node holds, so a node with no
+        file among nodes that hold nothing (a new cluster) starts at once on an empty file (replication/snapshot_join.py)."""
+        try:
+            self.require_coordinator()
+        except RpcError as exc:
+            raise RpcError(exc.code, exc.message, {**(exc.data or {}), "position": self.changes.position()}) from None
 
     def is_coordinator(self) -> bool:
         """True while this node is the coordinator and not stopping (never waits)."""
@@ -224,6 +238,7 @@ class ClusterNode:
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
             Method("peer.digest", self._unless_stopping(self.anti_entropy.handle_digest), role=PEER, coordinator_only=False),
             Method("peer.rows", self._unless_stopping(self.anti_entropy.handle_rows), role=PEER, coordinator_only=False),
+            Method("peer.snapshot", self._unless_stopping(self.snapshots.handle), role=PEER, coordinator_only=False),
         ] + self.quorum.peer_methods()
 
     def _unless_stopping(self, handler):
@@ -270,4 +285,5 @@ class ClusterNode:
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
                 "position": position, "nodes": nodes, "merges": self.db.read(list_merges), "stepped_down": view.unfit,
                 "conflicting_changes": self.db.read(load_conflicts), "anti_entropy": self.anti_entropy.status(),
+                "joined_by_snapshot": self.db.read(load_snapshot_origin), "snapshots_served": self.snapshots.status(),
                 **self.replication.counters()}

@@ -1,0 +1,255 @@
+"""A node that starts with no database file (a new machine, a replaced disk, a damaged file set aside) first copies
+the coordinator's (replication/snapshot_source.py serves it), then starts and catches up from the log as any node.
+
+This runs before the node is built (server/__main__.py): no port is open yet, so while it has no file the node serves
+nothing, answers nobody, and takes no part in elections. Then:
+
+1. Find the coordinator: the peers are asked, highest id first, to `begin` a snapshot; one that does not coordinate
+   answers not_coordinator naming the coordinator it knows (asked next) and its own position.
+   - Every peer refuses the connection (a new cluster starting, or all down), or every peer that answers holds
+     nothing (position 0), or the coordinator answers `empty`: the node starts on an empty file, as before.
+   - Peers answer but none coordinates (an election, a partition): asked again every RETRY_PAUSE_S, until
+     SNAPSHOT_WAIT_S pass without any progress; then the node starts on an empty file and catches up from the log.
+2. Wait until the copy is `ready`, then read it chunk by chunk into `node-N.db.part-<peer>-<id>` beside the database
+   (mode 0600). Each chunk is checked against its sha256: a corrupt chunk is refused, the part removed, the copy
+   dropped, and the transfer begins again with a new copy. So does any other failure, e.g. the serving node dying
+   mid-transfer: the next begin goes to whoever coordinates by then.
+3. The whole file's sha256 is checked, the sender's node-local state cleared (db/snapshot_file.make_own), and the
+   file renamed into place (db/snapshot_file.install). Only then does a database file exist.
+
+Killed (kill -9) mid-transfer and started again, the node resumes the part it left when the serving node still holds
+that copy (else removes it and begins again); nothing is in place before the rename, so nothing is lost or doubled.
+"""
+
+import logging
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from db.snapshot_file import PART_INFIX, install, leftovers, make_own, new_file, remove, sha256_of
+from replication.snapshot_messages import (
+    BEGIN,
+    DONE,
+    EMPTY,
+    FAILED,
+    PREPARING,
+    READ,
+    READY,
+    STATUS,
+    SnapshotChunk,
+    SnapshotInfo,
+    SnapshotRequest,
+)
+from runtime.events import event
+from wire.errors import NOT_COORDINATOR
+from wire.peer_auth import PeerAuth
+from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
+
+log = logging.getLogger("onsell.snapshot")
+
+METHOD = "peer.snapshot"
+CALL_TIMEOUT_S = 30.0  # one call of the transfer (a chunk on a slow link); a silent peer is given up after it
+CONNECT_TIMEOUT_S = 2.0  # finding the coordinator: a peer that does not answer this fast is passed over this round
+RETRY_PAUSE_S = 0.5  # between two attempts to find the coordinator, or to begin again after a failed transfer
+PREPARE_POLL_S = 0.2  # how often a copy being made is asked whether it is ready
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What the node's file was made from: `peer`'s snapshot of `size` bytes, received in `seconds`."""
+
+    peer: int
+    size: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Part:
+    peer: int
+    id: str
+    path: Path
+
+
+class _Restart(Exception):
+    """The transfer failed; str() says why. The part is removed and a new copy asked for."""
+
+
+class SnapshotJoin:
+    def __init__(self, database_path: Path, links: dict[int, PeerLink], clock, wait_s: float, stop: threading.Event):
+        self.database_path = database_path
+        self.links = links
+        self.clock = clock
+        self.wait_s = wait_s
+        self.stop = stop
+        self._deadline = 0.0
+
+    def run(self) -> Joined | None:
+        """Make the database file from a snapshot: what it was made from, or None when the node is to start on an empty
+        file (or was asked to stop: the caller looks at its stop event)."""
+        started = self.clock.monotonic_s()
+        self._progress()
+        part = self._leftover()
+        while not self.stop.is_set():
+            if part is None:
+                part = self._begin()
+                if part is None:
+                    return None
+                if part is _RETRY:
+                    part = None
+                    if self._out_of_time("no coordinator to copy from"):
+                        return None
+                    self.stop.wait(RETRY_PAUSE_S)
+                    continue
+            try:
+                size = self._transfer(part)
+            except (_Restart, PeerUnavailable, PeerRefused, ValueError, OSError) as exc:
+                log.warning("%s", event("snapshot_restarted", f"the snapshot from node {part.peer} failed ({exc}); beginning again",
+                                        peer=part.peer, id=part.id).line())
+                self._drop(part)
+                part = None
+                if self._out_of_time("the transfer keeps failing"):
+                    return None
+                self.stop.wait(RETRY_PAUSE_S)
+                continue
+            if size is None:  # asked to stop: the part stays, to be resumed
+                return None
+            joined = Joined(part.peer, size, self.clock.monotonic_s() - started)
+            log.info("%s", event("snapshot_joined", f"database made from node {part.peer}'s snapshot: {size} bytes in "
+                                 f"{joined.seconds:.1f} s; catching up from the log", peer=part.peer, bytes=size,
+                                 ms=round(joined.seconds * 1000)).line())
+            return joined
+        return None
+
+    # -- finding the coordinator -------------------------------------------------------------------
+    def _begin(self):
+        """A new copy's part, None (start on an empty file) or _RETRY (ask again)."""
+        queue, tried, anyone_holds = sorted(self.links, reverse=True), set(), False
+        while queue:
+            peer = queue.pop(0)
+            if peer in tried:
+                continue
+            tried.add(peer)
+            try:
+                info = SnapshotInfo.from_json(self.links[peer].call(METHOD, SnapshotRequest(BEGIN).to_json(), CONNECT_TIMEOUT_S))
+            except PeerUnavailable:
+                continue
+            except PeerRefused as exc:
+                data = exc.data if isinstance(exc.data, dict) else {}
+                anyone_holds = anyone_holds or data.get("position") != 0
+                hint = (data.get("coordinator") or {}).get("id") if exc.code == NOT_COORDINATOR else None
+                if hint in self.links and hint not in tried:
+                    queue.insert(0, hint)
+                continue
+            except ValueError:
+                anyone_holds = True
+                continue
+            self._progress()
+            if info.state == EMPTY:
+                log.info("%s", event("snapshot_none", f"node {peer} coordinates and holds nothing: starting on an empty file",
+                                     peer=peer).line())
+                return None
+            if info.state == FAILED:
+                anyone_holds = True
+                continue
+            log.info("%s", event("snapshot_begun", f"no database file: copying node {peer}'s", peer=peer, id=info.id).line())
+            return _Part(peer, info.id, self._part_path(peer, info.id))
+        if not anyone_holds:
+            log.info("%s", event("snapshot_none", "no peer holds anything yet: starting on an empty file").line())
+            return None
+        return _RETRY
+
+    def _part_path(self, peer: int, copy_id: str) -> Path:
+        return self.database_path.with_name(f"{self.database_path.name}{PART_INFIX}{peer}-{copy_id}")
+
+    def _leftover(self) -> _Part | None:
+        """The part an earlier run left (kill -9), to resume; any other is removed."""
+        pattern = re.compile(re.escape(self.database_path.name + PART_INFIX) + r"(\d+)-([0-9a-zA-Z]+)$")
+        found = None
+        for path in leftovers(self.database_path, PART_INFIX):
+            match = pattern.match(path.name)
+            if found is None and match and int(match.group(1)) in self.links:
+                found = _Part(int(match.group(1)), match.group(2), path)
+            else:
+                remove(path)
+        if found is not None:
+            log.info("%s", event("snapshot_resuming", f"resuming the snapshot from node {found.peer} at "
+                                 f"{found.path.stat().st_size} bytes", peer=found.peer, id=found.id).line())
+        return found
+
+    # -- the transfer ------------------------------------------------------------------------------
+    def _call(self, part: _Part, request: SnapshotRequest):
+        answer = self.links[part.peer].call(METHOD, request.to_json(), CALL_TIMEOUT_S)
+        self._progress()
+        return answer
+
+    def _transfer(self, part: _Part) -> int | None:
+        """Receive the copy into its part and put it in place; its size, or None when asked to stop."""
+        info = SnapshotInfo.from_json(self._call(part, SnapshotRequest(STATUS, part.id)))
+        while info.state == PREPARING:
+            if self.stop.wait(PREPARE_POLL_S):
+                return None
+            info = SnapshotInfo.from_json(self._call(part, SnapshotRequest(STATUS, part.id)))
+        if info.state != READY:
+            raise _Restart(f"the copy {info.state}: {info.reason}")
+        if not part.path.exists():
+            new_file(part.path)
+        offset = part.path.stat().st_size
+        if offset > info.size:
+            raise _Restart("the part is longer than the copy")
+        with open(part.path, "r+b") as f:
+            f.seek(offset)
+            while offset < info.size:
+                if self.stop.is_set():
+                    return None
+                chunk = SnapshotChunk.from_json(self._call(part, SnapshotRequest(READ, part.id, offset)))
+                if chunk.id != part.id or chunk.offset != offset or not chunk.data or offset + len(chunk.data) > info.size:
+                    raise _Restart("an answer that is not the chunk asked for")
+                if not chunk.intact:
+                    log.warning("%s", event("snapshot_chunk_refused", f"a chunk at {offset} does not match its checksum",
+                                            peer=part.peer, offset=offset).line())
+                    raise _Restart(f"the chunk at {offset} does not match its checksum")
+                f.write(chunk.data)
+                offset += len(chunk.data)
+        if sha256_of(part.path) != info.sha256:
+            raise _Restart("the whole file does not match its checksum")
+        make_own(part.path, part.peer)
+        install(part.path, self.database_path)
+        self._tell_done(part)
+        return info.size
+
+    def _drop(self, part: _Part) -> None:
+        remove(part.path)
+        self._tell_done(part)
+
+    def _tell_done(self, part: _Part) -> None:
+        """The serving node may remove its copy (if it is not told, it does after SNAPSHOT_IDLE_S)."""
+        try:
+            self.links[part.peer].call(METHOD, SnapshotRequest(DONE, part.id).to_json(), CONNECT_TIMEOUT_S)
+        except (PeerUnavailable, PeerRefused):
+            pass
+
+    def _progress(self) -> None:
+        self._deadline = self.clock.monotonic_s() + self.wait_s
+
+    def _out_of_time(self, why: str) -> bool:
+        if self.clock.monotonic_s() < self._deadline:
+            return False
+        log.warning("%s", event("snapshot_given_up", f"{why} for {self.wait_s:.0f} s: starting on an empty file, which catches up "
+                                "from the log").line())
+        return True
+
+
+_RETRY = _Part(0, "", Path())  # _begin: peers answer, but none coordinates yet
+
+
+def join_from_snapshot(config, clock, stop: threading.Event, peer_tls=None) -> Joined | None:
+    """For server/__main__.py: make config.database_path (which must not exist) from the coordinator's snapshot."""
+    auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
+    links = {n: PeerLink(n, a, auth, CALL_TIMEOUT_S, peer_tls) for n, a in config.cluster.items() if n != config.node_id}
+    try:
+        return SnapshotJoin(config.database_path, links, clock, config.snapshot_wait_s, stop).run()
+    finally:
+        for link in links.values():
+            link.close()
