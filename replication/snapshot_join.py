@@ -10,10 +10,10 @@ nothing, answers nobody, and takes no part in elections. Then:
      nothing (position 0), or the coordinator answers `empty`: the node starts on an empty file, as before.
    - Peers answer but none coordinates (an election, a partition): asked again every RETRY_PAUSE_S, until
      SNAPSHOT_WAIT_S pass without any progress; then the node starts on an empty file and catches up from the log.
-2. Wait until the copy is `ready`, then read it chunk by chunk into `node-N.db.part-<peer>-<id>` beside the database
-   (mode 0600). Each chunk is checked against its sha256: a corrupt chunk is refused, the part removed, the copy
-   dropped, and the transfer begins again with a new copy. So does any other failure, e.g. the serving node dying
-   mid-transfer: the next begin goes to whoever coordinates by then.
+2. Wait until the copy is `ready`, then read it chunk by chunk (READS_IN_FLIGHT at once, written in order) into
+   `node-N.db.part-<peer>-<id>` beside the database (mode 0600). Each chunk is checked against its sha256: a corrupt
+   chunk is refused, the part removed, the copy dropped, and the transfer begins again with a new copy. So does any
+   other failure, e.g. the serving node dying mid-transfer: the next begin goes to whoever coordinates by then.
 3. The whole file's sha256 is checked, the sender's node-local state cleared (db/snapshot_file.make_own), and the
    file renamed into place (db/snapshot_file.install). Only then does a database file exist.
 
@@ -21,10 +21,13 @@ Killed (kill -9) mid-transfer and started again, the node resumes the part it le
 that copy (else removes it and begins again); nothing is in place before the rename, so nothing is lost or doubled.
 """
 
+import itertools
 import logging
 import re
 import secrets
 import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +57,7 @@ CALL_TIMEOUT_S = 30.0  # one call of the transfer (a chunk on a slow link); a si
 CONNECT_TIMEOUT_S = 2.0  # finding the coordinator: a peer that does not answer this fast is passed over this round
 RETRY_PAUSE_S = 0.5  # between two attempts to find the coordinator, or to begin again after a failed transfer
 PREPARE_POLL_S = 0.2  # how often a copy being made is asked whether it is ready
+READS_IN_FLIGHT = 3  # chunks asked for at once, each on a link of its own: the sender encodes one while this node writes another
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ class _Restart(Exception):
 
 
 class SnapshotJoin:
-    def __init__(self, database_path: Path, links: dict[int, PeerLink], clock, wait_s: float, stop: threading.Event):
+    def __init__(self, database_path: Path, links: dict[int, list[PeerLink]], clock, wait_s: float, stop: threading.Event):
+        """links: per peer, READS_IN_FLIGHT links (the first also asks begin, status and done)."""
         self.database_path = database_path
         self.links = links
         self.clock = clock
@@ -132,7 +137,7 @@ class SnapshotJoin:
                 continue
             tried.add(peer)
             try:
-                info = SnapshotInfo.from_json(self.links[peer].call(METHOD, SnapshotRequest(BEGIN).to_json(), CONNECT_TIMEOUT_S))
+                info = SnapshotInfo.from_json(self.links[peer][0].call(METHOD, SnapshotRequest(BEGIN).to_json(), CONNECT_TIMEOUT_S))
             except PeerUnavailable:
                 continue
             except PeerRefused as exc:
@@ -180,7 +185,12 @@ class SnapshotJoin:
 
     # -- the transfer ------------------------------------------------------------------------------
     def _call(self, part: _Part, request: SnapshotRequest):
-        answer = self.links[part.peer].call(METHOD, request.to_json(), CALL_TIMEOUT_S)
+        answer = self.links[part.peer][0].call(METHOD, request.to_json(), CALL_TIMEOUT_S)
+        self._progress()
+        return answer
+
+    def _read(self, link, part: _Part, offset: int):
+        answer = link.call(METHOD, SnapshotRequest(READ, part.id, offset).to_json(), CALL_TIMEOUT_S)
         self._progress()
         return answer
 
@@ -198,20 +208,28 @@ class SnapshotJoin:
         offset = part.path.stat().st_size
         if offset > info.size:
             raise _Restart("the part is longer than the copy")
-        with open(part.path, "r+b") as f:
+        with open(part.path, "r+b") as f, ThreadPoolExecutor(len(self.links[part.peer]), thread_name_prefix="snapshot-read") as pool:
             f.seek(offset)
-            while offset < info.size:
-                if self.stop.is_set():
-                    return None
-                chunk = SnapshotChunk.from_json(self._call(part, SnapshotRequest(READ, part.id, offset)))
-                if chunk.id != part.id or chunk.offset != offset or not chunk.data or offset + len(chunk.data) > info.size:
+            f.truncate()
+            asked = iter(range(offset, info.size, info.chunk))
+            links = itertools.cycle(self.links[part.peer])
+            in_flight: deque = deque()
+            while True:
+                while len(in_flight) < len(self.links[part.peer]) and (at := next(asked, None)) is not None:
+                    in_flight.append((at, pool.submit(self._read, next(links), part, at)))
+                if not in_flight:
+                    break
+                at, answer = in_flight.popleft()
+                chunk = SnapshotChunk.from_json(answer.result())
+                if chunk.id != part.id or chunk.offset != at or len(chunk.data) != min(info.chunk, info.size - at):
                     raise _Restart("an answer that is not the chunk asked for")
                 if not chunk.intact:
-                    log.warning("%s", event("snapshot_chunk_refused", f"a chunk at {offset} does not match its checksum",
-                                            peer=part.peer, offset=offset).line())
-                    raise _Restart(f"the chunk at {offset} does not match its checksum")
+                    log.warning("%s", event("snapshot_chunk_refused", f"a chunk at {at} does not match its checksum",
+                                            peer=part.peer, offset=at).line())
+                    raise _Restart(f"the chunk at {at} does not match its checksum")
                 f.write(chunk.data)
-                offset += len(chunk.data)
+                if self.stop.is_set():
+                    return None
         if sha256_of(part.path) != info.sha256:
             raise _Restart("the whole file does not match its checksum")
         make_own(part.path, part.peer)
@@ -226,7 +244,7 @@ class SnapshotJoin:
     def _tell_done(self, part: _Part) -> None:
         """The serving node may remove its copy (if it is not told, it does after SNAPSHOT_IDLE_S)."""
         try:
-            self.links[part.peer].call(METHOD, SnapshotRequest(DONE, part.id).to_json(), CONNECT_TIMEOUT_S)
+            self.links[part.peer][0].call(METHOD, SnapshotRequest(DONE, part.id).to_json(), CONNECT_TIMEOUT_S)
         except (PeerUnavailable, PeerRefused):
             pass
 
@@ -247,9 +265,10 @@ _RETRY = _Part(0, "", Path())  # _begin: peers answer, but none coordinates yet
 def join_from_snapshot(config, clock, stop: threading.Event, peer_tls=None) -> Joined | None:
     """For server/__main__.py: make config.database_path (which must not exist) from the coordinator's snapshot."""
     auth = PeerAuth(config.secret, config.node_id, set(config.cluster), lambda: secrets.token_hex(16))
-    links = {n: PeerLink(n, a, auth, CALL_TIMEOUT_S, peer_tls) for n, a in config.cluster.items() if n != config.node_id}
+    links = {n: [PeerLink(n, a, auth, CALL_TIMEOUT_S, peer_tls) for _ in range(READS_IN_FLIGHT)]
+             for n, a in config.cluster.items() if n != config.node_id}
     try:
         return SnapshotJoin(config.database_path, links, clock, config.snapshot_wait_s, stop).run()
     finally:
-        for link in links.values():
+        for link in itertools.chain(*links.values()):
             link.close()

@@ -42,8 +42,8 @@ class _Copy:
     reason: str = ""
     sent: int = 0  # the furthest byte served
 
-    def info(self) -> SnapshotInfo:
-        return SnapshotInfo(self.id, self.state, self.size, self.sha256, self.position, self.reason)
+    def info(self, chunk: int) -> SnapshotInfo:
+        return SnapshotInfo(self.id, self.state, self.size, self.sha256, self.position, self.reason, chunk)
 
 
 class SnapshotSource:
@@ -97,7 +97,7 @@ class SnapshotSource:
             return {"removed": True}
         if request.op == READ:
             return self._read(copy, request.offset).to_json()
-        return copy.info().to_json()
+        return copy.info(self.chunk_bytes).to_json()
 
     def status(self) -> list[dict]:
         """For cluster.status: the copies held here for peers."""
@@ -124,7 +124,7 @@ class SnapshotSource:
         log.info("%s", event("snapshot_preparing", f"making a snapshot for node {sender}", peer=sender, id=copy_id,
                              position=position).line())
         threading.Thread(target=self._make, args=(copy,), name=f"snapshot-{sender}", daemon=True).start()
-        return copy.info()
+        return copy.info(self.chunk_bytes)
 
     def _make(self, copy: _Copy) -> None:
         started = self.clock.monotonic_s()

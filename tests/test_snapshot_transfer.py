@@ -136,7 +136,7 @@ def test_a_corrupt_chunk_is_refused_and_the_transfer_begins_again(tmp_path, coor
     source = _serving(coordinator, FakeClock())
     link = _Served(source)
     link.corrupt_reads = 1
-    joined = _join(tmp_path, {3: link}).run()
+    joined = _join(tmp_path, {3: [link]}).run()
     assert joined is not None and joined.peer == 3
     assert link.begins == 2, "the corrupt chunk did not restart the transfer with a new copy"
     assert source.status() == [], "the serving node still holds a copy"
@@ -152,7 +152,7 @@ def test_the_serving_node_dies_mid_transfer_and_the_next_coordinator_serves_it(t
     dying = _Served(first)
     dying.die_after_reads = 3
     successor = _Served(second)
-    joined = _join(tmp_path, {3: dying, 2: successor}).run()
+    joined = _join(tmp_path, {3: [dying], 2: [successor]}).run()
     assert joined is not None and joined.peer == 2 and successor.begins == 1
     assert not list((tmp_path / "joiner").glob("*.part-*"))
     for source in (first, second):
@@ -162,10 +162,10 @@ def test_the_serving_node_dies_mid_transfer_and_the_next_coordinator_serves_it(t
 
 def test_no_peer_to_copy_from_starts_on_an_empty_file_at_once(tmp_path, coordinator):
     (tmp_path / "joiner").mkdir()
-    assert _join(tmp_path, {2: _Served(None), 3: _Served(None)}, wait_s=60).run() is None  # a new cluster, every peer down
+    assert _join(tmp_path, {2: [_Served(None)], 3: [_Served(None)]}, wait_s=60).run() is None  # a new cluster, every peer down
     empty = Replica(tmp_path / "empty.db", 3)
     source = _serving(empty, FakeClock())
-    assert _join(tmp_path, {3: _Served(source)}, wait_s=60).run() is None  # the coordinator holds nothing
+    assert _join(tmp_path, {3: [_Served(source)]}, wait_s=60).run() is None  # the coordinator holds nothing
     assert not (tmp_path / "joiner" / "node-1.db").exists()
     source.stop()
     empty.close()
@@ -175,7 +175,7 @@ def test_peers_that_hold_data_but_do_not_coordinate_are_asked_until_snapshot_wai
     (tmp_path / "joiner").mkdir()
     follower = _Served(_serving(coordinator, FakeClock(), coordinator=False))
     clock = FakeClock()
-    join = SnapshotJoin(tmp_path / "joiner" / "node-1.db", {3: follower}, clock, 5, threading.Event())
+    join = SnapshotJoin(tmp_path / "joiner" / "node-1.db", {3: [follower]}, clock, 5, threading.Event())
     join.stop.wait = lambda seconds: clock.advance(seconds) or False  # the pauses pass on the fake clock
     assert join.run() is None
     assert follower.begins >= 5
