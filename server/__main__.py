@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None, clock=None) -> int:
         _join_from_snapshot(config, clock, stop_requested, log)
         if stop_requested.is_set():
             return 0
-    node = _build(config, args.demo, clock, rebuildable, log)
+    node = _build(config, args.demo, clock, rebuildable, log, stop_requested)
     if node is None:
         return EXIT_CANNOT_START
     log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
@@ -86,9 +86,9 @@ def _join_from_snapshot(config, clock, stop_requested: threading.Event, log) -> 
         log.error("could not make the database from a snapshot: %s", exc)
 
 
-def _build(config, demo: bool, clock, rebuildable: bool, log):
+def _build(config, demo: bool, clock, rebuildable: bool, log, stop_requested: threading.Event):
     """The node, or None when it cannot start (logged); a file too damaged to open is set aside once, when peers can
-    rebuild it."""
+    rebuild it (from the coordinator's snapshot)."""
     try:
         return build_node(config, demo=demo, clock=clock)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
@@ -97,6 +97,9 @@ def _build(config, demo: bool, clock, rebuildable: bool, log):
             return None
         log.error("cannot start node %d on a damaged file (%s) [integrity_failed]", config.node_id, exc)
     _set_aside(config, clock, log)
+    _join_from_snapshot(config, clock, stop_requested, log)
+    if stop_requested.is_set():
+        return None
     try:
         return build_node(config, demo=demo, clock=clock)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
