@@ -35,6 +35,17 @@ def _wipe(node) -> None:
             os.remove(path)
 
 
+def _cluster_with_node_1_wiped(clusters):
+    """A 3-node cluster with IMPORTED sales, coordinated by node 3; node 1 stopped and its file gone."""
+    cluster = clusters(LinkedCluster, size=3, env={"SNAPSHOT_CHUNK_BYTES": str(CHUNK)}).start()
+    cluster.wait_coordinator(3)
+    _import_history(cluster, IMPORTED)
+    joiner, coordinator = cluster.nodes[1], cluster.nodes[3]
+    joiner.stop()
+    _wipe(joiner)
+    return cluster, joiner, coordinator
+
+
 def _served(coordinator) -> list[dict]:
     return coordinator.status().get("snapshots_served", [])
 
@@ -47,12 +58,7 @@ def _assert_same_sales(joiner, coordinator) -> None:
 
 
 def test_a_node_with_no_file_joins_from_the_coordinators_snapshot(clusters):
-    cluster = clusters(LinkedCluster, size=3, env={"SNAPSHOT_CHUNK_BYTES": str(CHUNK)}).start()
-    cluster.wait_coordinator(3)
-    _import_history(cluster, IMPORTED)
-    joiner, coordinator = cluster.nodes[1], cluster.nodes[3]
-    joiner.stop()
-    _wipe(joiner)
+    cluster, joiner, coordinator = _cluster_with_node_1_wiped(clusters)
     joiner.start(timeout=60)
     status = joiner.status()
     assert status["joined_by_snapshot"] is not None, status
@@ -75,12 +81,7 @@ def test_a_node_with_no_file_joins_from_the_coordinators_snapshot(clusters):
 
 
 def test_killed_halfway_the_joiner_finishes_and_holds_every_sale_once(clusters):
-    cluster = clusters(LinkedCluster, size=3, env={"SNAPSHOT_CHUNK_BYTES": str(CHUNK)}).start()
-    cluster.wait_coordinator(3)
-    _import_history(cluster, IMPORTED)
-    joiner, coordinator = cluster.nodes[1], cluster.nodes[3]
-    joiner.stop()
-    _wipe(joiner)
+    cluster, joiner, coordinator = _cluster_with_node_1_wiped(clusters)
     cluster.links[(1, 3)].delay_s = 0.01  # the joiner's calls to the coordinator: each chunk takes a while
     seller = ClusterSeller(cluster).start()  # the cluster keeps acknowledging sales through the transfer
     joiner.start(wait=False)
