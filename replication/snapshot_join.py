@@ -9,7 +9,8 @@ nothing, answers nobody, and takes no part in elections. Then:
    - Every peer refuses the connection (a new cluster starting, or all down), or every peer that answers holds
      nothing (position 0), or the coordinator answers `empty`: the node starts on an empty file, as before.
    - Peers answer but none coordinates (an election, a partition): asked again every RETRY_PAUSE_S, until
-     SNAPSHOT_WAIT_S pass without any progress; then the node starts on an empty file and catches up from the log.
+     SNAPSHOT_WAIT_S pass without any progress (or FAILED_TRANSFERS_MAX transfers failed in a row); then the node
+     starts on an empty file and catches up from the log.
 2. Wait until the copy is `ready`, then read it chunk by chunk (READS_IN_FLIGHT at once, written in order) into
    `node-N.db.part-<peer>-<id>` beside the database (mode 0600). Each chunk is checked against its sha256: a corrupt
    chunk is refused, the part removed, the copy dropped, and the transfer begins again with a new copy. So does any
@@ -57,6 +58,7 @@ CALL_TIMEOUT_S = 30.0  # one call of the transfer (a chunk on a slow link); a si
 CONNECT_TIMEOUT_S = 2.0  # finding the coordinator: a peer that does not answer this fast is passed over this round
 RETRY_PAUSE_S = 0.5  # between two attempts to find the coordinator, or to begin again after a failed transfer
 PREPARE_POLL_S = 0.2  # how often a copy being made is asked whether it is ready
+FAILED_TRANSFERS_MAX = 5  # transfers failing in a row (a disk full here, a copy corrupt there) before starting on an empty file
 READS_IN_FLIGHT = 3  # chunks asked for at once, each on a link of its own: the sender encodes one while this node writes another
 
 
@@ -96,6 +98,7 @@ class SnapshotJoin:
         started = self.clock.monotonic_s()
         self._progress()
         part = self._leftover()
+        failed = 0
         while not self.stop.is_set():
             if part is None:
                 part = self._begin()
@@ -114,7 +117,10 @@ class SnapshotJoin:
                                         peer=part.peer, id=part.id).line())
                 self._drop(part)
                 part = None
-                if self._out_of_time("the transfer keeps failing"):
+                failed += 1
+                if failed >= FAILED_TRANSFERS_MAX:
+                    self._deadline = 0.0
+                if self._out_of_time(f"{failed} transfer(s) failed in a row"):
                     return None
                 self.stop.wait(RETRY_PAUSE_S)
                 continue
@@ -254,8 +260,8 @@ class SnapshotJoin:
     def _out_of_time(self, why: str) -> bool:
         if self.clock.monotonic_s() < self._deadline:
             return False
-        log.warning("%s", event("snapshot_given_up", f"{why} for {self.wait_s:.0f} s: starting on an empty file, which catches up "
-                                "from the log").line())
+        log.warning("%s", event("snapshot_given_up", f"no snapshot ({why}): starting on an empty file, which catches up from the "
+                                "log").line())
         return True
 
 

@@ -74,7 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of acknowledged"),
     Setting("STORAGE_FAILURE_STEPDOWN_S", "2", CLUSTER,
             "a node whose storage keeps failing this long leaves the coordinator's role (and claims none) until it works again"),
-    Setting("SNAPSHOT_CHUNK_BYTES", "4194304", CLUSTER,
+    Setting("SNAPSHOT_CHUNK_BYTES", "1048576", CLUSTER,
             "a node with no database file copies the coordinator's (a snapshot) before it starts: the most each answer carries "
             "(base64 on the wire; at most 33554432)"),
     Setting("SNAPSHOT_WAIT_S", "30", CLUSTER,

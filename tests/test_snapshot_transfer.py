@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from replicas import Replica, demo_chain
+from support import wait_until
 
 from db.node_state import count_conflicts, load_conflicts, load_epoch, load_snapshot_origin, save_epoch
 from db.snapshot_file import install, make_copy, make_own, sha256_of
@@ -145,6 +146,17 @@ def test_a_corrupt_chunk_is_refused_and_the_transfer_begins_again(tmp_path, coor
     source.stop()
 
 
+def test_a_copy_that_keeps_arriving_corrupt_is_given_up_for_the_log(tmp_path, coordinator):
+    (tmp_path / "joiner").mkdir()
+    source = _serving(coordinator, FakeClock())
+    link = _Served(source)
+    link.corrupt_reads = 1000
+    assert _join(tmp_path, {3: [link]}, wait_s=600).run() is None
+    assert link.begins == 5 and source.status() == []
+    assert not list((tmp_path / "joiner").iterdir())
+    source.stop()
+
+
 def test_the_serving_node_dies_mid_transfer_and_the_next_coordinator_serves_it(tmp_path, coordinator):
     (tmp_path / "joiner").mkdir()
     other = _source_with_sales(tmp_path / "node-2.db", node_id=2, sales=10)
@@ -192,5 +204,6 @@ def test_malformed_requests_are_refused_and_change_nothing(tmp_path, coordinator
     info = SnapshotInfo.from_json(source.handle(1, {"op": "begin"}))
     with pytest.raises(RpcError):  # another node's copy
         source.handle(2, {"op": "status", "id": info.id})
+    wait_until(lambda: SnapshotInfo.from_json(source.handle(1, {"op": "status", "id": info.id})).state == "ready", 10, what="the copy")
     source.stop()
     assert source.status() == []
