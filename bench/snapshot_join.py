@@ -135,7 +135,11 @@ def join(joiner: ServerProcess, coordinator: ServerProcess, sellers: Sellers, la
     print(f"{label}:")
     print(f"  database file in place after {joined_at - started:6.1f} s; in sync after {in_sync - started:6.1f} s")
     if mine.get("joined_by_snapshot"):
-        print(f"  joined by snapshot: {mine['joined_by_snapshot']['bytes'] / 1e6:,.1f} MB from node {mine['joined_by_snapshot']['from']}")
+        copied = [f for code, f in coordinator.events() if code == "snapshot_ready"][-1:]
+        received = [f for code, f in joiner.events() if code == "snapshot_joined"][-1:]
+        print(f"  joined by snapshot: {mine['joined_by_snapshot']['bytes'] / 1e6:,.1f} MB from node {mine['joined_by_snapshot']['from']}"
+              + (f"; the coordinator's copy took {copied[0]['ms'] / 1000:.1f} s" if copied else "")
+              + (f", copy and transfer {received[0]['ms'] / 1000:.1f} s" if received else ""))
     print(f"  sales during the join: {percentiles(sellers.between(started, in_sync))}")
 
 

@@ -26,6 +26,7 @@ import itertools
 import logging
 import re
 import secrets
+import sqlite3
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -112,8 +113,8 @@ class SnapshotJoin:
                     continue
             try:
                 size = self._transfer(part)
-            except (_Restart, PeerUnavailable, PeerRefused, ValueError, OSError) as exc:
-                log.warning("%s", event("snapshot_restarted", f"the snapshot from node {part.peer} failed ({exc}); beginning again",
+            except (_Restart, PeerUnavailable, PeerRefused, ValueError, OSError, sqlite3.Error) as exc:
+                log.warning("%s", event("snapshot_restarted", f"the snapshot from node {part.peer} failed ({exc})",
                                         peer=part.peer, id=part.id).line())
                 self._drop(part)
                 part = None

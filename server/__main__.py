@@ -84,6 +84,8 @@ def _join_from_snapshot(config, clock, stop_requested: threading.Event, log) -> 
         join_from_snapshot(config, clock or SystemClock(), stop_requested, peer_tls)
     except OSError as exc:  # the folder cannot be written: the node's own start says so next
         log.error("could not make the database from a snapshot: %s", exc)
+    except Exception:  # never a crash here: the node starts on an empty file and catches up from the log
+        log.exception("could not make the database from a snapshot; starting on an empty file")
 
 
 def _build(config, demo: bool, clock, rebuildable: bool, log, stop_requested: threading.Event):
