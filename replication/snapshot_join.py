@@ -4,8 +4,8 @@ the coordinator's (replication/snapshot_source.py serves it), then starts and ca
 This runs before the node is built (server/__main__.py): no port is open yet, so while it has no file the node serves
 nothing, answers nobody, and takes no part in elections. Then:
 
-1. Find the coordinator: the peers are asked, highest id first, to `begin` a snapshot; one that does not coordinate
-   answers not_coordinator naming the coordinator it knows (asked next) and its own position.
+1. Find the coordinator: every peer is asked at once to `begin` a snapshot; one that does not coordinate (or is still
+   taking over) refuses, saying its own position.
    - Every peer refuses the connection (a new cluster starting, or all down), or every peer that answers holds
      nothing (position 0), or the coordinator answers `empty`: the node starts on an empty file, as before.
    - Peers answer but none coordinates (an election, a partition): asked again every RETRY_PAUSE_S, until
@@ -38,7 +38,6 @@ from replication.snapshot_messages import (
     BEGIN,
     DONE,
     EMPTY,
-    FAILED,
     PREPARING,
     READ,
     READY,
@@ -48,7 +47,6 @@ from replication.snapshot_messages import (
     SnapshotRequest,
 )
 from runtime.events import event
-from wire.errors import NOT_COORDINATOR
 from wire.peer_auth import PeerAuth
 from wire.peer_link import PeerLink, PeerRefused, PeerUnavailable
 
@@ -135,39 +133,36 @@ class SnapshotJoin:
         return None
 
     # -- finding the coordinator -------------------------------------------------------------------
+    def _ask_begin(self, peer: int):
+        """A peer's answer to begin: a SnapshotInfo, or the PeerRefused, PeerUnavailable or ValueError it came to."""
+        try:
+            return SnapshotInfo.from_json(self.links[peer][0].call(METHOD, SnapshotRequest(BEGIN).to_json(), CONNECT_TIMEOUT_S))
+        except (PeerRefused, PeerUnavailable, ValueError) as exc:
+            return exc
+
     def _begin(self):
-        """A new copy's part, None (start on an empty file) or _RETRY (ask again)."""
-        queue, tried, anyone_holds = sorted(self.links, reverse=True), set(), False
-        while queue:
-            peer = queue.pop(0)
-            if peer in tried:
-                continue
-            tried.add(peer)
-            try:
-                info = SnapshotInfo.from_json(self.links[peer][0].call(METHOD, SnapshotRequest(BEGIN).to_json(), CONNECT_TIMEOUT_S))
-            except PeerUnavailable:
-                continue
-            except PeerRefused as exc:
-                data = exc.data if isinstance(exc.data, dict) else {}
-                anyone_holds = anyone_holds or data.get("position") != 0
-                hint = (data.get("coordinator") or {}).get("id") if exc.code == NOT_COORDINATOR else None
-                if hint in self.links and hint not in tried:
-                    queue.insert(0, hint)
-                continue
-            except ValueError:
-                anyone_holds = True
-                continue
+        """Ask every peer at once (a node starting must not wait for them in turn); a new copy's part, None (start on an
+        empty file) or _RETRY (ask again)."""
+        peers = sorted(self.links, reverse=True)
+        with ThreadPoolExecutor(len(peers), thread_name_prefix="snapshot-begin") as pool:
+            answers = dict(zip(peers, pool.map(self._ask_begin, peers)))
+        copies = [_Part(p, a.id, self._part_path(p, a.id)) for p, a in answers.items()
+                  if isinstance(a, SnapshotInfo) and a.state in (PREPARING, READY)]
+        for extra in copies[1:]:  # two coordinators for a moment: the highest id's copy is taken
+            self._tell_done(extra)
+        if copies:
             self._progress()
-            if info.state == EMPTY:
-                log.info("%s", event("snapshot_none", f"node {peer} coordinates and holds nothing: starting on an empty file",
-                                     peer=peer).line())
-                return None
-            if info.state == FAILED:
-                anyone_holds = True
-                continue
-            log.info("%s", event("snapshot_begun", f"no database file: copying node {peer}'s", peer=peer, id=info.id).line())
-            return _Part(peer, info.id, self._part_path(peer, info.id))
-        if not anyone_holds:
+            log.info("%s", event("snapshot_begun", f"no database file: copying node {copies[0].peer}'s", peer=copies[0].peer,
+                                 id=copies[0].id).line())
+            return copies[0]
+        empty = [p for p, a in answers.items() if isinstance(a, SnapshotInfo) and a.state == EMPTY]
+        if empty:
+            log.info("%s", event("snapshot_none", f"node {empty[0]} coordinates and holds nothing: starting on an empty file",
+                                 peer=empty[0]).line())
+            return None
+        # A refusal says how much the peer holds; a peer that does not answer holds nothing this node could copy now.
+        if all(isinstance(a, PeerUnavailable) or (isinstance(a, PeerRefused) and isinstance(a.data, dict) and a.data.get("position") == 0)
+               for a in answers.values()):
             log.info("%s", event("snapshot_none", "no peer holds anything yet: starting on an empty file").line())
             return None
         return _RETRY

@@ -1,8 +1,8 @@
 """The serving side of peer.snapshot: consistent copies of this node's database, served in chunks to a node that has
 no database file (replication/snapshot_join.py is the other side; messages in replication/snapshot_messages.py).
 
-- begin: only the serving coordinator starts a copy (any other node answers not_coordinator, naming the coordinator it
-  knows); one whose change log is empty answers `empty` (nothing to copy: a new cluster). A peer has at most one copy
+- begin: only the serving coordinator starts a copy (any other node refuses at once, with its position: see
+  server/cluster.py); one whose change log is empty answers `empty` (nothing to copy: a new cluster). A peer has at most one copy
   here: its new begin drops its previous one. The copy is made on a thread of its own (db/snapshot_file.make_copy:
   the writer is not blocked), so begin answers `preparing` at once; `status` then answers `ready`, with size and sha256.
 - read: up to SNAPSHOT_CHUNK_BYTES at an offset, with the chunk's sha256. A node that holds the copy serves it even

@@ -194,7 +194,13 @@ class ClusterNode:
         """Only the serving coordinator begins a snapshot; a refusal also says how much this node holds, so a node with no
         file among nodes that hold nothing (a new cluster) starts at once on an empty file (replication/snapshot_join.py)."""
         try:
-            self.require_coordinator()
+            if self._stopping.is_set():
+                raise _stopping_error()
+            view = self.election.view()
+            if not view.is_coordinator:
+                raise self._not_coordinator(view)
+            if not self.replication.serving.is_set():  # not waited for: the asker is a node starting, and asks again
+                raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
         except RpcError as exc:
             raise RpcError(exc.code, exc.message, {**(exc.data or {}), "position": self.changes.position()}) from None
 

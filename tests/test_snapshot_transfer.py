@@ -87,17 +87,19 @@ class _Served:
         self.corrupt_reads = 0  # how many of the next chunks arrive with a byte changed
         self.die_after_reads: int | None = None  # the node dies after this many chunks
         self.reads = 0
-        self.begins = 0
+        self.begins = 0  # begins that made a copy
+        self.asked_begins = 0
 
     def call(self, method: str, body, timeout_s=None):
         if self.source is None or (self.die_after_reads is not None and self.reads >= self.die_after_reads):
             raise PeerUnavailable("connection refused")
         request = SnapshotRequest.from_json(body)
-        self.begins += request.op == "begin"
+        self.asked_begins += request.op == "begin"
         try:
             answer = self.source.handle(self.sender, body)
         except RpcError as exc:
             raise PeerRefused(exc.code, exc.message, exc.data) from None
+        self.begins += request.op == "begin"
         if request.op == "read":
             self.reads += 1
             if self.corrupt_reads:
@@ -111,9 +113,9 @@ class _Served:
         pass
 
 
-def _serving(replica: Replica, clock, coordinator: bool = True, chunk: int = 4096) -> SnapshotSource:
+def _serving(replica: Replica, clock, coordinator=lambda: True, chunk: int = 4096) -> SnapshotSource:
     def require():
-        if not coordinator:
+        if not coordinator():
             raise app_error(NOT_COORDINATOR, "not the coordinator", coordinator={"id": 3, "address": "x"}, position=1)
     ids = itertools.count(1)
     source = SnapshotSource(replica.db.path, replica.changes.position, require, chunk, 60, clock, lambda: f"c{next(ids)}")
@@ -160,9 +162,10 @@ def test_a_copy_that_keeps_arriving_corrupt_is_given_up_for_the_log(tmp_path, co
 def test_the_serving_node_dies_mid_transfer_and_the_next_coordinator_serves_it(tmp_path, coordinator):
     (tmp_path / "joiner").mkdir()
     other = _source_with_sales(tmp_path / "node-2.db", node_id=2, sales=10)
-    first, second = _serving(coordinator, FakeClock()), _serving(other, FakeClock())
+    first = _serving(coordinator, FakeClock())
     dying = _Served(first)
     dying.die_after_reads = 3
+    second = _serving(other, FakeClock(), coordinator=lambda: dying.reads >= 3)  # node 2 takes over once node 3 is gone
     successor = _Served(second)
     joined = _join(tmp_path, {3: [dying], 2: [successor]}).run()
     assert joined is not None and joined.peer == 2 and successor.begins == 1
@@ -185,12 +188,12 @@ def test_no_peer_to_copy_from_starts_on_an_empty_file_at_once(tmp_path, coordina
 
 def test_peers_that_hold_data_but_do_not_coordinate_are_asked_until_snapshot_wait_s(tmp_path, coordinator):
     (tmp_path / "joiner").mkdir()
-    follower = _Served(_serving(coordinator, FakeClock(), coordinator=False))
+    follower = _Served(_serving(coordinator, FakeClock(), coordinator=lambda: False))
     clock = FakeClock()
     join = SnapshotJoin(tmp_path / "joiner" / "node-1.db", {3: [follower]}, clock, 5, threading.Event())
     join.stop.wait = lambda seconds: clock.advance(seconds) or False  # the pauses pass on the fake clock
     assert join.run() is None
-    assert follower.begins >= 5
+    assert follower.asked_begins >= 5 and follower.begins == 0
 
 
 def test_malformed_requests_are_refused_and_change_nothing(tmp_path, coordinator):
