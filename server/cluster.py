@@ -194,8 +194,6 @@ class ClusterNode:
         """Only the serving coordinator begins a snapshot; a refusal also says how much this node holds, so a node with no
         file among nodes that hold nothing (a new cluster) starts at once on an empty file (replication/snapshot_join.py)."""
         try:
-            if self._stopping.is_set():
-                raise _stopping_error()
             view = self.election.view()
             if not view.is_coordinator:
                 raise self._not_coordinator(view)
