@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from replicas import Replica, demo_chain
-from support import wait_until
+from support import TEST_SECRET, wait_until
 
 from db.node_state import count_conflicts, load_conflicts, load_epoch, load_snapshot_origin, save_epoch
 from db.snapshot_file import install, make_copy, make_own, sha256_of
@@ -16,6 +16,7 @@ from replication.snapshot_join import SnapshotJoin
 from replication.snapshot_messages import SnapshotChunk, SnapshotInfo, SnapshotRequest
 from replication.snapshot_source import SnapshotSource
 from runtime.clock import FakeClock
+from server.config import ConfigError, load_config
 from wire.errors import NOT_COORDINATOR, app_error
 from wire.jsonrpc import RpcError
 from wire.peer_link import PeerRefused, PeerUnavailable
@@ -210,3 +211,14 @@ def test_malformed_requests_are_refused_and_change_nothing(tmp_path, coordinator
     wait_until(lambda: SnapshotInfo.from_json(source.handle(1, {"op": "status", "id": info.id})).state == "ready", 10, what="the copy")
     source.stop()
     assert source.status() == []
+
+
+def test_snapshot_settings_are_checked(tmp_path):
+    env = {"DATA_DIR": str(tmp_path), "CLUSTER": "1=127.0.0.1:1,2=127.0.0.1:2", "CLUSTER_SECRET": TEST_SECRET}
+    for key, bad in (("SNAPSHOT_CHUNK_BYTES", "100"), ("SNAPSHOT_CHUNK_BYTES", str(64 * 1024 * 1024)), ("SNAPSHOT_CHUNK_BYTES", "1M"),
+                     ("SNAPSHOT_IDLE_S", "0"), ("SNAPSHOT_WAIT_S", "-1")):
+        with pytest.raises(ConfigError) as refused:
+            load_config(1, {**env, key: bad})
+        assert refused.value.key == key
+    config = load_config(1, env)
+    assert (config.snapshot_chunk_bytes, config.snapshot_wait_s, config.snapshot_idle_s) == (1048576, 30, 60)
