@@ -179,6 +179,10 @@ def main() -> int:
         try:
             for n in (2, 3, 4):
                 nodes[n].start(timeout=120)
+            for n in (2, 3, 4):  # each node reads its whole file once at start (quick_check): not part of "before"
+                settled = time.perf_counter() + 600
+                while not any(code.startswith("integrity_") for code, _ in nodes[n].events()) and time.perf_counter() < settled:
+                    time.sleep(0.2)
             servers = {n: ("127.0.0.1", p) for n, p in ports.items()}
             sellers = Sellers(servers, args.clients).start()
             time.sleep(1.0)
