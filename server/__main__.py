@@ -118,7 +118,7 @@ def _damaged(config) -> bool:
 
 def _set_aside(config, clock, log) -> None:
     moved = set_aside(config.database_path, (clock or SystemClock()).now().strftime("%Y%m%dT%H%M%S%fZ"))
-    log.warning("moved the damaged file to %s; starting on an empty one [integrity_rebuilding moved_to=%s]", moved, moved.name)
+    log.warning("moved the damaged file to %s; rebuilding it from the peers [integrity_rebuilding moved_to=%s]", moved, moved.name)
 
 
 def run() -> None:
