@@ -34,6 +34,7 @@ from models.records import Network, Sale, Store, User, new_id  # noqa: E402
 
 REPEATS = 20
 BATCH = 50_000
+BUILT_AT = "2026-01-01T00:00:00.000000Z"  # when the built rows say they were made
 
 
 def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
@@ -49,14 +50,14 @@ def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
 
     def catalogue(conn):
         for network in networks:
-            CatalogueRepository.insert_network(conn, network, "bench", changes)
+            CatalogueRepository.insert_network(conn, network, BUILT_AT, changes)
         for store in store_list:
-            CatalogueRepository.insert_store(conn, store, "bench", changes)
+            CatalogueRepository.insert_store(conn, store, BUILT_AT, changes)
         for i, seller_id in enumerate(seller_ids):
             nine = f"{600000000 + i:09d}"
             UserRepository.insert(conn, User(seller_id, nine + cpf_check_digits(nine), f"Vendedor {i:04d}", 1990, "seller"), "x",
-                                  "bench", changes)
-        UserRepository.insert(conn, User(new_id(), "56789012303", "Gerente", 1975, "manager"), manager_hash, "bench", changes)
+                                  BUILT_AT, changes)
+        UserRepository.insert(conn, User(new_id(), "56789012303", "Gerente", 1975, "manager"), manager_hash, BUILT_AT, changes)
     db.write(catalogue)
     made = 0
     while made < sales:
@@ -64,7 +65,7 @@ def build(path: Path, sales: int, sellers: int, stores: int, days: int) -> None:
         for _ in range(min(BATCH, sales - made)):
             day = today - dt.timedelta(days=rng.randrange(days))
             batch.append(Sale(fresh_sale_id(), rng.choice(seller_ids), rng.choice(store_list).id, rng.randint(100, 100_000),
-                              day, "2026-01-01T00:00:00.000000Z"))
+                              day, BUILT_AT))
 
         def chunk(conn, batch=batch):
             record_new_sales(conn, changes, batch)

@@ -81,6 +81,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FOLLOWER_REPORT_THREADS", "1", CLUSTER,
             "reports a follower runs at once, on threads of its own at the lowest CPU priority (nice 19 on Linux); more wait "
             "their turn: the follower's replication, and on a shared machine the coordinator, come first"),
+    Setting("SNAPSHOT_CHUNK_BYTES", "1048576", CLUSTER,
+            "a node with no database file copies the coordinator's (a snapshot) before it starts: the most each answer carries "
+            "(base64 on the wire; at most 33554432)"),
+    Setting("SNAPSHOT_WAIT_S", "30", CLUSTER,
+            "a node with no database file that finds no coordinator to copy from (or whose copies keep failing) this long "
+            "starts on an empty file and catches up from the log"),
+    Setting("SNAPSHOT_IDLE_S", "60", CLUSTER, "a snapshot made for a peer that has not asked for it this long is removed"),
     Setting("METRICS_ADDRESS", None, SERVER,
             "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
             "`/healthz` over HTTP; keep it on a private address"),

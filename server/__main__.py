@@ -2,7 +2,8 @@
 
 A signal only asks for the stop; the main thread then calls Node.stop(), which stops in order
 (see server/app.py) and the process exits 0. A node of a cluster whose file turns out damaged (server/integrity.py)
-is stopped, its file moved aside, and the process starts again (exec) on an empty file that catches up from its peers."""
+is stopped, its file moved aside, and the process starts again (exec) on an empty file that catches up from its peers.
+A node of a cluster that starts with no database file first copies the coordinator's (replication/snapshot_join.py)."""
 
 import argparse
 import logging
@@ -15,10 +16,12 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from replication.snapshot_join import join_from_snapshot
 from runtime.clock import SystemClock
 from server.app import build_node
 from server.config import ConfigError, load_config
 from server.integrity import quick_check, set_aside
+from wire import tls
 
 EXIT_CONFIG_ERROR = 2
 EXIT_CANNOT_START = 1
@@ -47,7 +50,11 @@ def main(argv: list[str] | None = None, clock=None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     rebuildable = len(config.cluster) > 1  # a single node has no peer to rebuild from
-    node = _build(config, args.demo, clock, rebuildable, log)
+    if rebuildable and not config.database_path.exists():
+        _join_from_snapshot(config, clock, stop_requested, log)
+        if stop_requested.is_set():
+            return 0
+    node = _build(config, args.demo, clock, rebuildable, log, stop_requested)
     if node is None:
         return EXIT_CANNOT_START
     log.info("onsell node %d starting (data in %s)", config.node_id, config.database_path)
@@ -68,9 +75,22 @@ def main(argv: list[str] | None = None, clock=None) -> int:
     return 0
 
 
-def _build(config, demo: bool, clock, rebuildable: bool, log):
+def _join_from_snapshot(config, clock, stop_requested: threading.Event, log) -> None:
+    """No database file: copy the coordinator's before anything listens (replication/snapshot_join.py); if there is
+    none to copy, the node starts on an empty file as before."""
+    log.info("node %d has no database file (%s): looking for a coordinator's snapshot", config.node_id, config.database_path)
+    peer_tls = tls.client_context(config.tls.ca, identity=config.tls) if config.tls else None
+    try:
+        join_from_snapshot(config, clock or SystemClock(), stop_requested, peer_tls)
+    except OSError as exc:  # the folder cannot be written: the node's own start says so next
+        log.error("could not make the database from a snapshot: %s", exc)
+    except Exception:  # never a crash here: the node starts on an empty file and catches up from the log
+        log.exception("could not make the database from a snapshot; starting on an empty file")
+
+
+def _build(config, demo: bool, clock, rebuildable: bool, log, stop_requested: threading.Event):
     """The node, or None when it cannot start (logged); a file too damaged to open is set aside once, when peers can
-    rebuild it."""
+    rebuild it (from the coordinator's snapshot)."""
     try:
         return build_node(config, demo=demo, clock=clock)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
@@ -79,6 +99,9 @@ def _build(config, demo: bool, clock, rebuildable: bool, log):
             return None
         log.error("cannot start node %d on a damaged file (%s) [integrity_failed]", config.node_id, exc)
     _set_aside(config, clock, log)
+    _join_from_snapshot(config, clock, stop_requested, log)
+    if stop_requested.is_set():
+        return None
     try:
         return build_node(config, demo=demo, clock=clock)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
@@ -95,7 +118,7 @@ def _damaged(config) -> bool:
 
 def _set_aside(config, clock, log) -> None:
     moved = set_aside(config.database_path, (clock or SystemClock()).now().strftime("%Y%m%dT%H%M%S%fZ"))
-    log.warning("moved the damaged file to %s; starting on an empty one [integrity_rebuilding moved_to=%s]", moved, moved.name)
+    log.warning("moved the damaged file to %s; rebuilding it from the peers [integrity_rebuilding moved_to=%s]", moved, moved.name)
 
 
 def run() -> None:

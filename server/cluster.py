@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from db.changes import ChangeLog
 from db.database import Database
-from db.node_state import list_merges, load_conflicts, load_epoch, save_epoch
+from db.node_state import list_merges, load_conflicts, load_epoch, load_snapshot_origin, save_epoch
 from election.bully import COORDINATOR, FOLLOWER, BullyMachine, ElectionView
 from election.messages import from_json, to_json
 from election.runner import ElectionRunner
@@ -32,6 +32,7 @@ from models.cluster import format_address
 from models.errors import ValidationError
 from replication.anti_entropy_runner import AntiEntropyRunner
 from replication.runner import NotAcknowledged, ReplicationRunner
+from replication.snapshot_source import SnapshotSource
 from replication.state import IN_SYNC, Freshness
 from runtime.threads import lower_this_thread
 from server.config import Config
@@ -40,6 +41,7 @@ from server.ledger import StorageProbe
 from server.quorum import Quorum
 from server.storage_watch import StorageWatch
 from wire.errors import NOT_COORDINATOR, UNAVAILABLE, app_error
+from wire.jsonrpc import RpcError
 from wire.peer_auth import HELLO, PeerAuth
 from wire.peer_link import PeerLink, PeerReceiver
 
@@ -155,6 +157,8 @@ class ClusterNode:
         self.anti_entropy = AntiEntropyRunner(anti_entropy_links, database, clock, config.anti_entropy_interval_s, now_iso,
                                               self._may_compare, lambda: changes.last_pos)
         self._report_threads = ThreadPoolExecutor(config.follower_report_threads, "follower-report", initializer=lower_this_thread)
+        self.snapshots = SnapshotSource(config.database_path, changes.position, self._require_serving_for_snapshot,
+                                        config.snapshot_chunk_bytes, config.snapshot_idle_s, clock, lambda: secrets.token_hex(8))
 
     def on_serving(self, hook) -> None:
         """Run hook() each time this node finishes taking over, before it serves clients."""
@@ -178,6 +182,7 @@ class ClusterNode:
         self.election.start()
         self.storage.start()
         self.anti_entropy.start()
+        self.snapshots.start()
 
     def stop(self, writes_deadline_s: float, threads_deadline_s: float) -> None:
         """Refuse new writes, let waiting ones be acknowledged until writes_deadline_s, then stop replication and the
@@ -190,6 +195,7 @@ class ClusterNode:
         self.quorum.stop()
         self.replication.stop(writes_deadline_s, threads_deadline_s)
         self.election.stop(threads_deadline_s)
+        self.snapshots.stop()
 
     def _persist_epoch(self, epoch: int) -> None:
         self.db.write(lambda c: save_epoch(c, epoch))
@@ -238,6 +244,18 @@ class ClusterNode:
         except CancelledError:
             raise _stopping_error() from None
 
+    def _require_serving_for_snapshot(self) -> None:
+        """Only the serving coordinator begins a snapshot; a refusal also says how much this node holds, so a node with no
+        file among nodes that hold nothing (a new cluster) starts at once on an empty file (replication/snapshot_join.py)."""
+        try:
+            view = self.election.view()
+            if not view.is_coordinator:
+                raise self._not_coordinator(view)
+            if not self.replication.serving.is_set():  # not waited for: the asker is a node starting, and asks again
+                raise app_error(UNAVAILABLE, "The new coordinator is still taking over; try again")
+        except RpcError as exc:
+            raise RpcError(exc.code, exc.message, {**(exc.data or {}), "position": self.changes.position()}) from None
+
     def is_coordinator(self) -> bool:
         """True while this node is the coordinator and not stopping (never waits)."""
         return not self._stopping.is_set() and self.election.view().is_coordinator
@@ -278,6 +296,7 @@ class ClusterNode:
             Method("peer.pull", self._unless_stopping(self.replication.handle_pull), role=PEER, coordinator_only=False),
             Method("peer.digest", self._unless_stopping(self.anti_entropy.handle_digest), role=PEER, coordinator_only=False),
             Method("peer.rows", self._unless_stopping(self.anti_entropy.handle_rows), role=PEER, coordinator_only=False),
+            Method("peer.snapshot", self._unless_stopping(self.snapshots.handle), role=PEER, coordinator_only=False),
         ] + self.quorum.peer_methods()
 
     def _unless_stopping(self, handler):
@@ -324,4 +343,5 @@ class ClusterNode:
         return {"node_id": self.node_id, "role": role, "epoch": epoch, "coordinator_id": view.coordinator,
                 "position": position, "nodes": nodes, "merges": self.db.read(list_merges), "stepped_down": view.unfit,
                 "conflicting_changes": self.db.read(load_conflicts), "anti_entropy": self.anti_entropy.status(),
+                "joined_by_snapshot": self.db.read(load_snapshot_origin), "snapshots_served": self.snapshots.status(),
                 **self.replication.counters()}

@@ -23,6 +23,8 @@ MIN_SECRET_LENGTH = 16
 EXAMPLE_SECRETS = frozenset({"change-me-long-secret", "change-me-to-a-long-random-string"})
 MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MIN_SNAPSHOT_CHUNK_BYTES = 1024
+MAX_SNAPSHOT_CHUNK_BYTES = 32 * 1024 * 1024  # its base64 stays under wire.peer_link.MAX_PEER_RESPONSE_BYTES
 ConfigError = SettingError  # what load_config raises: names the key and why
 
 
@@ -60,6 +62,9 @@ class Config:
     metrics_address: tuple[str, int] | None = None  # None: no /metrics nor /healthz
     tls: TlsFiles | None = None  # None: plaintext (only on loopback unless allow_plaintext)
     allow_plaintext: bool = False
+    snapshot_chunk_bytes: int = settings.default_int("SNAPSHOT_CHUNK_BYTES")
+    snapshot_wait_s: int = settings.default_int("SNAPSHOT_WAIT_S")
+    snapshot_idle_s: int = settings.default_int("SNAPSHOT_IDLE_S")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -145,7 +150,18 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         metrics_address=_metrics_address(env, node_id, cluster),
         tls=tls_files,
         allow_plaintext=allow_plaintext,
+        snapshot_chunk_bytes=_snapshot_chunk(env),
+        snapshot_wait_s=whole_number(env, "SNAPSHOT_WAIT_S", minimum=0),
+        snapshot_idle_s=whole_number(env, "SNAPSHOT_IDLE_S"),
     )
+
+
+def _snapshot_chunk(env: dict) -> int:
+    """SNAPSHOT_CHUNK_BYTES: base64 makes it a third longer, and a peer's answer may not exceed MAX_PEER_RESPONSE_BYTES."""
+    chunk = whole_number(env, "SNAPSHOT_CHUNK_BYTES", minimum=MIN_SNAPSHOT_CHUNK_BYTES)
+    if chunk > MAX_SNAPSHOT_CHUNK_BYTES:
+        raise ConfigError("SNAPSHOT_CHUNK_BYTES", f"must be at most {MAX_SNAPSHOT_CHUNK_BYTES} (got {chunk})")
+    return chunk
 
 
 def _metrics_address(env: dict, node_id: int, cluster: dict) -> tuple[str, int] | None:

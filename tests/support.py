@@ -193,13 +193,15 @@ class ServerProcess:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 20.0) -> "ServerProcess":
+    def start(self, timeout: float = 20.0, wait: bool = True) -> "ServerProcess":
+        """wait=False: return once the process runs, without waiting for it to answer."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [*self.launcher, "--id", str(self.node_id)] + (["--demo"] if self.demo else [])
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, cwd=self.data_dir, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        wait_until(self._ready, timeout, what=f"server on port {self.port} (log: {self.log_path})")
+        if wait:
+            wait_until(self._ready, timeout, what=f"server on port {self.port} (log: {self.log_path})")
         return self
 
     def _ready(self) -> bool:
