@@ -6,7 +6,9 @@ one failure rolls back only itself) and commits them all in one transaction
 with synchronous=FULL before any caller is answered: an acknowledged write
 survives kill -9 and power loss, and many concurrent writers share one fsync.
 Reads use a small pool of their own connections (WAL lets them run beside the
-writer).
+writer). watch() tells a cache, after each commit that changed one of its tables
+(whoever wrote it: this node, a peer's replicated changes, a merge) and before any
+writer of that commit is answered, that what it holds may be stale.
 """
 
 import logging
@@ -32,6 +34,7 @@ CACHE_KIB = 64 * 1024  # per connection
 WAL_CHECKPOINT_PAGES = 10_000  # ~40 MiB of WAL between checkpoints: a large replica batch does not checkpoint every commit
 WRITE_TIMEOUT_S = 30.0
 READ_WAIT_S = 30.0  # longest wait for a free reader (all READ_POOL_SIZE busy)
+TOUCHED_FUNCTION = "onsell_touched"  # what the watch() triggers call on the writer's connection with the table's name
 
 
 class DatabaseUnavailable(Exception):
@@ -83,6 +86,9 @@ class Database:
         self.after_commit: list[Callable[[sqlite3.Connection], None]] = []
         self.on_error: list[Callable[[BaseException], None]] = []  # told of every SQLite error (server.integrity checks the file)
         self.after_batch: list[Callable[[int], None]] = []  # called with how many writes each commit held (metrics)
+        self._watchers: list[tuple[frozenset[str], Callable[[], None]]] = []
+        self._touched: set[str] = set()  # tables changed by the transaction under way (the writer thread's only)
+        self._writer_conn.create_function(TOUCHED_FUNCTION, 1, self._touched.add)
         self._jobs: queue.Queue = queue.Queue()
         self._readers: queue.Queue = queue.Queue()
         for _ in range(READ_POOL_SIZE):
@@ -104,6 +110,27 @@ class Database:
             return future.result(timeout)
         except TimeoutError:
             raise DatabaseUnavailable("the write did not complete in time") from None
+
+    def watch(self, tables: tuple[str, ...], listener: Callable[[], None]) -> None:
+        """Call listener() after every commit that inserted, updated or deleted a row of one of these tables (also one
+        that failed: harmless), before the writers of that commit are answered. Temporary triggers on the writer's
+        connection see every write, whatever code path made it; a table that does not exist is an error here."""
+        def install(conn: sqlite3.Connection) -> None:
+            for table in tables:
+                for operation in ("INSERT", "UPDATE", "DELETE"):
+                    conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS watch_{table}_{operation.lower()} AFTER {operation} "
+                                 f"ON main.{table} BEGIN SELECT {TOUCHED_FUNCTION}('{table}'); END")
+        self.write(install)
+        self._watchers.append((frozenset(tables), listener))
+
+    def _tell_watchers(self) -> None:
+        if not self._touched:
+            return
+        touched = frozenset(self._touched)
+        self._touched.clear()
+        for tables, listener in self._watchers:
+            if tables & touched:
+                listener()
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
@@ -201,6 +228,7 @@ class Database:
                     conn.execute("RELEASE job")
                     outcomes.append((future, False, exc))
             conn.execute("COMMIT")
+            self._tell_watchers()
             self.commits += 1
             for observe in self.after_batch:
                 observe(len(batch))
@@ -211,6 +239,7 @@ class Database:
             self._report(exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._tell_watchers()
             for _, future in batch:
                 future.set_exception(DatabaseUnavailable(f"database error: {exc}"))
             return
