@@ -30,16 +30,16 @@ from db.incarnations import begin_incarnation
 from db.schema import migrate
 from runtime.clock import SystemClock
 from runtime.events import event
+from runtime.settings import default_int
 
 log = logging.getLogger("onsell.db")
 
 MAX_WRITES_PER_COMMIT = 512
-READ_POOL_SIZE = 8
 BUSY_TIMEOUT_MS = 10_000
-CACHE_KIB = 64 * 1024  # per connection
+MMAP_BYTES = 0  # no memory-mapped reads: mapped pages would count in the node's RSS, and the OS caches the file anyway
 WAL_CHECKPOINT_PAGES = 10_000  # ~40 MiB of WAL between checkpoints: a large replica batch does not checkpoint every commit
 WRITE_TIMEOUT_S = 30.0
-READ_WAIT_S = 30.0  # longest wait for a free reader (all READ_POOL_SIZE busy)
+READ_WAIT_S = 30.0  # longest wait for a free reader (all READ_CONNECTIONS busy)
 GATHER_MAX_S = 0.002  # longest a commit waits for its recent writers to come back (never longer than the last commit took)
 TOUCHED_FUNCTION = "onsell_touched"  # what the watch() triggers call on the writer's connection with the table's name
 
@@ -48,13 +48,15 @@ class DatabaseUnavailable(Exception):
     """The database could not complete the operation (closed, disk error, timeout)."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, cache_kib: int) -> sqlite3.Connection:
+    """A connection with the node's pragmas and a page cache of at most cache_kib KiB."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
-    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA cache_size = -{cache_kib}")
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
 
@@ -76,13 +78,18 @@ def warn_if_others_can_read(*paths: Path) -> None:
 class Database:
     """One SQLite file: write(fn) through the group-commit writer, read(fn) from the pool."""
 
-    def __init__(self, path: Path | str, node_id: int = 1):
+    def __init__(self, path: Path | str, node_id: int = 1, read_connections: int = default_int("READ_CONNECTIONS"),
+                 page_cache_mb: int = default_int("PAGE_CACHE_MB")):
+        """read_connections and page_cache_mb: the settings READ_CONNECTIONS and PAGE_CACHE_MB (runtime/settings.py);
+        the page cache is shared out evenly among the writer and the readers."""
         self.path = Path(path)
+        self.read_connections = read_connections
+        cache_kib = page_cache_mb * 1024 // (read_connections + 1)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self.path.exists():  # readable only by its owner; SQLite gives its -wal and -shm files the same mode
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         warn_if_others_can_read(self.path.parent, self.path)
-        self._writer_conn = connect(self.path)
+        self._writer_conn = connect(self.path, cache_kib)
         mode = self._writer_conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise DatabaseUnavailable(f"could not switch {self.path} to WAL mode")
@@ -98,8 +105,8 @@ class Database:
         self._writer_conn.create_function(TOUCHED_FUNCTION, 1, self._touched.add)
         self._jobs: queue.Queue = queue.Queue()
         self._readers: queue.Queue = queue.Queue()
-        for _ in range(READ_POOL_SIZE):
-            reader = connect(self.path)
+        for _ in range(read_connections):
+            reader = connect(self.path, cache_kib)
             reader.execute("PRAGMA query_only = ON")
             self._readers.put(reader)
         self._closed = False
@@ -187,7 +194,7 @@ class Database:
             reader = self._readers.get_nowait()
             if reader is not None:
                 reader.close()
-        for _ in range(READ_POOL_SIZE):
+        for _ in range(self.read_connections):
             self._readers.put(None)  # wakes a reader still waiting for a connection: the database is closed
 
     def _report(self, exc: BaseException) -> None:

@@ -102,7 +102,7 @@ class Node:
 
 def build_node(config: Config, demo: bool = False, clock=None, listen: bool = True) -> Node:
     clock = clock or SystemClock()
-    database = Database(config.database_path, config.node_id)
+    database = Database(config.database_path, config.node_id, config.read_connections, config.page_cache_mb)
     warn_if_others_can_read(config.database_path.parent / SECRET_FILE)  # a single node's own secret, when it made one
     changes = ChangeLog()
     database.read(changes.load)

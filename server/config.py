@@ -58,6 +58,8 @@ class Config:
     metrics_address: tuple[str, int] | None = None  # None: no /metrics nor /healthz
     tls: TlsFiles | None = None  # None: plaintext (only on loopback unless allow_plaintext)
     allow_plaintext: bool = False
+    read_connections: int = settings.default_int("READ_CONNECTIONS")
+    page_cache_mb: int = settings.default_int("PAGE_CACHE_MB")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -141,6 +143,8 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         metrics_address=_metrics_address(env, node_id, cluster),
         tls=tls_files,
         allow_plaintext=allow_plaintext,
+        read_connections=whole_number(env, "READ_CONNECTIONS"),
+        page_cache_mb=whole_number(env, "PAGE_CACHE_MB"),
     )
 
 
