@@ -21,7 +21,6 @@ import os
 import queue
 import sqlite3
 import threading
-from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -42,6 +41,24 @@ WRITE_TIMEOUT_S = 30.0
 READ_WAIT_S = 30.0  # longest wait for a free reader (all READ_CONNECTIONS busy)
 GATHER_MAX_S = 0.002  # longest a commit waits for its recent writers to come back (never longer than the last commit took)
 TOUCHED_FUNCTION = "onsell_touched"  # what the watch() triggers call on the writer's connection with the table's name
+
+
+class _Job:
+    """One write waiting in the queue: its function, its caller, and a lock held until the writer has its outcome
+    (a bare lock: the cheapest hand-over between two threads, one wake-up each way)."""
+
+    __slots__ = ("fn", "caller", "done", "ok", "value")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
+        self.fn = fn
+        self.caller = threading.get_ident()  # a thread: one connection's writes (see the group commit above)
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.ok, self.value = False, None
+
+    def finish(self, ok: bool, value: Any) -> None:
+        self.ok, self.value = ok, value
+        self.done.release()
 
 
 class DatabaseUnavailable(Exception):
@@ -121,12 +138,13 @@ class Database:
         """Run fn(conn) in the next group commit and return its result once durable."""
         if self._closed:
             raise DatabaseUnavailable("database is closed")
-        future: Future = Future()
-        self._jobs.put((fn, future, threading.get_ident()))
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            raise DatabaseUnavailable("the write did not complete in time") from None
+        job = _Job(fn)
+        self._jobs.put(job)
+        if not job.done.acquire(timeout=timeout):
+            raise DatabaseUnavailable("the write did not complete in time")
+        if job.ok:
+            return job.value
+        raise job.value
 
     def watch(self, tables: tuple[str, ...], listener: Callable[[], None]) -> None:
         """Call listener() after every commit that inserted, updated or deleted a row of one of these tables (also one
@@ -238,23 +256,23 @@ class Database:
             started = self._clock.monotonic_s()
             self._commit_batch(conn, batch)
             self._last_commit_s = self._clock.monotonic_s() - started
-            self._recent_writers = ({caller for _, _, caller in batch}, self._recent_writers[0])
+            self._recent_writers = ({job.caller for job in batch}, self._recent_writers[0])
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list) -> None:
-        outcomes: list[tuple[Future, bool, Any]] = []
+        outcomes: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, future, _ in batch:
+            for job in batch:
                 conn.execute("SAVEPOINT job")
                 try:
-                    outcomes.append((future, True, fn(conn)))
+                    outcomes.append((job, True, job.fn(conn)))
                     conn.execute("RELEASE job")
                 except Exception as exc:  # one bad write must not sink the others
                     if isinstance(exc, sqlite3.DatabaseError):
                         self._report(exc)
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    outcomes.append((future, False, exc))
+                    outcomes.append((job, False, exc))
             conn.execute("COMMIT")
             self._tell_watchers()
             self.commits += 1
@@ -268,11 +286,8 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._tell_watchers()
-            for _, future, _ in batch:
-                future.set_exception(DatabaseUnavailable(f"database error: {exc}"))
+            for job in batch:
+                job.finish(False, DatabaseUnavailable(f"database error: {exc}"))
             return
-        for future, ok, value in outcomes:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        for job, ok, value in outcomes:
+            job.finish(ok, value)
