@@ -31,6 +31,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.bench-installed
 	$(PY) bench/sales.py --tls
+	$(PY) bench/throughput.py
 	$(PY) bench/reports.py
 	$(PY) bench/failover.py --tls
 	$(PY) bench/stop.py

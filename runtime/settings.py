@@ -92,6 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
             "off when unset; `host:port`, or `id=host:port,…` as in CLUSTER, where the node serves `/metrics` (Prometheus) and "
             "`/healthz` over HTTP; keep it on a private address"),
     Setting("STOP_TIMEOUT_MS", "1500", SERVER, "on SIGTERM or Ctrl+C, how long waiting writes may take to finish"),
+    Setting("READ_CONNECTIONS", "4", SERVER,
+            "database connections the node reads with at once (reports, lists, sign-ins); one more read waits for a free one"),
+    Setting("PAGE_CACHE_MB", "32", SERVER,
+            "memory for SQLite's page cache, shared out evenly among the writer and the `READ_CONNECTIONS` readers (the operating "
+            "system caches the file besides)"),
     Setting("CLIENT_FAILOVER_TIMEOUT_MS", "5000", CLIENT,
             "how long a request may look for a coordinator before the sale is queued or the error shown"),
     Setting("ONSELL_QUEUE", None, CLIENT,

@@ -21,6 +21,7 @@ from runtime.clock import SystemClock
 from server.app import build_node
 from server.config import ConfigError, load_config
 from server.integrity import quick_check, set_aside
+from server.memory import keep_large_blocks_mapped
 from wire import tls
 
 EXIT_CONFIG_ERROR = 2
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None, clock=None) -> int:
     parser.add_argument("--id", type=int, required=True, help="this node's id in CLUSTER")
     parser.add_argument("--demo", action="store_true", help="load the demo chain into an empty database")
     args = parser.parse_args(argv)
+    keep_large_blocks_mapped()  # before any thread allocates (server/memory.py)
     load_dotenv(Path.cwd() / ".env", override=False)
     try:
         config = load_config(args.id)

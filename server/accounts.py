@@ -7,8 +7,9 @@ before it refused, whatever the clocks say.
 """
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from db.users import UserRepository
+from db.users import Account
 from server.tokens import Claims
 from wire.errors import UNAUTHENTICATED, app_error
 
@@ -26,8 +27,14 @@ class Caller:
     store_ids: tuple[str, ...]  # where a seller may sell; () = any store
 
 
+class AccountSource(Protocol):
+    """Where accounts are read: db.users.UserRepository, or server.caches.Directory in front of it."""
+
+    def account(self, user_id: str) -> Account | None: ...
+
+
 class Accounts:
-    def __init__(self, users: UserRepository):
+    def __init__(self, users: AccountSource):
         self.users = users
 
     def caller(self, claims: Claims) -> Caller:

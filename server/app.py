@@ -19,6 +19,7 @@ from models.pins import hash_pin
 from runtime.clock import SystemClock, iso_utc
 from runtime.events import event
 from server.accounts import Accounts
+from server.caches import Directory
 from server.cluster import ClusterNode, SingleNode
 from server.config import SECRET_FILE, Config
 from server.controllers.auth import AuthController
@@ -101,7 +102,7 @@ class Node:
 
 def build_node(config: Config, demo: bool = False, clock=None, listen: bool = True) -> Node:
     clock = clock or SystemClock()
-    database = Database(config.database_path, config.node_id)
+    database = Database(config.database_path, config.node_id, config.read_connections, config.page_cache_mb)
     warn_if_others_can_read(config.database_path.parent / SECRET_FILE)  # a single node's own secret, when it made one
     changes = ChangeLog()
     database.read(changes.load)
@@ -124,6 +125,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     catalogue = CatalogueRepository(database)
     sales = SalesRepository(database)
     reports = ReportsRepository(database)
+    directory = Directory(database, users, catalogue)  # the accounts and stores each call reads, cached
     tokens = TokenSigner(config.secret)
     throttle = LoginThrottle(config.login_max_failures, LOGIN_WINDOW_S, config.login_lock_s, config.login_max_failures_per_source,
                              delay_max_s=config.login_delay_max_s, max_registrations=config.register_max_per_source)
@@ -133,7 +135,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
         cluster.on_serving(throttle_sync.pull_from_peers)
     controllers = [
         AuthController(ledger, users, tokens, throttle, clock, cluster.quorum.require, config.self_registration, config.void_window_s),
-        SalesController(ledger, sales, reports, catalogue, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
+        SalesController(ledger, sales, reports, directory, users, clock, config.timezone, config.max_sale_cents, config.void_window_s),
         ReportsController(reports, users, catalogue, sales, config.timezone, clock),
         SalesImportController(ledger, catalogue, users, clock, config.timezone, config.max_sale_cents),
         CatalogueController(ledger, catalogue, users, clock),
@@ -142,7 +144,7 @@ def build_node(config: Config, demo: bool = False, clock=None, listen: bool = Tr
     ]
     peer_methods = [cluster.peer_methods()] + ([throttle_sync.peer_methods()] if throttle_sync else [])
     dispatcher = Dispatcher.build([c.methods() for c in controllers] + peer_methods, tokens, clock.wall_s,
-                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_receiver, accounts=Accounts(users).caller,
+                                  gate=cluster.require_coordinator, peer_auth=cluster.peer_receiver, accounts=Accounts(directory).caller,
                                   read_gate=cluster.read_gate, writes=ledger)
     server = metrics_server = None
     if listen:

@@ -65,6 +65,8 @@ class Config:
     snapshot_chunk_bytes: int = settings.default_int("SNAPSHOT_CHUNK_BYTES")
     snapshot_wait_s: int = settings.default_int("SNAPSHOT_WAIT_S")
     snapshot_idle_s: int = settings.default_int("SNAPSHOT_IDLE_S")
+    read_connections: int = settings.default_int("READ_CONNECTIONS")
+    page_cache_mb: int = settings.default_int("PAGE_CACHE_MB")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -153,6 +155,8 @@ def load_config(node_id: int, env: dict | None = None) -> Config:
         snapshot_chunk_bytes=_snapshot_chunk(env),
         snapshot_wait_s=whole_number(env, "SNAPSHOT_WAIT_S", minimum=0),
         snapshot_idle_s=whole_number(env, "SNAPSHOT_IDLE_S"),
+        read_connections=whole_number(env, "READ_CONNECTIONS"),
+        page_cache_mb=whole_number(env, "PAGE_CACHE_MB"),
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 TOKEN_VERSION = "v1"
 TOKEN_TTL_S = 12 * 3600
+MAX_VERIFIED_TOKENS = 10_000  # claims of tokens already verified, kept (a till sends the same token on every call)
 
 
 class InvalidToken(Exception):
@@ -46,6 +47,9 @@ class TokenSigner:
     def __init__(self, secret: bytes, ttl_s: int = TOKEN_TTL_S):
         self._secret = secret
         self.ttl_s = ttl_s
+        # A token's claims follow from its text and the secret alone, so a verified one need not be checked again
+        # (only its expiry, each time). Only tokens whose signature held are kept: the wire cannot fill this.
+        self._verified: dict[str, Claims] = {}
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, f"{TOKEN_VERSION}.{payload}".encode(), hashlib.sha256).digest())
@@ -58,6 +62,18 @@ class TokenSigner:
 
     def verify(self, token: object, now_s: float) -> Claims:
         """The token's claims; InvalidToken when forged, malformed or expired at now_s."""
+        claims = self._verified.get(token) if isinstance(token, str) else None
+        if claims is None:
+            claims = self._check(token)
+            if len(self._verified) >= MAX_VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[token] = claims
+        if now_s >= claims.expires_at:
+            raise InvalidToken("token expired", "expired")
+        return claims
+
+    def _check(self, token: object) -> Claims:
+        """The claims of a token signed with this secret; InvalidToken when forged or malformed."""
         if not isinstance(token, str) or not token.isascii() or token.count(".") != 2:
             raise InvalidToken("malformed token")
         version, payload, signature = token.split(".")
@@ -68,6 +84,4 @@ class TokenSigner:
             claims = Claims(str(body["sub"]), str(body["role"]), str(body["name"]), int(body["exp"]), str(body.get("cv", "")))
         except (ValueError, KeyError, TypeError):
             raise InvalidToken("malformed token") from None
-        if now_s >= claims.expires_at:
-            raise InvalidToken("token expired", "expired")
         return claims

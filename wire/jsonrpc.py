@@ -131,6 +131,12 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Built once (json.loads/json.dumps with options build a new decoder or encoder on every call); neither holds state.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ASCII_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
 def _encodable(text: str) -> bool:
     """False for a string holding a lone surrogate (JSON's "\\ud800" decodes to one): it has no UTF-8 form."""
     try:
@@ -172,7 +178,7 @@ def _decode_item(item: Any) -> Request | Invalid:
 def decode_message(line: bytes) -> Message:
     """Parse one line into request items; parse errors become one Invalid item."""
     try:
-        value = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
+        value = _DECODER.decode(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return Message([Invalid(RpcError(PARSE_ERROR, "Parse error: the line is not valid UTF-8 JSON", {"reason": "parse_error"}))])
     if isinstance(value, list):
@@ -194,9 +200,9 @@ def encode(value: Any) -> bytes:
     """One compact JSON line, UTF-8, ending in a newline. A string that has no UTF-8 form (a lone surrogate echoed
     from a request) is written escaped instead: encoding never fails."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        return _ENCODER.encode(value).encode("utf-8") + b"\n"
     except UnicodeEncodeError:
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+        return _ASCII_ENCODER.encode(value).encode("ascii") + b"\n"
 
 
 def encode_request(method: str, params: dict, request_id: Any = _NO_ID) -> bytes:
@@ -210,7 +216,7 @@ def encode_request(method: str, params: dict, request_id: Any = _NO_ID) -> bytes
 def decode_response(line: bytes) -> Response:
     """Parse a response line; raise RpcError(PARSE_ERROR) if it is not one."""
     try:
-        value = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
+        value = _DECODER.decode(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise RpcError(PARSE_ERROR, "the server sent a line that is not JSON") from None
     if not isinstance(value, dict) or value.get("jsonrpc") != JSONRPC_VERSION or ("result" in value) == ("error" in value):

@@ -3,7 +3,6 @@
 import datetime as dt
 import logging
 
-from db.catalogue import CatalogueRepository
 from db.errors import NotFound, SaleConflict
 from db.reports import ReportsRepository
 from db.sales import SalesRepository, record_sale, void_sale
@@ -16,6 +15,7 @@ from models.money import format_cents, parse_amount
 from models.people import MANAGER, SELLER
 from models.records import Sale, parse_void_reason
 from runtime.clock import iso_utc
+from server.caches import Directory
 from server.controllers.params import date_range_params, limit_param, uuid_param
 from server.controllers.present import sale_json, total_json, void_json
 from server.dispatch import ANY_ROLE, Method, Param
@@ -27,7 +27,7 @@ DEFAULT_LIST_LIMIT = 100
 
 
 class SalesController:
-    def __init__(self, ledger: Ledger, sales: SalesRepository, reports: ReportsRepository, catalogue: CatalogueRepository,
+    def __init__(self, ledger: Ledger, sales: SalesRepository, reports: ReportsRepository, catalogue: Directory,
                  users: UserRepository, clock, timezone, max_sale_cents: int, void_window_s: float):
         self.ledger = ledger
         self.sales = sales
