@@ -88,13 +88,18 @@ class ReportsRepository:
         return self._ranking("store", "stores", start, end, -1, network_rows(network_id))
 
     def _ranking(self, who: str, names_table: str, start, end, limit: int, rows: Rows | None = None) -> list[tuple[str, str, Total]]:
-        """limit -1: all of them (SQLite's LIMIT -1)."""
+        """limit -1: all of them. Names are looked up only for the keys at or above the limit-th total (ties kept, so the
+        order by name among them holds): a chain's five thousand sellers cost one sort of integers, not of names."""
         rows = rows or Rows(who)
         rows_sql, params = rows_covering(who, start, end, rows.keys_sql, rows.keys_params)
-        sql = f"""SELECT k.id, COALESCE(n.name, ''), t.total, t.count FROM (
+        cut = "" if limit < 0 else "WHERE t.total >= COALESCE((SELECT total FROM t ORDER BY total DESC LIMIT 1 OFFSET ?), -9e18)"
+        sql = f"""WITH t AS MATERIALIZED (
                       SELECT key, SUM(total_cents) AS total, SUM(sale_count) AS count FROM ({rows_sql}) GROUP BY key
-                      HAVING SUM(sale_count) > 0 ORDER BY total DESC
-                  ) t JOIN local_keys k ON k.key = t.key JOIN {names_table} n ON n.id = k.id
+                      HAVING SUM(sale_count) > 0
+                  )
+                  SELECT k.id, COALESCE(n.name, ''), t.total, t.count FROM t
+                  JOIN local_keys k ON k.key = t.key JOIN {names_table} n ON n.id = k.id {cut}
                   ORDER BY t.total DESC, n.name, n.id LIMIT ?"""
-        rows = self.db.read(lambda c: c.execute(sql, [*params, limit]).fetchall())
-        return [(r[0], r[1], Total(r[2], r[3])) for r in rows]
+        args = [*params, *([] if limit < 0 else [limit - 1]), limit]
+        found = self.db.read(lambda c: c.execute(sql, args).fetchall())
+        return [(r[0], r[1], Total(r[2], r[3])) for r in found]

@@ -271,3 +271,22 @@ def test_a_version_1_file_with_sales_migrates_to_the_compact_schema_with_its_tot
         assert SalesRepository(db).find(sales[3][0]).sold_on == dt.date(2026, 11, 1)
     finally:
         db.close()
+
+
+def test_a_ranking_cut_at_its_limit_keeps_ties_in_name_order(tmp_path):
+    """Totals tied across the limit: the limit's rows are the highest, ties by name, as a ranking of everyone gives them."""
+    db = open_db(tmp_path / "node-1.db")
+    try:
+        _, store, _, _ = _setup_chain(db)
+        people = [User(new_id(), cpf, name, 1990, "seller") for cpf, name in
+                  (("52998224725", "Zeca"), ("11144477735", "Ana"), ("39053344705", "Bia"), ("87748248800", "Caio"))]
+        db.ledger.commit(lambda c, stamp: [UserRepository.insert(c, p, "h", "t", stamp) for p in people])
+        for person, cents in zip(people, (900, 500, 500, 500)):
+            record(db, Sale(new_id(), person.id, store.id, cents, TODAY, AT))
+        reports = ReportsRepository(db)
+        everyone = [name for _, name, _ in reports.best_sellers(None, None, 100)]
+        assert everyone == ["Zeca", "Ana", "Bia", "Caio"]
+        for limit in range(1, 5):
+            assert [name for _, name, _ in reports.best_sellers(None, None, limit)] == everyone[:limit]
+    finally:
+        db.close()
