@@ -124,3 +124,21 @@ def test_progress_shows_rows_per_second_and_time_left_on_a_terminal_and_plain_li
     clock.advance(5)
     plain.show(20, 200)
     assert plain_out.getvalue().count("\n") == 1 and "\r" not in plain_out.getvalue()
+
+
+def test_values_seen_on_earlier_lines_are_still_checked_on_each_line(monkeypatch):
+    """A file's CPFs, CNPJs, amounts and days are checked once each and remembered (a few at a time here): every line still
+    gets its own row or refusal, and cells missing or extra are told as before, whatever the column order."""
+    monkeypatch.setattr(sales_import, "KNOWN_VALUES_MAX", 2)
+    today = dt.date(2026, 11, 27)
+    lines = ["data;valor;cnpj;cpf", f"01/02/2025;10,5;{STORE_CNPJ};{DEMO_SELLER_CPF}", f"28/11/2026;10,5;{STORE_CNPJ};{DEMO_SELLER_CPF}",
+             f"28/11/2026;7;{STORE_CNPJ};{DEMO_SELLER_CPF}", f"2025-02-01;1.234,56;{STORE_CNPJ};52998224726",
+             f"2025-02-01;3.5;{STORE_CNPJ};52998224726", ";;;", f"01/02/2025;1234;{STORE_CNPJ};{DEMO_SELLER_CPF};;",
+             f"01/02/2025;1234;{STORE_CNPJ};{DEMO_SELLER_CPF};x", f"01/02/2025;1234;{STORE_CNPJ}",
+             f"01/02/2025;10,5;{STORE2_CNPJ};{DEMO_SELLER_CPF}"]
+    _, items = sales_import.read_sales(iter(line + "\n" for line in lines), today)
+    told = [(item.number, item.row["amount"] + " " + item.row["sold_on"] if hasattr(item, "row") else item.reason) for item in items]
+    assert told == [(2, "10.50 2025-02-01"), (3, "data no futuro: 28/11/2026"), (4, "data no futuro: 28/11/2026"),
+                    (5, "CPF inválido"), (6, "CPF inválido"),
+                    (8, "1234.00 2025-02-01"), (9, "colunas a mais: esperadas 4, encontradas 5"),
+                    (10, "colunas a menos: esperadas 4, encontradas 3"), (11, "10.50 2025-02-01")]
