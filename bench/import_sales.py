@@ -8,9 +8,16 @@ The file spreads the rows over the demo chain's sellers and stores and the last 
 committed with synchronous=FULL, replicated when --nodes 3, and answered). The reference inserts the same rows into one
 table (id BLOB PRIMARY KEY, seller INT, store INT, cents INT, day INT) WITHOUT ROWID with executemany in batches of
 10,000, synchronous=FULL, WAL.
+
+Then where the time goes: the same file through each stage of the path on its own, one stage after another, in this
+process, into a fresh node of its own (no sockets, no replication): the client reading and checking the CSV, the JSON of
+requests and answers (the client's encoding and the server's line reading and decoding), the server's checks of the rows
+(sales.import without its write), and the database write (ledger.commit). In the real run the client and the server are
+two processes and overlap; the stages here add up to what one core would spend.
 """
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import random
@@ -25,10 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import DEMO_MANAGER_CPF, DEMO_PIN, Cluster, ServerProcess  # noqa: E402
+from support import DEMO_MANAGER_CPF, DEMO_PIN, TEST_SECRET, Cluster, ServerProcess  # noqa: E402
 
+from client import sales_import  # noqa: E402
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
+from server.app import build_node  # noqa: E402
+from server.config import load_config  # noqa: E402
+from wire.jsonrpc import LineDecoder, decode_response, encode_request  # noqa: E402
 
 REFERENCE_BATCH = 10_000
 
@@ -85,10 +96,67 @@ def run_import(port: int, path: Path, queue: Path) -> tuple[float, str]:
     return elapsed, done.stdout.strip()
 
 
+STAGES = ("client: read and check the CSV", "wire: JSON lines, both sides", "server: row checks", "database write (ledger.commit)")
+WIRE_CHUNK_BYTES = 65536  # what the server's socket reads at a time (server.tcp.RECV_BYTES)
+
+
+class Stopwatch:
+    """Seconds spent inside the calls it wraps."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def around(self, call):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+        return timed
+
+
+def split(path: Path, data_dir: Path) -> dict[str, float]:
+    """Seconds per stage (STAGES) for the file, each stage on its own, into a fresh in-process node."""
+    config = load_config(1, env={"DATA_DIR": str(data_dir), "CLUSTER": "1=127.0.0.1:1", "CLUSTER_SECRET": TEST_SECRET})
+    data_dir.mkdir(mode=0o700)
+    node = build_node(config, demo=True, listen=False).start()
+    try:
+        dispatcher = node.dispatcher
+        handler, commit = Stopwatch(), Stopwatch()
+        node.ledger.commit = commit.around(node.ledger.commit)
+        method = dispatcher.methods["sales.import"]
+        dispatcher.methods["sales.import"] = dataclasses.replace(method, handler=handler.around(method.handler))
+        token = dispatcher.call("auth.login", {"cpf": DEMO_MANAGER_CPF, "pin": DEMO_PIN})["token"]
+        started = time.perf_counter()
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            _, items = sales_import.read_sales(text, dt.date.today())
+            batches = [[item.row for item in good] for good, _ in sales_import.batches_of(items, sales_import.BATCH_ROWS)]
+        parsed = time.perf_counter()
+        lines = [encode_request("sales.import", {"token": token, "rows": rows}, 1) for rows in batches]
+        encoded = time.perf_counter()
+        answers = []
+        for line in lines:
+            decoder = LineDecoder(config.max_line_bytes)
+            pieces = [piece for i in range(0, len(line), WIRE_CHUNK_BYTES) for piece in decoder.feed(line[i:i + WIRE_CHUNK_BYTES])]
+            answers.append(dispatcher.handle_line(pieces[0]))
+        answered = time.perf_counter()
+        refused = sum(len(decode_response(answer).result["refused"]) for answer in answers)
+        done = time.perf_counter()
+        if refused:
+            raise SystemExit(f"the split's node refused {refused} rows")
+    finally:
+        node.stop()
+    server = answered - encoded
+    return dict(zip(STAGES, (parsed - started, encoded - parsed + server - handler.seconds + done - answered,
+                             handler.seconds - commit.seconds, commit.seconds)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--nodes", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--no-split", action="store_true", help="skip the time split (each stage on its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="onsell-bench-") as tmp:
         base = Path(tmp)
@@ -109,10 +177,18 @@ def main() -> None:
             took, summary = run_import(port, path, base / "queue.db")
         finally:
             stop()
+        stages = None if args.no_split else split(path, base / "split")
     print(f"{args.rows:,} sales ({size / 1e6:.1f} MB CSV) into {args.nodes} node(s): {summary}")
     print(f"  onsell import sales: {took:6.2f} s  {args.rows / took:10,.0f} rows/s (file to acknowledged)")
     print(f"  bare SQLite:         {bare:6.2f} s  {args.rows / bare:10,.0f} rows/s (same rows, batches of {REFERENCE_BATCH:,})")
     print(f"  ratio: {bare / took:.3f} of bare SQLite")
+    if stages:
+        total = sum(stages.values())
+        print("  where the time goes (each stage on its own, one after another, in one process, one node):")
+        for name, seconds in stages.items():
+            print(f"    {name:32s} {seconds:6.2f} s  {seconds / args.rows * 1e6:6.1f} us/row  {seconds / total:4.0%}")
+        print(f"    {'all stages':32s} {total:6.2f} s  {total / args.rows * 1e6:6.1f} us/row  (bare SQLite: "
+              f"{bare / args.rows * 1e6:.1f} us/row)")
 
 
 if __name__ == "__main__":
