@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import os
 import random
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -84,16 +85,31 @@ def reference(rows: list[tuple], path: Path) -> float:
     return elapsed
 
 
-def run_import(port: int, path: Path, queue: Path) -> tuple[float, str]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_import(port: int, path: Path, queue: Path, server_pids: list[int]) -> tuple[float, str, float, float]:
+    """Seconds from start to the command's end, its summary line, and the CPU seconds of the client and of the servers."""
     env = {**os.environ, "CLUSTER": f"1=127.0.0.1:{port}", "ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN,
            "ONSELL_QUEUE": str(queue), "PYTHONPATH": str(ROOT)}
+    servers_before = sum(cpu_seconds(pid) for pid in server_pids)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "client", "import", "sales", str(path)], env=env, capture_output=True,
                           text=True, timeout=3600)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    servers = sum(cpu_seconds(pid) for pid in server_pids) - servers_before
     if done.returncode != 0:
         raise SystemExit(f"import failed ({done.returncode}): {done.stdout[-300:]} {done.stderr[-500:]}")
-    return elapsed, done.stdout.strip()
+    client = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return elapsed, done.stdout.strip(), client, servers
 
 
 STAGES = ("client: read and check the CSV", "wire: JSON lines, both sides", "server: row checks", "database write (ledger.commit)")
@@ -167,14 +183,14 @@ def main() -> None:
         else:
             cluster = Cluster(base, 3).start()
             cluster.wait_coordinator(3)
-            stop, port = cluster.stop, cluster.nodes[3].port
+            stop, port, nodes = cluster.stop, cluster.nodes[3].port, list(cluster.nodes.values())
         try:
             sellers, stores = chain(port)
             path = base / "vendas.csv"
             rows = write_file(path, args.rows, sellers, stores)
             size = path.stat().st_size
             bare = reference(rows, base / "reference.db")
-            took, summary = run_import(port, path, base / "queue.db")
+            took, summary, client_cpu, servers_cpu = run_import(port, path, base / "queue.db", [n.process.pid for n in nodes])
         finally:
             stop()
         stages = None if args.no_split else split(path, base / "split")
@@ -182,6 +198,8 @@ def main() -> None:
     print(f"  onsell import sales: {took:6.2f} s  {args.rows / took:10,.0f} rows/s (file to acknowledged)")
     print(f"  bare SQLite:         {bare:6.2f} s  {args.rows / bare:10,.0f} rows/s (same rows, batches of {REFERENCE_BATCH:,})")
     print(f"  ratio: {bare / took:.3f} of bare SQLite")
+    print(f"  CPU during the import: client {client_cpu:.2f} s ({client_cpu / args.rows * 1e6:.1f} us/row), "
+          f"{'server' if args.nodes == 1 else 'the 3 servers'} {servers_cpu:.2f} s ({servers_cpu / args.rows * 1e6:.1f} us/row)")
     if stages:
         total = sum(stages.values())
         print("  where the time goes (each stage on its own, one after another, in one process, one node):")

@@ -30,6 +30,7 @@ class ClientConfig:
     pin: str | None  # ONSELL_PIN
     new_pin: str | None = None  # ONSELL_NEW_PIN: change-pin and user reset-pin
     tls: ssl.SSLContext | None = None  # from TLS_CA: speak TLS and verify the nodes against it; None: plaintext
+    import_in_flight: int = 2  # IMPORT_BATCHES_IN_FLIGHT: batches of `import sales` at the server at once
 
 
 def queue_path(env: dict) -> Path:
@@ -53,6 +54,7 @@ def load_client_config(env: dict | None = None, servers_option: str | None = Non
         pin=optional(env, "ONSELL_PIN"),
         new_pin=optional(env, "ONSELL_NEW_PIN"),
         tls=tls_context(env),
+        import_in_flight=_batches(env, "IMPORT_BATCHES_IN_FLIGHT"),
     )
 
 
@@ -100,3 +102,11 @@ def _milliseconds(env: dict, key: str) -> int:
         raw = settings.text(env, key).strip()
         raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser um número inteiro de "
                                 "milissegundos, maior que zero.") from None
+
+
+def _batches(env: dict, key: str) -> int:
+    try:
+        return settings.whole_number(env, key)
+    except SettingError:
+        raw = settings.text(env, key).strip()
+        raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser um número inteiro de lotes, maior que zero.") from None

@@ -85,6 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OFFLINE_SIGNIN_HOURS", "24", CLIENT,
             "how long after signing in on a till with a server up a seller may sign in there with every node down (PIN checked "
             "against a salted hash kept beside the queue) and sell into the queue; 0: never"),
+    Setting("IMPORT_BATCHES_IN_FLIGHT", "2", CLIENT,
+            "`import sales`: how many batches are at the server at once (the next is sent while the previous is written); "
+            "1: one at a time"),
     Setting("ONSELL_CPF", None, CLIENT, "scripts: the CPF to sign in with (else asked)"),
     Setting("ONSELL_PIN", None, CLIENT, "scripts: the PIN to sign in with (else asked)"),
     Setting("ONSELL_NEW_PIN", None, CLIENT, "scripts: the new PIN for `change-pin` and `user reset-pin` (else asked twice)"),

@@ -3,6 +3,7 @@
 import contextlib
 import datetime as dt
 import io
+import threading
 
 import pytest
 from conftest import api_for
@@ -142,3 +143,41 @@ def test_values_seen_on_earlier_lines_are_still_checked_on_each_line(monkeypatch
                     (5, "CPF inválido"), (6, "CPF inválido"),
                     (8, "1234.00 2025-02-01"), (9, "colunas a mais: esperadas 4, encontradas 5"),
                     (10, "colunas a menos: esperadas 4, encontradas 3"), (11, "10.50 2025-02-01")]
+
+
+def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server, tmp_path, monkeypatch):
+    """With IMPORT_BATCHES_IN_FLIGHT=2 (the default) a batch is sent before the previous one is answered, on another
+    connection; but a batch that shares a sale_id with one at the server waits for its answer, so the row refused is the
+    later one, as one batch at a time would have it; the totals count each sale once."""
+    server = fresh_server()
+    monkeypatch.setattr(sales_import, "BATCH_ROWS", 2)
+    day = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    same = "0b7f0f6e-3f5e-4d53-9a43-2f1b0e6f1a01"
+    lines = [f"{same};{DEMO_SELLER2_CPF};{STORE_CNPJ};1,00;{day}", f";{DEMO_SELLER2_CPF};{STORE_CNPJ};2,00;{day}",
+             f";{DEMO_SELLER2_CPF};{STORE_CNPJ};3,00;{day}", f"{same};{DEMO_SELLER2_CPF};{STORE_CNPJ};4,00;{day}",
+             f";{DEMO_SELLER2_CPF};{STORE_CNPJ};5,00;{day}", f";{DEMO_SELLER2_CPF};{STORE_CNPJ};6,00;{day}"]
+    path = tmp_path / "vendas.csv"
+    path.write_text("id;cpf;cnpj;valor;data\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    before = seller_total(server, DEMO_SELLER2_CPF)
+    real = Api.import_sales
+    first_answered, third_sent = threading.Event(), threading.Event()
+    seen, connections = [], set()
+
+    def second_waits_for_the_third(self, batch):
+        connections.add(id(self.connection))
+        if batch[0]["amount"] == "3.00":  # the second batch shares an id with the first: sent once that one was answered
+            seen.append(first_answered.is_set())
+            seen.append(third_sent.wait(timeout=10))
+        elif batch[0]["amount"] == "5.00":
+            third_sent.set()
+        answer = real(self, batch)
+        if batch[0]["amount"] == "1.00":
+            first_answered.set()
+        return answer
+
+    monkeypatch.setattr(Api, "import_sales", second_waits_for_the_third)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert seen == [True, True] and len(connections) == 2, (seen, connections)
+    assert code == 1 and out == "Vendas: 5 importadas, 0 já existiam, 1 recusadas.\n", (out, err)
+    assert "linha 5: id: este id já é de outra venda (servidor)" in err, err
+    assert seller_total(server, DEMO_SELLER2_CPF) == (before[0] + 1700, before[1] + 5)
