@@ -183,7 +183,7 @@ class _Sender:
         self.lanes: list[Api] = []  # one per batch at the server; the first is the command's own, signed in
         self.in_flight: collections.deque[_Batch] = collections.deque()
         self.sent = 0  # batches sent so far
-        self.saved_failover_timeout_s = 0.0  # the command's own, put back at the end
+        self.saved_timeouts_s = (0.0, 0.0)  # the command's connection's failover and call timeouts, put back at the end
 
     def send(self, good: list[imports.Good], refusals: list[imports.Refused]) -> Iterator[None]:
         """Send a batch, after telling the batches that must be told first; yields each time one has been told."""
@@ -218,7 +218,7 @@ class _Sender:
                 break
         self.in_flight.clear()
         if self.lanes:
-            self.ctx.api.connection.failover_timeout_s = self.saved_failover_timeout_s
+            self.ctx.api.connection.failover_timeout_s, self.ctx.api.connection.call_timeout_s = self.saved_timeouts_s
         for lane in self.lanes[1:]:
             lane.connection.close()
 
@@ -227,7 +227,7 @@ class _Sender:
         if not self.lanes:
             sign_in(self.ctx.api, self.ctx.config, self.ctx.queue)
             self.lanes.append(self.ctx.api)
-            self.saved_failover_timeout_s = self.ctx.api.connection.failover_timeout_s
+            self.saved_timeouts_s = (self.ctx.api.connection.failover_timeout_s, self.ctx.api.connection.call_timeout_s)
         index = self.sent % self.depth
         self.sent += 1
         if index == len(self.lanes):
@@ -235,7 +235,10 @@ class _Sender:
             lane.token, lane.user = self.ctx.api.token, self.ctx.api.user
             self.lanes.append(lane)
         lane = self.lanes[index]
-        lane.connection.failover_timeout_s = max(self.saved_failover_timeout_s, IMPORT_FAILOVER_TIMEOUT_S)
+        # a batch may take many seconds on a busy cluster: waiting for its answer beats sending it again (which would
+        # count its rows as already there)
+        lane.connection.failover_timeout_s = max(self.saved_timeouts_s[0], IMPORT_FAILOVER_TIMEOUT_S)
+        lane.connection.call_timeout_s = max(self.saved_timeouts_s[1], IMPORT_FAILOVER_TIMEOUT_S)
         return lane
 
     def _tell(self, batch: _Batch) -> None:

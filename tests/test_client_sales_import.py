@@ -11,6 +11,7 @@ from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CP
 
 from client import cli, sales_import
 from client.api import Api
+from client.commands import IMPORT_FAILOVER_TIMEOUT_S
 from client.views import cents_of
 
 MANAGER = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
@@ -148,7 +149,8 @@ def test_values_seen_on_earlier_lines_are_still_checked_on_each_line(monkeypatch
 def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server, tmp_path, monkeypatch):
     """With IMPORT_BATCHES_IN_FLIGHT=2 (the default) a batch is sent before the previous one is answered, on another
     connection; but a batch that shares a sale_id with one at the server waits for its answer, so the row refused is the
-    later one, as one batch at a time would have it; the totals count each sale once."""
+    later one, as one batch at a time would have it; the totals count each sale once. Each connection waits for an answer
+    as long as a batch may take (IMPORT_FAILOVER_TIMEOUT_S), not the 15 s of a sale: a resend would count its rows twice."""
     server = fresh_server()
     monkeypatch.setattr(sales_import, "BATCH_ROWS", 2)
     day = (dt.date.today() - dt.timedelta(days=3)).isoformat()
@@ -161,10 +163,11 @@ def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server,
     before = seller_total(server, DEMO_SELLER2_CPF)
     real = Api.import_sales
     first_answered, third_sent = threading.Event(), threading.Event()
-    seen, connections = [], set()
+    seen, connections, waits = [], set(), []
 
     def second_waits_for_the_third(self, batch):
         connections.add(id(self.connection))
+        waits.append(self.connection.call_timeout_s)
         if batch[0]["amount"] == "3.00":  # the second batch shares an id with the first: sent once that one was answered
             seen.append(first_answered.is_set())
             seen.append(third_sent.wait(timeout=10))
@@ -178,6 +181,7 @@ def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server,
     monkeypatch.setattr(Api, "import_sales", second_waits_for_the_third)
     code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
     assert seen == [True, True] and len(connections) == 2, (seen, connections)
+    assert min(waits) >= IMPORT_FAILOVER_TIMEOUT_S, waits
     assert code == 1 and out == "Vendas: 5 importadas, 0 já existiam, 1 recusadas.\n", (out, err)
     assert "linha 5: id: este id já é de outra venda (servidor)" in err, err
     assert seller_total(server, DEMO_SELLER2_CPF) == (before[0] + 1700, before[1] + 5)
