@@ -185,3 +185,15 @@ def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server,
     assert code == 1 and out == "Vendas: 5 importadas, 0 já existiam, 1 recusadas.\n", (out, err)
     assert "linha 5: id: este id já é de outra venda (servidor)" in err, err
     assert seller_total(server, DEMO_SELLER2_CPF) == (before[0] + 1700, before[1] + 5)
+
+
+def test_batches_in_flight_come_from_the_settings_table_and_a_bad_value_is_one_portuguese_line(tmp_path):
+    from client.config import ClientConfigError, load_client_config
+    from runtime.settings import default_int
+    base = {"XDG_DATA_HOME": str(tmp_path)}
+    assert load_client_config(base).import_in_flight == default_int("IMPORT_BATCHES_IN_FLIGHT") == 2
+    assert load_client_config({**base, "IMPORT_BATCHES_IN_FLIGHT": "1"}).import_in_flight == 1
+    for bad in ("0", "dois", "-1"):
+        with pytest.raises(ClientConfigError) as refused:
+            load_client_config({**base, "IMPORT_BATCHES_IN_FLIGHT": bad})
+        assert str(refused.value).startswith(f"configuração inválida: IMPORT_BATCHES_IN_FLIGHT {bad!r} deve ser um número inteiro")
