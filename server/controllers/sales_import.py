@@ -29,6 +29,8 @@ from server.ledger import Ledger
 log = logging.getLogger("onsell.sales")
 MAX_SALES_IMPORT_ROWS = 10_000
 ROW_KEYS = {"sale_id", "seller", "store", "amount", "sold_on", "line"}
+KEYS_REMEMBERED_MAX = 100_000  # sellers' and stores' values as written, each kind, normalised once (past it: forgotten)
+ID, DOCUMENT = "id", "document"
 
 
 class SalesImportController:
@@ -40,6 +42,8 @@ class SalesImportController:
         self.clock = clock
         self.timezone = timezone
         self.max_sale_cents = max_sale_cents
+        self.seller_keys: dict[str, tuple[str, str]] = {}  # a seller's id or CPF as written -> _key_of it (calls name the same)
+        self.store_keys: dict[str, tuple[str, str]] = {}
 
     def methods(self) -> list[Method]:
         return [Method("sales.import", self.import_sales, (rows_param(MAX_SALES_IMPORT_ROWS),), role=MANAGER)]
@@ -85,8 +89,8 @@ class _Checks:
         self.sellers = _Lookup("seller", parse_cpf, "must be a seller's id or CPF", "no seller has this id or CPF")
         self.stores = _Lookup("store", parse_cnpj, "must be a store's id or CNPJ", "no store has this id or CNPJ")
         objects = [row for row in rows if isinstance(row, dict)]
-        self.sellers.find([row.get("seller") for row in objects], controller.users.seller_ids)
-        self.stores.find([row.get("store") for row in objects], controller.catalogue.store_ids)
+        self.sellers.find([row.get("seller") for row in objects], controller.users.seller_ids, controller.seller_keys)
+        self.stores.find([row.get("store") for row in objects], controller.catalogue.store_ids, controller.store_keys)
         self._cents: dict[str, int] = {}  # amount as written -> cents, when within the limits
         self._days: dict[str, dt.date] = {}  # day as written -> the day, when not after today
 
@@ -154,18 +158,17 @@ class _Lookup:
         self.missing = missing
         self._found: dict[str, tuple[str, str] | str] = {}  # value as written -> (key, id), or the reason it is refused
 
-    def find(self, values: list, ids_of) -> None:
-        """Look up each distinct string among `values` with ids_of(ids, documents) -> {id or document: id}."""
+    def find(self, values: list, ids_of, known_keys: dict[str, tuple[str, str]]) -> None:
+        """Look up each distinct string among `values` with ids_of(ids, documents) -> {id or document: id}.
+        known_keys: value as written -> what _key_of makes of it, kept from call to call (it never changes)."""
         ids, documents = {}, {}  # value as written -> normalised id, or document digits
         for value in {v for v in values if isinstance(v, str)}:
-            try:
-                ids[value] = parse_uuid(value, self.field)
-                continue
-            except ValidationError:
-                pass
-            try:
-                documents[value] = self.parse_document(value, self.field)
-            except ValidationError:
+            kind, key = known_keys.get(value) or _remember(known_keys, value, _key_of(value, self.field, self.parse_document))
+            if kind == ID:
+                ids[value] = key
+            elif kind == DOCUMENT:
+                documents[value] = key
+            else:
                 self._found[value] = self.what
         keys = ids | documents
         known = ids_of(sorted(set(ids.values())), sorted(set(documents.values()))) if keys else {}
@@ -178,3 +181,21 @@ class _Lookup:
             raise ValidationError(self.field, found)
         return found
 
+
+def _key_of(value: str, field: str, parse_document) -> tuple[str, str]:
+    """(ID, the id) for a UUID, (DOCUMENT, its digits) for a CPF or CNPJ, masked or bare; ("", "") for neither."""
+    try:
+        return DOCUMENT, parse_document(value, field)
+    except ValidationError:
+        pass
+    try:
+        return ID, parse_uuid(value, field)
+    except ValidationError:
+        return "", ""
+
+
+def _remember(known: dict, value: str, key: tuple[str, str]) -> tuple[str, str]:
+    if len(known) >= KEYS_REMEMBERED_MAX:
+        known.clear()
+    known[value] = key
+    return key
