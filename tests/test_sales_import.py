@@ -107,3 +107,16 @@ def test_a_batch_naming_many_sellers_and_stores_looks_each_one_up(node):
     assert [(r["index"], r["field"], r["reason"]) for r in answer["refused"]] == (
         [(i, "seller", "no seller has this id or CPF") for i in range(600)]
         + [(i, "store", "no store has this id or CNPJ") for i in range(600, 1200)])
+
+
+def test_who_a_cpf_names_is_asked_again_on_each_call(node):
+    """A CPF is normalised once for every call, but who it names is read per call: refused before the seller exists,
+    imported once they do."""
+    manager, stores, _ = setup(node)
+    cpf = "52998224725"
+    row = {"seller": format_cpf(cpf), "store": stores[0]["cnpj"], "amount": "3.00", "sold_on": TODAY.isoformat(), "line": 1}
+    assert call(node, "sales.import", token=manager, rows=[row])["refused"] == [
+        {"index": 0, "field": "seller", "reason": "no seller has this id or CPF"}]
+    call(node, "users.create", token=manager, cpf=cpf, name="Nova Vendedora", birth_year=1990, pin="2580", role="seller")
+    answer = call(node, "sales.import", token=manager, rows=[row])
+    assert (answer["imported"], answer["refused"]) == (1, [])
