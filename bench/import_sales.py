@@ -1,9 +1,10 @@
 """Benchmark: a sales history CSV imported into one real node with `onsell import sales`, against bare SQLite inserting
 the same rows in the same run (the reference of the scale issue).
 
-    python bench/import_sales.py [--rows 200000] [--nodes 1|3]
+    python bench/import_sales.py [--rows 200000] [--nodes 1|3] [--sellers 5000 --stores 500] [--no-split]
 
-The file spreads the rows over the demo chain's sellers and stores and the last 730 days. What is timed is the whole
+The file spreads the rows over the demo chain's sellers and stores (grown first by --sellers and --stores: the scale
+issue's chain has 5,000 and 500) and the last 730 days. What is timed is the whole
 `onsell import sales` command (its own process: reading and checking the file, signing in, batches of 5,000 rows, each
 committed with synchronous=FULL, replicated when --nodes 3, and answered). The reference inserts the same rows into one
 table (id BLOB PRIMARY KEY, seller INT, store INT, cents INT, day INT) WITHOUT ROWID with executemany in batches of
@@ -38,20 +39,35 @@ from support import DEMO_MANAGER_CPF, DEMO_PIN, TEST_SECRET, Cluster, ServerProc
 from client import sales_import  # noqa: E402
 from client.api import Api  # noqa: E402
 from client.connection import Connection  # noqa: E402
+from models.documents import cnpj_check_digits, cpf_check_digits  # noqa: E402
 from server.app import build_node  # noqa: E402
 from server.config import load_config  # noqa: E402
 from wire.jsonrpc import LineDecoder, decode_response, encode_request  # noqa: E402
 
 REFERENCE_BATCH = 10_000
+CATALOGUE_BATCH = 1_000  # rows per users.import / stores.import call (their limit)
 
 
-def chain(port: int) -> tuple[list[str], list[str]]:
-    api = Api(Connection({1: ("127.0.0.1", port)}))
+def more_chain(sellers: int, stores: int) -> list[tuple[str, list[dict]]]:
+    """users.import and stores.import calls (kind, rows) that add `sellers` sellers and `stores` stores to the demo chain."""
+    people = [{"cpf": f"{n:09d}" + cpf_check_digits(f"{n:09d}"), "name": f"Vendedor {n}", "birth_year": 1990, "role": "seller"}
+              for n in range(200_000_001, 200_000_001 + sellers)]
+    shops = [{"network": f"Rede {n % 10}", "name": f"Loja {n}", "cnpj": f"{n:012d}" + cnpj_check_digits(f"{n:012d}")}
+             for n in range(300_000_000_001, 300_000_000_001 + stores)]
+    return [(kind, rows[i:i + CATALOGUE_BATCH]) for kind, rows in (("users", people), ("stores", shops))
+            for i in range(0, len(rows), CATALOGUE_BATCH)]
+
+
+def chain(port: int, sellers: int, stores: int) -> tuple[list[str], list[str]]:
+    """The CPFs and CNPJs of the demo chain, first grown by `sellers` and `stores`."""
+    api = Api(Connection({1: ("127.0.0.1", port)}, failover_timeout_s=30))
     api.login(DEMO_MANAGER_CPF, DEMO_PIN)
-    sellers = [s["cpf"] for s in api.sellers()]
-    stores = [s["cnpj"] for s in api.stores()]
+    for kind, rows in more_chain(sellers, stores):
+        api.import_rows(kind, rows)
+    cpfs = [s["cpf"] for s in api.sellers()]
+    cnpjs = [s["cnpj"] for s in api.stores()]
     api.connection.close()
-    return sellers, stores
+    return cpfs, cnpjs
 
 
 def write_file(path: Path, rows: int, sellers: list[str], stores: list[str]) -> list[tuple]:
@@ -132,7 +148,7 @@ class Stopwatch:
         return timed
 
 
-def split(path: Path, data_dir: Path) -> dict[str, float]:
+def split(path: Path, data_dir: Path, sellers: int, stores: int) -> dict[str, float]:
     """Seconds per stage (STAGES) for the file, each stage on its own, into a fresh in-process node."""
     config = load_config(1, env={"DATA_DIR": str(data_dir), "CLUSTER": "1=127.0.0.1:1", "CLUSTER_SECRET": TEST_SECRET})
     data_dir.mkdir(mode=0o700)
@@ -144,6 +160,8 @@ def split(path: Path, data_dir: Path) -> dict[str, float]:
         method = dispatcher.methods["sales.import"]
         dispatcher.methods["sales.import"] = dataclasses.replace(method, handler=handler.around(method.handler))
         token = dispatcher.call("auth.login", {"cpf": DEMO_MANAGER_CPF, "pin": DEMO_PIN})["token"]
+        for kind, rows in more_chain(sellers, stores):
+            dispatcher.call(f"{kind}.import", {"token": token, "rows": rows})
         started = time.perf_counter()
         with path.open(encoding="utf-8-sig", newline="") as text:
             _, items = sales_import.read_sales(text, dt.date.today())
@@ -172,6 +190,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--nodes", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--sellers", type=int, default=0, help="sellers added to the demo chain first (the scale issue's: 5000)")
+    parser.add_argument("--stores", type=int, default=0, help="stores added to the demo chain first (the scale issue's: 500)")
     parser.add_argument("--no-split", action="store_true", help="skip the time split (each stage on its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="onsell-bench-") as tmp:
@@ -185,7 +205,7 @@ def main() -> None:
             cluster.wait_coordinator(3)
             stop, port, nodes = cluster.stop, cluster.nodes[3].port, list(cluster.nodes.values())
         try:
-            sellers, stores = chain(port)
+            sellers, stores = chain(port, args.sellers, args.stores)
             path = base / "vendas.csv"
             rows = write_file(path, args.rows, sellers, stores)
             size = path.stat().st_size
@@ -193,8 +213,9 @@ def main() -> None:
             took, summary, client_cpu, servers_cpu = run_import(port, path, base / "queue.db", [n.process.pid for n in nodes])
         finally:
             stop()
-        stages = None if args.no_split else split(path, base / "split")
-    print(f"{args.rows:,} sales ({size / 1e6:.1f} MB CSV) into {args.nodes} node(s): {summary}")
+        stages = None if args.no_split else split(path, base / "split", args.sellers, args.stores)
+    print(f"{args.rows:,} sales ({size / 1e6:.1f} MB CSV) of {len(sellers):,} sellers in {len(stores):,} stores into {args.nodes} "
+          f"node(s): {summary}")
     print(f"  onsell import sales: {took:6.2f} s  {args.rows / took:10,.0f} rows/s (file to acknowledged)")
     print(f"  bare SQLite:         {bare:6.2f} s  {args.rows / bare:10,.0f} rows/s (same rows, batches of {REFERENCE_BATCH:,})")
     print(f"  ratio: {bare / took:.3f} of bare SQLite")
