@@ -31,6 +31,7 @@ class ClientConfig:
     new_pin: str | None = None  # ONSELL_NEW_PIN: change-pin and user reset-pin
     tls: ssl.SSLContext | None = None  # from TLS_CA: speak TLS and verify the nodes against it; None: plaintext
     reports_from_followers: bool = False  # REPORTS_FROM_FOLLOWERS: reports to a follower in sync (client/api.py)
+    import_in_flight: int = 2  # IMPORT_BATCHES_IN_FLIGHT: batches of `import sales` at the server at once
 
 
 def queue_path(env: dict) -> Path:
@@ -55,6 +56,7 @@ def load_client_config(env: dict | None = None, servers_option: str | None = Non
         new_pin=optional(env, "ONSELL_NEW_PIN"),
         tls=tls_context(env),
         reports_from_followers=_switch(env, "REPORTS_FROM_FOLLOWERS"),
+        import_in_flight=_batches(env, "IMPORT_BATCHES_IN_FLIGHT"),
     )
 
 
@@ -110,3 +112,11 @@ def _switch(env: dict, key: str) -> bool:
     except SettingError:
         raw = settings.text(env, key).strip()
         raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser on ou off.") from None
+
+
+def _batches(env: dict, key: str) -> int:
+    try:
+        return settings.whole_number(env, key)
+    except SettingError:
+        raw = settings.text(env, key).strip()
+        raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser um número inteiro de lotes, maior que zero.") from None

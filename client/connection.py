@@ -192,6 +192,14 @@ class Connection:
             self._follower[1].close()
             self._follower = None
 
+    def sibling(self) -> "Connection":
+        """Another connection to the same cluster with the same settings, first trying the coordinator this one found (a
+        client that keeps two requests at the server at once); it tells no notices: this one does."""
+        other = Connection(self.servers, self.failover_timeout_s, call_timeout_s=self.call_timeout_s, clock=self.clock,
+                           tls_context=self.tls_context)
+        other.coordinator_id = self.coordinator_id
+        return other
+
     def close(self) -> None:
         self._drop_follower()
         if self._line is not None:

@@ -1,14 +1,19 @@
 """`import sales FILE.csv`: a sales history sent to sales.import in batches, with progress, safe to interrupt and run again.
 
-The file is read and checked line by line (client/sales_import.py), so a file of millions of lines needs no more memory
-than a batch. On a terminal a progress bar on stderr shows rows per second and the time left; otherwise a plain line every
+The file is read and checked line by line (client/sales_import.py) on a thread of its own, a batch or two ahead, so a file
+of millions of lines needs no more memory than a few batches. Up to IMPORT_BATCHES_IN_FLIGHT batches are at the server at
+once, each on a connection of its own (the server checks one while it writes another), and they are told in file order.
+On a terminal a progress bar on stderr shows rows per second and the time left; otherwise a plain line every
 PLAIN_PROGRESS_EVERY_S. Every row carries its sale_id, so a second run of the same file finds what the first put in
-("já existiam") and nothing counts twice; Ctrl+C stops after the batch in flight and says so.
+("já existiam") and nothing counts twice; Ctrl+C stops sending (a batch already at the server may still go in) and says so.
 """
 
+import collections
 import io
 import queue
 import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, TextIO
 
@@ -92,22 +97,19 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
         refused: list[imports.Refused] = []
         progress = Progress(err, total_bytes, ctx.clock)
         interrupted: BaseException | None = None
-        signed_in = False
+        sender = _Sender(ctx, counts, refused)
         try:
             for good, refusals in _read_ahead(sales_import.batches_of(items, sales_import.BATCH_ROWS)):
-                refused += refusals
-                if good:
-                    if not signed_in:
-                        sign_in(ctx.api, ctx.config, ctx.queue)
-                        signed_in = True
-                    _send(ctx.api, good, counts, refused)
-                counts["refused"] = len(refused)
+                for _ in sender.send(good, refusals):
+                    progress.show(counts["imported"] + counts["duplicates"] + len(refused), raw.tell())
+            for _ in sender.finish():
                 progress.show(counts["imported"] + counts["duplicates"] + len(refused), raw.tell())
         except UnicodeDecodeError as exc:
             interrupted = CommandError(f"{path}: {_file_problem(exc)}")
         except (RemoteError, ServerUnreachable, CommandError, KeyboardInterrupt) as exc:
             interrupted = exc
         finally:
+            sender.abandon()
             progress.end()
     counts["refused"] = len(refused)
     ctx.out.write(summary(counts) + "\n")
@@ -159,19 +161,110 @@ def _read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
         stop.set()
 
 
-def _send(api: Api, good: list[imports.Good], counts: dict, refused: list) -> None:
-    connection = api.connection
-    saved = connection.failover_timeout_s
-    connection.failover_timeout_s = max(saved, IMPORT_FAILOVER_TIMEOUT_S)
-    try:
-        answer = api.import_sales([item.row for item in good])
-    finally:
-        connection.failover_timeout_s = saved
-    counts["imported"] += answer["imported"]
-    counts["duplicates"] += answer["duplicates"]
-    for refusal in answer["refused"]:
-        item = good[refusal["index"]]
-        refused.append(imports.Refused(item.number, imports.server_reason(refusal), item.fields))
+@dataclass
+class _Batch:
+    good: list[imports.Good]
+    refusals: list[imports.Refused]  # met by the client on the way
+    answer: Future | None = None  # of sales.import, None when every line was refused here
+    sale_ids: frozenset = frozenset()
+
+
+class _Sender:
+    """Batches to sales.import, up to IMPORT_BATCHES_IN_FLIGHT at the server at once (each on a connection of its own, so
+    the server checks the next while it writes the previous), told in file order. Two batches that share a sale_id are
+    never at the server together, so what each row gets (imported, already there, or which one is refused) is what one
+    batch at a time would give."""
+
+    def __init__(self, ctx: Context, counts: dict, refused: list):
+        self.ctx = ctx
+        self.counts = counts
+        self.refused = refused
+        self.depth = ctx.config.import_in_flight
+        self.lanes: list[Api] = []  # one per batch at the server; the first is the command's own, signed in
+        self.in_flight: collections.deque[_Batch] = collections.deque()
+        self.sent = 0  # batches sent so far
+        self.saved_timeouts_s = (0.0, 0.0)  # the command's connection's failover and call timeouts, put back at the end
+
+    def send(self, good: list[imports.Good], refusals: list[imports.Refused]) -> Iterator[None]:
+        """Send a batch, after telling the batches that must be told first; yields each time one has been told."""
+        batch = _Batch(good, refusals, sale_ids=frozenset(item.row["sale_id"] for item in good))
+        while self.in_flight and self._tell_first(batch):
+            self._tell(self.in_flight.popleft())
+            yield
+        if good:
+            batch.answer = _in_background(self._lane(), [item.row for item in good])
+        self.in_flight.append(batch)
+
+    def _tell_first(self, batch: _Batch) -> bool:
+        """Whether the oldest batch must be told before `batch` goes: too many at the server, the oldest answered already,
+        one failed (nothing more is sent), or one shares a sale_id with it."""
+        oldest = self.in_flight[0]
+        return (len(self.in_flight) >= self.depth or oldest.answer is None or oldest.answer.done()
+                or any(b.answer is not None and b.answer.done() and b.answer.exception() is not None for b in self.in_flight)
+                or any(not batch.sale_ids.isdisjoint(b.sale_ids) for b in self.in_flight))
+
+    def finish(self) -> Iterator[None]:
+        while self.in_flight:
+            self._tell(self.in_flight.popleft())
+            yield
+
+    def abandon(self) -> None:
+        """After the end or an interruption: what has been answered meanwhile is told (what has not may have gone in all the
+        same: a second run finds it); the connections are as they were."""
+        while self.in_flight and (self.in_flight[0].answer is None or self.in_flight[0].answer.done()):
+            try:
+                self._tell(self.in_flight.popleft())
+            except (Exception, KeyboardInterrupt):
+                break
+        self.in_flight.clear()
+        if self.lanes:
+            self.ctx.api.connection.failover_timeout_s, self.ctx.api.connection.call_timeout_s = self.saved_timeouts_s
+        for lane in self.lanes[1:]:
+            lane.connection.close()
+
+    def _lane(self) -> Api:
+        """The connection for the next batch: the one the batch `depth` sends ago used (it has been told), or a new one."""
+        if not self.lanes:
+            sign_in(self.ctx.api, self.ctx.config, self.ctx.queue)
+            self.lanes.append(self.ctx.api)
+            self.saved_timeouts_s = (self.ctx.api.connection.failover_timeout_s, self.ctx.api.connection.call_timeout_s)
+        index = self.sent % self.depth
+        self.sent += 1
+        if index == len(self.lanes):
+            lane = Api(self.ctx.api.connection.sibling())
+            lane.token, lane.user = self.ctx.api.token, self.ctx.api.user
+            self.lanes.append(lane)
+        lane = self.lanes[index]
+        # a batch may take many seconds on a busy cluster: waiting for its answer beats sending it again (which would
+        # count its rows as already there)
+        lane.connection.failover_timeout_s = max(self.saved_timeouts_s[0], IMPORT_FAILOVER_TIMEOUT_S)
+        lane.connection.call_timeout_s = max(self.saved_timeouts_s[1], IMPORT_FAILOVER_TIMEOUT_S)
+        return lane
+
+    def _tell(self, batch: _Batch) -> None:
+        self.refused += batch.refusals
+        if batch.answer is not None:
+            answer = batch.answer.result()
+            self.counts["imported"] += answer["imported"]
+            self.counts["duplicates"] += answer["duplicates"]
+            for refusal in answer["refused"]:
+                item = batch.good[refusal["index"]]
+                self.refused.append(imports.Refused(item.number, imports.server_reason(refusal), item.fields))
+        self.counts["refused"] = len(self.refused)
+
+
+def _in_background(api: Api, rows: list[dict]) -> Future:
+    """sales.import of the rows, on a thread of its own."""
+    answer: Future = Future()
+
+    def send() -> None:
+        try:
+            answer.set_result(api.import_sales(rows))
+        except BaseException as exc:  # handed to the main thread, which raises it where this batch is told
+            answer.set_exception(exc)
+
+    threading.Thread(target=send, name="import-send", daemon=True).start()
+    return answer
 
 
 def _file_problem(exc: Exception) -> str:

@@ -40,41 +40,75 @@ def read_header(lines: Iterator[str]) -> tuple[Header, int]:
     raise ImportFileError("o arquivo está vazio")
 
 
-def check_sale(values: dict[str, str], line: int, today: dt.date, known: dict | None = None) -> dict:
-    """The sales.import row of one line ({sale_id, seller, store, amount, sold_on}); RowError otherwise.
-    `known`: documents already checked, as written -> digits (a history names the same people and stores again and again)."""
-    known = {} if known is None else known
-    cpf = _checked(known, values["cpf"], "CPF", 11, parse_cpf)
-    cnpj = _checked(known, values["cnpj"], "CNPJ", 14, parse_cnpj)
-    if not values["amount"]:
+KNOWN_VALUES_MAX = 100_000  # checked CPFs, CNPJs, amounts and days remembered per file, each kind (past it: forgotten, checked again)
+
+
+class SaleChecker:
+    """check_sale for the lines of one file: where each column is, and what it has already checked (a history names the
+    same people, stores, days and amounts again and again: each distinct value is checked once)."""
+
+    def __init__(self, columns: list[str], today: dt.date):
+        self.columns = columns
+        self.today = today
+        self.width = len(columns)
+        self.sale_id_at = columns.index("sale_id") if "sale_id" in columns else None
+        self.cpf_at, self.cnpj_at, self.amount_at, self.date_at = (columns.index(c) for c in ("cpf", "cnpj", "amount", "date"))
+        self._cpfs: dict[str, str] = {}  # as written -> digits
+        self._cnpjs: dict[str, str] = {}
+        self._amounts: dict[str, tuple[int, str]] = {}  # as written -> (cents, wire form)
+        self._days: dict[str, str] = {}  # as written -> ISO day, not after today
+
+    def row(self, cells: list[str], line: int) -> dict:
+        """The sales.import row of a line's cells; RowError otherwise."""
+        if len(cells) != self.width:  # cells missing, or extra (blank ones are let through): said as every import says it
+            values = _by_column(self.columns, cells, SALES)
+            return self.check(values.get("sale_id") or "", values["cpf"], values["cnpj"], values["amount"], values["date"], line)
+        given = cells[self.sale_id_at].strip() if self.sale_id_at is not None else ""
+        return self.check(given, cells[self.cpf_at].strip(), cells[self.cnpj_at].strip(), cells[self.amount_at].strip(),
+                          cells[self.date_at].strip(), line)
+
+    def check(self, given: str, cpf_text: str, cnpj_text: str, amount: str, date: str, line: int) -> dict:
+        """The row of a line's values (stripped), checked in the order their refusals are told."""
+        cpf = self._cpfs.get(cpf_text) or _remember(self._cpfs, cpf_text, _document(cpf_text, "CPF", 11, parse_cpf))
+        cnpj = self._cnpjs.get(cnpj_text) or _remember(self._cnpjs, cnpj_text, _document(cnpj_text, "CNPJ", 14, parse_cnpj))
+        cents, wire_amount = self._amounts.get(amount) or _remember(self._amounts, amount, _amount(amount))
+        day = self._days.get(date) or _remember(self._days, date, _day(date, self.today))
+        try:
+            sale_id = parse_uuid(given.lower(), "id") if given else imported_sale_id(cpf, cnpj, cents, day, line)
+        except ValidationError:
+            raise RowError(f"id inválido: {given!r} (um código de venda, ou deixe em branco)") from None
+        return {"sale_id": sale_id, "seller": cpf, "store": cnpj, "amount": wire_amount, "sold_on": day}
+
+
+def _remember(known: dict, written: str, value):
+    if len(known) >= KNOWN_VALUES_MAX:
+        known.clear()
+    known[written] = value
+    return value
+
+
+def _amount(text: str) -> tuple[int, str]:
+    if not text:
         raise RowError("valor em branco")
     try:
-        cents = parse_typed_amount(values["amount"])
+        cents = parse_typed_amount(text)
     except ValidationError:
-        raise RowError(f"valor inválido: {values['amount']!r} (use 1234,56 ou 1234.56, de R$ 0,01 a R$ 1.000.000,00)") from None
-    if not values["date"]:
+        raise RowError(f"valor inválido: {text!r} (use 1234,56 ou 1234.56, de R$ 0,01 a R$ 1.000.000,00)") from None
+    return cents, format_cents(cents)
+
+
+def _day(text: str, today: dt.date) -> str:
+    if not text:
         raise RowError("data em branco")
     try:
-        day = parse_day(values["date"])
+        day = parse_day(text)
     except ValidationError as exc:
         if exc.reason == NOT_A_CALENDAR_DATE:
-            raise RowError(f"data inexistente: {values['date']!r}") from None
-        raise RowError(f"data inválida: {values['date']!r} (use dd/mm/aaaa ou AAAA-MM-DD)") from None
+            raise RowError(f"data inexistente: {text!r}") from None
+        raise RowError(f"data inválida: {text!r} (use dd/mm/aaaa ou AAAA-MM-DD)") from None
     if day > today:
-        raise RowError(f"data no futuro: {values['date']}")
-    given = values.get("sale_id") or ""
-    try:
-        sale_id = parse_uuid(given.strip().lower(), "id") if given else imported_sale_id(cpf, cnpj, cents, day.isoformat(), line)
-    except ValidationError:
-        raise RowError(f"id inválido: {given!r} (um código de venda, ou deixe em branco)") from None
-    return {"sale_id": sale_id, "seller": cpf, "store": cnpj, "amount": format_cents(cents), "sold_on": day.isoformat()}
-
-
-def _checked(known: dict, value: str, what: str, length: int, parse) -> str:
-    """The digits of a CPF or CNPJ as written, checked once per distinct value; RowError when wrong."""
-    if (what, value) not in known:
-        known[what, value] = _document(value, what, length, parse)
-    return known[what, value]
+        raise RowError(f"data no futuro: {text}")
+    return day.isoformat()
 
 
 def read_sales(lines: Iterable[str], today: dt.date) -> tuple[Header, Iterator[Good | Refused]]:
@@ -84,7 +118,7 @@ def read_sales(lines: Iterable[str], today: dt.date) -> tuple[Header, Iterator[G
 
     def rows() -> Iterator[Good | Refused]:
         reader = csv.reader(source, delimiter=header.separator, strict=True)
-        known: dict = {}
+        checker = SaleChecker(header.columns, today)
         while True:
             try:
                 cells = next(reader)
@@ -93,11 +127,11 @@ def read_sales(lines: Iterable[str], today: dt.date) -> tuple[Header, Iterator[G
             except csv.Error as exc:
                 yield Refused(header_line + reader.line_num, f"linha mal formada ({exc})", [])
                 continue
-            number = header_line + reader.line_num
-            if not any(cell.strip() for cell in cells):
+            if not "".join(cells).strip():
                 continue
+            number = header_line + reader.line_num
             try:
-                yield Good(number, check_sale(_by_column(header.columns, cells, SALES), number, today, known), cells)
+                yield Good(number, checker.row(cells, number), cells)
             except RowError as exc:
                 yield Refused(number, str(exc), cells)
     return header, rows()

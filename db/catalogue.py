@@ -12,6 +12,7 @@ from db.changes import Stamp
 from db.database import Database
 from db.errors import AlreadyExists, NotFound
 from db.registers import NETWORK_NAME, STORE_NAME, STORE_NETWORK, STORE_OPEN, set_register
+from db.where_in import rows_where_in
 from models.changes import Origin, origin_text, version
 from models.records import Network, Store, new_id
 
@@ -66,6 +67,16 @@ class CatalogueRepository:
     def list_stores(self) -> list[Store]:
         rows = self.db.read(lambda c: c.execute(_STORE_SELECT + " ORDER BY n.name, s.name").fetchall())
         return [_store(r) for r in rows]
+
+    def store_ids(self, ids: list[str], cnpjs: list[str]) -> dict[str, str]:
+        """Which of these ids and CNPJs name a store (as list_stores would find them): each one found -> its id."""
+        def read(c: sqlite3.Connection) -> dict[str, str]:
+            found = {}
+            for column, keys in (("id", ids), ("cnpj", cnpjs)):
+                sql = f"SELECT s.{column}, s.id FROM stores s JOIN networks n ON n.id = s.network_id WHERE s.{column} IN ({{}})"
+                found.update((row[0], row[1]) for row in rows_where_in(c, sql, keys))
+            return found
+        return self.db.read(read)
 
     def get_network(self, network_id: str) -> Network | None:
         return self.db.read(lambda c: read_network(c, network_id))

@@ -88,6 +88,16 @@ class UserRepository:
     def list_sellers(self) -> list[User]:
         return self.list_users(SELLER)
 
+    def seller_ids(self, ids: list[str], cpfs: list[str]) -> dict[str, str]:
+        """Which of these ids and CPFs name a standing seller (as list_sellers would find them): each one found -> its id."""
+        def read(c: sqlite3.Connection) -> dict[str, str]:
+            found = {}
+            for column, keys in (("id", ids), ("cpf", cpfs)):
+                sql = f"SELECT {column}, id, role FROM users WHERE merged_into IS NULL AND {column} IN ({{}})"
+                found.update((row[0], row[1]) for row in rows_where_in(c, sql, keys) if row[2] == SELLER)
+            return found
+        return self.db.read(read)
+
     @staticmethod
     def insert(conn: sqlite3.Connection, user: User, pin_hash: str, created_at: str, stamp: Stamp, at_ms: int | None = None) -> Origin:
         """Insert inside a writer transaction and log the change (its origin is returned); AlreadyExists on a taken CPF.

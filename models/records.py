@@ -1,6 +1,7 @@
 """The stored things, as small frozen dataclasses: networks, stores, users, sales."""
 
 import datetime as dt
+import hashlib
 import os
 import re
 import uuid
@@ -27,6 +28,7 @@ def new_sale_id(now_ns: int) -> str:
 
 
 _CATALOGUE_NAMESPACE = uuid.UUID("a3c5e1f0-7b2d-4e8a-9c61-2f4d8b0e5a17")
+_SALE_NAME_PREFIX = _CATALOGUE_NAMESPACE.bytes + b"sale:"
 
 
 def network_id_for(name: str) -> str:
@@ -43,8 +45,13 @@ def store_id_for(cnpj: str) -> str:
 def imported_sale_id(seller: str, store: str, cents: int, day: str, line: int) -> str:
     """The id of an imported sale that came without one: from its content and its line in the file, so importing the
     same file again finds every sale already there (and two equal sales on two lines stay two). `seller` and `store`
-    as the file names them, normalised (CPF or CNPJ digits, or the id)."""
-    return str(uuid.uuid5(_CATALOGUE_NAMESPACE, f"sale:{seller}|{store}|{cents}|{day}|{line}"))
+    as the file names them, normalised (CPF or CNPJ digits, or the id).
+    It is uuid.uuid5(_CATALOGUE_NAMESPACE, "sale:...") written out, three times as fast (an import derives millions)."""
+    digest = bytearray(hashlib.sha1(_SALE_NAME_PREFIX + f"{seller}|{store}|{cents}|{day}|{line}".encode(), usedforsecurity=False).digest())
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
+    text = digest[:16].hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -3,6 +3,7 @@
 import contextlib
 import datetime as dt
 import io
+import threading
 
 import pytest
 from conftest import api_for
@@ -10,6 +11,7 @@ from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CP
 
 from client import cli, sales_import
 from client.api import Api
+from client.commands import IMPORT_FAILOVER_TIMEOUT_S
 from client.views import cents_of
 
 MANAGER = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
@@ -124,3 +126,74 @@ def test_progress_shows_rows_per_second_and_time_left_on_a_terminal_and_plain_li
     clock.advance(5)
     plain.show(20, 200)
     assert plain_out.getvalue().count("\n") == 1 and "\r" not in plain_out.getvalue()
+
+
+def test_values_seen_on_earlier_lines_are_still_checked_on_each_line(monkeypatch):
+    """A file's CPFs, CNPJs, amounts and days are checked once each and remembered (a few at a time here): every line still
+    gets its own row or refusal, and cells missing or extra are told as before, whatever the column order."""
+    monkeypatch.setattr(sales_import, "KNOWN_VALUES_MAX", 2)
+    today = dt.date(2026, 11, 27)
+    lines = ["data;valor;cnpj;cpf", f"01/02/2025;10,5;{STORE_CNPJ};{DEMO_SELLER_CPF}", f"28/11/2026;10,5;{STORE_CNPJ};{DEMO_SELLER_CPF}",
+             f"28/11/2026;7;{STORE_CNPJ};{DEMO_SELLER_CPF}", f"2025-02-01;1.234,56;{STORE_CNPJ};52998224726",
+             f"2025-02-01;3.5;{STORE_CNPJ};52998224726", ";;;", f"01/02/2025;1234;{STORE_CNPJ};{DEMO_SELLER_CPF};;",
+             f"01/02/2025;1234;{STORE_CNPJ};{DEMO_SELLER_CPF};x", f"01/02/2025;1234;{STORE_CNPJ}",
+             f"01/02/2025;10,5;{STORE2_CNPJ};{DEMO_SELLER_CPF}"]
+    _, items = sales_import.read_sales(iter(line + "\n" for line in lines), today)
+    told = [(item.number, item.row["amount"] + " " + item.row["sold_on"] if hasattr(item, "row") else item.reason) for item in items]
+    assert told == [(2, "10.50 2025-02-01"), (3, "data no futuro: 28/11/2026"), (4, "data no futuro: 28/11/2026"),
+                    (5, "CPF inválido"), (6, "CPF inválido"),
+                    (8, "1234.00 2025-02-01"), (9, "colunas a mais: esperadas 4, encontradas 5"),
+                    (10, "colunas a menos: esperadas 4, encontradas 3"), (11, "10.50 2025-02-01")]
+
+
+def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server, tmp_path, monkeypatch):
+    """With IMPORT_BATCHES_IN_FLIGHT=2 (the default) a batch is sent before the previous one is answered, on another
+    connection; but a batch that shares a sale_id with one at the server waits for its answer, so the row refused is the
+    later one, as one batch at a time would have it; the totals count each sale once. Each connection waits for an answer
+    as long as a batch may take (IMPORT_FAILOVER_TIMEOUT_S), not the 15 s of a sale: a resend would count its rows twice."""
+    server = fresh_server()
+    monkeypatch.setattr(sales_import, "BATCH_ROWS", 2)
+    day = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    same = "0b7f0f6e-3f5e-4d53-9a43-2f1b0e6f1a01"
+    lines = [f"{same};{DEMO_SELLER2_CPF};{STORE_CNPJ};1,00;{day}", f";{DEMO_SELLER2_CPF};{STORE_CNPJ};2,00;{day}",
+             f";{DEMO_SELLER2_CPF};{STORE_CNPJ};3,00;{day}", f"{same};{DEMO_SELLER2_CPF};{STORE_CNPJ};4,00;{day}",
+             f";{DEMO_SELLER2_CPF};{STORE_CNPJ};5,00;{day}", f";{DEMO_SELLER2_CPF};{STORE_CNPJ};6,00;{day}"]
+    path = tmp_path / "vendas.csv"
+    path.write_text("id;cpf;cnpj;valor;data\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    before = seller_total(server, DEMO_SELLER2_CPF)
+    real = Api.import_sales
+    first_answered, third_sent = threading.Event(), threading.Event()
+    seen, connections, waits = [], set(), []
+
+    def second_waits_for_the_third(self, batch):
+        connections.add(id(self.connection))
+        waits.append(self.connection.call_timeout_s)
+        if batch[0]["amount"] == "3.00":  # the second batch shares an id with the first: sent once that one was answered
+            seen.append(first_answered.is_set())
+            seen.append(third_sent.wait(timeout=10))
+        elif batch[0]["amount"] == "5.00":
+            third_sent.set()
+        answer = real(self, batch)
+        if batch[0]["amount"] == "1.00":
+            first_answered.set()
+        return answer
+
+    monkeypatch.setattr(Api, "import_sales", second_waits_for_the_third)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert seen == [True, True] and len(connections) == 2, (seen, connections)
+    assert min(waits) >= IMPORT_FAILOVER_TIMEOUT_S, waits
+    assert code == 1 and out == "Vendas: 5 importadas, 0 já existiam, 1 recusadas.\n", (out, err)
+    assert "linha 5: id: este id já é de outra venda (servidor)" in err, err
+    assert seller_total(server, DEMO_SELLER2_CPF) == (before[0] + 1700, before[1] + 5)
+
+
+def test_batches_in_flight_come_from_the_settings_table_and_a_bad_value_is_one_portuguese_line(tmp_path):
+    from client.config import ClientConfigError, load_client_config
+    from runtime.settings import default_int
+    base = {"XDG_DATA_HOME": str(tmp_path)}
+    assert load_client_config(base).import_in_flight == default_int("IMPORT_BATCHES_IN_FLIGHT") == 2
+    assert load_client_config({**base, "IMPORT_BATCHES_IN_FLIGHT": "1"}).import_in_flight == 1
+    for bad in ("0", "dois", "-1"):
+        with pytest.raises(ClientConfigError) as refused:
+            load_client_config({**base, "IMPORT_BATCHES_IN_FLIGHT": bad})
+        assert str(refused.value).startswith(f"configuração inválida: IMPORT_BATCHES_IN_FLIGHT {bad!r} deve ser um número inteiro")

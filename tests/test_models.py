@@ -1,6 +1,7 @@
 """Domain values: CPF, CNPJ, money, dates, people."""
 
 import datetime as dt
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,8 +12,9 @@ from models.cluster import parse_cluster
 from models.dates import check_range, check_sale_date, parse_br_date, parse_iso_date, today_in
 from models.documents import cnpj_check_digits, cpf_check_digits, format_cnpj, format_cpf, parse_cnpj, parse_cpf
 from models.errors import ValidationError
-from models.money import MAX_SALE_CENTS, format_brl, format_cents, parse_amount, parse_typed_amount
+from models.money import MAX_SALE_CENTS, _typed_amount, format_brl, format_cents, parse_amount, parse_typed_amount
 from models.people import parse_birth_year, parse_name, parse_pin, parse_role
+from models.records import _CATALOGUE_NAMESPACE, imported_sale_id
 
 
 def test_cpf_accepts_masked_and_bare():
@@ -79,6 +81,24 @@ def test_typed_amounts(text, cents):
 def test_typed_amount_rejects(bad):
     with pytest.raises(ValidationError):
         parse_typed_amount(bad)
+
+
+@given(st.text(alphabet="0123456789.,R$ -", max_size=14))
+def test_typed_amount_fast_path_says_what_the_full_rules_say(text):
+    """"1234", "1234,5", "1234.56" are read without the full rules: the same cents, or the same refusal, as with them."""
+    def outcome(parse):
+        try:
+            return parse(text, "amount")
+        except ValidationError as exc:
+            return exc.field, exc.reason
+    assert outcome(parse_typed_amount) == outcome(_typed_amount)
+
+
+@given(st.text(max_size=12), st.text(max_size=12), st.integers(min_value=1, max_value=MAX_SALE_CENTS),
+       st.dates().map(dt.date.isoformat), st.integers(min_value=1, max_value=10**8))
+def test_an_imported_sale_id_is_the_uuid5_of_its_content_and_line(seller, store, cents, day, line):
+    name = f"sale:{seller}|{store}|{cents}|{day}|{line}"
+    assert imported_sale_id(seller, store, cents, day, line) == str(uuid.uuid5(_CATALOGUE_NAMESPACE, name))
 
 
 @given(st.integers(min_value=1, max_value=MAX_SALE_CENTS))

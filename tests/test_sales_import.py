@@ -6,7 +6,7 @@ import uuid
 from inprocess import TODAY, call, error, login
 from support import DEMO_MANAGER_CPF, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
 
-from models.documents import format_cnpj, format_cpf
+from models.documents import cnpj_check_digits, cpf_check_digits, format_cnpj, format_cpf
 from models.records import imported_sale_id
 
 
@@ -86,3 +86,37 @@ def test_only_a_manager_imports_and_a_batch_has_at_most_10000_rows(node):
     for rows in ([row] * 10_001, []):
         refused = error(node, "sales.import", token=manager, rows=rows)
         assert refused.code == -32602 and refused.data["field"] == "rows"
+
+
+def test_a_batch_naming_many_sellers_and_stores_looks_each_one_up(node):
+    """Sellers and stores are read once per call for what its rows name (in chunks under SQLite's limit on variables):
+    600 unknown CPFs and CNPJs are each refused, the known ones (by CPF, masked or bare, or by id) imported."""
+    manager, stores, sellers = setup(node)
+    seller = sellers[DEMO_SELLER_CPF]
+    day = TODAY.isoformat()
+    unknown_cpfs = [f"{n:09d}" + cpf_check_digits(f"{n:09d}") for n in range(100_000_001, 100_000_601)]
+    unknown_cnpjs = [f"{n:012d}" + cnpj_check_digits(f"{n:012d}") for n in range(100_000_000_001, 100_000_000_601)]
+    row = {"amount": "1.00", "sold_on": day}
+    rows = [{**row, "seller": cpf, "store": stores[0]["cnpj"], "line": n} for n, cpf in enumerate(unknown_cpfs, 1)]
+    rows += [{**row, "seller": seller["id"], "store": cnpj, "line": n} for n, cnpj in enumerate(unknown_cnpjs, 1)]
+    known = [(DEMO_SELLER_CPF, stores[0]["id"]), (format_cpf(DEMO_SELLER2_CPF), format_cnpj(stores[1]["cnpj"])),
+             (seller["id"], stores[1]["id"])]
+    rows += [{**row, "seller": s, "store": st, "line": n} for n, (s, st) in enumerate(known, 1000)]
+    answer = call(node, "sales.import", token=manager, rows=rows)
+    assert answer["imported"] == 3 and answer["duplicates"] == 0
+    assert [(r["index"], r["field"], r["reason"]) for r in answer["refused"]] == (
+        [(i, "seller", "no seller has this id or CPF") for i in range(600)]
+        + [(i, "store", "no store has this id or CNPJ") for i in range(600, 1200)])
+
+
+def test_who_a_cpf_names_is_asked_again_on_each_call(node):
+    """A CPF is normalised once for every call, but who it names is read per call: refused before the seller exists,
+    imported once they do."""
+    manager, stores, _ = setup(node)
+    cpf = "52998224725"
+    row = {"seller": format_cpf(cpf), "store": stores[0]["cnpj"], "amount": "3.00", "sold_on": TODAY.isoformat(), "line": 1}
+    assert call(node, "sales.import", token=manager, rows=[row])["refused"] == [
+        {"index": 0, "field": "seller", "reason": "no seller has this id or CPF"}]
+    call(node, "users.create", token=manager, cpf=cpf, name="Nova Vendedora", birth_year=1990, pin="2580", role="seller")
+    answer = call(node, "sales.import", token=manager, rows=[row])
+    assert (answer["imported"], answer["refused"]) == (1, [])

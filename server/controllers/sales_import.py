@@ -28,6 +28,8 @@ from server.ledger import Ledger
 log = logging.getLogger("onsell.sales")
 MAX_SALES_IMPORT_ROWS = 10_000
 ROW_KEYS = {"sale_id", "seller", "store", "amount", "sold_on", "line"}
+KEYS_REMEMBERED_MAX = 100_000  # sellers' and stores' values as written, each kind, normalised once (past it: forgotten)
+ID, DOCUMENT = "id", "document"
 
 
 class SalesImportController:
@@ -39,6 +41,8 @@ class SalesImportController:
         self.clock = clock
         self.timezone = timezone
         self.max_sale_cents = max_sale_cents
+        self.seller_keys: dict[str, tuple[str, str]] = {}  # a seller's id or CPF as written -> _key_of it (calls name the same)
+        self.store_keys: dict[str, tuple[str, str]] = {}
 
     def methods(self) -> list[Method]:
         return [Method("sales.import", self.import_sales, (rows_param(MAX_SALES_IMPORT_ROWS),), role=MANAGER)]
@@ -46,21 +50,7 @@ class SalesImportController:
     def import_sales(self, caller, rows: list) -> dict:
         """{imported, duplicates, refused: [{index, field, reason}]}: each row imported, already there, or refused."""
         now = self.clock.now()
-        lookups = _Lookups(self.catalogue, self.users)
-        today, recorded_at = today_in(self.timezone, now), iso_utc(now)
-        refused, prepared, seen = [], [], {}
-        for index, row in enumerate(rows):
-            try:
-                sale = self._sale_of(row, lookups, today, recorded_at)
-                earlier = seen.get(sale.sale_id)
-                if earlier is not None and not earlier.same_content(sale):
-                    raise ValidationError("sale_id", "used by another row of this batch with other content")
-            except ValidationError as exc:
-                refused.append({"index": index, "field": exc.field, "reason": exc.reason})
-                continue
-            if sale.sale_id not in seen:
-                seen[sale.sale_id] = sale
-                prepared.append((index, sale))
+        refused, prepared = _Checks(self, rows, today_in(self.timezone, now), iso_utc(now)).run()
 
         def write(conn, stamp) -> tuple[int, int, list]:
             stored = find_sales(conn, [s.sale_id for _, s in prepared])
@@ -83,68 +73,127 @@ class SalesImportController:
         log.info("sales imported: %d new, %d already there, %d refused (%d copies)", imported, duplicates, len(refused), replicas)
         return {"imported": imported, "duplicates": duplicates, "refused": refused, "replicas": replicas}
 
-    def _sale_of(self, row, lookups: "_Lookups", today: dt.date, recorded_at: str) -> Sale:
+
+class _Checks:
+    """The rows of one call checked, in order: what each refusal says is what a row-by-row check would say first.
+    Sellers and stores are looked up once per call for the ids, CPFs and CNPJs its rows name; amounts and days that
+    repeat are parsed once."""
+
+    def __init__(self, controller: SalesImportController, rows: list, today: dt.date, recorded_at: str):
+        self.rows = rows
+        self.today = today
+        self.recorded_at = recorded_at
+        self.max_sale_cents = controller.max_sale_cents
+        self.sellers = _Lookup("seller", parse_cpf, "must be a seller's id or CPF", "no seller has this id or CPF")
+        self.stores = _Lookup("store", parse_cnpj, "must be a store's id or CNPJ", "no store has this id or CNPJ")
+        objects = [row for row in rows if isinstance(row, dict)]
+        self.sellers.find([row.get("seller") for row in objects], controller.users.seller_ids, controller.seller_keys)
+        self.stores.find([row.get("store") for row in objects], controller.catalogue.store_ids, controller.store_keys)
+        self._cents: dict[str, int] = {}  # amount as written -> cents, when within the limits
+        self._days: dict[str, dt.date] = {}  # day as written -> the day, when not after today
+
+    def run(self) -> tuple[list[dict], list[tuple[int, Sale]]]:
+        """The refusals ({index, field, reason}) and the sales to write (index, sale), each sale_id once."""
+        refused, prepared, seen = [], [], {}
+        for index, row in enumerate(self.rows):
+            try:
+                sale = self.sale_of(row)
+                earlier = seen.get(sale.sale_id)
+                if earlier is not None and not earlier.same_content(sale):
+                    raise ValidationError("sale_id", "used by another row of this batch with other content")
+            except ValidationError as exc:
+                refused.append({"index": index, "field": exc.field, "reason": exc.reason})
+                continue
+            if sale.sale_id not in seen:
+                seen[sale.sale_id] = sale
+                prepared.append((index, sale))
+        return refused, prepared
+
+    def sale_of(self, row) -> Sale:
         if not isinstance(row, dict):
             raise ValidationError("rows", "each row must be an object")
-        unknown = set(row) - ROW_KEYS
-        if unknown:
-            raise ValidationError(sorted(unknown)[0], "is not a column of a sale")
-        seller_key, seller_id = lookups.seller(row.get("seller"))
-        store_key, store_id = lookups.store(row.get("store"))
-        cents = parse_amount(row.get("amount"))
-        if cents > self.max_sale_cents:
-            raise ValidationError("amount", f"must be at most {format_cents(self.max_sale_cents)}")
-        sold_on = parse_iso_date(row.get("sold_on"), "sold_on")
-        if sold_on > today:
-            raise ValidationError("sold_on", "must not be in the future")
+        if not ROW_KEYS.issuperset(row):
+            raise ValidationError(sorted(set(row) - ROW_KEYS)[0], "is not a column of a sale")
+        seller_key, seller_id = self.sellers.get(row.get("seller"))
+        store_key, store_id = self.stores.get(row.get("store"))
+        cents = self.cents(row.get("amount"))
+        sold_on = self.day(row.get("sold_on"))
         if row.get("sale_id") is not None:
             sale_id = parse_uuid(row["sale_id"], "sale_id")
         elif is_whole(row.get("line"), 1):
             sale_id = imported_sale_id(seller_key, store_key, cents, sold_on.isoformat(), row["line"])
         else:
             raise ValidationError("sale_id", "give a sale_id, or the row's line in its file to derive one")
-        return Sale(sale_id, seller_id, store_id, cents, sold_on, recorded_at)
+        return Sale(sale_id, seller_id, store_id, cents, sold_on, self.recorded_at)
+
+    def cents(self, value) -> int:
+        cents = self._cents.get(value) if isinstance(value, str) else None
+        if cents is None:
+            cents = parse_amount(value)
+            if cents > self.max_sale_cents:
+                raise ValidationError("amount", f"must be at most {format_cents(self.max_sale_cents)}")
+            self._cents[value] = cents
+        return cents
+
+    def day(self, value) -> dt.date:
+        day = self._days.get(value) if isinstance(value, str) else None
+        if day is None:
+            day = parse_iso_date(value, "sold_on")
+            if day > self.today:
+                raise ValidationError("sold_on", "must not be in the future")
+            self._days[value] = day
+        return day
 
 
-class _Lookups:
-    """Sellers and stores named by the rows of one call: each list read once, then (normalised key, id) by key."""
+class _Lookup:
+    """The sellers (or stores) that the rows of one call name, read at once: value as written -> (normalised key, id),
+    or the refusal of that value."""
 
-    def __init__(self, catalogue: CatalogueRepository, users: UserRepository):
-        self.catalogue = catalogue
-        self.users = users
-        self._sellers: dict[str, str] | None = None  # CPF or id -> the seller's id
-        self._stores: dict[str, str] | None = None  # CNPJ or id -> the store's id
-        self._found: dict[tuple[str, str], tuple[str, str]] = {}  # (field, value as written) -> (key, id): rows repeat them
+    def __init__(self, field: str, parse_document, what: str, missing: str):
+        self.field = field
+        self.parse_document = parse_document
+        self.what = what
+        self.missing = missing
+        self._found: dict[str, tuple[str, str] | str] = {}  # value as written -> (key, id), or the reason it is refused
 
-    def seller(self, value) -> tuple[str, str]:
-        if self._sellers is None:
-            self._sellers = {key: u.id for u in self.users.list_sellers() for key in (u.id, u.cpf)}
-        return self._find("seller", value, self._sellers, parse_cpf, "must be a seller's id or CPF", "no seller has this id or CPF")
+    def find(self, values: list, ids_of, known_keys: dict[str, tuple[str, str]]) -> None:
+        """Look up each distinct string among `values` with ids_of(ids, documents) -> {id or document: id}.
+        known_keys: value as written -> what _key_of makes of it, kept from call to call (it never changes)."""
+        ids, documents = {}, {}  # value as written -> normalised id, or document digits
+        for value in {v for v in values if isinstance(v, str)}:
+            kind, key = known_keys.get(value) or _remember(known_keys, value, _key_of(value, self.field, self.parse_document))
+            if kind == ID:
+                ids[value] = key
+            elif kind == DOCUMENT:
+                documents[value] = key
+            else:
+                self._found[value] = self.what
+        keys = ids | documents
+        known = ids_of(sorted(set(ids.values())), sorted(set(documents.values()))) if keys else {}
+        for value, key in keys.items():
+            self._found[value] = (key, known[key]) if key in known else self.missing
 
-    def store(self, value) -> tuple[str, str]:
-        if self._stores is None:
-            self._stores = {key: s.id for s in self.catalogue.list_stores() for key in (s.id, s.cnpj)}
-        return self._find("store", value, self._stores, parse_cnpj, "must be a store's id or CNPJ", "no store has this id or CNPJ")
-
-    def _find(self, field: str, value, known: dict[str, str], parse_document, what: str, missing: str) -> tuple[str, str]:
-        if isinstance(value, str) and (field, value) in self._found:
-            return self._found[field, value]
-        key = _normalised(value, field, parse_document, what)
-        if key not in known:
-            raise ValidationError(field, missing)
-        self._found[field, value] = key, known[key]
-        return key, known[key]
+    def get(self, value) -> tuple[str, str]:
+        found = self._found.get(value) if isinstance(value, str) else self.what
+        if isinstance(found, str):
+            raise ValidationError(self.field, found)
+        return found
 
 
-def _normalised(value, field: str, parse_document, what: str) -> str:
-    """An id as given, or a CPF/CNPJ as its digits."""
-    if not isinstance(value, str):
-        raise ValidationError(field, what)
+def _key_of(value: str, field: str, parse_document) -> tuple[str, str]:
+    """(ID, the id) for a UUID, (DOCUMENT, its digits) for a CPF or CNPJ, masked or bare; ("", "") for neither."""
     try:
-        return parse_uuid(value, field)
+        return DOCUMENT, parse_document(value, field)
     except ValidationError:
         pass
     try:
-        return parse_document(value, field)
+        return ID, parse_uuid(value, field)
     except ValidationError:
-        raise ValidationError(field, what) from None
+        return "", ""
+
+
+def _remember(known: dict, value: str, key: tuple[str, str]) -> tuple[str, str]:
+    if len(known) >= KEYS_REMEMBERED_MAX:
+        known.clear()
+    known[value] = key
+    return key
