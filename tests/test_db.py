@@ -290,3 +290,32 @@ def test_a_ranking_cut_at_its_limit_keeps_ties_in_name_order(tmp_path):
             assert [name for _, name, _ in reports.best_sellers(None, None, limit)] == everyone[:limit]
     finally:
         db.close()
+
+
+def test_a_batch_summed_by_sqlite_gives_the_totals_a_sale_at_a_time_gives(tmp_path):
+    """Every level's totals after one batch of new sales (summed in SQL) equal those after the same sales one by one."""
+    import random
+
+    from db.aggregates import _TABLES
+    from db.sales import record_new_sales
+    rng = random.Random(5)
+    totals = []
+    for name, one_by_one in (("batch", False), ("single", True)):
+        db = open_db(tmp_path / f"{name}.db")
+        try:
+            network, store_a, store_b, seller = _setup_chain(db)
+            rng.seed(5)
+            sales = [Sale(new_id(), seller.id, rng.choice([store_a, store_b]).id, rng.randint(1, 99_999),
+                          TODAY - dt.timedelta(days=rng.randrange(400)), AT) for _ in range(300)]
+            if one_by_one:
+                for sale in sales:
+                    record(db, sale)
+            else:
+                db.ledger.commit(lambda c, stamp, sales=sales: record_new_sales(c, stamp, sales))
+            totals.append(db.read(lambda c: {table: sorted(tuple(r) for r in c.execute(  # keys are local: compare by UUID
+                f"SELECT t.period, COALESCE((SELECT name FROM stores WHERE id = k.id), (SELECT name FROM users WHERE id = k.id)), "
+                f"t.total_cents, t.sale_count FROM {table} t JOIN local_keys k ON k.key = t.key"))
+                for table in _TABLES.values()}))
+        finally:
+            db.close()
+    assert totals[0] == totals[1] and sum(len(rows) for rows in totals[0].values()) > 300
