@@ -58,6 +58,7 @@ SUMMARY = re.compile(r"Vendas: ([\d.]+) importadas, ([\d.]+) já existiam, ([\d.
 START_TIMEOUT_S = 120.0   # a node on a file of millions of sales opens it before it answers
 STARTS = 3                # start-up is the median of this many restarts
 START_POLL_S = 0.005
+SETTLE_DISK_S = 15.0      # the longest wait for a node's files to come to rest after an import
 SLOWEST_IMPORT = 100      # rows/s below which the bench gives an import up (three nodes did 800/s on a machine at load 25)
 SLOWEST_JOIN = 1_000      # changes/s below which the empty node's catch-up is given up (and printed as not met)
 JOIN_POLL_S = 0.2
@@ -229,6 +230,19 @@ def status(node: ServerProcess) -> dict:
         client.close()
 
 
+def settled_disk_bytes(database: Path) -> int:
+    """The file's size at rest: an idle node checkpoints its WAL and cuts it back (db/database.py), so wait for the
+    size to stay put for a second, at most SETTLE_DISK_S."""
+    deadline, size = time.monotonic() + SETTLE_DISK_S, disk_bytes(database)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = disk_bytes(database)
+        if now == size:
+            break
+        size = now
+    return size
+
+
 def disk_bytes(database: Path) -> int:
     return sum(Path(f"{database}{suffix}").stat().st_size for suffix in ("", "-wal") if Path(f"{database}{suffix}").exists())
 
@@ -371,7 +385,10 @@ def one_node(base: Path, chain: Chain, files: Files, repeats: int, run: Run) -> 
         rate, again = import_chain(node.cluster, chain, files, base / "queue-one.db")
         run.phase("import into one node", since)
         run.say(f"one node: {rate:,.0f} rows/s ({again:,} rows sent twice)")
-        size = disk_bytes(node.database_path)
+        size = settled_disk_bytes(node.database_path)
+        wal = Path(f"{node.database_path}-wal")
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+        run.say(f"on disk: {size / chain.sales:.1f} bytes a sale, of which the WAL {wal_bytes / chain.sales:.1f}")
         rss_after_import = rss_mb(node.process.pid)
         starts = []
         for _ in range(STARTS):

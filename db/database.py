@@ -37,6 +37,10 @@ MAX_WRITES_PER_COMMIT = 512
 BUSY_TIMEOUT_MS = 10_000
 MMAP_BYTES = 0  # no memory-mapped reads: mapped pages would count in the node's RSS, and the OS caches the file anyway
 WAL_CHECKPOINT_PAGES = 10_000  # ~40 MiB of WAL between checkpoints: a large replica batch does not checkpoint every commit
+# What the WAL file is cut back to once checkpointed: a batch of sales with random ids dirties a page per sale, so the WAL
+# of an import grows to tens of MiB, and SQLite keeps a WAL file at its largest unless told.
+WAL_KEPT_BYTES = 4 * 1024 * 1024
+IDLE_CHECKPOINT_S = 1.0  # a writer idle this long after commits checkpoints the WAL, so the next write can cut it back
 WRITE_TIMEOUT_S = 30.0
 READ_WAIT_S = 30.0  # longest wait for a free reader (all READ_CONNECTIONS busy)
 GATHER_MAX_S = 0.002  # longest a commit waits for its recent writers to come back (never longer than the last commit took)
@@ -75,6 +79,7 @@ def connect(path: Path, cache_kib: int) -> sqlite3.Connection:
     conn.execute(f"PRAGMA cache_size = -{cache_kib}")
     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_KEPT_BYTES}")
     return conn
 
 
@@ -131,6 +136,7 @@ class Database:
         self._clock = SystemClock()
         self._recent_writers: tuple[set[int], set[int]] = (set(), set())  # the callers of the last two batches
         self._last_commit_s = 0.0
+        self._checkpoint_due = False  # commits since the writer last checkpointed while idle
         self._thread = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._thread.start()
 
@@ -223,7 +229,11 @@ class Database:
                 log.exception("an error listener failed")
 
     def _next_batch(self) -> list | None:
-        first = self._jobs.get()
+        try:
+            first = self._jobs.get(timeout=IDLE_CHECKPOINT_S) if self._checkpoint_due else self._jobs.get()
+        except queue.Empty:
+            self._checkpoint_when_idle()
+            first = self._jobs.get()
         if first is None:
             return None
         batch = [first]
@@ -246,6 +256,21 @@ class Database:
             batch.append(job)
         return batch
 
+    def _checkpoint_when_idle(self) -> None:
+        """Copy the WAL into the file while nobody writes and cut the WAL file to nothing (TRUNCATE), without waiting
+        for a reader: when one still reads the WAL, this gives up at once and the next checkpoint or write (which cuts
+        the WAL back to WAL_KEPT_BYTES) does it. A failure is only reported: it changes nothing."""
+        self._checkpoint_due = False
+        conn = self._writer_conn
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            self._report(exc)
+
     def _write_loop(self) -> None:
         conn = self._writer_conn
         while True:
@@ -255,6 +280,7 @@ class Database:
                 return
             started = self._clock.monotonic_s()
             self._commit_batch(conn, batch)
+            self._checkpoint_due = True
             self._last_commit_s = self._clock.monotonic_s() - started
             self._recent_writers = ({job.caller for job in batch}, self._recent_writers[0])
 

@@ -319,3 +319,26 @@ def test_a_batch_summed_by_sqlite_gives_the_totals_a_sale_at_a_time_gives(tmp_pa
         finally:
             db.close()
     assert totals[0] == totals[1] and sum(len(rows) for rows in totals[0].values()) > 300
+
+
+def test_an_idle_writer_checkpoints_and_cuts_the_wal_back(tmp_path):
+    """After a burst of writes and a second with none, the WAL file is cut back (an import's WAL is tens of MiB)."""
+    import time
+
+    from db.database import IDLE_CHECKPOINT_S
+    from db.sales import record_new_sales
+    db = open_db(tmp_path / "node-1.db")
+    try:
+        _, store, _, seller = _setup_chain(db)
+        for _ in range(3):
+            sales = [Sale(new_id(), seller.id, store.id, 100, TODAY, AT) for _ in range(3_000)]
+            db.ledger.commit(lambda c, stamp, sales=sales: record_new_sales(c, stamp, sales))
+        wal = tmp_path / "node-1.db-wal"
+        assert wal.stat().st_size > 1_000_000, "the burst did not grow the WAL: the test proves nothing"
+        deadline = time.monotonic() + IDLE_CHECKPOINT_S + 10
+        while wal.exists() and wal.stat().st_size > 0:
+            assert time.monotonic() < deadline, f"the WAL is still {wal.stat().st_size} bytes"
+            time.sleep(0.05)
+        assert SalesRepository(db).count() >= 9_000  # nothing lost by the checkpoint
+    finally:
+        db.close()
