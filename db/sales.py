@@ -93,10 +93,22 @@ def store_sales(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) ->
         recorded = ms.get(sale.recorded_at)
         if recorded is None:
             recorded = ms[sale.recorded_at] = time_ms(sale.recorded_at)
-        rows.append((logged.pos, uuid_bytes(sale.sale_id), keys[sale.seller_id], keys[sale.store_id], sale.amount_cents,
-                     day_number(sale.sold_on), recorded, logged.inc, o.epoch, o.seq,
-                     *((None, None, None) if own else (sale.origin_node, sale.origin_epoch, sale.origin_seq))))
+        label = None if own else (sale.origin_node, sale.origin_epoch, sale.origin_seq)
+        rows.append(_row(logged.pos, logged.inc, o.epoch, o.seq, sale, keys, day_number(sale.sold_on), recorded, label))
     _insert_rows(conn, rows, [sale.sale_id for _, sale in entries])
+
+
+def _row(pos: int, inc: int, epoch: int, seq: int, sale: Sale, keys: dict[str, int], day: int, recorded_ms: int,
+         label: tuple[int, int, int] | None = None) -> tuple:
+    """A sales row as _INSERT takes it: the sale as the log entry at `pos` of change (inc, epoch, seq); `label` is its
+    content's origin when not that change's."""
+    return (pos, uuid_bytes(sale.sale_id), keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day, recorded_ms,
+            inc, epoch, seq, *(label or (None, None, None)))
+
+
+def _counted(keys: dict[str, int], sale: Sale) -> aggregates.SaleRow:
+    """The sale as the totals see it."""
+    return keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on)
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[tuple], sale_ids: list[str], consecutive: bool = False) -> None:
@@ -121,13 +133,13 @@ def replace_content(conn: sqlite3.Connection, held: Sale, sale: Sale) -> None:
     aggregates.add_digests(conn, [(day_number(held.sold_on), held.amount_cents, stored_id)], -1)
     aggregates.add_digests(conn, [(day_number(sale.sold_on), sale.amount_cents, stored_id)])
     if counted:
-        aggregates.add_sales(conn, [(keys[held.seller_id], keys[held.store_id], held.amount_cents, day_number(held.sold_on))], -1)
+        aggregates.add_sales(conn, [_counted(keys, held)], -1)
     conn.execute("UPDATE sales SET seller = ?, store = ?, amount_cents = ?, day = ?, recorded_ms = ?, label_node = ?, "
                  "label_epoch = ?, label_seq = ? WHERE sale_id = ?",
                  (keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on), time_ms(sale.recorded_at),
                   sale.origin_node, sale.origin_epoch, sale.origin_seq, uuid_bytes(sale.sale_id)))
     if counted:
-        aggregates.add_sales(conn, [(keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on))])
+        aggregates.add_sales(conn, [_counted(keys, sale)])
 
 
 def log_held(conn: sqlite3.Connection, logged: Logged, sale_id: str) -> None:
@@ -153,8 +165,7 @@ def record_new_sales(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale]
         day = days.get(sale.sold_on)
         if day is None:
             day = days[sale.sold_on] = day_number(sale.sold_on)
-        rows.append((run.pos + i, uuid_bytes(sale.sale_id), keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day,
-                     recorded[0], run.inc, run.epoch, run.seq + i, None, None, None))
+        rows.append(_row(run.pos + i, run.inc, run.epoch, run.seq + i, sale, keys, day, recorded[0]))
         stored.append(Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on, recorded[1], run.node,
                            run.epoch, run.seq + i))
     _insert_rows(conn, rows, [sale.sale_id for sale in sales], consecutive=True)
@@ -167,7 +178,7 @@ def apply_void(conn: sqlite3.Connection, void: Void) -> None:
         sale = find_sale(conn, void.sale_id)
         if sale is not None:
             keys = keys_of(conn, {sale.seller_id, sale.store_id})
-            aggregates.add_sales(conn, [(keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on))], -1)
+            aggregates.add_sales(conn, [_counted(keys, sale)], -1)
 
 
 def void_sale(conn: sqlite3.Connection, sale_id: str, voided_by: str, reason: str, voided_at: str, now_ms: int,
