@@ -6,6 +6,7 @@ as a node refuses to start."""
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from client import views
@@ -89,34 +90,26 @@ def _servers(env: dict, servers_option: str | None) -> dict[int, tuple[str, int]
         raise ClientConfigError(f"configuração inválida: CLUSTER: {SERVERS_FORM}.") from None
 
 
-def _time_zone(env: dict) -> ZoneInfo:
+def _setting(env: dict, key: str, read: Callable[[dict, str], Any], expected: str) -> Any:
+    """read(env, key), or one Portuguese line saying what the value should be."""
     try:
-        return settings.time_zone(env)
+        return read(env, key)
     except SettingError:
-        raw = settings.text(env, "TIMEZONE")
-        raise ClientConfigError(f"configuração inválida: TIMEZONE {raw!r} não é um fuso horário conhecido.") from None
+        raw = settings.text(env, key).strip()
+        raise ClientConfigError(f"configuração inválida: {key} {raw!r} {expected}.") from None
+
+
+def _time_zone(env: dict) -> ZoneInfo:
+    return _setting(env, "TIMEZONE", lambda env, key: settings.time_zone(env), "não é um fuso horário conhecido")
 
 
 def _milliseconds(env: dict, key: str) -> int:
-    try:
-        return settings.whole_number(env, key)
-    except SettingError:
-        raw = settings.text(env, key).strip()
-        raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser um número inteiro de "
-                                "milissegundos, maior que zero.") from None
+    return _setting(env, key, settings.whole_number, "deve ser um número inteiro de milissegundos, maior que zero")
 
 
 def _switch(env: dict, key: str) -> bool:
-    try:
-        return settings.switch(env, key)
-    except SettingError:
-        raw = settings.text(env, key).strip()
-        raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser on ou off.") from None
+    return _setting(env, key, settings.switch, "deve ser on ou off")
 
 
 def _batches(env: dict, key: str) -> int:
-    try:
-        return settings.whole_number(env, key)
-    except SettingError:
-        raw = settings.text(env, key).strip()
-        raise ClientConfigError(f"configuração inválida: {key} {raw!r} deve ser um número inteiro de lotes, maior que zero.") from None
+    return _setting(env, key, settings.whole_number, "deve ser um número inteiro de lotes, maior que zero")
