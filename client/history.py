@@ -49,6 +49,7 @@ class Progress:
         self.started = clock.monotonic_s()
         self.last_plain = self.started
         self.terminal = err.isatty()
+        self.ended = False
 
     def line(self, rows: int, done_bytes: int) -> str:
         elapsed = max(1e-6, self.clock.monotonic_s() - self.started)
@@ -69,8 +70,9 @@ class Progress:
             self.err.flush()
 
     def end(self) -> None:
-        if self.terminal:
+        if self.terminal and not self.ended:
             self.err.write("\n")
+        self.ended = True
 
 
 def summary(counts: dict[str, int]) -> str:
@@ -99,17 +101,23 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
         interrupted: BaseException | None = None
         sender = _Sender(ctx, counts, refused)
         try:
-            for good, refusals in _read_ahead(sales_import.batches_of(items, sales_import.BATCH_ROWS)):
-                for _ in sender.send(good, refusals):
-                    progress.show(counts["imported"] + counts["duplicates"] + len(refused), raw.tell())
+            # each batch with where the file had been read to when it was made: the bar shows the part of the file told
+            read = ((good, refusals, raw.tell()) for good, refusals in sales_import.batches_of(items, sales_import.BATCH_ROWS))
+            for good, refusals, end_byte in _read_ahead(read):
+                for _ in sender.send(good, refusals, end_byte):
+                    progress.show(counts["imported"] + counts["duplicates"] + len(refused), sender.told_bytes)
             for _ in sender.finish():
-                progress.show(counts["imported"] + counts["duplicates"] + len(refused), raw.tell())
+                progress.show(counts["imported"] + counts["duplicates"] + len(refused), sender.told_bytes)
         except UnicodeDecodeError as exc:
             interrupted = CommandError(f"{path}: {_file_problem(exc)}")
         except (RemoteError, ServerUnreachable, CommandError, KeyboardInterrupt) as exc:
             interrupted = exc
         finally:
-            sender.abandon()
+            if isinstance(interrupted, KeyboardInterrupt) and sender.in_flight:
+                progress.end()
+                err.write("onsell: esperando a resposta dos lotes já enviados (Ctrl+C de novo para não esperar)\n")
+                err.flush()
+            untold = sender.abandon()
             progress.end()
     counts["refused"] = len(refused)
     ctx.out.write(summary(counts) + "\n")
@@ -117,6 +125,8 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
     parsed = imports.ParsedFile(imports.SALES, header.separator, header.cells, bom)
     report_refusals(parsed, refused, path, err)
     if interrupted is not None:
+        if untold:
+            err.write(f"onsell: {thousands(untold)} linhas enviadas ficaram sem resposta: podem ter entrado\n")
         err.write("onsell: importação interrompida; rode de novo o mesmo arquivo: o que já entrou não entra duas vezes\n")
         if isinstance(interrupted, KeyboardInterrupt):
             return 1
@@ -167,6 +177,7 @@ class _Batch:
     refusals: list[imports.Refused]  # met by the client on the way
     answer: Future | None = None  # of sales.import, None when every line was refused here
     sale_ids: frozenset = frozenset()
+    end_byte: int = 0  # how far the file had been read when this batch was made
 
 
 class _Sender:
@@ -183,11 +194,12 @@ class _Sender:
         self.lanes: list[Api] = []  # one per batch at the server; the first is the command's own, signed in
         self.in_flight: collections.deque[_Batch] = collections.deque()
         self.sent = 0  # batches sent so far
+        self.told_bytes = 0  # how far into the file the batches told so far reach
         self.saved_timeouts_s = (0.0, 0.0)  # the command's connection's failover and call timeouts, put back at the end
 
-    def send(self, good: list[imports.Good], refusals: list[imports.Refused]) -> Iterator[None]:
+    def send(self, good: list[imports.Good], refusals: list[imports.Refused], end_byte: int = 0) -> Iterator[None]:
         """Send a batch, after telling the batches that must be told first; yields each time one has been told."""
-        batch = _Batch(good, refusals, sale_ids=frozenset(item.row["sale_id"] for item in good))
+        batch = _Batch(good, refusals, sale_ids=frozenset(item.row["sale_id"] for item in good), end_byte=end_byte)
         while self.in_flight and self._tell_first(batch):
             self._tell(self.in_flight.popleft())
             yield
@@ -208,19 +220,24 @@ class _Sender:
             self._tell(self.in_flight.popleft())
             yield
 
-    def abandon(self) -> None:
-        """After the end or an interruption: what has been answered meanwhile is told (what has not may have gone in all the
-        same: a second run finds it); the connections are as they were."""
-        while self.in_flight and (self.in_flight[0].answer is None or self.in_flight[0].answer.done()):
+    def abandon(self) -> int:
+        """After the end or an interruption: the batches already at the server are waited for and told (they go in all
+        the same; each answer comes within IMPORT_FAILOVER_TIMEOUT_S), so the summary counts what went in, until one
+        fails or a second Ctrl+C; the connections are as they were. How many rows were sent and not told: those may
+        have gone in too (a second run finds them)."""
+        while self.in_flight:
             try:
-                self._tell(self.in_flight.popleft())
+                self._tell(self.in_flight[0])
             except (Exception, KeyboardInterrupt):
                 break
+            self.in_flight.popleft()
+        untold = sum(len(batch.good) for batch in self.in_flight if batch.answer is not None)
         self.in_flight.clear()
         if self.lanes:
             self.ctx.api.connection.failover_timeout_s, self.ctx.api.connection.call_timeout_s = self.saved_timeouts_s
         for lane in self.lanes[1:]:
             lane.connection.close()
+        return untold
 
     def _lane(self) -> Api:
         """The connection for the next batch: the one the batch `depth` sends ago used (it has been told), or a new one."""
@@ -251,6 +268,7 @@ class _Sender:
                 item = batch.good[refusal["index"]]
                 self.refused.append(imports.Refused(item.number, imports.server_reason(refusal), item.fields))
         self.counts["refused"] = len(self.refused)
+        self.told_bytes = max(self.told_bytes, batch.end_byte)
 
 
 def _in_background(api: Api, rows: list[dict]) -> Future:

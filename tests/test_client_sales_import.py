@@ -9,7 +9,7 @@ import pytest
 from conftest import api_for
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
 
-from client import cli, sales_import
+from client import cli, history, sales_import
 from client.api import Api
 from client.commands import IMPORT_FAILOVER_TIMEOUT_S
 from client.views import cents_of
@@ -96,6 +96,36 @@ def test_an_interrupted_import_run_again_finishes_with_every_sale_once(fresh_ser
     assert not (tmp_path / "vendas.erros.csv").exists()
 
 
+def test_ctrl_c_while_a_batch_is_at_the_server_waits_for_it_so_the_summary_counts_what_went_in(fresh_server, tmp_path,
+                                                                                               monkeypatch):
+    """Ctrl+C in the command while another batch is being written: its answer is waited for and counted."""
+    server = fresh_server()
+    monkeypatch.setattr(sales_import, "BATCH_ROWS", 4)
+    old = dt.date.today() - dt.timedelta(days=400)
+    path = tmp_path / "vendas.csv"
+    path.write_text("cpf;cnpj;valor;data\n" + "".join(f"{DEMO_SELLER2_CPF};{STORE_CNPJ};{n},00;{old.isoformat()}\n"
+                                                      for n in range(1, 21)), encoding="utf-8")
+    before = seller_total(server, DEMO_SELLER2_CPF)
+    real, calls, shows = Api.import_sales, [], []
+
+    def slowly(self, batch):
+        calls.append(len(batch))
+        if len(calls) > 1:
+            threading.Event().wait(0.5)  # the second batch is still at the server when Ctrl+C comes
+        return real(self, batch)
+
+    def ctrl_c_after_the_first_batch(self, rows, done_bytes):
+        shows.append(rows)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Api, "import_sales", slowly)
+    monkeypatch.setattr(history.Progress, "show", ctrl_c_after_the_first_batch)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    went_in = seller_total(server, DEMO_SELLER2_CPF)[1] - before[1]
+    assert out == f"Vendas: {went_in} importadas, 0 já existiam, 0 recusadas.\n" and went_in > 4, (out, went_in)
+    assert code == 1 and shows and "esperando a resposta" in err, err
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "vazio"), (b"nome;idade\nx;1\n", "coluna desconhecida"), (b"cpf;cnpj;valor;data\n\xff\xfe;x\n", "UTF-8"),
 ])
@@ -126,6 +156,29 @@ def test_progress_shows_rows_per_second_and_time_left_on_a_terminal_and_plain_li
     clock.advance(5)
     plain.show(20, 200)
     assert plain_out.getvalue().count("\n") == 1 and "\r" not in plain_out.getvalue()
+
+
+def test_the_bar_shows_the_part_of_the_file_whose_rows_were_told_not_the_part_read_ahead(fresh_server, tmp_path, monkeypatch):
+    """The file is read batches ahead of the answers: each step of the bar is where the rows told so far end in the file."""
+    server = fresh_server()
+    monkeypatch.setattr(sales_import, "BATCH_ROWS", 2_000)
+    old = dt.date.today() - dt.timedelta(days=400)
+    rows = 12_000
+    path = tmp_path / "vendas.csv"
+    path.write_text("cpf;cnpj;valor;data\n" + "".join(f"{DEMO_SELLER2_CPF};{STORE_CNPJ};{n % 900 + 100},00;{old.isoformat()}\n"
+                                                      for n in range(rows)), encoding="utf-8")
+    total, shown, real = path.stat().st_size, [], history.Progress.show
+
+    def recorded(self, told, done_bytes):
+        shown.append((told, done_bytes))
+        real(self, told, done_bytes)
+
+    monkeypatch.setattr(history.Progress, "show", recorded)
+    code, out, _ = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert code == 0 and out == f"Vendas: {history.thousands(rows)} importadas, 0 já existiam, 0 recusadas.\n"
+    assert len(shown) >= 5 and shown[-1][0] == rows
+    for told, done_bytes in shown:  # the rows' lines are alike: their share of the file is their share of the rows
+        assert abs(done_bytes / total - told / rows) < 0.05, (told, done_bytes, total)
 
 
 def test_values_seen_on_earlier_lines_are_still_checked_on_each_line(monkeypatch):
