@@ -146,6 +146,7 @@ def test_a_report_thread_runs_at_the_lowest_priority_and_no_other_thread_does():
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join(timeout=10)
+    assert not thread.is_alive(), "the report thread did not end within 10 s"
     assert os.getpriority(os.PRIO_PROCESS, 0) == before  # the process (its main thread) is untouched
     if sys.platform.startswith("linux"):
         assert seen == {"lowered": True, "nice": LOWEST_PRIORITY}

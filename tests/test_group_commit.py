@@ -20,14 +20,15 @@ def test_writers_in_a_loop_share_each_commit_instead_of_splitting_into_two_group
         barrier = threading.Barrier(WRITERS)
 
         def writer():
-            barrier.wait()
+            barrier.wait(timeout=30)  # a writer that failed first breaks it: the others stop instead of hanging
             for _ in range(ROUNDS):
                 db.write(lambda conn: conn.execute("INSERT INTO t (v) VALUES (1)"))
-        threads = [threading.Thread(target=writer) for _ in range(WRITERS)]
+        threads = [threading.Thread(target=writer, daemon=True) for _ in range(WRITERS)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "writers still writing after 60 s"
         assert db.read(lambda conn: conn.execute("SELECT COUNT(*) FROM t").fetchone()[0]) == WRITERS * ROUNDS
         steady = sizes[len(sizes) // 4:]  # past the start, when the writers arrive one by one
         assert sum(steady) / len(steady) > 0.7 * WRITERS, f"writes per commit: {steady}"

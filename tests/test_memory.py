@@ -61,6 +61,7 @@ def test_a_node_gives_back_the_memory_of_many_pin_checks_at_once(tmp_path):
                 t.start()
             for t in threads:
                 t.join(timeout=60)
+            assert not any(t.is_alive() for t in threads), "sign-ins still waiting after 60 s"
         assert len(answers) == ROUNDS * SIGN_INS_AT_ONCE and all("result" in a for a in answers)
         grown = rss_mb(server.process.pid) - before
         assert grown < 40, f"the node holds {grown:.0f} MB more after {ROUNDS * SIGN_INS_AT_ONCE} sign-ins"

@@ -43,10 +43,11 @@ def test_a_copy_made_beside_a_busy_writer_is_consistent_and_becomes_the_receiver
             writing.set()
     thread = threading.Thread(target=keep_selling, daemon=True)
     thread.start()
-    writing.wait(10)
+    assert writing.wait(10), "the writer wrote nothing in 10 s"
     size, sha = make_copy(source.db.path, tmp_path / "copy")
     stop.set()
     thread.join(10)
+    assert not thread.is_alive(), "the writer did not stop within 10 s"
     assert size == (tmp_path / "copy").stat().st_size and sha == sha256_of(tmp_path / "copy")
     assert not (tmp_path / "copy-wal").exists(), "the copy is not one self-contained file"
     make_own(tmp_path / "copy", 3)
@@ -124,8 +125,29 @@ def _serving(replica: Replica, clock, coordinator=lambda: True, chunk: int = 409
     return source
 
 
-def _join(tmp_path, links, wait_s: float = 5.0):
-    return SnapshotJoin(tmp_path / "joiner" / "node-1.db", links, FakeClock(), wait_s, threading.Event())
+JOIN_DEADLINE_S = 60.0  # the join's own deadlines read a fake clock nobody advances: this one is real
+
+
+class _BoundedJoin:
+    """A SnapshotJoin whose run() fails the test, with a message, if it has not ended within JOIN_DEADLINE_S."""
+
+    def __init__(self, join: SnapshotJoin):
+        self.join = join
+
+    def run(self):
+        outcome: list = []
+        thread = threading.Thread(target=lambda: outcome.append(self.join.run()), daemon=True)
+        thread.start()
+        thread.join(JOIN_DEADLINE_S)
+        if thread.is_alive():
+            self.join.stop.set()
+            raise AssertionError(f"the join did not end within {JOIN_DEADLINE_S:.0f} s")
+        assert outcome, "the join raised (see the thread's exception above)"
+        return outcome[0]
+
+
+def _join(tmp_path, links, wait_s: float = 5.0) -> _BoundedJoin:
+    return _BoundedJoin(SnapshotJoin(tmp_path / "joiner" / "node-1.db", links, FakeClock(), wait_s, threading.Event()))
 
 
 @pytest.fixture
