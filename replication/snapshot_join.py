@@ -57,6 +57,7 @@ CALL_TIMEOUT_S = 30.0  # one call of the transfer (a chunk on a slow link); a si
 CONNECT_TIMEOUT_S = 2.0  # finding the coordinator: a peer that does not answer this fast is passed over this round
 RETRY_PAUSE_S = 0.5  # between two attempts to find the coordinator, or to begin again after a failed transfer
 PREPARE_POLL_S = 0.2  # how often a copy being made is asked whether it is ready
+PREPARE_MAX_S = 900.0  # a copy still being made after this long counts as a failed transfer (10 M sales: about a minute)
 FAILED_TRANSFERS_MAX = 5  # transfers failing in a row (a disk full here, a copy corrupt there) before starting on an empty file
 READS_IN_FLIGHT = 3  # chunks asked for at once, each on a link of its own: the sender encodes one while this node writes another
 
@@ -199,9 +200,12 @@ class SnapshotJoin:
     def _transfer(self, part: _Part) -> int | None:
         """Receive the copy into its part and put it in place; its size, or None when asked to stop."""
         info = SnapshotInfo.from_json(self._call(part, SnapshotRequest(STATUS, part.id)))
+        prepared_by = self.clock.monotonic_s() + PREPARE_MAX_S
         while info.state == PREPARING:
             if self.stop.wait(PREPARE_POLL_S):
                 return None
+            if self.clock.monotonic_s() > prepared_by:
+                raise _Restart(f"the copy was still being made after {PREPARE_MAX_S:.0f} s")
             info = SnapshotInfo.from_json(self._call(part, SnapshotRequest(STATUS, part.id)))
         if info.state != READY:
             raise _Restart(f"the copy {info.state}: {info.reason}")

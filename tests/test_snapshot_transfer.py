@@ -244,3 +244,22 @@ def test_snapshot_settings_are_checked(tmp_path):
         assert refused.value.key == key
     config = load_config(1, env)
     assert (config.snapshot_chunk_bytes, config.snapshot_wait_s, config.snapshot_idle_s) == (1048576, 30, 60)
+
+
+class _NeverReady(_Served):
+    """A coordinator whose copy is forever being made."""
+
+    def call(self, method: str, body, timeout_s=None):
+        answer = super().call(method, body, timeout_s)
+        return {**answer, "state": "preparing"} if SnapshotRequest.from_json(body).op == "status" else answer
+
+
+def test_a_copy_that_is_never_ready_counts_as_failed_transfers_and_the_node_starts_on_an_empty_file(tmp_path, coordinator):
+    """The wait for a copy being made has a deadline (PREPARE_MAX_S): it was a loop with none."""
+    (tmp_path / "joiner").mkdir()
+    stuck = _NeverReady(_serving(coordinator, FakeClock()))
+    clock = FakeClock()
+    join = SnapshotJoin(tmp_path / "joiner" / "node-1.db", {3: [stuck]}, clock, 5, threading.Event())
+    join.stop.wait = lambda seconds: clock.advance(seconds) or False  # the pauses pass on the fake clock
+    assert _BoundedJoin(join).run() is None
+    assert stuck.begins >= 2 and not (tmp_path / "joiner" / "node-1.db").exists()
