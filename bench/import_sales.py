@@ -1,10 +1,10 @@
 """Benchmark: a sales history CSV imported into one real node with `onsell import sales`, against bare SQLite inserting
 the same rows in the same run (the reference of the scale issue).
 
-    python bench/import_sales.py [--rows 200000] [--nodes 1|3] [--sellers 5000 --stores 500] [--no-split]
+    python bench/import_sales.py [--rows 200000] [--nodes 1|3] [--sellers 5000 --stores 500] [--no-split] [--shuffled]
 
 The file spreads the rows over the demo chain's sellers and stores (grown first by --sellers and --stores: the scale
-issue's chain has 5,000 and 500) and the last 730 days. What is timed is the whole
+issue's chain has 5,000 and 500) and the last 730 days, oldest day first (--shuffled: in random order). What is timed is the whole
 `onsell import sales` command (its own process: reading and checking the file, signing in, batches of 5,000 rows, each
 committed with synchronous=FULL, replicated when --nodes 3, and answered). The reference inserts the same rows into one
 table (id BLOB PRIMARY KEY, seller INT, store INT, cents INT, day INT) WITHOUT ROWID with executemany in batches of
@@ -70,19 +70,24 @@ def chain(port: int, sellers: int, stores: int) -> tuple[list[str], list[str]]:
     return cpfs, cnpjs
 
 
-def write_file(path: Path, rows: int, sellers: list[str], stores: list[str]) -> list[tuple]:
+def write_file(path: Path, rows: int, sellers: list[str], stores: list[str], shuffled: bool) -> list[tuple]:
+    """The rows written (id bytes, seller, store, cents, day), oldest day first as a history export comes (shuffled:
+    in random order)."""
     rng = random.Random(9)
     today = dt.date.today()
     made = []
+    for _ in range(rows):
+        sale_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        day = today - dt.timedelta(days=1 + rng.randrange(730))  # never today: no time zone makes it "in the future"
+        made.append((sale_id.bytes, rng.randrange(len(sellers)), rng.randrange(len(stores)), rng.randrange(100, 500_000),
+                     day.toordinal()))
+    if not shuffled:
+        made.sort(key=lambda row: row[4])
     with path.open("w", encoding="utf-8") as f:
         f.write("id;cpf;cnpj;valor;data\n")
-        for _ in range(rows):
-            sale_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            seller, store = rng.randrange(len(sellers)), rng.randrange(len(stores))
-            cents = rng.randrange(100, 500_000)
-            day = today - dt.timedelta(days=rng.randrange(730))
-            f.write(f"{sale_id};{sellers[seller]};{stores[store]};{cents // 100},{cents % 100:02d};{day:%d/%m/%Y}\n")
-            made.append((uuid.UUID(sale_id).bytes, seller, store, cents, day.toordinal()))
+        for sale_id, seller, store, cents, day in made:
+            f.write(f"{uuid.UUID(bytes=sale_id)};{sellers[seller]};{stores[store]};{cents // 100},{cents % 100:02d};"
+                    f"{dt.date.fromordinal(day):%d/%m/%Y}\n")
     return made
 
 
@@ -193,6 +198,7 @@ def main() -> None:
     parser.add_argument("--sellers", type=int, default=0, help="sellers added to the demo chain first (the scale issue's: 5000)")
     parser.add_argument("--stores", type=int, default=0, help="stores added to the demo chain first (the scale issue's: 500)")
     parser.add_argument("--no-split", action="store_true", help="skip the time split (each stage on its own)")
+    parser.add_argument("--shuffled", action="store_true", help="the rows in random order (default: oldest day first)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="onsell-bench-") as tmp:
         base = Path(tmp)
@@ -207,7 +213,7 @@ def main() -> None:
         try:
             sellers, stores = chain(port, args.sellers, args.stores)
             path = base / "vendas.csv"
-            rows = write_file(path, args.rows, sellers, stores)
+            rows = write_file(path, args.rows, sellers, stores, args.shuffled)
             size = path.stat().st_size
             bare = reference(rows, base / "reference.db")
             took, summary, client_cpu, servers_cpu = run_import(port, path, base / "queue.db", [n.process.pid for n in nodes])

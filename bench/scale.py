@@ -111,11 +111,15 @@ def write_catalogue(chain: Chain, folder: Path) -> tuple[Path, Path]:
 
 
 def sale_rows(chain: Chain) -> Iterator[tuple[int, int, int, int]]:
-    """(seller index, store index, cents, days back - 1) of every sale, the same on every call (a fixed seed)."""
+    """(seller index, store index, cents, days back - 1) of every sale, the same on every call (a fixed seed), oldest
+    day first, as a history exported from a till system comes: the days share the sales evenly, and within a day the
+    sellers, stores and amounts are random."""
     rng = random.Random(SEED)
     sellers, stores = len(chain.cpfs), len(chain.cnpjs)
-    for _ in range(chain.sales):
-        yield rng.randrange(sellers), rng.randrange(stores), rng.randrange(100, 500_000), rng.randrange(DAYS)
+    for n in range(DAYS):
+        back = DAYS - 1 - n
+        for _ in range(chain.sales * (n + 1) // DAYS - chain.sales * n // DAYS):
+            yield rng.randrange(sellers), rng.randrange(stores), rng.randrange(100, 500_000), back
 
 
 def write_sales(chain: Chain, path: Path) -> None:

@@ -3,8 +3,10 @@
 Each sale counts in ten rows (its store's and its seller's, at each level),
 written in the transaction that writes the sale, so reports read these rows and
 never the sales table. A table is keyed by (period, key) for rankings over a
-range, with an index by (key, period) for one store's or seller's total; keys
-are local keys (db.local_keys), periods are numbered by db.periods.
+range. One store's or seller's rows are found by seeking (period, key) for each
+period of the range (_periods): there is no index by key, which would cost a
+B-tree write per new row. Keys are local keys (db.local_keys), periods are
+numbered by db.periods.
 """
 
 import sqlite3
@@ -21,7 +23,7 @@ SaleRow = tuple[int, int, int, int]
 
 
 def create_totals(conn: sqlite3.Connection) -> None:
-    """The ten tables (migration 6)."""
+    """The ten tables (migration 6; migration 7 dropped their (key, period) indexes, which cost a B-tree per new row)."""
     for table in _TABLES.values():
         conn.execute(f"""CREATE TABLE {table} (period INTEGER NOT NULL, key INTEGER NOT NULL, total_cents INTEGER NOT NULL,
                          sale_count INTEGER NOT NULL, PRIMARY KEY (period, key)) WITHOUT ROWID""")
@@ -134,8 +136,16 @@ def add_digests(conn: sqlite3.Connection, rows: Iterable[tuple[int, int, bytes]]
     conn.executemany(_ADD_DIGEST, [(day, *row) for day, row in sums.items()])
 
 
-def _key_filter(keys_sql: str) -> str:
-    return f" AND key IN ({keys_sql})" if keys_sql else ""
+def _rows_of(table: str, columns: str, keys_sql: str) -> str:
+    """FROM ... WHERE selecting `columns` of the table's rows with period BETWEEN ? AND ? (its two params, then
+    keys_sql's): a range of the primary key for every key, or one seek per period and key for the keys keys_sql
+    selects, the periods clipped to those the table holds (an open range's years run from 1 to 9999)."""
+    if not keys_sql:
+        return f"SELECT {columns} FROM {table} t WHERE t.period BETWEEN ? AND ?"
+    return (f"SELECT {columns} FROM (WITH RECURSIVE p(period, last) AS ("
+            f"SELECT max(?, (SELECT MIN(period) FROM {table})), min(?, (SELECT MAX(period) FROM {table})) UNION ALL "
+            f"SELECT period + 1, last FROM p WHERE period < last) SELECT period FROM p WHERE period <= last) AS p "
+            f"CROSS JOIN {table} t ON t.period = p.period WHERE t.key IN ({keys_sql})")
 
 
 def rows_covering(who: str, start, end, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
@@ -143,8 +153,7 @@ def rows_covering(who: str, start, end, keys_sql: str = "", keys_params: tuple =
     exactly (db.periods.cover); with keys_sql (a SELECT of local keys) only the rows of those keys."""
     parts, params = [], []
     for level, first, last in cover(start, end):
-        parts.append(f"SELECT key, total_cents, sale_count FROM {_TABLES[who, level]} "
-                     f"WHERE period BETWEEN ? AND ?{_key_filter(keys_sql)}")
+        parts.append(_rows_of(_TABLES[who, level], "t.key, t.total_cents, t.sale_count", keys_sql))
         params += [first, last, *keys_params]
     return " UNION ALL ".join(parts), params
 
@@ -152,6 +161,5 @@ def rows_covering(who: str, start, end, keys_sql: str = "", keys_params: tuple =
 def sums_by_period(who: str, level: str, first: int, last: int, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
     """SQL and params selecting (period, total_cents, sale_count) summed over `who`'s rows (all, or those of the keys
     keys_sql selects) at one level, periods first..last."""
-    sql = (f"SELECT period, SUM(total_cents), SUM(sale_count) FROM {_TABLES[who, level]} "
-           f"WHERE period BETWEEN ? AND ?{_key_filter(keys_sql)} GROUP BY period")
+    sql = f"{_rows_of(_TABLES[who, level], 't.period, SUM(t.total_cents), SUM(t.sale_count)', keys_sql)} GROUP BY t.period"
     return sql, [first, last, *keys_params]

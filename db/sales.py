@@ -14,7 +14,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Callable
 
 from db import aggregates
-from db.change_rows import Logged, insert_change
+from db.change_rows import Logged, insert_change, sales_logged
 from db.codec import day_number, day_of, iso_time, time_ms, uuid_bytes, uuid_text
 from db.database import Database
 from db.errors import NotFound, SaleConflict
@@ -111,13 +111,15 @@ def _counted(keys: dict[str, int], sale: Sale) -> aggregates.SaleRow:
     return keys[sale.seller_id], keys[sale.store_id], sale.amount_cents, day_number(sale.sold_on)
 
 
-def _insert_rows(conn: sqlite3.Connection, rows: list[tuple], sale_ids: list[str], consecutive: bool = False) -> None:
-    """Insert sales rows (as _INSERT takes them) and add them to the digests, and to the totals unless voided.
-    `consecutive`: their local positions are one run (this node's own new sales), which SQLite can sum itself."""
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple], sale_ids: list[str]) -> None:
+    """Insert sales rows (as _INSERT takes them) and add them to the digests, and to the totals unless voided. Rows
+    whose local positions are one run (a batch of new sales, here or from a peer) are summed by SQLite itself."""
     conn.executemany(_INSERT, rows)
+    sales_logged(conn, [(row[0], row[7], row[8], row[9]) for row in rows])
     voided = voided_among(conn, sale_ids)
-    if consecutive and not voided and len(rows) >= _SUMMED_BY_SQLITE_FROM:
-        aggregates.add_stored(conn, rows[0][0], rows[-1][0])
+    first, last = min(row[0] for row in rows), max(row[0] for row in rows)
+    if last - first == len(rows) - 1 and not voided and len(rows) >= _SUMMED_BY_SQLITE_FROM:  # positions are unique
+        aggregates.add_stored(conn, first, last)
     else:
         counted = rows if not voided else [row for row, sale_id in zip(rows, sale_ids) if sale_id not in voided]
         aggregates.add_sales(conn, [(row[2], row[3], row[4], row[5]) for row in counted])
@@ -168,7 +170,7 @@ def record_new_sales(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale]
         rows.append(_row(run.pos + i, run.inc, run.epoch, run.seq + i, sale, keys, day, recorded[0]))
         stored.append(Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on, recorded[1], run.node,
                            run.epoch, run.seq + i))
-    _insert_rows(conn, rows, [sale.sale_id for sale in sales], consecutive=True)
+    _insert_rows(conn, rows, [sale.sale_id for sale in sales])
     return stored
 
 

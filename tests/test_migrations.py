@@ -31,7 +31,7 @@ def test_a_schema_5_file_reads_the_same_log_vector_and_reports_after_migration(t
     expected = json.loads(FIXTURE.with_suffix(".json").read_text())
     node = open_fixture(tmp_path)
     try:
-        assert node.db.read(schema_version) == len(MIGRATIONS) == 6
+        assert node.db.read(schema_version) == len(MIGRATIONS) == 7
         assert sorted([*key, seq] for key, seq in node.changes.vector().items()) == expected["vector"]
         log, more = node.db.read(lambda c: read_after(c, node.changes.vector(), {}, 1_000_000))
         assert not more and len(log) == len(expected["log"])
