@@ -21,9 +21,8 @@ _TAIL_SQL = ("SELECT day, COUNT(*), SUM(amount_cents), SUM(onsell_sale_hash(sale
              "GROUP BY day")
 _VOIDS_SQL = ("SELECT 'void:' || substr(voided_at, 1, 10), COUNT(*), 0, SUM(onsell_void_hash(sale_id)) FROM sale_voids "
               "WHERE voided_at < ? GROUP BY 1")
-# A day's sales by the (seller, day) index, one seek per seller: sales has no index by day alone.
-_SALE_IDS_SQL = ("SELECT sale_id FROM sales WHERE seller IN (SELECT key FROM local_keys) AND day = ? AND local_pos <= ? "
-                 "AND +sale_id > ? ORDER BY +sale_id LIMIT ?")
+# A day's sales by the (day, seller) index.
+_SALE_IDS_SQL = "SELECT sale_id FROM sales WHERE day = ? AND local_pos <= ? AND +sale_id > ? ORDER BY +sale_id LIMIT ?"
 _VOID_IDS_SQL = ("SELECT sale_id FROM sale_voids WHERE substr(voided_at, 1, 10) = ? AND voided_at < ? AND sale_id > ? "
                  "ORDER BY sale_id LIMIT ?")
 EVERY_SALE = 2**62  # a settled position beyond any: every sale held counts

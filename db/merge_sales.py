@@ -8,7 +8,7 @@ import sqlite3
 from db.change_fields import checked, time_field, uuid_field, version_field
 from db.change_rows import Logged
 from db.errors import MalformedChange
-from db.sales import apply_void, find_sales, log_held, replace_content, store_sales
+from db.sales import apply_void, find_sales, log_held, replace_content, store_if_new, store_sales
 from db.voids import Void
 from db.where_in import rows_where_in
 from models.changes import Origin
@@ -40,11 +40,15 @@ def parse_sale(data: dict, origin: Origin) -> Sale:
 def apply_sales(conn: sqlite3.Connection, changes: list[tuple[Logged, Sale]], merged_at: str) -> list[str]:
     """Keep each change: a sale not held yet becomes its row (the change's log entry), credited to its seller's merged
     user if any; any other change of a sale is kept in `changes`. No CPF merges here."""
-    held = find_sales(conn, [s.sale_id for _, s in changes])
     canonical = _canonical_users(conn, {s.seller_id for _, s in changes})
+    if canonical:
+        changes = [(logged, dataclasses.replace(sale, seller_id=canonical.get(sale.seller_id, sale.seller_id)))
+                   for logged, sale in changes]
+    if len({sale.sale_id for _, sale in changes}) == len(changes) and store_if_new(conn, changes):
+        return []  # the usual batch: sales not held here yet, each once
+    held = find_sales(conn, [s.sale_id for _, s in changes])
     new: dict[str, tuple[Logged, Sale]] = {}
     for logged, sale in changes:
-        sale = dataclasses.replace(sale, seller_id=canonical.get(sale.seller_id, sale.seller_id))
         pending = new.get(sale.sale_id)
         existing = pending[1] if pending else held.get(sale.sale_id)
         if existing is None:

@@ -34,12 +34,19 @@ UUID_TEXT_SQL = ("lower(substr(hex({0}), 1, 8) || '-' || substr(hex({0}), 9, 4) 
 NOT_VOIDED = f"NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = {UUID_TEXT_SQL.format('s.sale_id')})"
 
 # A sale with its content's origin (label_* when set, else its row's change) and its row's change.
-_SELECT = """SELECT s.local_pos, s.sale_id, ks.id, kt.id, s.amount_cents, s.day, s.recorded_ms,
-                    COALESCE(s.label_node, i.node), COALESCE(s.label_epoch, s.origin_epoch), COALESCE(s.label_seq, s.origin_seq),
-                    i.node, i.incarnation, s.origin_epoch, s.origin_seq
-             FROM sales s JOIN local_keys ks ON ks.key = s.seller JOIN local_keys kt ON kt.key = s.store
-             JOIN incarnations i ON i.id = s.origin_inc"""
+_COLUMNS = """s.local_pos, s.sale_id, ks.id, kt.id, s.amount_cents, s.day, s.recorded_ms,
+              COALESCE(s.label_node, i.node), COALESCE(s.label_epoch, s.origin_epoch), COALESCE(s.label_seq, s.origin_seq),
+              i.node, i.incarnation, s.origin_epoch, s.origin_seq"""
+_JOINS = "JOIN local_keys ks ON ks.key = s.seller JOIN local_keys kt ON kt.key = s.store JOIN incarnations i ON i.id = s.origin_inc"
+_SELECT = f"SELECT {_COLUMNS} FROM sales s {_JOINS}"
+# The days held in [?, ?] (day numbers), as a table d(day): one seller's sales are found by seeking (day, seller) in the
+# sales_by_day_seller index for each (an index by seller first would cost a random page per sale written, the
+# seller's place in it; by day first, a day's sales are written side by side).
+_HELD_DAYS = """WITH RECURSIVE d(day, last) AS (
+                    SELECT max(?, (SELECT MIN(day) FROM sales)), min(?, (SELECT MAX(day) FROM sales))
+                    UNION ALL SELECT day + 1, last FROM d WHERE day < last)"""
 _INSERT = "INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_IF_NEW = f"{_INSERT} ON CONFLICT (sale_id) DO NOTHING"
 _NO_DAY, _ANY_DAY = -10**9, 10**9  # an open end of a range of day numbers
 _SUMMED_BY_SQLITE_FROM = 64  # a batch of this many new sales has its totals summed by SQLite (one sale: in Python, fewer statements)
 
@@ -82,8 +89,18 @@ def ship_sales_at(conn: sqlite3.Connection, positions: list[int]) -> dict[int, d
 
 def store_sales(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) -> None:
     """Store new sales, each as the log entry of its change, and add them to the totals (unless voided)."""
-    if not entries:
-        return
+    if entries:
+        _insert_rows(conn, _entry_rows(conn, entries), [sale.sale_id for _, sale in entries])
+
+
+def store_if_new(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) -> bool:
+    """Store sales (each sale_id once) as store_sales does if none of them is held yet: True; else change nothing
+    (False). A peer's batch of new sales then costs no lookup first (record_if_new's rule)."""
+    return not entries or _insert_if_new(conn, _entry_rows(conn, entries), [sale.sale_id for _, sale in entries])
+
+
+def _entry_rows(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) -> list[tuple]:
+    """The sales rows of sales from peers, each the log entry of its change."""
     keys = keys_of(conn, {s.seller_id for _, s in entries} | {s.store_id for _, s in entries})
     ms: dict[str, int] = {}
     rows = []
@@ -95,7 +112,7 @@ def store_sales(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) ->
             recorded = ms[sale.recorded_at] = time_ms(sale.recorded_at)
         label = None if own else (sale.origin_node, sale.origin_epoch, sale.origin_seq)
         rows.append(_row(logged.pos, logged.inc, o.epoch, o.seq, sale, keys, day_number(sale.sold_on), recorded, label))
-    _insert_rows(conn, rows, [sale.sale_id for _, sale in entries])
+    return rows
 
 
 def _row(pos: int, inc: int, epoch: int, seq: int, sale: Sale, keys: dict[str, int], day: int, recorded_ms: int,
@@ -112,9 +129,14 @@ def _counted(keys: dict[str, int], sale: Sale) -> aggregates.SaleRow:
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[tuple], sale_ids: list[str]) -> None:
-    """Insert sales rows (as _INSERT takes them) and add them to the digests, and to the totals unless voided. Rows
-    whose local positions are one run (a batch of new sales, here or from a peer) are summed by SQLite itself."""
+    """Insert sales rows (as _INSERT takes them) and count them (_count_rows)."""
     conn.executemany(_INSERT, rows)
+    _count_rows(conn, rows, sale_ids)
+
+
+def _count_rows(conn: sqlite3.Connection, rows: list[tuple], sale_ids: list[str]) -> None:
+    """Sales rows just inserted: in the vector and the marks, the digests, and the totals unless voided. Rows whose
+    local positions are one run (a batch of new sales, here or from a peer) are summed by SQLite itself."""
     sales_logged(conn, [(row[0], row[7], row[8], row[9]) for row in rows])
     voided = voided_among(conn, sale_ids)
     first, last = min(row[0] for row in rows), max(row[0] for row in rows)
@@ -154,11 +176,44 @@ def record_new_sales(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale]
     stored (their recording time to the millisecond, as kept)."""
     if not sales:
         return []
+    stored: list[Sale] = []
+    _insert_rows(conn, _new_rows(conn, stamp, sales, stored), [sale.sale_id for sale in sales])
+    return stored
+
+
+def record_if_new(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale]) -> bool:
+    """Store sales (each sale_id once) as record_new_sales does if none of them is held yet: True. The insert itself
+    finds a held one, so a batch of new sales (an import's usual case) costs no lookup first; if one is held, nothing
+    is changed but local keys (made on first use anyway) and the caller sorts the sales out (False)."""
+    origins = len(stamp.origins)
+    if not sales or _insert_if_new(conn, _new_rows(conn, stamp, sales, None), [sale.sale_id for sale in sales]):
+        return True
+    del stamp.origins[origins:]  # the run allocated is given back: the answer must not wait for it
+    return False
+
+
+def _insert_if_new(conn: sqlite3.Connection, rows: list[tuple], sale_ids: list[str]) -> bool:
+    """Insert sales rows and count them (_count_rows) if none of their ids is held: True; else change nothing."""
+    conn.execute("SAVEPOINT insert_if_new")
+    before = conn.total_changes
+    conn.executemany(_INSERT_IF_NEW, rows)
+    if conn.total_changes - before != len(rows):
+        conn.execute("ROLLBACK TO insert_if_new")
+        conn.execute("RELEASE insert_if_new")
+        return False
+    conn.execute("RELEASE insert_if_new")
+    _count_rows(conn, rows, sale_ids)
+    return True
+
+
+def _new_rows(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale], stored: list[Sale] | None) -> list[tuple]:
+    """The sales rows of new sales as this node's next changes (a run allocated from the stamp); with `stored`, the
+    sales as they will be stored are appended to it."""
     run = stamp.allocate_run(conn, len(sales))
     keys = keys_of(conn, {s.seller_id for s in sales} | {s.store_id for s in sales})
     kept: dict[str, tuple[int, str]] = {}
     days: dict[dt.date, int] = {}
-    rows, stored = [], []
+    rows = []
     for i, sale in enumerate(sales):
         recorded = kept.get(sale.recorded_at)
         if recorded is None:
@@ -168,10 +223,10 @@ def record_new_sales(conn: sqlite3.Connection, stamp: "Stamp", sales: list[Sale]
         if day is None:
             day = days[sale.sold_on] = day_number(sale.sold_on)
         rows.append(_row(run.pos + i, run.inc, run.epoch, run.seq + i, sale, keys, day, recorded[0]))
-        stored.append(Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on, recorded[1], run.node,
-                           run.epoch, run.seq + i))
-    _insert_rows(conn, rows, [sale.sale_id for sale in sales])
-    return stored
+        if stored is not None:
+            stored.append(Sale(sale.sale_id, sale.seller_id, sale.store_id, sale.amount_cents, sale.sold_on, recorded[1],
+                               run.node, run.epoch, run.seq + i))
+    return rows
 
 
 def apply_void(conn: sqlite3.Connection, void: Void) -> None:
@@ -206,7 +261,9 @@ def void_sale(conn: sqlite3.Connection, sale_id: str, voided_by: str, reason: st
 def move_seller_sales(conn: sqlite3.Connection, loser: str, winner: str) -> None:
     """Give one seller's sales and totals to another."""
     keys = keys_of(conn, {loser, winner})
-    conn.execute("UPDATE sales SET seller = ? WHERE seller = ?", (keys[winner], keys[loser]))
+    conn.execute(f"""{_HELD_DAYS} UPDATE sales SET seller = ? WHERE local_pos IN (
+                         SELECT s.local_pos FROM d CROSS JOIN sales s WHERE s.day = d.day AND d.day <= d.last AND s.seller = ?)""",
+                 (_NO_DAY, _ANY_DAY, keys[winner], keys[loser]))
     aggregates.move_seller(conn, keys[loser], keys[winner])
 
 
@@ -248,23 +305,24 @@ class SalesRepository:
         """The seller's sales in the range, newest first, at most `limit`."""
         def query(conn: sqlite3.Connection) -> list[Sale]:
             rows = conn.execute(
-                f"""{_SELECT} WHERE s.seller = ({KEY_OF}) AND s.day BETWEEN ? AND ? AND {NOT_VOIDED}
+                f"""{_HELD_DAYS} SELECT {_COLUMNS} FROM d CROSS JOIN sales s {_JOINS}
+                    WHERE s.day = d.day AND d.day <= d.last AND s.seller = ({KEY_OF}) AND {NOT_VOIDED}
                     ORDER BY s.day DESC, s.recorded_ms DESC, s.sale_id LIMIT ?""",
-                (seller_id, *day_bounds(start, end), limit),
+                (*day_bounds(start, end), seller_id, limit),
             ).fetchall()
             return [_sale(r) for r in rows]
         return self.db.read(query)
 
     def seller_by_store(self, seller_id: str, start: dt.date | None, end: dt.date | None) -> list[tuple[str, str, Total]]:
         """(store id, name, total) of the seller's unvoided sales in the range per store, highest first. From the sales
-        (there is no seller-and-store total): one seller's rows, found by the (seller, day) index."""
+        (there is no seller-and-store total): one seller's rows, sought day by day (_HELD_DAYS)."""
         def query(conn: sqlite3.Connection):
             return conn.execute(
-                f"""SELECT kt.id, COALESCE(st.name, ''), SUM(s.amount_cents) AS total, COUNT(*) FROM sales s
-                    JOIN local_keys kt ON kt.key = s.store LEFT JOIN stores st ON st.id = kt.id
-                    WHERE s.seller = ({KEY_OF}) AND s.day BETWEEN ? AND ? AND {NOT_VOIDED}
+                f"""{_HELD_DAYS} SELECT kt.id, COALESCE(st.name, ''), SUM(s.amount_cents) AS total, COUNT(*) FROM d
+                    CROSS JOIN sales s JOIN local_keys kt ON kt.key = s.store LEFT JOIN stores st ON st.id = kt.id
+                    WHERE s.day = d.day AND d.day <= d.last AND s.seller = ({KEY_OF}) AND {NOT_VOIDED}
                     GROUP BY s.store ORDER BY total DESC, st.name""",
-                (seller_id, *day_bounds(start, end)),
+                (*day_bounds(start, end), seller_id),
             ).fetchall()
         return [(store_id, name, Total(cents, count)) for store_id, name, cents, count in self.db.read(query)]
 

@@ -106,10 +106,13 @@ MIGRATIONS: list[str] = [
     "migrate_to_compact_sales",
     # 7: cheaper writes of sales. The vector and the sale marks of sales rows kept per batch by
     # db.change_rows.sales_logged, not per row by triggers (which cost more than the row's own insert); the totals'
-    # (key, period) indexes dropped (one store's or seller's rows are sought by (period, key), db.aggregates).
+    # (key, period) indexes dropped (one store's or seller's rows are sought by (period, key), db.aggregates); sales
+    # indexed by (day, seller), not (seller, day), so that a day's sales are written side by side (db.sales).
     """
     DROP TRIGGER vector_of_sales;
     DROP TRIGGER marks_of_sales;
+    DROP INDEX sales_by_seller_day;
+    CREATE INDEX sales_by_day_seller ON sales(day, seller);
     """ + "".join(f"DROP INDEX totals_{who}_{level}_by_key;\n" for who in ("store", "seller")
                   for level in ("day", "dekad", "month", "quarter", "year")),
 ]

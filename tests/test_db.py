@@ -342,3 +342,34 @@ def test_an_idle_writer_checkpoints_and_cuts_the_wal_back(tmp_path):
         assert SalesRepository(db).count() >= 9_000  # nothing lost by the checkpoint
     finally:
         db.close()
+
+
+def test_a_batch_with_one_held_sale_is_refused_whole_by_record_if_new_and_changes_nothing(tmp_path):
+    """record_if_new stores a batch of new sales, and leaves the file, the vector and the answer's wait untouched when
+    one of a batch's ids is held already (the import then sorts the rows out one by one)."""
+    from db.sales import record_if_new
+    db = open_db(tmp_path / "node-1.db")
+    try:
+        _, store, _, seller = _setup_chain(db)
+        first = [Sale(new_id(), seller.id, store.id, 100 + i, TODAY, AT) for i in range(100)]
+        assert db.ledger.commit(lambda c, stamp: record_if_new(c, stamp, first))[0] is True
+
+        def state(conn):
+            return [[tuple(row) for row in conn.execute(sql)] for sql in (
+                "SELECT COUNT(*), MAX(local_pos) FROM sales", "SELECT last_seq FROM vector", "SELECT origin_seq, local_pos FROM sale_marks",
+                "SELECT * FROM totals_store_year", "SELECT * FROM sale_digests")]
+        before = db.read(state)
+        again = [Sale(new_id(), seller.id, store.id, 7, TODAY, AT) for _ in range(99)] + [first[50]]
+        waits = []
+
+        def write(conn, stamp):
+            held_back = record_if_new(conn, stamp, again)
+            waits.append(list(stamp.origins))
+            return held_back
+        assert db.ledger.commit(write)[0] is False
+        assert waits == [[]], "a refused batch must not leave its run for the answer to wait on"
+        assert db.read(state) == before
+        # a network, two stores and a seller are changes 1-4: the sales are 5-104, the first of them marked
+        assert before[:3] == [[(100, 104)], [(104,)], [(5, 5)]]
+    finally:
+        db.close()

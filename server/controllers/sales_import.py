@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 
 from db.catalogue import CatalogueRepository
-from db.sales import find_sales, record_new_sales, touch_stored
+from db.sales import find_sales, record_if_new, record_new_sales, touch_stored
 from db.users import UserRepository
 from models.dates import parse_iso_date, today_in
 from models.documents import parse_cnpj, parse_cpf
@@ -53,6 +53,8 @@ class SalesImportController:
         refused, prepared = _Checks(self, rows, today_in(self.timezone, now), iso_utc(now)).run()
 
         def write(conn, stamp) -> tuple[int, int, list]:
+            if record_if_new(conn, stamp, [sale for _, sale in prepared]):
+                return len(prepared), 0, []
             stored = find_sales(conn, [s.sale_id for _, s in prepared])
             new, duplicates, conflicts = [], 0, []
             for index, sale in prepared:
