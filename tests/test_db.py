@@ -246,6 +246,14 @@ def test_report_totals_match_summing_the_sales_for_any_range(tmp_path_factory, s
         assert reports.network_total(network.id, start, None).count == sum(1 for d, _, _ in sales if TODAY - dt.timedelta(days=d) >= start)
         ranked = {name: total for _, name, total in reports.best_stores(start, end, 10)}
         assert sum(t.total_cents for t in ranked.values()) == sum(c for c, _ in inside)
+        # the seller's own sales, sought day by day in the (day, seller) index, open ends clipped to the days held
+        listed = SalesRepository(db).list_for_seller(seller.id, start, end, 1000)
+        assert sorted(sale.amount_cents for sale in listed) == sorted(c for c, _ in inside)
+        assert [sale.sold_on for sale in listed] == sorted((sale.sold_on for sale in listed), reverse=True)
+        up_to_end = SalesRepository(db).list_for_seller(seller.id, None, end, 1000)
+        assert len(up_to_end) == sum(1 for d, _, _ in sales if TODAY - dt.timedelta(days=d) <= end)
+        by_store = {store_id: total for store_id, _, total in SalesRepository(db).seller_by_store(seller.id, start, end)}
+        assert by_store.get(store_a.id, Total()) == Total(sum(c for c, f in inside if f), sum(1 for _, f in inside if f))
     finally:
         db.close()
 
