@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from db import aggregates
 from db.change_rows import Logged, insert_change, sales_logged
-from db.codec import day_number, day_of, iso_time, time_ms, uuid_bytes, uuid_text
+from db.codec import day_number, day_of, iso_day, iso_time, time_ms, uuid_bytes, uuid_text
 from db.database import Database
 from db.errors import NotFound, SaleConflict
 from db.incarnations import first_change, labelled_change
@@ -71,20 +71,44 @@ def find_sales(conn: sqlite3.Connection, sale_ids: list[str]) -> dict[str, Sale]
     return {sale.sale_id: sale for sale in map(_sale, rows)}
 
 
-def _wire(sale: Sale) -> dict:
-    return {"id": sale.sale_id, "seller_id": sale.seller_id, "store_id": sale.store_id, "amount_cents": sale.amount_cents,
-            "sold_on": sale.sold_on.isoformat(), "recorded_at": sale.recorded_at, "origin_node": sale.origin_node,
-            "origin_epoch": sale.origin_epoch, "origin_seq": sale.origin_seq}
+class _Shipping:
+    """Sales rows (as _SELECT reads them) in their wire form; a batch's sales share their recording time and days, each
+    written out once."""
+
+    def __init__(self):
+        self.times: dict[int, str] = {}
+        self.days: dict[int, str] = {}
+
+    def wire(self, row) -> dict:
+        at = self.times.get(row[6]) or self.times.setdefault(row[6], iso_time(row[6]))
+        day = self.days.get(row[5]) or self.days.setdefault(row[5], iso_day(row[5]))
+        return {"id": uuid_text(row[1]), "seller_id": row[2], "store_id": row[3], "amount_cents": row[4], "sold_on": day,
+                "recorded_at": at, "origin_node": row[7], "origin_epoch": row[8], "origin_seq": row[9]}
 
 
 def ship_sales(conn: sqlite3.Connection, sale_ids: list[str]) -> list[dict]:
     """The wire form of these held sales (db.kinds)."""
-    return [_wire(sale) for sale in find_sales(conn, sale_ids).values()]
+    shipping = _Shipping()
+    return [shipping.wire(row) for row in rows_where_in(conn, f"{_SELECT} WHERE s.sale_id IN ({{}})", [uuid_bytes(i) for i in sale_ids])]
 
 
 def ship_sales_at(conn: sqlite3.Connection, positions: list[int]) -> dict[int, dict]:
-    """The wire form of the sales whose rows are at these local positions, by position."""
-    return {row[0]: _wire(_sale(row)) for row in rows_where_in(conn, f"{_SELECT} WHERE s.local_pos IN ({{}})", positions)}
+    """The wire form of the sales whose rows are at these local positions, by position: each run of consecutive
+    positions (a batch of sales, the usual case) read as one range."""
+    shipping = _Shipping()
+    return {row[0]: shipping.wire(row) for first, last in _runs(sorted(positions))
+            for row in conn.execute(f"{_SELECT} WHERE s.local_pos BETWEEN ? AND ?", (first, last))}
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Sorted positions as (first, last) runs of consecutive ones."""
+    runs: list[list[int]] = []
+    for pos in positions:
+        if runs and pos == runs[-1][1] + 1:
+            runs[-1][1] = pos
+        else:
+            runs.append([pos, pos])
+    return [(first, last) for first, last in runs]
 
 
 def store_sales(conn: sqlite3.Connection, entries: list[tuple[Logged, Sale]]) -> None:
