@@ -12,7 +12,7 @@ numbered by db.periods.
 import sqlite3
 from typing import Iterable
 
-from db.codec import day_of, id_hash, uuid_text
+from db.codec import day_number, day_of, id_hash, uuid_text
 from db.periods import LEVELS, cover, period_of
 
 WHO = ("store", "seller")
@@ -148,9 +148,17 @@ def _rows_of(table: str, columns: str, keys_sql: str) -> str:
             f"CROSS JOIN {table} t ON t.period = p.period WHERE t.key IN ({keys_sql})")
 
 
-def rows_covering(who: str, start, end, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
+def rows_covering(conn: sqlite3.Connection, who: str, start, end, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
     """SQL and params selecting (key, total_cents, sale_count) rows of `who` (store/seller) covering [start, end]
-    exactly (db.periods.cover); with keys_sql (a SELECT of local keys) only the rows of those keys."""
+    exactly (db.periods.cover); with keys_sql (a SELECT of local keys) only the rows of those keys. Run the SQL in the
+    read transaction `conn` was asked in: an end at or after the last day any sale is held for is taken as open (so is
+    a start at or before the first), which sums the same rows and lets "the last 30 days" read a month, not the days of
+    two dekads."""
+    days = _TABLES[who, "day"]
+    held = conn.execute(f"SELECT (SELECT MIN(period) FROM {days}), (SELECT MAX(period) FROM {days})").fetchone()  # two seeks
+    if held[0] is not None:
+        start = None if start is None or day_number(start) <= held[0] else start
+        end = None if end is None or day_number(end) >= held[1] else end
     parts, params = [], []
     for level, first, last in cover(start, end):
         parts.append(_rows_of(_TABLES[who, level], "t.key, t.total_cents, t.sale_count", keys_sql))

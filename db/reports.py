@@ -42,8 +42,10 @@ class ReportsRepository:
         self.db = database
 
     def total(self, rows: Rows, start: dt.date | None, end: dt.date | None) -> Total:
-        rows_sql, params = rows_covering(rows.who, start, end, rows.keys_sql, rows.keys_params)
-        row = self.db.read(lambda c: c.execute(f"SELECT SUM(total_cents), SUM(sale_count) FROM ({rows_sql})", params).fetchone())
+        def query(conn):
+            rows_sql, params = rows_covering(conn, rows.who, start, end, rows.keys_sql, rows.keys_params)
+            return conn.execute(f"SELECT SUM(total_cents), SUM(sale_count) FROM ({rows_sql})", params).fetchone()
+        row = self.db.read(query)
         return Total(row[0] or 0, row[1] or 0)
 
     def seller_total(self, seller_id: str, start: dt.date | None, end: dt.date | None) -> Total:
@@ -91,15 +93,17 @@ class ReportsRepository:
         """limit -1: all of them. Names are looked up only for the keys at or above the limit-th total (ties kept, so the
         order by name among them holds): a chain's five thousand sellers cost one sort of integers, not of names."""
         rows = rows or Rows(who)
-        rows_sql, params = rows_covering(who, start, end, rows.keys_sql, rows.keys_params)
         cut = "" if limit < 0 else "WHERE t.total >= COALESCE((SELECT total FROM t ORDER BY total DESC LIMIT 1 OFFSET ?), -9e18)"
-        sql = f"""WITH t AS MATERIALIZED (
-                      SELECT key, SUM(total_cents) AS total, SUM(sale_count) AS count FROM ({rows_sql}) GROUP BY key
-                      HAVING SUM(sale_count) > 0
-                  )
-                  SELECT k.id, COALESCE(n.name, ''), t.total, t.count FROM t
-                  JOIN local_keys k ON k.key = t.key JOIN {names_table} n ON n.id = k.id {cut}
-                  ORDER BY t.total DESC, n.name, n.id LIMIT ?"""
-        args = [*params, *([] if limit < 0 else [limit - 1]), limit]
-        found = self.db.read(lambda c: c.execute(sql, args).fetchall())
+
+        def query(conn):
+            rows_sql, params = rows_covering(conn, who, start, end, rows.keys_sql, rows.keys_params)
+            sql = f"""WITH t AS MATERIALIZED (
+                          SELECT key, SUM(total_cents) AS total, SUM(sale_count) AS count FROM ({rows_sql}) GROUP BY key
+                          HAVING SUM(sale_count) > 0
+                      )
+                      SELECT k.id, COALESCE(n.name, ''), t.total, t.count FROM t
+                      JOIN local_keys k ON k.key = t.key JOIN {names_table} n ON n.id = k.id {cut}
+                      ORDER BY t.total DESC, n.name, n.id LIMIT ?"""
+            return conn.execute(sql, [*params, *([] if limit < 0 else [limit - 1]), limit]).fetchall()
+        found = self.db.read(query)
         return [(r[0], r[1], Total(r[2], r[3])) for r in found]
