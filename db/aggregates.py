@@ -83,19 +83,30 @@ def add_sales(conn: sqlite3.Connection, sales: Iterable[SaleRow], sign: int = 1)
 
 def add_stored(conn: sqlite3.Connection, first_pos: int, last_pos: int) -> None:
     """Add the sales rows at local positions first_pos..last_pos, just inserted and none of them voided, to their
-    totals: summed by SQLite (the same rows add_sales would add, without a Python loop over them)."""
+    totals: summed by SQLite (the same rows add_sales would add, without a Python loop over them). The rows are read
+    once per store and seller into day sums, which every level then adds up."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_days (day INTEGER PRIMARY KEY, "
                  f"{', '.join(f'in_{level} INTEGER NOT NULL' for level in LEVELS)})")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_sums (who INTEGER NOT NULL, day INTEGER NOT NULL, key INTEGER NOT NULL, "
+                 "cents INTEGER NOT NULL, count INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.batch_days")
-    days = [row[0] for row in conn.execute("SELECT DISTINCT day FROM sales WHERE local_pos BETWEEN ? AND ?", (first_pos, last_pos))]
+    conn.execute("DELETE FROM temp.batch_sums")
+    for index, who in enumerate(WHO):
+        conn.execute(f"INSERT INTO temp.batch_sums SELECT {index}, day, {who}, SUM(amount_cents), COUNT(*) FROM sales "
+                     f"WHERE local_pos BETWEEN ? AND ? GROUP BY day, {who}", (first_pos, last_pos))
+    days = [row[0] for row in conn.execute("SELECT DISTINCT day FROM temp.batch_sums")]
     conn.executemany(f"INSERT INTO temp.batch_days VALUES (?{', ?' * len(LEVELS)})",
                      [(day, *(period_of(level, day_of(day)) for level in LEVELS)) for day in days])
     for (who, level), table in _TABLES.items():
-        conn.execute(f"""INSERT INTO {table} (period, key, total_cents, sale_count)
-                         SELECT d.in_{level}, s.{who}, SUM(s.amount_cents), COUNT(*) FROM sales s JOIN temp.batch_days d ON d.day = s.day
-                         WHERE s.local_pos BETWEEN ? AND ? GROUP BY 1, 2
+        index = WHO.index(who)
+        if level == "day":  # one row per (day, key) already
+            sums = f"SELECT day, key, cents, count FROM temp.batch_sums WHERE who = {index}"
+        else:
+            sums = (f"SELECT d.in_{level}, b.key, SUM(b.cents), SUM(b.count) FROM temp.batch_sums b "
+                    f"JOIN temp.batch_days d ON d.day = b.day WHERE b.who = {index} GROUP BY 1, 2")
+        conn.execute(f"""INSERT INTO {table} (period, key, total_cents, sale_count) {sums}
                          ON CONFLICT (period, key) DO UPDATE SET total_cents = total_cents + excluded.total_cents,
-                             sale_count = sale_count + excluded.sale_count""", (first_pos, last_pos))
+                             sale_count = sale_count + excluded.sale_count""")
 
 
 def move_seller(conn: sqlite3.Connection, loser: int, winner: int) -> None:
