@@ -33,6 +33,9 @@ Write = Callable[[sqlite3.Connection, Stamp], Any]
 Item = TypeVar("Item")
 Outcome = tuple[bool, Any]  # (True, a result) or (False, the exception its caller raises)
 GROUP_WAIT_MARGIN_S = 5.0  # a request that joined a group waits this much longer than its leader's write may take
+# How long a request of a durable group waits for the leader's answer on its replicas: far beyond any wait for them
+# (REPLICATION_TIMEOUT_MS, twice when a stall moved its deadline); the leader always answers, this only bounds a bug.
+GROUP_REPLICAS_WAIT_S = 300.0
 
 
 class ClusterRole(Protocol):
@@ -63,8 +66,17 @@ class Ledger:
 
     def committed(self, stamp: Stamp) -> int:
         """After a write stamped `stamp` is durable: note the position for this thread's call, wait for its replicas."""
+        self.note_position()
+        return self.replicas(stamp)
+
+    def note_position(self) -> None:
+        """This thread's call holds a write just made durable: the position it reached (the change log learns of it
+        before the write returns)."""
         if self.position is not None:
-            self._calls.position = self.position()  # it holds this write (the change log learns of it before write returns)
+            self._calls.position = self.position()
+
+    def replicas(self, stamp: Stamp) -> int:
+        """Wait until the changes of a durable write stamped `stamp` may be acknowledged: the nodes holding them."""
         return self.role.await_replicated(stamp.epoch, stamp.origins) if stamp.origins else 1
 
     def tracking(self, call: Callable[[], Any]) -> tuple[Any, int | None]:
@@ -82,21 +94,23 @@ class Ledger:
 class _Gathered:
     """One group's items in arrival order, and once written its outcomes (or the error that sank them all)."""
 
-    __slots__ = ("items", "callers", "outcomes", "error", "stamp", "done")
+    __slots__ = ("items", "callers", "outcomes", "error", "written", "replicas", "refusal", "done")
 
     def __init__(self):
         self.items: list = []
         self.callers: set[int] = set()  # the threads (connections) whose items these are
         self.outcomes: list[Outcome] | None = None
-        self.error: BaseException | None = None
-        self.stamp: Stamp | None = None
+        self.error: BaseException | None = None  # the write failed: every item fails with it
+        self.written = threading.Event()  # outcomes or error set
+        self.replicas = 1  # once done: the nodes holding the group's changes (its leader waited for them once for all)
+        self.refusal: BaseException | None = None  # once done: why they may not be acknowledged
         self.done = threading.Event()
 
 
 class WriteGroup(Generic[Item]):
     """Writes of one kind from concurrent requests, committed together: write_all(conn, stamp, items) runs once for
     every item gathered until the writer starts it and gives each item's outcome, in order. Each caller's answer
-    waits for the group's replicas (its changes are shipped together).
+    waits for the group's replicas (its changes are shipped together): its leader waits for them once for all.
 
     Callers answered by the last two groups usually come straight back with their next item: the writer, once it
     starts a group, waits for them to join it (at most GATHER_MAX_S, never longer than the last group's write took),
@@ -128,16 +142,22 @@ class WriteGroup(Generic[Item]):
                 self._joined.notify()
         if leading:
             self._write(group, epoch)
-        elif not group.done.wait(WRITE_TIMEOUT_S + GROUP_WAIT_MARGIN_S):
+        elif not group.written.wait(WRITE_TIMEOUT_S + GROUP_WAIT_MARGIN_S):
             raise DatabaseUnavailable("the write did not complete in time")
         if group.error is not None:
             raise group.error
         ok, value = group.outcomes[index]
         if not ok:
             raise value
-        return value, self.ledger.committed(group.stamp)
+        self.ledger.note_position()
+        if not group.done.wait(GROUP_REPLICAS_WAIT_S):
+            raise DatabaseUnavailable("no answer on the write's replicas in time")
+        if group.refusal is not None:
+            raise group.refusal
+        return value, group.replicas
 
     def _write(self, group: _Gathered, epoch: int) -> None:
+        """The leader's part: the group's write, then (once durable) the one wait for its replicas."""
         stamp = Stamp(self.ledger.db.incarnation, epoch)
         started: list[float] = []
 
@@ -146,11 +166,18 @@ class WriteGroup(Generic[Item]):
             self._gather(group, started[0])  # then closed: new items start the next group
             return self.write_all(conn, stamp, group.items)
         try:
-            group.outcomes, group.stamp = self.ledger.db.write(write, caller=self), stamp
-            self._last_write_s = self.clock.monotonic_s() - started[0]
-        except BaseException as exc:  # every item of the group fails as the write did
-            self._close(group)
-            group.error = exc
+            try:
+                group.outcomes = self.ledger.db.write(write, caller=self)
+                self._last_write_s = self.clock.monotonic_s() - started[0]
+            except BaseException as exc:  # every item of the group fails as the write did
+                self._close(group)
+                group.error = exc
+                return
+            finally:
+                group.written.set()
+            group.replicas = self.ledger.replicas(stamp)
+        except BaseException as exc:
+            group.refusal = exc
         finally:
             group.done.set()
 

@@ -17,17 +17,33 @@ WRITERS = 8
 ROUNDS = 30
 
 
+class CountingRole(FixedRole):
+    """Two copies of everything; counts the waits for replicas."""
+
+    def __init__(self):
+        super().__init__(1)
+        self.waits = 0
+
+    def await_replicated(self, epoch: int, origins: list) -> int:
+        assert origins, "a write that logged changes waits for them"
+        self.waits += 1
+        return 2
+
+
 def test_callers_in_a_loop_share_one_write_per_group(tmp_path):
     """Each caller's next item follows its answer at once (a till's next sale): the items of concurrent callers are
-    handed to write_all together, each caller gets its own item's outcome, and nothing is written twice."""
+    handed to write_all together, each caller gets its own item's outcome, nothing is written twice, and each group
+    waits for its replicas once (its leader), not once per caller."""
     db = open_db(tmp_path / "node-1.db")
     try:
+        db.ledger.role = role = CountingRole()
         db.write(lambda conn: conn.execute("CREATE TABLE t (caller INTEGER, n INTEGER)"))
         calls: list[int] = []
 
         def write_all(conn, stamp, items):
             calls.append(len(items))
             conn.executemany("INSERT INTO t VALUES (?, ?)", items)
+            stamp.allocate_run(conn, len(items))  # as if it logged a change per item: the answer waits for them
             return [(True, item) for item in items]
         group = WriteGroup(db.ledger, write_all)
         barrier = threading.Barrier(WRITERS)
@@ -35,17 +51,18 @@ def test_callers_in_a_loop_share_one_write_per_group(tmp_path):
 
         def caller(k: int):
             barrier.wait(timeout=30)
-            answers[k] = [group.commit((k, n))[0] for n in range(ROUNDS)]
+            answers[k] = [group.commit((k, n)) for n in range(ROUNDS)]
         threads = [threading.Thread(target=caller, args=(k,), daemon=True) for k in range(WRITERS)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
         assert not any(t.is_alive() for t in threads), "callers still writing after 60 s"
-        assert answers == {k: [(k, n) for n in range(ROUNDS)] for k in range(WRITERS)}
+        assert answers == {k: [((k, n), 2) for n in range(ROUNDS)] for k in range(WRITERS)}
         rows = db.read(lambda conn: conn.execute("SELECT caller, n FROM t ORDER BY caller, n").fetchall())
         assert [tuple(r) for r in rows] == [(k, n) for k in range(WRITERS) for n in range(ROUNDS)]
         assert sum(calls) == WRITERS * ROUNDS
+        assert role.waits == len(calls), f"{role.waits} waits for replicas over {len(calls)} groups"
         steady = calls[len(calls) // 4:]  # past the start, when the callers arrive one by one
         assert sum(steady) / len(steady) > 0.7 * WRITERS, f"items per write: {steady}"
     finally:
@@ -128,13 +145,9 @@ def test_a_sale_that_sinks_the_run_sinks_only_itself(tmp_path):
 
 def test_the_group_waits_as_its_ledger_does(tmp_path):
     """Each caller's answer carries the replicas its role reports for the group's changes."""
-    class TwoCopies(FixedRole):
-        def await_replicated(self, epoch: int, origins: list) -> int:
-            assert origins, "a write that logged changes waits for them"
-            return 2
     db = open_db(tmp_path / "node-1.db")
     try:
-        db.ledger.role = TwoCopies(1)
+        db.ledger.role = CountingRole()
         _, store_a, _, seller = _setup_chain(db)
         group = WriteGroup(db.ledger, record_together)
         (stored, duplicate, voided), replicas = group.commit((_sale(seller.id, store_a.id, 120), True))
