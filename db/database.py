@@ -53,9 +53,9 @@ class _Job:
 
     __slots__ = ("fn", "caller", "done", "ok", "value")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], caller: Any = None):
         self.fn = fn
-        self.caller = threading.get_ident()  # a thread: one connection's writes (see the group commit above)
+        self.caller = threading.get_ident() if caller is None else caller  # a thread: one connection's writes (see above)
         self.done = threading.Lock()
         self.done.acquire()
         self.ok, self.value = False, None
@@ -140,11 +140,12 @@ class Database:
         self._thread = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._thread.start()
 
-    def write(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = WRITE_TIMEOUT_S) -> Any:
-        """Run fn(conn) in the next group commit and return its result once durable."""
+    def write(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = WRITE_TIMEOUT_S, caller: Any = None) -> Any:
+        """Run fn(conn) in the next group commit and return its result once durable. caller: whom the batch gathering
+        counts the write for when not this thread (server.ledger.WriteGroup: its writes come back as one, gathered by it)."""
         if self._closed:
             raise DatabaseUnavailable("database is closed")
-        job = _Job(fn)
+        job = _Job(fn, caller)
         self._jobs.put(job)
         if not job.done.acquire(timeout=timeout):
             raise DatabaseUnavailable("the write did not complete in time")

@@ -12,7 +12,9 @@
   what the peer holds that this node lacks (take-over sync), then pushes, in
   batches, every change the follower lacks: bulk catch-up first (reading the
   next batch while the follower applies this one), then new commits as they
-  happen; an empty push every heartbeat interval doubles as a probe.
+  happen; an empty push every heartbeat interval doubles as a probe. Followers
+  in step ask for the same changes: a read is kept until the next commit, so
+  the second follower's push does not read the log again.
 - A ticker feeds the clock to the machine, so a write's wait ends at its
   deadline even when no follower answers.
 - As follower, pushes and pulls from peers are answered here (peer.push,
@@ -96,6 +98,8 @@ class ReplicationRunner:
         self._generation = 0
         self._answers: dict[int, _Answer] = {}
         self._write_ids = itertools.count(1)
+        self._read_lock = threading.Lock()
+        self._last_read: tuple | None = None  # ((last position, a follower's vector), what _read_now gave for them)
         self._stopping = False
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -298,8 +302,15 @@ class ReplicationRunner:
         """(the log's last position, this node's vector, what `theirs` lacks, more?): the position is taken first, so
         whatever commits after it counts as news for the next push, never as pushed."""
         last_pos = self.changes.last_pos
+        key = (last_pos, sorted(theirs.items()))
+        with self._read_lock:
+            if self._last_read is not None and self._last_read[0] == key:
+                return self._last_read[1]  # nothing committed since: the same read
         mine = self.changes.vector()
-        return (last_pos, mine, *self._read(mine, theirs))
+        read = (last_pos, mine, *self._read(mine, theirs))
+        with self._read_lock:
+            self._last_read = (key, read)
+        return read
 
     def _push_loop(self, peer: int, generation: int, read_ahead: ThreadPoolExecutor) -> None:
         """Carry out the machine's next_push towards `peer` until the generation ends."""

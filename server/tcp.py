@@ -311,11 +311,14 @@ class RpcHandler(socketserver.BaseRequestHandler):
         proven = False
         # Over TLS a peer request must come with a node certificate that chained to TLS_CA (checked in the handshake).
         peer_certificate_missing = isinstance(sock, ssl.SSLSocket) and not sock.getpeercert()
+        timeout_s = None  # the socket's timeout as last set (each change costs system calls: set only when it changes)
         while True:
             deadline = probation_deadline if probation_deadline is not None else line_deadline
-            wait_s = server.idle_timeout_s if deadline is None else min(server.idle_timeout_s, deadline - clock.monotonic_s())
+            wait_s = server.idle_timeout_s if deadline is None else max(0.01, min(server.idle_timeout_s, deadline - clock.monotonic_s()))
             try:
-                sock.settimeout(max(0.01, wait_s))  # for this recv only: answers are sent under the idle timeout
+                if wait_s != timeout_s:  # for this recv only: answers are sent under the idle timeout
+                    sock.settimeout(wait_s)
+                    timeout_s = wait_s
                 data = sock.recv(RECV_BYTES)
             except TimeoutError:
                 if probation_deadline is not None:
@@ -332,7 +335,9 @@ class RpcHandler(socketserver.BaseRequestHandler):
                 return
             if not data:
                 return
-            sock.settimeout(server.idle_timeout_s)
+            if timeout_s != server.idle_timeout_s:
+                sock.settimeout(server.idle_timeout_s)
+                timeout_s = server.idle_timeout_s
             pieces = decoder.feed(data)
             for piece in pieces:
                 if isinstance(piece, LineTooLong):

@@ -1,11 +1,15 @@
-"""Recording sales (sellers only; the seller is always the token's user), voiding them, and a seller's own sales."""
+"""Recording sales (sellers only; the seller is always the token's user), voiding them, and a seller's own sales.
+
+Concurrent sales.record calls are written together (server.ledger.WriteGroup, record_together): one run of new
+sales for the group, each retry or conflict found on its own, as if each had been written alone.
+"""
 
 import datetime as dt
 import logging
 
 from db.errors import NotFound, SaleConflict
 from db.reports import ReportsRepository
-from db.sales import SalesRepository, record_sale, void_sale
+from db.sales import SalesRepository, find_sales, record_new_sales, record_sale, void_sale
 from db.users import UserRepository
 from db.voids import voided_among
 from models.dates import check_range, check_sale_date, parse_iso_date, today_in
@@ -19,11 +23,68 @@ from server.caches import Directory
 from server.controllers.params import date_range_params, limit_param, uuid_param
 from server.controllers.present import sale_json, total_json, void_json
 from server.dispatch import ANY_ROLE, Method, Param
-from server.ledger import Ledger
+from server.ledger import Ledger, Outcome, WriteGroup
 from wire.errors import CONFLICT, FORBIDDEN, INACTIVE, NOT_FOUND, app_error
 
 log = logging.getLogger("onsell.sales")
 DEFAULT_LIST_LIMIT = 100
+
+Recording = tuple[Sale, bool]  # a sale to record, and whether its date was given (a retry compares it only then)
+
+
+def record_together(conn, stamp, items: list[Recording]) -> list[Outcome]:
+    """Record the sales of concurrent calls in one write: the new ones as one run (db.sales.record_new_sales), a retry
+    of a stored sale (or of one earlier in the group) as record_sale answers it alone. Each outcome is
+    (True, (stored, duplicate, voided)) or (False, SaleConflict). Should the run fail, each new sale is written on its own
+    (in a savepoint each), so one bad sale sinks only itself."""
+    sale_ids = [sale.sale_id for sale, _ in items]
+    held = find_sales(conn, sale_ids)
+    fresh, again, seen = [], [], set()
+    for index, (sale, _) in enumerate(items):
+        (again if sale.sale_id in held or sale.sale_id in seen else fresh).append(index)
+        seen.add(sale.sale_id)
+    outcomes: list = [None] * len(items)
+    if fresh:
+        _record_fresh(conn, stamp, items, fresh, outcomes)
+    for index in again:
+        sale, date_given = items[index]
+        try:
+            outcomes[index] = (True, record_sale(conn, sale, stamp, date_given))
+        except SaleConflict as exc:
+            outcomes[index] = (False, exc)
+    voided = voided_among(conn, sale_ids)  # a void may have come first, from a peer
+    return [(True, (*value, sale_id in voided)) if ok else (ok, value) for (ok, value), sale_id in zip(outcomes, sale_ids)]
+
+
+def _record_fresh(conn, stamp, items: list[Recording], fresh: list[int], outcomes: list) -> None:
+    origins = len(stamp.origins)
+    conn.execute("SAVEPOINT sales_together")
+    try:
+        stored = record_new_sales(conn, stamp, [items[index][0] for index in fresh])
+        conn.execute("RELEASE sales_together")
+    except Exception:
+        conn.execute("ROLLBACK TO sales_together")
+        conn.execute("RELEASE sales_together")
+        del stamp.origins[origins:]  # the run's changes are gone: nobody waits for them
+        for index in fresh:
+            outcomes[index] = _record_alone(conn, stamp, *items[index])
+        return
+    for index, sale in zip(fresh, stored):
+        outcomes[index] = (True, (sale, False))
+
+
+def _record_alone(conn, stamp, sale: Sale, date_given: bool) -> Outcome:
+    origins = len(stamp.origins)
+    conn.execute("SAVEPOINT sale_alone")
+    try:
+        outcome = (True, record_sale(conn, sale, stamp, date_given))
+        conn.execute("RELEASE sale_alone")
+        return outcome
+    except Exception as exc:
+        conn.execute("ROLLBACK TO sale_alone")
+        conn.execute("RELEASE sale_alone")
+        del stamp.origins[origins:]
+        return False, exc
 
 
 class SalesController:
@@ -38,6 +99,7 @@ class SalesController:
         self.timezone = timezone
         self.max_sale_cents = max_sale_cents
         self.void_window_s = void_window_s
+        self.recordings = WriteGroup(ledger, record_together)
 
     def methods(self) -> list[Method]:
         return [
@@ -71,11 +133,8 @@ class SalesController:
                 raise app_error(FORBIDDEN, "This seller may not sell at this store", field="store_id",
                                 store_ids=list(caller.store_ids))
         sale = Sale(sale_id, caller.user_id, store_id, amount, sold_on, iso_utc(self.clock.now()))
-        def write(conn, stamp) -> tuple:
-            stored, duplicate = record_sale(conn, sale, stamp, date_given)
-            return stored, duplicate, bool(voided_among(conn, [sale_id]))  # its void may have come first, from a peer
         try:  # durable, and held by enough nodes (or not_coordinator) before the answer
-            (stored, duplicate, voided), replicas = self.ledger.commit(write)
+            (stored, duplicate, voided), replicas = self.recordings.commit((sale, date_given))
         except SaleConflict:
             raise app_error(CONFLICT, "This sale_id was already used for a different sale", field="sale_id") from None
         answer = {"sale": sale_json(stored), "duplicate": duplicate, "replicas": replicas}
