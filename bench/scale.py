@@ -6,9 +6,10 @@
 
 The chain is built through the import path, as a chain would: the bench writes lojas.csv and usuarios.csv and loads
 them with `onsell import stores` / `onsell import users`, then writes vendas.csv (columns id;cpf;cnpj;valor;data, `id`
-empty, decimal comma, dd/mm/aaaa) and loads it with `onsell import sales`, each command a process of its own against
-real nodes. Below 10 M sales the sellers and stores shrink in proportion (the 730 days stay, so each seller's day holds
-as many sales as at full size, the aggregates shrink with the sales, and a year not aligned to months fits in).
+empty, decimal comma, dd/mm/aaaa; oldest day first, as a till system exports its history) and loads it with `onsell
+import sales`, each command a process of its own against real nodes. Below 10 M sales the sellers and stores shrink in
+proportion (the 730 days stay, so each seller's day holds as many sales as at full size, the aggregates shrink with
+the sales, and a year not aligned to months fits in).
 
 In order: bare SQLite inserts the same rows (the reference of the import goal); one node imports the chain (the import
 rate, bytes on disk, start-up, reports over the wire, RSS); DuckDB loads the same CSV files and answers the same reports
