@@ -23,6 +23,7 @@ from client.commands import IMPORT_FAILOVER_TIMEOUT_S, CommandError, Context, re
 from client.connection import RemoteError, ServerUnreachable
 from client.views import os_error
 from models.dates import today_in
+from runtime.threads import leave_signals_to_the_main_thread
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 BAR_WIDTH = 24
@@ -144,6 +145,7 @@ def _read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
     stop = threading.Event()
 
     def produce() -> None:
+        leave_signals_to_the_main_thread()  # Ctrl+C is the main thread's: it waits for the batches at the server
         try:
             for batch in batches:
                 while not stop.is_set():
@@ -276,6 +278,7 @@ def _in_background(api: Api, rows: list[dict]) -> Future:
     answer: Future = Future()
 
     def send() -> None:
+        leave_signals_to_the_main_thread()
         try:
             answer.set_result(api.import_sales(rows))
         except BaseException as exc:  # handed to the main thread, which raises it where this batch is told

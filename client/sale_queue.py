@@ -28,6 +28,7 @@ from typing import Callable
 from client.connection import Connection, RemoteError, ServerUnreachable
 from models.money import format_cents
 from runtime.clock import SystemClock
+from runtime.threads import leave_signals_to_the_main_thread
 
 log = logging.getLogger("onsell.client.queue")
 SEND_INTERVAL_S = 2.0
@@ -166,6 +167,7 @@ class QueueSender:
         self.connection.close()
 
     def _run(self) -> None:
+        leave_signals_to_the_main_thread()  # a Ctrl+C at a prompt must wake the main thread at once
         while not self._stop.is_set():
             try:
                 sent = self.queue.send_pending(self.connection)

@@ -1,7 +1,8 @@
 """Stopping threads within one deadline shared by all of them (not a timeout per thread, which adds up); a thread
-at the lowest CPU priority."""
+at the lowest CPU priority; a worker thread that leaves signals to the main thread."""
 
 import os
+import signal
 import sys
 import threading
 
@@ -26,3 +27,14 @@ def lower_this_thread(nice: int = LOWEST_PRIORITY) -> bool:
     except OSError:
         return False
     return True
+
+
+MAIN_THREAD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP} if hasattr(signal, "SIGHUP") else {signal.SIGINT})
+
+
+def leave_signals_to_the_main_thread() -> None:
+    """Block Ctrl+C's SIGINT (and SIGTERM, SIGHUP) in the calling worker thread, so the kernel delivers them to the main
+    thread. Taken by another thread, a signal sets Python's flag but does not wake a main thread blocked reading the
+    terminal: a Ctrl+C at a prompt then waited for the next key. Where threads have no signal masks, nothing changes."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
