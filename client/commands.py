@@ -464,7 +464,8 @@ def _send_batches(api: Api, kind: str, good: list, counts: dict, refused: list, 
             err.write("\n")
 
 
-def report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: TextIO) -> None:
+def report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: TextIO, fix_hint: str = "") -> None:
+    """The refused lines on `err` and in FILE.erros.csv; fix_hint (when some were refused): how to bring them in."""
     target = imports.errors_path(path)
     if not refused:
         try:
@@ -479,6 +480,8 @@ def report_refusals(parsed: imports.ParsedFile, refused: list, path: Path, err: 
     try:
         target.write_text(imports.errors_csv(parsed, refused), encoding="utf-8", newline="")
         err.write(f"linhas recusadas gravadas em {target}\n")
+        if fix_hint:
+            err.write(fix_hint.format(errors=target.name, original=path.name) + "\n")
     except OSError as exc:
         err.write(f"onsell: não foi possível gravar {target}: {os_error(exc)}\n")
 

@@ -80,6 +80,12 @@ def summary(counts: dict[str, int]) -> str:
     return "Vendas: " + ", ".join(f"{thousands(counts[key])} {words}" for key, words in COUNTED.items()) + "."
 
 
+# A sale without an id is known by its content and its line: fixed in place, the file can run again; with lines deleted
+# or moved, every sale after them would come in again.
+SALES_FIX_HINT = ("para trazê-las, corrija essas linhas em {original} no mesmo lugar, sem apagar nem mover linhas, e rode de "
+                  "novo o mesmo arquivo: o que já entrou não entra duas vezes (uma venda sem id é reconhecida pela linha)")
+
+
 def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
     """Check and send the file; the summary on stdout, refusals on stderr and in FILE.erros.csv; 0 when none was refused."""
     try:
@@ -124,7 +130,7 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
     ctx.out.write(summary(counts) + "\n")
     ctx.out.flush()
     parsed = imports.ParsedFile(imports.SALES, header.separator, header.cells, bom)
-    report_refusals(parsed, refused, path, err)
+    report_refusals(parsed, refused, path, err, SALES_FIX_HINT)
     if interrupted is not None:
         if untold:
             err.write(f"onsell: {thousands(untold)} linhas enviadas ficaram sem resposta: podem ter entrado\n")

@@ -62,10 +62,16 @@ def test_a_history_file_goes_in_once_with_its_bad_lines_refused_and_listed(fresh
     assert "(servidor)" in err.split("linha 5: ")[1].splitlines()[0]
     errors = (tmp_path / "vendas.erros.csv").read_text(encoding="utf-8").splitlines()
     assert errors[0] == "linha;motivo;id;cpf;cnpj;valor;data" and [e.split(";")[0] for e in errors[1:]] == ["5", "6", "7", "8", "9"]
+    assert "no mesmo lugar, sem apagar nem mover linhas" in err  # how to bring the refused lines in without doubles
     after = seller_total(server, DEMO_SELLER_CPF)
     assert after == (before[0] + 2 * 123456 + 1050, before[1] + 3)
     code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
     assert out == "Vendas: 0 importadas, 3 já existiam, 5 recusadas.\n" and seller_total(server, DEMO_SELLER_CPF) == after
+    lines[6] = f";{DEMO_SELLER_CPF};{STORE_CNPJ};5,00;{old:%d/%m/%Y}"  # line 7 fixed in place, as the hint says
+    path.write_text("\n".join(lines), encoding="utf-8")
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert out == "Vendas: 1 importadas, 3 já existiam, 4 recusadas.\n", (out, err)
+    assert seller_total(server, DEMO_SELLER_CPF) == (after[0] + 500, after[1] + 1)
 
 
 def test_an_interrupted_import_run_again_finishes_with_every_sale_once(fresh_server, tmp_path, monkeypatch):
