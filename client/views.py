@@ -196,6 +196,8 @@ _INVALID_DETAILS = [
     (re.compile(r"must not be after 'to'"), "não pode ser depois da data final"),
     (re.compile(r"must not be in the future"), "não pode estar no futuro"),
     (re.compile(r"must not be more than (\d+) days back"), r"no máximo \1 dias atrás"),
+    (re.compile(r"must leave at most (\d+) periods in the range"),
+     r"o período tem pontos demais para o agrupamento (no máximo \1): agrupe por semana ou mês, ou escolha um período menor"),
 ]
 
 

@@ -42,12 +42,15 @@ def test_the_series_as_csv_adds_up_to_the_stores_total_and_as_a_table_shows_tick
 
 
 def test_two_subjects_are_a_wrong_command_line_and_a_bad_period_too(fresh_server):
-    """--store with --network: exit 2 in Portuguese; --period year: exit 2."""
+    """--store with --network: exit 2 in Portuguese; --period year: exit 2; too many days for one series: says to group
+    by week or month."""
     server = fresh_server()
     both = run_client(["report", "over-time", "--store", "x", "--network", "y"], server.port, env=MANAGER_ENV)
     assert both.returncode == 2 and "no máximo um" in both.stderr
     year = run_client(["report", "over-time", "--period", "year"], server.port, env=MANAGER_ENV)
     assert year.returncode == 2 and "período inválido" in year.stderr
+    days = run_client(["report", "over-time", "--period", "dia", "--from", "01/01/2020"], server.port, env=MANAGER_ENV)
+    assert days.returncode != 0 and "agrupe por semana ou mês" in days.stdout + days.stderr, (days.stdout, days.stderr)
 
 
 def test_the_change_against_the_previous_period_is_said_with_an_arrow():
