@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from client import imports, sales_import
+from client import imports, sales_import, views
 from client.api import Api
 from client.commands import IMPORT_FAILOVER_TIMEOUT_S, CommandError, Context, report_refusals, sign_in
 from client.connection import RemoteError, ServerUnreachable
@@ -126,6 +126,8 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
                 err.flush()
             untold = sender.abandon()
             progress.end()
+    if isinstance(interrupted, RemoteError) and interrupted.code == views.FORBIDDEN and not any(counts.values()) and not refused:
+        raise interrupted  # a seller, say: nothing was sent, and running the file again would not help
     counts["refused"] = len(refused)
     ctx.out.write(summary(counts) + "\n")
     ctx.out.flush()

@@ -18,9 +18,9 @@ MANAGER = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
 STORE_CNPJ, STORE2_CNPJ = "11223444000102", "11.224.555/0001-33"
 
 
-def run(server, tmp_path, *args, monkeypatch) -> tuple[int, str, str]:
+def run(server, tmp_path, *args, monkeypatch, who: dict = MANAGER) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    env = {"CLUSTER": f"1=127.0.0.1:{server.port}", "ONSELL_QUEUE": str(tmp_path / "queue.db"), **MANAGER}
+    env = {"CLUSTER": f"1=127.0.0.1:{server.port}", "ONSELL_QUEUE": str(tmp_path / "queue.db"), **who}
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(["import", "sales", *args], env=env)
@@ -256,3 +256,13 @@ def test_batches_in_flight_come_from_the_settings_table_and_a_bad_value_is_one_p
         with pytest.raises(ClientConfigError) as refused:
             load_client_config({**base, "IMPORT_BATCHES_IN_FLIGHT": bad})
         assert str(refused.value).startswith(f"configuração inválida: IMPORT_BATCHES_IN_FLIGHT {bad!r} deve ser um número inteiro")
+
+
+def test_a_seller_importing_is_told_only_that_it_is_not_allowed(fresh_server, tmp_path, monkeypatch):
+    """A seller's import is refused by the server: the refusal alone, with no summary and no advice to run it again."""
+    server = fresh_server()
+    path = tmp_path / "vendas.csv"
+    path.write_text(f"cpf;cnpj;valor;data\n{DEMO_SELLER_CPF};{STORE_CNPJ};10,00;01/03/2025\n", encoding="utf-8")
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch, who={"ONSELL_CPF": DEMO_SELLER_CPF, "ONSELL_PIN": DEMO_PIN})
+    assert code != 0 and "permissão" in out + err, (out, err)
+    assert "Vendas:" not in out and "rode de novo" not in err, (out, err)
