@@ -14,8 +14,10 @@ import io
 import pydoc
 import re
 import shutil
+import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -397,9 +399,17 @@ def run_over_time(args, api: Api, out) -> int:
     return EXIT_OK
 
 
+def _let_ctrl_c_stop() -> None:
+    """A person at a terminal stops with Ctrl+C, even when what started the client ignored SIGINT (a script's job in
+    the background does, and a program started so inherits it): then Python would never raise KeyboardInterrupt."""
+    if sys.stdin.isatty() and threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None, env: dict | None = None, clock=None) -> int:
     """Run the client; settings from env (default os.environ), time from clock (default the system's)."""
     args = build_parser().parse_args(argv)
+    _let_ctrl_c_stop()
     try:
         config = load_client_config(env, args.servers)
     except ClientConfigError as exc:  # as a node refuses to start: one line naming the key

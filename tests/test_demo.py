@@ -29,6 +29,9 @@ class Terminal:
         def own_terminal():  # a session whose controlling terminal is the pty, as a login shell has
             os.setsid()
             fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            # SIGINT ignored, as a script's job in the background starts a program (and the suite may be run so):
+            # Ctrl+C must still reach the client
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         self.process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
                                         preexec_fn=own_terminal, close_fds=True)
