@@ -14,7 +14,9 @@ from support import DEMO_MANAGER_CPF, DEMO_PIN, ServerProcess, wait_until
 
 from db.changes import load_vector, read_after
 from db.incarnations import incarnations_by_key
+from db.sales import record_if_new
 from db.schema import MIGRATIONS, schema_version
+from models.records import Sale, new_id
 
 FIXTURE = Path(__file__).parent / "testdata" / "schema5-node1.db"  # made by testdata/make_schema5_fixture.py
 
@@ -60,6 +62,12 @@ def test_a_migrated_file_keeps_taking_changes_in_order_and_ships_them_after_the_
         assert list(grown.values()) == [3] and [s.origin_seq for s in sold] == [1, 2, 3]
         log, more = node.db.read(lambda c: read_after(c, after, before, 100))
         assert [entry["data"]["id"] for entry in log] == [s.sale_id for s in sold] and not more
+        # a batch after them (migration 7 keeps the vector and marks per batch, not by triggers): the table is the log's
+        batch = [Sale(new_id(), sellers[1].id, store, 100 + i, dt.date(2026, 11, 1), "2026-11-26T15:00:00.000000Z") for i in range(300)]
+        assert node.write(lambda conn, stamp: record_if_new(conn, stamp, batch)) is True
+        assert node.db.read(load_vector)[0] == _vector_from_the_log(node.db.path) == node.changes.vector()
+        marks = node.db.read(lambda c: [row[0] for row in c.execute("SELECT origin_seq FROM sale_marks ORDER BY origin_seq")])
+        assert {1, 257} <= set(marks)  # this origin's first sale change, and every 256th
     finally:
         node.close()
 
