@@ -14,11 +14,10 @@ from typing import Iterable
 
 from db.codec import day_number, day_of, id_hash, uuid_text
 from db.periods import LEVELS, cover, period_of
+from db.where_in import OPEN_HIGH, OPEN_LOW, held_values
 
 WHO = ("store", "seller")
 _TABLES = {(who, level): f"totals_{who}_{level}" for who in WHO for level in LEVELS}
-
-_NO_PERIOD, _ANY_PERIOD = -(2**62), 2**62  # the open ends of a range of periods
 
 # A sale as the totals see it: (seller key, store key, cents, day number).
 SaleRow = tuple[int, int, int, int]
@@ -115,14 +114,14 @@ def move_seller(conn: sqlite3.Connection, loser: int, winner: int) -> None:
     """Add the loser's rows to the winner's and drop them (found period by period: there is no index by key)."""
     for level in LEVELS:
         table = _TABLES["seller", level]
-        held = (_NO_PERIOD, _ANY_PERIOD)
+        held = (OPEN_LOW, OPEN_HIGH)
         conn.execute(f"""INSERT INTO {table} (period, key, total_cents, sale_count)
-                         SELECT t.period, ?, t.total_cents, t.sale_count FROM ({_held_periods(table)}) AS p
-                         CROSS JOIN {table} t ON t.period = p.period WHERE t.key = ?
+                         SELECT t.period, ?, t.total_cents, t.sale_count FROM ({held_values(table, "period")}) AS p
+                         CROSS JOIN {table} t ON t.period = p.value WHERE t.key = ?
                          ON CONFLICT (period, key) DO UPDATE SET total_cents = total_cents + excluded.total_cents,
                              sale_count = sale_count + excluded.sale_count""", (winner, *held, loser))
-        conn.execute(f"DELETE FROM {table} WHERE (period, key) IN (SELECT t.period, t.key FROM ({_held_periods(table)}) AS p "
-                     f"CROSS JOIN {table} t ON t.period = p.period WHERE t.key = ?)", (*held, loser))
+        conn.execute(f"DELETE FROM {table} WHERE (period, key) IN (SELECT t.period, t.key FROM ({held_values(table, 'period')}) AS p "
+                     f"CROSS JOIN {table} t ON t.period = p.value WHERE t.key = ?)", (*held, loser))
 
 
 # Per day sold: how many sales the file holds, their cents and the sum of their id hashes, voided or not
@@ -158,14 +157,8 @@ def _rows_of(table: str, columns: str, keys_sql: str) -> str:
     selects, the periods clipped to those the table holds (an open range's years run from 1 to 9999)."""
     if not keys_sql:
         return f"SELECT {columns} FROM {table} t WHERE t.period BETWEEN ? AND ?"
-    return f"SELECT {columns} FROM ({_held_periods(table)}) AS p CROSS JOIN {table} t ON t.period = p.period WHERE t.key IN ({keys_sql})"
-
-
-def _held_periods(table: str) -> str:
-    """A SELECT of the periods the table holds rows for in [?, ?], each found from the one before by a seek."""
-    return (f"WITH RECURSIVE p(period, last) AS (SELECT (SELECT MIN(period) FROM {table} WHERE period >= ?), ? UNION ALL "
-            f"SELECT (SELECT MIN(period) FROM {table} WHERE period > p.period), last FROM p WHERE period < last) "
-            "SELECT period FROM p WHERE period <= last")
+    return (f"SELECT {columns} FROM ({held_values(table, 'period')}) AS p CROSS JOIN {table} t ON t.period = p.value "
+            f"WHERE t.key IN ({keys_sql})")
 
 
 def rows_covering(conn: sqlite3.Connection, who: str, start, end, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:

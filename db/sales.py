@@ -21,7 +21,7 @@ from db.errors import NotFound, SaleConflict
 from db.incarnations import first_change, labelled_change
 from db.local_keys import KEY_OF, keys_of
 from db.voids import Void, find_void, list_voids, store_void, voided_among
-from db.where_in import rows_where_in
+from db.where_in import OPEN_HIGH, OPEN_LOW, held_values, rows_where_in
 from models.changes import Origin, version
 from models.records import Sale, Total
 
@@ -39,15 +39,11 @@ _COLUMNS = """s.local_pos, s.sale_id, ks.id, kt.id, s.amount_cents, s.day, s.rec
               i.node, i.incarnation, s.origin_epoch, s.origin_seq"""
 _JOINS = "JOIN local_keys ks ON ks.key = s.seller JOIN local_keys kt ON kt.key = s.store JOIN incarnations i ON i.id = s.origin_inc"
 _SELECT = f"SELECT {_COLUMNS} FROM sales s {_JOINS}"
-# The days with sales in [?, ?] (day numbers), as a table d(day, last), each found from the one before by a seek (a
-# stray sale dated in year 1 adds one day, not seven hundred thousand); rows with day > last are not in the range.
-# One seller's sales are found by seeking (day, seller) in the sales_by_day_seller index on each: an index by seller
-# first would cost a random page per sale written (the seller's place in it); by day first, a day's are side by side.
-_HELD_DAYS = """WITH RECURSIVE d(day, last) AS (
-                    SELECT (SELECT MIN(day) FROM sales WHERE day >= ?), ?
-                    UNION ALL SELECT (SELECT MIN(day) FROM sales WHERE day > d.day), last FROM d WHERE day < last)"""
+# One seller's sales are found by seeking (day, seller) in the sales_by_day_seller index on each day held (held_values):
+# an index by seller first would cost a random page per sale written (the seller's place in it); by day first, a day's
+# sales are written side by side.
+_HELD_DAYS = held_values("sales", "day")
 _INSERT = "INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_NO_DAY, _ANY_DAY = -10**9, 10**9  # an open end of a range of day numbers
 _SUMMED_BY_SQLITE_FROM = 64  # a batch of this many new sales has its totals summed by SQLite (one sale: in Python, fewer statements)
 
 
@@ -289,9 +285,9 @@ def void_sale(conn: sqlite3.Connection, sale_id: str, voided_by: str, reason: st
 def move_seller_sales(conn: sqlite3.Connection, loser: str, winner: str) -> None:
     """Give one seller's sales and totals to another."""
     keys = keys_of(conn, {loser, winner})
-    conn.execute(f"""{_HELD_DAYS} UPDATE sales SET seller = ? WHERE local_pos IN (
-                         SELECT s.local_pos FROM d CROSS JOIN sales s WHERE s.day = d.day AND d.day <= d.last AND s.seller = ?)""",
-                 (_NO_DAY, _ANY_DAY, keys[winner], keys[loser]))
+    conn.execute(f"""UPDATE sales SET seller = ? WHERE local_pos IN (
+                         SELECT s.local_pos FROM ({_HELD_DAYS}) AS d CROSS JOIN sales s WHERE s.day = d.value AND s.seller = ?)""",
+                 (keys[winner], OPEN_LOW, OPEN_HIGH, keys[loser]))
     aggregates.move_seller(conn, keys[loser], keys[winner])
 
 
@@ -333,8 +329,8 @@ class SalesRepository:
         """The seller's sales in the range, newest first, at most `limit`."""
         def query(conn: sqlite3.Connection) -> list[Sale]:
             rows = conn.execute(
-                f"""{_HELD_DAYS} SELECT {_COLUMNS} FROM d CROSS JOIN sales s {_JOINS}
-                    WHERE s.day = d.day AND d.day <= d.last AND s.seller = ({KEY_OF}) AND {NOT_VOIDED}
+                f"""SELECT {_COLUMNS} FROM ({_HELD_DAYS}) AS d CROSS JOIN sales s {_JOINS}
+                    WHERE s.day = d.value AND s.seller = ({KEY_OF}) AND {NOT_VOIDED}
                     ORDER BY s.day DESC, s.recorded_ms DESC, s.sale_id LIMIT ?""",
                 (*day_bounds(start, end), seller_id, limit),
             ).fetchall()
@@ -346,9 +342,9 @@ class SalesRepository:
         (there is no seller-and-store total): one seller's rows, sought day by day (_HELD_DAYS)."""
         def query(conn: sqlite3.Connection):
             return conn.execute(
-                f"""{_HELD_DAYS} SELECT kt.id, COALESCE(st.name, ''), SUM(s.amount_cents) AS total, COUNT(*) FROM d
+                f"""SELECT kt.id, COALESCE(st.name, ''), SUM(s.amount_cents) AS total, COUNT(*) FROM ({_HELD_DAYS}) AS d
                     CROSS JOIN sales s JOIN local_keys kt ON kt.key = s.store LEFT JOIN stores st ON st.id = kt.id
-                    WHERE s.day = d.day AND d.day <= d.last AND s.seller = ({KEY_OF}) AND {NOT_VOIDED}
+                    WHERE s.day = d.value AND s.seller = ({KEY_OF}) AND {NOT_VOIDED}
                     GROUP BY s.store ORDER BY total DESC, st.name""",
                 (*day_bounds(start, end), seller_id),
             ).fetchall()
@@ -377,4 +373,4 @@ class SalesRepository:
 
 def day_bounds(start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
     """Inclusive day-number bounds for a range where either end may be open."""
-    return (day_number(start) if start else _NO_DAY, day_number(end) if end else _ANY_DAY)
+    return (day_number(start) if start else OPEN_LOW, day_number(end) if end else OPEN_HIGH)

@@ -386,8 +386,7 @@ def test_a_batch_with_one_held_sale_is_refused_whole_by_record_if_new_and_change
 def test_one_sellers_sales_are_walked_over_the_days_held_only(db):
     """A seller's sales (and a store's or seller's totals) are found by walking the days (periods) held, one seek each:
     a stray sale dated in year 1 adds one step to the walk, not every calendar day since."""
-    from db.aggregates import _held_periods
-    from db.sales import _ANY_DAY, _HELD_DAYS, _NO_DAY
+    from db.where_in import OPEN_HIGH, OPEN_LOW, held_values
     _, store, _, seller = _setup_chain(db)
     days = [dt.date(1, 1, 1), TODAY - dt.timedelta(days=400), TODAY]
     for day in days:
@@ -396,7 +395,7 @@ def test_one_sellers_sales_are_walked_over_the_days_held_only(db):
     assert [sale.sold_on for sale in sales.list_for_seller(seller.id, None, None, 10)] == days[::-1]
     assert [sale.sold_on for sale in sales.list_for_seller(seller.id, dt.date(1, 1, 2), None, 10)] == days[:0:-1]
     assert ReportsRepository(db).seller_total(seller.id, None, TODAY - dt.timedelta(days=1)) == Total(200, 2)
-    walked = db.read(lambda c: c.execute(f"{_HELD_DAYS} SELECT COUNT(*) FROM d WHERE day <= last", (_NO_DAY, _ANY_DAY)).fetchone()[0])
-    assert walked == len(days)
-    periods = db.read(lambda c: c.execute(f"SELECT COUNT(*) FROM ({_held_periods('totals_seller_day')})", (-10**9, 10**9)).fetchone()[0])
-    assert periods == len(days)
+    for table, column in (("sales", "day"), ("totals_seller_day", "period")):
+        walk = f"SELECT COUNT(*) FROM ({held_values(table, column)})"
+        walked = db.read(lambda c, walk=walk: c.execute(walk, (OPEN_LOW, OPEN_HIGH)).fetchone()[0])
+        assert walked == len(days), table
