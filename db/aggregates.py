@@ -1,6 +1,7 @@
-"""The totals per store and per seller, per day, dekad, month, quarter and year: the one place that names their tables.
+"""The totals per store and per seller, per day, pentad, dekad, month, quarter and year: the one place that names their
+tables.
 
-Each sale counts in ten rows (its store's and its seller's, at each level),
+Each sale counts in twelve rows (its store's and its seller's, at each level),
 written in the transaction that writes the sale, so reports read these rows and
 never the sales table. A table is keyed by (period, key) for rankings over a
 range. One store's or seller's rows are found by seeking (period, key) for each
@@ -23,23 +24,48 @@ _TABLES = {(who, level): f"totals_{who}_{level}" for who in WHO for level in LEV
 SaleRow = tuple[int, int, int, int]
 
 
+MIGRATION_6_LEVELS = ("day", "dekad", "month", "quarter", "year")  # the levels migration 6 made; 8 added pentads
+
+
 def create_totals(conn: sqlite3.Connection) -> None:
-    """The ten tables (migration 6; migration 7 dropped their (key, period) indexes, which cost a B-tree per new row)."""
-    for table in _TABLES.values():
-        conn.execute(f"""CREATE TABLE {table} (period INTEGER NOT NULL, key INTEGER NOT NULL, total_cents INTEGER NOT NULL,
-                         sale_count INTEGER NOT NULL, PRIMARY KEY (period, key)) WITHOUT ROWID""")
-        conn.execute(f"CREATE INDEX {table}_by_key ON {table}(key, period)")
+    """The ten tables of migration 6 (migration 7 dropped their (key, period) indexes, which cost a B-tree per new row)."""
+    for who in WHO:
+        for level in MIGRATION_6_LEVELS:
+            _create_table(conn, _TABLES[who, level])
+            conn.execute(f"CREATE INDEX {_TABLES[who, level]}_by_key ON {_TABLES[who, level]}(key, period)")
+
+
+def _create_table(conn: sqlite3.Connection, table: str) -> None:
+    conn.execute(f"""CREATE TABLE {table} (period INTEGER NOT NULL, key INTEGER NOT NULL, total_cents INTEGER NOT NULL,
+                     sale_count INTEGER NOT NULL, PRIMARY KEY (period, key)) WITHOUT ROWID""")
 
 
 def rebuild_totals(conn: sqlite3.Connection) -> None:
-    """Every total again from the unvoided sales (migration 6)."""
-    conn.create_function("onsell_period", 2, lambda level, day: period_of(level, day_of(day)), deterministic=True)
+    """Every total of migration 6's levels again from the unvoided sales (migration 6)."""
+    _define_period_function(conn)
     conn.create_function("onsell_uuid_text", 1, uuid_text, deterministic=True)
-    for (who, level), table in _TABLES.items():
-        conn.execute(f"DELETE FROM {table}")
-        conn.execute(f"""INSERT INTO {table} (period, key, total_cents, sale_count)
-                         SELECT onsell_period(?, day), {who}, SUM(amount_cents), COUNT(*) FROM sales s
-                         WHERE NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = onsell_uuid_text(s.sale_id))
+    for who in WHO:
+        for level in MIGRATION_6_LEVELS:
+            table = _TABLES[who, level]
+            conn.execute(f"DELETE FROM {table}")
+            conn.execute(f"""INSERT INTO {table} (period, key, total_cents, sale_count)
+                             SELECT onsell_period(?, day), {who}, SUM(amount_cents), COUNT(*) FROM sales s
+                             WHERE NOT EXISTS (SELECT 1 FROM sale_voids v WHERE v.sale_id = onsell_uuid_text(s.sale_id))
+                             GROUP BY 1, 2""", (level,))
+
+
+def _define_period_function(conn: sqlite3.Connection) -> None:
+    """onsell_period(level, day number): db.periods.period_of, for the migrations' SQL."""
+    conn.create_function("onsell_period", 2, lambda level, day: period_of(level, day_of(day)), deterministic=True)
+
+
+def add_level_from_days(conn: sqlite3.Connection, level: str) -> None:
+    """A new level's two tables, summed from the day totals (migration 8: pentads)."""
+    _define_period_function(conn)
+    for who in WHO:
+        _create_table(conn, _TABLES[who, level])
+        conn.execute(f"""INSERT INTO {_TABLES[who, level]} (period, key, total_cents, sale_count)
+                         SELECT onsell_period(?, period), key, SUM(total_cents), SUM(sale_count) FROM {_TABLES[who, "day"]}
                          GROUP BY 1, 2""", (level,))
 
 
@@ -161,8 +187,9 @@ def _rows_of(table: str, columns: str, keys_sql: str) -> str:
             f"WHERE t.key IN ({keys_sql})")
 
 
-def rows_covering(conn: sqlite3.Connection, who: str, start, end, keys_sql: str = "", keys_params: tuple = ()) -> tuple[str, list]:
-    """SQL and params selecting (key, total_cents, sale_count) rows of `who` (store/seller) covering [start, end]
+def rows_covering(conn: sqlite3.Connection, who: str, start, end, keys_sql: str = "", keys_params: tuple = (),
+                  columns: str = "t.total_cents, t.sale_count") -> tuple[str, list]:
+    """SQL and params selecting (key, *columns) rows of `who` (store/seller) covering [start, end]
     exactly (db.periods.cover); with keys_sql (a SELECT of local keys) only the rows of those keys. Run the SQL in the
     read transaction `conn` was asked in: an end at or after the last day any sale is held for is taken as open (so is
     a start at or before the first), which sums the same rows and lets "the last 30 days" read a month, not the days of
@@ -174,7 +201,7 @@ def rows_covering(conn: sqlite3.Connection, who: str, start, end, keys_sql: str 
         end = None if end is None or day_number(end) >= held[1] else end
     parts, params = [], []
     for level, first, last in cover(start, end):
-        parts.append(_rows_of(_TABLES[who, level], "t.key, t.total_cents, t.sale_count", keys_sql))
+        parts.append(_rows_of(_TABLES[who, level], f"t.key, {columns}", keys_sql))
         params += [first, last, *keys_params]
     return " UNION ALL ".join(parts), params
 

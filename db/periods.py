@@ -1,19 +1,21 @@
 """Covering a date range with the periods the aggregates keep (pure).
 
-The aggregates (db.aggregates) keep totals per day, per dekad (days 1-10,
+The aggregates (db.aggregates) keep totals per day, per pentad (days 1-5,
+6-10, 11-15, 16-20, 21-25 and 26 to the end of a month), per dekad (days 1-10,
 11-20 and 21 to the end of a month), per month, per quarter and per year: each
 period lies inside one period of the next level. A range [start, end] (either
 end open) is covered exactly, with no overlap, by taking at each point the
 largest period that starts there and ends inside the range. So a report reads
-at most ~18 days, 4 dekads, 4 months, 6 quarters and the whole years of a range
-per key, not every day.
+at each end of a range at most 4 days, a pentad, a dekad, 2 months and 3
+quarters, and the whole years between, per key, not every day.
 """
 
 import datetime as dt
 
 from db.codec import day_number, day_of
 
-LEVELS = ("day", "dekad", "month", "quarter", "year")  # finest first; each period lies inside one period of the next level
+LEVELS = ("day", "pentad", "dekad", "month", "quarter", "year")  # finest first; each period lies inside one period of the next level
+_PARTS_OF_MONTH = {"pentad": 6, "dekad": 3}
 FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)  # an open end of a range
 
 
@@ -26,6 +28,8 @@ def period_of(level: str, day: dt.date) -> int:
         return month
     if level == "dekad":
         return month * 3 + min((day.day - 1) // 10, 2)
+    if level == "pentad":
+        return month * 6 + min((day.day - 1) // 5, 5)
     if level == "quarter":
         return month // 3
     return day.year
@@ -41,13 +45,14 @@ def period_days(level: str, period: int) -> tuple[dt.date, dt.date]:
         first = dt.date(period // 4, period % 4 * 3 + 1, 1)
         last_month = dt.date(period // 4, period % 4 * 3 + 3, 1)
         return first, _first_of_next_month(last_month) - dt.timedelta(days=1) if last_month.year < 9999 else LAST_DAY
-    month = period // 3 if level == "dekad" else period
+    parts = _PARTS_OF_MONTH.get(level, 1)
+    month = period // parts
     first = dt.date(month // 12, month % 12 + 1, 1)
     last = _first_of_next_month(first) - dt.timedelta(days=1) if first.year < 9999 or first.month < 12 else LAST_DAY
-    if level == "dekad":
-        part = period % 3
-        return first.replace(day=1 + 10 * part), last if part == 2 else first.replace(day=10 + 10 * part)
-    return first, last
+    if parts == 1:
+        return first, last
+    part, length = period % parts, 30 // parts  # the last part of a month runs to its end
+    return first.replace(day=1 + length * part), last if part == parts - 1 else first.replace(day=length * (part + 1))
 
 
 def cover(start: dt.date | None, end: dt.date | None) -> list[tuple[str, int, int]]:

@@ -1,9 +1,11 @@
-"""Totals and rankings, read from the totals per day, dekad, month, quarter and year only (never from the sales table).
+"""Totals and rankings, read from the totals per day, pentad, dekad, month, quarter and year only (never from the sales
+table).
 
 Each report sums the total rows that cover the range (db.aggregates.rows_covering).
 """
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from db.aggregates import rows_covering, sums_by_period
@@ -23,6 +25,7 @@ class Rows:
 
 
 CHAIN = Rows("store")
+_KEYS_GIVEN = "SELECT value FROM json_each(?)"  # local keys given as a JSON array
 
 
 def seller_rows(seller_id: str) -> Rows:
@@ -58,7 +61,7 @@ class ReportsRepository:
         return self.total(network_rows(network_id), start, end)
 
     def series(self, rows: Rows, buckets: list[tuple[dt.date, dt.date]]) -> list[Total]:
-        """The total of each (first, last) bucket, each covered by days, dekads, months and years (db.periods); one
+        """The total of each (first, last) bucket, each covered by days, pentads, dekads, months and years (db.periods); one
         query per level for the whole series."""
         covers = [cover(first, last) for first, last in buckets]
         wanted: dict[str, list[int]] = {}
@@ -90,20 +93,28 @@ class ReportsRepository:
         return self._ranking("store", "stores", start, end, -1, network_rows(network_id))
 
     def _ranking(self, who: str, names_table: str, start, end, limit: int, rows: Rows | None = None) -> list[tuple[str, str, Total]]:
-        """limit -1: all of them. Names are looked up only for the keys at or above the limit-th total (ties kept, so the
-        order by name among them holds): a chain's five thousand sellers cost one sort of integers, not of names."""
+        """limit -1: all of them. Ranked by total descending, then name and id. Sums cents alone (every sale counted has
+        cents > 0, so a key with sales in the range has a total above 0): the range's rows are sorted by key to be
+        summed, and a narrower row sorts faster. Names and counts are then read for the keys shown only, with those
+        tied with the last of them (to order them by name): five thousand sellers cost one sort of integers."""
         rows = rows or Rows(who)
-        cut = "" if limit < 0 else "WHERE t.total >= COALESCE((SELECT total FROM t ORDER BY total DESC LIMIT 1 OFFSET ?), -9e18)"
 
         def query(conn):
-            rows_sql, params = rows_covering(conn, who, start, end, rows.keys_sql, rows.keys_params)
-            sql = f"""WITH t AS MATERIALIZED (
-                          SELECT key, SUM(total_cents) AS total, SUM(sale_count) AS count FROM ({rows_sql}) GROUP BY key
-                          HAVING SUM(sale_count) > 0
-                      )
-                      SELECT k.id, COALESCE(n.name, ''), t.total, t.count FROM t
-                      JOIN local_keys k ON k.key = t.key JOIN {names_table} n ON n.id = k.id {cut}
-                      ORDER BY t.total DESC, n.name, n.id LIMIT ?"""
-            return conn.execute(sql, [*params, *([] if limit < 0 else [limit - 1]), limit]).fetchall()
+            rows_sql, params = rows_covering(conn, who, start, end, rows.keys_sql, rows.keys_params, "t.total_cents")
+            summed = f"SELECT key, SUM(total_cents) AS total FROM ({rows_sql}) GROUP BY key HAVING SUM(total_cents) > 0"
+            if limit < 0:
+                top = conn.execute(summed, params).fetchall()
+            else:
+                top = conn.execute(f"{summed} ORDER BY total DESC LIMIT ?", [*params, limit + 1]).fetchall()
+                if len(top) > limit and top[limit][1] == top[limit - 1][1]:  # ties across the cut: all of them
+                    top = conn.execute(f"SELECT * FROM ({summed}) WHERE total >= ?", [*params, top[limit - 1][1]]).fetchall()
+            shown = json.dumps([key for key, _ in top])
+            named = conn.execute(f"""SELECT k.key, k.id, n.name FROM json_each(?) j JOIN local_keys k ON k.key = j.value
+                                     JOIN {names_table} n ON n.id = k.id""", (shown,)).fetchall()
+            rows_sql, params = rows_covering(conn, who, start, end, _KEYS_GIVEN, (shown,))
+            counts = dict(conn.execute(f"SELECT key, SUM(sale_count) FROM ({rows_sql}) GROUP BY key", params).fetchall())
+            totals = dict(top)
+            ranked = sorted((-totals[key], name, key_id, counts.get(key, 0)) for key, key_id, name in named)
+            return [(key_id, name, -minus_total, count) for minus_total, name, key_id, count in ranked[:None if limit < 0 else limit]]
         found = self.db.read(query)
         return [(r[0], r[1], Total(r[2], r[3])) for r in found]

@@ -1,4 +1,5 @@
-"""Migration 6 (compact sales) on a file made by the code before it, and the vector table it keeps."""
+"""Migrations 6 to 8 (compact sales, cheaper writes, pentads) on a file made by the code before them, and the vector
+table they keep."""
 
 import datetime as dt
 import json
@@ -13,7 +14,9 @@ from replicas import Replica
 from support import DEMO_MANAGER_CPF, DEMO_PIN, ServerProcess, wait_until
 
 from db.changes import load_vector, read_after
+from db.codec import day_of
 from db.incarnations import incarnations_by_key
+from db.periods import period_of
 from db.sales import record_if_new
 from db.schema import MIGRATIONS, schema_version
 from models.records import Sale, new_id
@@ -33,7 +36,7 @@ def test_a_schema_5_file_reads_the_same_log_vector_and_reports_after_migration(t
     expected = json.loads(FIXTURE.with_suffix(".json").read_text())
     node = open_fixture(tmp_path)
     try:
-        assert node.db.read(schema_version) == len(MIGRATIONS) == 7
+        assert node.db.read(schema_version) == len(MIGRATIONS) == 8
         assert sorted([*key, seq] for key, seq in node.changes.vector().items()) == expected["vector"]
         log, more = node.db.read(lambda c: read_after(c, node.changes.vector(), {}, 1_000_000))
         assert not more and len(log) == len(expected["log"])
@@ -45,6 +48,26 @@ def test_a_schema_5_file_reads_the_same_log_vector_and_reports_after_migration(t
             assert [[t.total_cents, t.count] for t in (node.reports.store_total(store_id, *r) for r in ranges)] == totals
         best = [[i, n, t.total_cents, t.count] for r in ranges for i, n, t in node.reports.best_sellers(*r, 100)]
         assert best == expected["reports"]["best_sellers"]
+    finally:
+        node.close()
+
+
+def test_migration_8_sums_each_pentad_from_its_days(tmp_path):
+    """Every store's and seller's total per pentad equals the sum of its days' totals, and no pentad row is missing."""
+    node = open_fixture(tmp_path)
+    try:
+        for who in ("store", "seller"):
+            days = node.db.read(lambda c, who=who: c.execute(f"SELECT period, key, total_cents, sale_count FROM totals_{who}_day")
+                                .fetchall())
+            expected: dict[tuple[int, int], list[int]] = {}
+            for day, key, cents, count in days:
+                summed = expected.setdefault((period_of("pentad", day_of(day)), key), [0, 0])
+                summed[0] += cents
+                summed[1] += count
+            pentads = node.db.read(lambda c, who=who: c.execute(f"SELECT period, key, total_cents, sale_count FROM totals_{who}_pentad")
+                                   .fetchall())
+            assert len(expected) > 10
+            assert {(period, key): [cents, count] for period, key, cents, count in pentads} == expected
     finally:
         node.close()
 
