@@ -6,7 +6,7 @@ The aggregates (db.aggregates) keep totals per day, per pentad (days 1-5,
 period lies inside one period of the next level. A range [start, end] (either
 end open) is covered exactly, with no overlap, by taking at each point the
 largest period that starts there and ends inside the range. So a report reads
-at each end of a range at most 4 days, a pentad, a dekad, 2 months and 3
+at each end of a range at most 4 days, a pentad, 2 dekads, 2 months and 3
 quarters, and the whole years between, per key, not every day.
 """
 
@@ -44,7 +44,9 @@ def period_days(level: str, period: int) -> tuple[dt.date, dt.date]:
     if level == "quarter":
         first = dt.date(period // 4, period % 4 * 3 + 1, 1)
         last_month = dt.date(period // 4, period % 4 * 3 + 3, 1)
-        return first, _first_of_next_month(last_month) - dt.timedelta(days=1) if last_month.year < 9999 else LAST_DAY
+        if (last_month.year, last_month.month) == (9999, 12):  # the calendar's last quarter: no next month to step back from
+            return first, LAST_DAY
+        return first, _first_of_next_month(last_month) - dt.timedelta(days=1)
     parts = _PARTS_OF_MONTH.get(level, 1)
     month = period // parts
     first = dt.date(month // 12, month % 12 + 1, 1)

@@ -40,6 +40,13 @@ def network_rows(network_id: str) -> Rows:
     return Rows("store", "SELECT key FROM local_keys WHERE id IN (SELECT id FROM stores WHERE network_id = ?)", (network_id,))
 
 
+def _names(conn, names_table: str, keys: list[tuple[int, int]]) -> dict[int, tuple[str, str]]:
+    """local key -> (name, id) of the (key, total) rows' keys that have a row in names_table (stores or users)."""
+    found = conn.execute(f"""SELECT k.key, n.name, k.id FROM json_each(?) j JOIN local_keys k ON k.key = j.value
+                             JOIN {names_table} n ON n.id = k.id""", (json.dumps([key for key, _ in keys]),))
+    return {key: (name, key_id) for key, name, key_id in found}
+
+
 class ReportsRepository:
     def __init__(self, database: Database):
         self.db = database
@@ -61,7 +68,7 @@ class ReportsRepository:
         return self.total(network_rows(network_id), start, end)
 
     def series(self, rows: Rows, buckets: list[tuple[dt.date, dt.date]]) -> list[Total]:
-        """The total of each (first, last) bucket, each covered by days, pentads, dekads, months and years (db.periods); one
+        """The total of each (first, last) bucket, each covered by days, pentads, dekads, months, quarters and years (db.periods); one
         query per level for the whole series."""
         covers = [cover(first, last) for first, last in buckets]
         wanted: dict[str, list[int]] = {}
@@ -93,28 +100,25 @@ class ReportsRepository:
         return self._ranking("store", "stores", start, end, -1, network_rows(network_id))
 
     def _ranking(self, who: str, names_table: str, start, end, limit: int, rows: Rows | None = None) -> list[tuple[str, str, Total]]:
-        """limit -1: all of them. Ranked by total descending, then name and id. Sums cents alone (every sale counted has
-        cents > 0, so a key with sales in the range has a total above 0): the range's rows are sorted by key to be
-        summed, and a narrower row sorts faster. Names and counts are then read for the keys shown only, with those
-        tied with the last of them (to order them by name): five thousand sellers cost one sort of integers."""
+        """limit -1: all of them. Ranked by total descending, then name and id, among the keys with a name (a sale may
+        come before its seller). Sums cents alone (every sale counted has cents > 0, so a key with sales in the range
+        has a total above 0): the range's rows are sorted by key to be summed, and a narrower row sorts faster. Names
+        and counts are then read for the highest limit + 1 keys only; should those not settle the ranking (a tie across
+        the cut, or a key without a name), for every key: five thousand sellers usually cost one sort of integers."""
         rows = rows or Rows(who)
 
         def query(conn):
             rows_sql, params = rows_covering(conn, who, start, end, rows.keys_sql, rows.keys_params, "t.total_cents")
             summed = f"SELECT key, SUM(total_cents) AS total FROM ({rows_sql}) GROUP BY key HAVING SUM(total_cents) > 0"
-            if limit < 0:
-                top = conn.execute(summed, params).fetchall()
-            else:
-                top = conn.execute(f"{summed} ORDER BY total DESC LIMIT ?", [*params, limit + 1]).fetchall()
-                if len(top) > limit and top[limit][1] == top[limit - 1][1]:  # ties across the cut: all of them
-                    top = conn.execute(f"SELECT * FROM ({summed}) WHERE total >= ?", [*params, top[limit - 1][1]]).fetchall()
-            shown = json.dumps([key for key, _ in top])
-            named = conn.execute(f"""SELECT k.key, k.id, n.name FROM json_each(?) j JOIN local_keys k ON k.key = j.value
-                                     JOIN {names_table} n ON n.id = k.id""", (shown,)).fetchall()
-            rows_sql, params = rows_covering(conn, who, start, end, _KEYS_GIVEN, (shown,))
+            top = conn.execute(summed if limit < 0 else f"{summed} ORDER BY total DESC LIMIT ?",
+                               params if limit < 0 else [*params, limit + 1]).fetchall()
+            named = _names(conn, names_table, top)
+            if 0 <= limit < len(top) and sum(1 for key, total in top if key in named and total > top[-1][1]) < limit:
+                top = conn.execute(summed, params).fetchall()  # the keys above the last fetched do not fill the limit
+                named = _names(conn, names_table, top)
+            rows_sql, params = rows_covering(conn, who, start, end, _KEYS_GIVEN, (json.dumps(list(named)),))
             counts = dict(conn.execute(f"SELECT key, SUM(sale_count) FROM ({rows_sql}) GROUP BY key", params).fetchall())
-            totals = dict(top)
-            ranked = sorted((-totals[key], name, key_id, counts.get(key, 0)) for key, key_id, name in named)
-            return [(key_id, name, -minus_total, count) for minus_total, name, key_id, count in ranked[:None if limit < 0 else limit]]
+            ranked = sorted((-total, *named[key], key) for key, total in top if key in named)[:None if limit < 0 else limit]
+            return [(key_id, name, -minus_total, counts.get(key, 0)) for minus_total, name, key_id, key in ranked]
         found = self.db.read(query)
         return [(r[0], r[1], Total(r[2], r[3])) for r in found]

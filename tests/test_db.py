@@ -14,7 +14,7 @@ from db.changes import ChangeLog
 from db.database import Database
 from db.demo import demo_write
 from db.errors import AlreadyExists, SaleConflict
-from db.periods import cover, period_days
+from db.periods import LEVELS, cover, period_days, period_of
 from db.reports import ReportsRepository
 from db.sales import SalesRepository, record_sale
 from db.schema import MIGRATIONS, schema_version
@@ -280,6 +280,36 @@ def test_a_version_1_file_with_sales_migrates_to_the_compact_schema_with_its_tot
         assert SalesRepository(db).find(sales[3][0]).sold_on == dt.date(2026, 11, 1)
     finally:
         db.close()
+
+
+def test_a_ranking_leaves_out_a_seller_not_known_yet_and_still_fills_its_limit_by_name(tmp_path):
+    """A sale may come before its seller: the highest total, with no name, is left out, and the limit is filled with
+    the named sellers below it, ties by name."""
+    db = open_db(tmp_path / "node-1.db")
+    try:
+        _, store, _, _ = _setup_chain(db)
+        people = [User(new_id(), cpf, name, 1990, "seller") for cpf, name in
+                  (("52998224725", "Caio"), ("39053344705", "Bia"), ("11144477735", "Ana"))]
+        db.ledger.commit(lambda c, stamp: [UserRepository.insert(c, p, "h", "t", stamp) for p in people])
+        for seller_id, cents in ((new_id(), 900), *((p.id, 500) for p in reversed(people))):  # the first is nobody known
+            record(db, Sale(new_id(), seller_id, store.id, cents, TODAY, AT))
+        reports = ReportsRepository(db)
+        assert [(name, total) for _, name, total in reports.best_sellers(None, None, 1)] == [("Ana", Total(500, 1))]
+        assert [name for _, name, _ in reports.best_sellers(TODAY, TODAY, 2)] == ["Ana", "Bia"]
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("day", [dt.date(2024, 2, 29), dt.date(2023, 2, 28), dt.date(2025, 4, 30), dt.date(9999, 5, 26),
+                                 dt.date(9999, 12, 31), dt.date(1, 1, 1)])
+def test_every_period_holding_a_day_starts_on_or_before_it_and_ends_on_or_after_it(day):
+    """Each level's period of a day holds it and nothing of the periods beside it, the calendar's last year included."""
+    for level in LEVELS:
+        period = period_of(level, day)
+        first, last = period_days(level, period)
+        assert first <= day <= last and period_of(level, first) == period_of(level, last) == period, level
+        assert first == dt.date(1, 1, 1) or period_of(level, first - dt.timedelta(days=1)) != period, level
+        assert last == dt.date(9999, 12, 31) or period_of(level, last + dt.timedelta(days=1)) != period, level
 
 
 def test_a_ranking_cut_at_its_limit_keeps_ties_in_name_order(tmp_path):
