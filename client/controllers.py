@@ -43,6 +43,7 @@ STORE_REFRESH_TIMEOUT_S = 1.5  # a seller's store list is asked again before eac
 AMOUNT_QUESTION = f"Valor da venda (exemplo: 10,50; {BACK}): "
 AMOUNT_ERROR = "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00), ou Enter para voltar."
 LEAVE_WORDS = ("sair",)  # at the CPF prompt, as Ctrl+D
+TOTAL_AGAIN_AFTER_ROWS = 15  # a list of sales longer than this shows its total above and below it
 
 
 class SignedOut(Exception):
@@ -347,7 +348,8 @@ class Interactive(OfflineSession):
             self.console.show_long(views.sales_table(result["sales"], names, self.timezone))
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
-            self.console.say(total)  # again below a long list, where the eye ends
+            if len(result["sales"]) > TOTAL_AGAIN_AFTER_ROWS:
+                self.console.say(total)  # again below a long list, where the eye ends
 
     def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
         """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""

@@ -21,18 +21,13 @@ from client import imports, sales_import, views
 from client.api import Api
 from client.commands import IMPORT_FAILOVER_TIMEOUT_S, CommandError, Context, report_refusals, sign_in
 from client.connection import RemoteError, ServerUnreachable
-from client.views import os_error
+from client.views import os_error, thousands
 from models.dates import today_in
 from runtime.threads import leave_signals_to_the_main_thread
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 BAR_WIDTH = 24
 COUNTED = {"imported": "importadas", "duplicates": "já existiam", "refused": "recusadas"}
-
-
-def thousands(number: float) -> str:
-    """1.234.567 (Brazilian thousands separator)."""
-    return f"{number:,.0f}".replace(",", ".")
 
 
 def duration(seconds: float) -> str:

@@ -279,7 +279,8 @@ def ranking(kind: str, entries: list[dict]) -> str:
     key, title = ("store", "Loja") if kind == "store" else ("seller", "Vendedor(a)")
     totals = [cents_of(e["total"]) for e in entries]
     rows = [
-        [f"{i}º", e[key]["name"], wire_money(e["total"]), str(e["count"]), money(Total(t, e["count"]).average_cents), bar(t, max(totals))]
+        [f"{i}º", e[key]["name"], wire_money(e["total"]), thousands(e["count"]), money(Total(t, e["count"]).average_cents),
+         bar(t, max(totals))]
         for i, (e, t) in enumerate(zip(entries, totals), start=1)
     ]
     return table(["#", title, "Total", "Vendas", "Ticket médio", ""], rows, right={0, 2, 3, 4})
@@ -295,9 +296,14 @@ def period(start: dt.date | None, end: dt.date | None) -> str:
     return "em todo o período"
 
 
+def thousands(number: float) -> str:
+    """1.234.567 (Brazilian thousands separator)."""
+    return f"{number:,.0f}".replace(",", ".")
+
+
 def sales_count(count: int) -> str:
-    """"1 venda", "2 vendas"."""
-    return f"{count} venda{'' if count == 1 else 's'}"
+    """"1 venda", "12.345 vendas"."""
+    return f"{thousands(count)} venda{'' if count == 1 else 's'}"
 
 
 def total_text(result: dict) -> str:
@@ -343,7 +349,7 @@ def series_chart(result: dict) -> str:
     points = [(dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]), p) for p in result["series"]]
     totals = [cents_of(p["total"]) for _, _, p in points]
     title = {"day": "Dia", "week": "Semana", "month": "Mês"}[kind]
-    rows = [[bucket_label(kind, first, last), wire_money(p["total"]), str(p["count"]),
+    rows = [[bucket_label(kind, first, last), wire_money(p["total"]), thousands(p["count"]),
              wire_money(p["average"]) if p["count"] else "-", bar(t, max(totals, default=0))]
             for (first, last, p), t in zip(points, totals)]
     previous = result["previous"]

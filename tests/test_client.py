@@ -47,6 +47,7 @@ def test_seller_session_records_a_sale_and_sees_it(fresh_server):
     assert "Escolha um número de 0 a 6." in out
     assert "Venda registrada: R$ 1.234,56 em" in out
     assert "Suas vendas em" in out and "R$ 1.234,56 em 1 venda, ticket médio R$ 1.234,56" in out
+    assert out.count("Suas vendas em") == 1  # a short list: its total once, not again below it
     assert "Data inválida" in out and "Suas vendas desde 01/01/2020" in out
     assert "Nenhuma venda pendente" in out
     assert "Sessão encerrada." in out and "Até logo!" in out

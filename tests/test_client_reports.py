@@ -78,3 +78,10 @@ def test_network_total_in_detail_lists_each_store_and_adds_up(fresh_server):
     assert len(rows) >= 2 and sum(views.cents_of(r["total_loja"]) for r in rows) == views.cents_of(rows[0]["total"])
     wrong = run_client(["report", "best-store", "--detail"], server.port, env=MANAGER_ENV)
     assert wrong.returncode == 2 and "--detail" in wrong.stderr
+
+
+def test_counts_on_screen_have_thousands_separators():
+    """A ranking's counts and a total's count read 12.345, as money does, not 12345."""
+    entries = [{"seller": {"name": "Ana"}, "total": "123456.78", "count": 12345}]
+    assert "12.345" in views.ranking("seller", entries) and "12345" not in views.ranking("seller", entries)
+    assert views.total_text({"total": "123456.78", "count": 12345}) == "R$ 123.456,78 em 12.345 vendas, ticket médio R$ 10,00"

@@ -12,7 +12,7 @@ from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CP
 from client import cli, history, sales_import
 from client.api import Api
 from client.commands import IMPORT_FAILOVER_TIMEOUT_S
-from client.views import cents_of
+from client.views import cents_of, thousands
 
 MANAGER = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
 STORE_CNPJ, STORE2_CNPJ = "11223444000102", "11.224.555/0001-33"
@@ -181,7 +181,7 @@ def test_the_bar_shows_the_part_of_the_file_whose_rows_were_told_not_the_part_re
 
     monkeypatch.setattr(history.Progress, "show", recorded)
     code, out, _ = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
-    assert code == 0 and out == f"Vendas: {history.thousands(rows)} importadas, 0 já existiam, 0 recusadas.\n"
+    assert code == 0 and out == f"Vendas: {thousands(rows)} importadas, 0 já existiam, 0 recusadas.\n"
     assert len(shown) >= 5 and shown[-1][0] == rows
     for told, done_bytes in shown:  # the rows' lines are alike: their share of the file is their share of the rows
         assert abs(done_bytes / total - told / rows) < 0.05, (told, done_bytes, total)

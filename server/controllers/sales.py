@@ -141,7 +141,7 @@ class SalesController:
         if voided:
             answer["voided"] = True
         # DEBUG and ids only: a line per sale at INFO would put people's names in the log and cost a lock per sale
-        log.debug("sale %s %s: seller %s, store %s, %d copies", sale_id, "retried" if duplicate else "recorded", caller.user_id,
+        log.debug("sale %s %s: seller %s, store %s; copies held: %d", sale_id, "retried" if duplicate else "recorded", caller.user_id,
                   store_id, replicas)
         return answer
 

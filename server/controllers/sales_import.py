@@ -72,7 +72,7 @@ class SalesImportController:
         (imported, _, conflicts), replicas = self.ledger.commit(write) if prepared else ((0, 0, []), 1)
         refused = sorted(refused + conflicts, key=lambda r: r["index"])
         duplicates = len(rows) - imported - len(refused)  # already stored, or repeated in this batch
-        log.info("sales imported: %d new, %d already there, %d refused (%d copies)", imported, duplicates, len(refused), replicas)
+        log.info("sales imported: %d new, %d already there, %d refused; copies held: %d", imported, duplicates, len(refused), replicas)
         return {"imported": imported, "duplicates": duplicates, "refused": refused, "replicas": replicas}
 
 
