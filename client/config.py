@@ -32,7 +32,7 @@ class ClientConfig:
     new_pin: str | None = None  # ONSELL_NEW_PIN: change-pin and user reset-pin
     tls: ssl.SSLContext | None = None  # from TLS_CA: speak TLS and verify the nodes against it; None: plaintext
     reports_from_followers: bool = False  # REPORTS_FROM_FOLLOWERS: reports to a follower in sync (client/api.py)
-    import_in_flight: int = 2  # IMPORT_BATCHES_IN_FLIGHT: batches of `import sales` at the server at once
+    import_in_flight: int = 4  # IMPORT_BATCHES_IN_FLIGHT: batches of `import sales` at the server at once
 
 
 def queue_path(env: dict) -> Path:

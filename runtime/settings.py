@@ -107,9 +107,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPORTS_FROM_FOLLOWERS", "off", CLIENT,
             "`on`: reports go to a follower in sync, with the position of this client's own latest write, and to the coordinator "
             "when the follower refuses (as `report --replica`); `off`: to the coordinator, so a report right after a sale sees it"),
-    Setting("IMPORT_BATCHES_IN_FLIGHT", "2", CLIENT,
-            "`import sales`: how many batches are at the server at once (the next is sent while the previous is written); "
-            "1: one at a time"),
+    Setting("IMPORT_BATCHES_IN_FLIGHT", "4", CLIENT,
+            "`import sales`: how many batches are at the server at once (checked while others are written, and written "
+            "together when they wait for the same write); 1: one at a time"),
     Setting("ONSELL_CPF", None, CLIENT, "scripts: the CPF to sign in with (else asked)"),
     Setting("ONSELL_PIN", None, CLIENT, "scripts: the PIN to sign in with (else asked)"),
     Setting("ONSELL_NEW_PIN", None, CLIENT, "scripts: the new PIN for `change-pin` and `user reset-pin` (else asked twice)"),

@@ -201,6 +201,22 @@ class WriteGroup(Generic[Item]):
                 self._open = None
 
 
+def write_alone(conn: sqlite3.Connection, stamp: Stamp, write: Callable[[], Any]) -> Outcome:
+    """One item of a group written on its own, in a savepoint: a failure rolls back only this item, and the answers
+    wait for none of the changes it had logged."""
+    origins = len(stamp.origins)
+    conn.execute("SAVEPOINT write_alone")
+    try:
+        outcome = (True, write())
+        conn.execute("RELEASE write_alone")
+        return outcome
+    except Exception as exc:
+        conn.execute("ROLLBACK TO write_alone")
+        conn.execute("RELEASE write_alone")
+        del stamp.origins[origins:]
+        return False, exc
+
+
 class StorageProbe:
     def __init__(self, database: Database):
         self.db = database

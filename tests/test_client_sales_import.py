@@ -206,7 +206,7 @@ def test_values_seen_on_earlier_lines_are_still_checked_on_each_line(monkeypatch
 
 
 def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server, tmp_path, monkeypatch):
-    """With IMPORT_BATCHES_IN_FLIGHT=2 (the default) a batch is sent before the previous one is answered, on another
+    """With batches in flight (IMPORT_BATCHES_IN_FLIGHT, 4 by default) a batch is sent before the previous one is answered, on another
     connection; but a batch that shares a sale_id with one at the server waits for its answer, so the row refused is the
     later one, as one batch at a time would have it; the totals count each sale once. Each connection waits for an answer
     as long as a batch may take (IMPORT_FAILOVER_TIMEOUT_S), not the 15 s of a sale: a resend would count its rows twice."""
@@ -239,7 +239,7 @@ def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server,
 
     monkeypatch.setattr(Api, "import_sales", second_waits_for_the_third)
     code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
-    assert seen == [True, True] and len(connections) == 2, (seen, connections)
+    assert seen == [True, True] and len(connections) >= 2, (seen, connections)
     assert min(waits) >= IMPORT_FAILOVER_TIMEOUT_S, waits
     assert code == 1 and out == "Vendas: 5 importadas, 0 já existiam, 1 recusadas.\n", (out, err)
     assert "linha 5: id: este id já é de outra venda (servidor)" in err, err
@@ -250,7 +250,7 @@ def test_batches_in_flight_come_from_the_settings_table_and_a_bad_value_is_one_p
     from client.config import ClientConfigError, load_client_config
     from runtime.settings import default_int
     base = {"XDG_DATA_HOME": str(tmp_path)}
-    assert load_client_config(base).import_in_flight == default_int("IMPORT_BATCHES_IN_FLIGHT") == 2
+    assert load_client_config(base).import_in_flight == default_int("IMPORT_BATCHES_IN_FLIGHT") == 4
     assert load_client_config({**base, "IMPORT_BATCHES_IN_FLIGHT": "1"}).import_in_flight == 1
     for bad in ("0", "dois", "-1"):
         with pytest.raises(ClientConfigError) as refused:

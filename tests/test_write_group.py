@@ -9,8 +9,10 @@ from test_db import AT, TODAY, _setup_chain, open_db
 
 from db.errors import SaleConflict
 from db.reports import ReportsRepository
+from db.sales import SalesRepository
 from models.records import Sale, new_id
 from server.controllers.sales import record_together
+from server.controllers.sales_import import import_together
 from server.ledger import WriteGroup
 
 WRITERS = 8
@@ -116,6 +118,32 @@ def test_retries_and_reused_ids_inside_one_group_are_answered_as_alone(tmp_path)
         assert first.origin_seq + 1 == last.origin_seq  # one run of new sales
         total = ReportsRepository(db).seller_total(seller.id, None, None)
         assert (total.total_cents, total.count) == (750, 3)
+    finally:
+        db.close()
+
+
+def test_concurrent_imports_are_one_run_when_all_new_and_otherwise_answered_as_alone(tmp_path):
+    """sales.import calls in one group: all new, they are one run of new sales; with a held id, an id in two calls,
+    a reused id or a sale the file refuses, each call is written on its own, answered as alone, each sale counted once."""
+    db = open_db(tmp_path / "node-1.db")
+    try:
+        _, store_a, _, seller = _setup_chain(db)
+        first = [_sale(seller.id, store_a.id, cents) for cents in (100, 200)]
+        second = [_sale(seller.id, store_a.id, cents) for cents in (300, 400, 500)]
+        outcomes, _ = db.ledger.commit(lambda conn, stamp: import_together(conn, stamp, [first, second]))
+        assert outcomes == [(True, (2, [])), (True, (3, []))]
+        held = SalesRepository(db).find(first[0].sale_id), SalesRepository(db).find(second[-1].sale_id)
+        assert held[0].origin_seq + 4 == held[1].origin_seq  # one run for both calls
+        shared = _sale(seller.id, store_a.id, 7)
+        reused = Sale(second[0].sale_id, seller.id, store_a.id, 999, second[0].sold_on, AT)
+        refused_by_the_file = _sale(seller.id, store_a.id, 0)
+        calls = [[shared, first[1]], [reused, shared, _sale(seller.id, store_a.id, 11)], [refused_by_the_file]]
+        outcomes, _ = db.ledger.commit(lambda conn, stamp: import_together(conn, stamp, calls))
+        conflict = {"index": 0, "field": "sale_id", "reason": "already used for a different sale"}
+        assert outcomes[:2] == [(True, (1, [])), (True, (1, [conflict]))]
+        assert outcomes[2][0] is False
+        total = ReportsRepository(db).seller_total(seller.id, None, None)
+        assert (total.total_cents, total.count) == (100 + 200 + 300 + 400 + 500 + 7 + 11, 7)
     finally:
         db.close()
 

@@ -23,7 +23,7 @@ from server.caches import Directory
 from server.controllers.params import date_range_params, limit_param, uuid_param
 from server.controllers.present import sale_json, total_json, void_json
 from server.dispatch import ANY_ROLE, Method, Param
-from server.ledger import Ledger, Outcome, WriteGroup
+from server.ledger import Ledger, Outcome, WriteGroup, write_alone
 from wire.errors import CONFLICT, FORBIDDEN, INACTIVE, NOT_FOUND, app_error
 
 log = logging.getLogger("onsell.sales")
@@ -74,17 +74,7 @@ def _record_fresh(conn, stamp, items: list[Recording], fresh: list[int], outcome
 
 
 def _record_alone(conn, stamp, sale: Sale, date_given: bool) -> Outcome:
-    origins = len(stamp.origins)
-    conn.execute("SAVEPOINT sale_alone")
-    try:
-        outcome = (True, record_sale(conn, sale, stamp, date_given))
-        conn.execute("RELEASE sale_alone")
-        return outcome
-    except Exception as exc:
-        conn.execute("ROLLBACK TO sale_alone")
-        conn.execute("RELEASE sale_alone")
-        del stamp.origins[origins:]
-        return False, exc
+    return write_alone(conn, stamp, lambda: record_sale(conn, sale, stamp, date_given))
 
 
 class SalesController:

@@ -23,13 +23,43 @@ from models.records import Sale, imported_sale_id, parse_uuid
 from runtime.clock import iso_utc
 from server.controllers.params import rows_param
 from server.dispatch import Method
-from server.ledger import Ledger
+from server.ledger import Ledger, Outcome, WriteGroup, write_alone
 
 log = logging.getLogger("onsell.sales")
 MAX_SALES_IMPORT_ROWS = 10_000
 ROW_KEYS = {"sale_id", "seller", "store", "amount", "sold_on", "line"}
 KEYS_REMEMBERED_MAX = 100_000  # sellers' and stores' values as written, each kind, normalised once (past it: forgotten)
 ID, DOCUMENT = "id", "document"
+
+
+def import_together(conn, stamp, batches: list[list[Sale]]) -> list[Outcome]:
+    """Write the sales of concurrent sales.import calls in one write (a group, server.ledger.WriteGroup): all of them as
+    one run of new sales when none is held yet and no sale_id is in two calls (an import's usual case); otherwise each
+    call's sales on their own, as if written alone. An outcome is (True, (imported, conflicts)), a conflict naming
+    the index of its sale in its call's list."""
+    if len(batches) > 1:
+        every = [sale for batch in batches for sale in batch]
+        if len({sale.sale_id for sale in every}) == len(every) and record_if_new(conn, stamp, every):
+            return [(True, (len(batch), [])) for batch in batches]
+    return [write_alone(conn, stamp, lambda batch=batch: _import(conn, stamp, batch)) for batch in batches]
+
+
+def _import(conn, stamp, sales: list[Sale]) -> tuple[int, list[dict]]:
+    """One call's sales (each sale_id once): (how many were new, the conflicts); the others were already held."""
+    if record_if_new(conn, stamp, sales):
+        return len(sales), []
+    stored = find_sales(conn, [s.sale_id for s in sales])
+    new, conflicts = [], []
+    for index, sale in enumerate(sales):
+        held = stored.get(sale.sale_id)
+        if held is None:
+            new.append(sale)
+        elif held.same_content(sale):
+            touch_stored(conn, stamp, held)
+        else:
+            conflicts.append({"index": index, "field": "sale_id", "reason": "already used for a different sale"})
+    record_new_sales(conn, stamp, new)  # a sale whose void came first from a peer counts nowhere (db.sales)
+    return len(new), conflicts
 
 
 class SalesImportController:
@@ -43,6 +73,7 @@ class SalesImportController:
         self.max_sale_cents = max_sale_cents
         self.seller_keys: dict[str, tuple[str, str]] = {}  # a seller's id or CPF as written -> _key_of it (calls name the same)
         self.store_keys: dict[str, tuple[str, str]] = {}
+        self.imports = WriteGroup(ledger, import_together)  # concurrent calls (a client sends several) share one write
 
     def methods(self) -> list[Method]:
         return [Method("sales.import", self.import_sales, (rows_param(MAX_SALES_IMPORT_ROWS),), role=MANAGER)]
@@ -51,25 +82,8 @@ class SalesImportController:
         """{imported, duplicates, refused: [{index, field, reason}]}: each row imported, already there, or refused."""
         now = self.clock.now()
         refused, prepared = _Checks(self, rows, today_in(self.timezone, now), iso_utc(now)).run()
-
-        def write(conn, stamp) -> tuple[int, int, list]:
-            if record_if_new(conn, stamp, [sale for _, sale in prepared]):
-                return len(prepared), 0, []
-            stored = find_sales(conn, [s.sale_id for _, s in prepared])
-            new, duplicates, conflicts = [], 0, []
-            for index, sale in prepared:
-                held = stored.get(sale.sale_id)
-                if held is None:
-                    new.append(sale)
-                elif held.same_content(sale):
-                    duplicates += 1
-                    touch_stored(conn, stamp, held)
-                else:
-                    conflicts.append({"index": index, "field": "sale_id", "reason": "already used for a different sale"})
-            record_new_sales(conn, stamp, new)  # a sale whose void came first from a peer counts nowhere (db.sales)
-            return len(new), duplicates, conflicts
-
-        (imported, _, conflicts), replicas = self.ledger.commit(write) if prepared else ((0, 0, []), 1)
+        (imported, conflicts), replicas = self.imports.commit([sale for _, sale in prepared]) if prepared else ((0, []), 1)
+        conflicts = [{**conflict, "index": prepared[conflict["index"]][0]} for conflict in conflicts]
         refused = sorted(refused + conflicts, key=lambda r: r["index"])
         duplicates = len(rows) - imported - len(refused)  # already stored, or repeated in this batch
         log.info("sales imported: %d new, %d already there, %d refused; copies held: %d", imported, duplicates, len(refused), replicas)
