@@ -348,8 +348,7 @@ class Interactive(OfflineSession):
             self.console.show_long(views.sales_table(result["sales"], names, self.timezone))
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
-            if len(result["sales"]) > TOTAL_AGAIN_AFTER_ROWS:
-                self.console.say(total)  # again below a long list, where the eye ends
+            self.say_again_below(total, len(result["sales"]))
 
     def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
         """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""
@@ -488,8 +487,12 @@ class Interactive(OfflineSession):
         self.console.say(line)
         if result.get("stores"):
             self.console.show_long(views.ranking("store", result["stores"]))
-            if len(result["stores"]) > 1:
-                self.console.say(line)
+            self.say_again_below(line, len(result["stores"]))
+
+    def say_again_below(self, total: str, rows: int) -> None:
+        """A total shown above a list again below it when the list is long, where the eye ends."""
+        if rows > TOTAL_AGAIN_AFTER_ROWS:
+            self.console.say(total)
 
     def _ranking(self, method: str, kind: str, title: str) -> None:
         start, end = self.ask_period()

@@ -76,7 +76,8 @@ class SaleChecker:
         try:
             sale_id = parse_uuid(given.lower(), "id") if given else imported_sale_id(cpf, cnpj, cents, day, line)
         except ValidationError:
-            raise RowError(f"id inválido: {given!r} (um código de venda, ou deixe em branco)") from None
+            raise RowError(f"id inválido: {given!r} (o código de venda do onsell, como 0b7f0f6e-3f5e-4d53-9a43-2f1b0e6f1a01, "
+                           "ou deixe em branco: a venda é então reconhecida pelo conteúdo e pela linha)") from None
         return {"sale_id": sale_id, "seller": cpf, "store": cnpj, "amount": wire_amount, "sold_on": day}
 
 
