@@ -9,7 +9,7 @@ submitted by a node that is not the coordinator is refused before it touches the
 tracking(call) runs one request's handler and tells which change-log position its last commit reached (on the
 request's own thread): the dispatcher adds it to the answer as `position`, for read-your-writes from followers.
 
-WriteGroup commits the writes of one kind that concurrent requests make (sales.record) as ONE write of the group
+WriteGroup commits the writes of one kind that concurrent requests make (sales.record, sales.import) as ONE write of the group
 commit: the first request of a group submits it, and requests that arrive before the writer starts it join it, so
 a burst of sales is stored by one call (one run of positions, one set of totals' upserts) instead of one each.
 
@@ -203,7 +203,9 @@ class WriteGroup(Generic[Item]):
 
 def write_alone(conn: sqlite3.Connection, stamp: Stamp, write: Callable[[], Any]) -> Outcome:
     """One item of a group written on its own, in a savepoint: a failure rolls back only this item, and the answers
-    wait for none of the changes it had logged."""
+    wait for none of the changes it had logged. An error of the file or the disk (an sqlite3.DatabaseError other than
+    a constraint's) is the whole write's, raised after the rollback: the writer reports it (db.database) as it would
+    for a write alone."""
     origins = len(stamp.origins)
     conn.execute("SAVEPOINT write_alone")
     try:
@@ -214,6 +216,8 @@ def write_alone(conn: sqlite3.Connection, stamp: Stamp, write: Callable[[], Any]
         conn.execute("ROLLBACK TO write_alone")
         conn.execute("RELEASE write_alone")
         del stamp.origins[origins:]
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+            raise
         return False, exc
 
 

@@ -2,8 +2,10 @@
 sales.record calls share one write of the group commit, and each is answered as if it had been written alone."""
 
 import datetime as dt
+import sqlite3
 import threading
 
+import pytest
 from support import FixedRole
 from test_db import AT, TODAY, _setup_chain, open_db
 
@@ -13,7 +15,7 @@ from db.sales import SalesRepository
 from models.records import Sale, new_id
 from server.controllers.sales import record_together
 from server.controllers.sales_import import import_together
-from server.ledger import WriteGroup
+from server.ledger import WriteGroup, write_alone
 
 WRITERS = 8
 ROUNDS = 30
@@ -144,6 +146,27 @@ def test_concurrent_imports_are_one_run_when_all_new_and_otherwise_answered_as_a
         assert outcomes[2][0] is False
         total = ReportsRepository(db).seller_total(seller.id, None, None)
         assert (total.total_cents, total.count) == (100 + 200 + 300 + 400 + 500 + 7 + 11, 7)
+    finally:
+        db.close()
+
+
+def test_a_call_that_sinks_the_shared_import_sinks_only_itself_and_a_disk_error_is_the_whole_writes(tmp_path):
+    """All new but one sale the file refuses: the one write of every call fails, so each call is written on its own
+    and only that call fails. An error of the file or the disk is not one item's: it is raised, for the writer to report."""
+    db = open_db(tmp_path / "node-1.db")
+    try:
+        _, store_a, _, seller = _setup_chain(db)
+        calls = [[_sale(seller.id, store_a.id, 100)], [_sale(seller.id, store_a.id, 0)], [_sale(seller.id, store_a.id, 300)]]
+        outcomes, _ = db.ledger.commit(lambda conn, stamp: import_together(conn, stamp, calls))
+        assert [ok for ok, _ in outcomes] == [True, False, True] and outcomes[0][1] == outcomes[2][1] == (1, [])
+        assert isinstance(outcomes[1][1], sqlite3.IntegrityError)
+        total = ReportsRepository(db).seller_total(seller.id, None, None)
+        assert (total.total_cents, total.count) == (400, 2)
+
+        def disk_fails():
+            raise sqlite3.OperationalError("disk I/O error")
+        with pytest.raises(sqlite3.OperationalError):
+            db.ledger.commit(lambda conn, stamp: write_alone(conn, stamp, disk_fails))
     finally:
         db.close()
 

@@ -39,8 +39,10 @@ def import_together(conn, stamp, batches: list[list[Sale]]) -> list[Outcome]:
     the index of its sale in its call's list."""
     if len(batches) > 1:
         every = [sale for batch in batches for sale in batch]
-        if len({sale.sale_id for sale in every}) == len(every) and record_if_new(conn, stamp, every):
-            return [(True, (len(batch), [])) for batch in batches]
+        if len({sale.sale_id for sale in every}) == len(every):
+            ok, all_new = write_alone(conn, stamp, lambda: record_if_new(conn, stamp, every))  # a failure: each call alone
+            if ok and all_new:
+                return [(True, (len(batch), [])) for batch in batches]
     return [write_alone(conn, stamp, lambda batch=batch: _import(conn, stamp, batch)) for batch in batches]
 
 
