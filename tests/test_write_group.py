@@ -150,6 +150,25 @@ def test_concurrent_imports_are_one_run_when_all_new_and_otherwise_answered_as_a
         db.close()
 
 
+def test_a_file_run_again_in_one_group_finds_its_sales_held_and_brings_in_only_the_new_ones(tmp_path):
+    """Calls of a group, one of sales already held (a file run again) and one of new sales: the held ones count as
+    there already, the new ones come in once, and a third run changes nothing."""
+    db = open_db(tmp_path / "node-1.db")
+    try:
+        _, store_a, _, seller = _setup_chain(db)
+        held = [_sale(seller.id, store_a.id, cents) for cents in (100, 200)]
+        db.ledger.commit(lambda conn, stamp: import_together(conn, stamp, [held]))
+        new = [_sale(seller.id, store_a.id, cents) for cents in (30, 40)]
+        outcomes, _ = db.ledger.commit(lambda conn, stamp: import_together(conn, stamp, [held, new]))
+        assert outcomes == [(True, (0, [])), (True, (2, []))]
+        outcomes, _ = db.ledger.commit(lambda conn, stamp: import_together(conn, stamp, [held, new]))
+        assert outcomes == [(True, (0, [])), (True, (0, []))]
+        total = ReportsRepository(db).seller_total(seller.id, None, None)
+        assert (total.total_cents, total.count) == (370, 4)
+    finally:
+        db.close()
+
+
 def test_a_call_that_sinks_the_shared_import_sinks_only_itself_and_a_disk_error_is_the_whole_writes(tmp_path):
     """All new but one sale the file refuses: the one write of every call fails, so each call is written on its own
     and only that call fails. An error of the file or the disk is not one item's: it is raised, for the writer to report."""

@@ -57,15 +57,8 @@ def record_together(conn, stamp, items: list[Recording]) -> list[Outcome]:
 
 
 def _record_fresh(conn, stamp, items: list[Recording], fresh: list[int], outcomes: list) -> None:
-    origins = len(stamp.origins)
-    conn.execute("SAVEPOINT sales_together")
-    try:
-        stored = record_new_sales(conn, stamp, [items[index][0] for index in fresh])
-        conn.execute("RELEASE sales_together")
-    except Exception:
-        conn.execute("ROLLBACK TO sales_together")
-        conn.execute("RELEASE sales_together")
-        del stamp.origins[origins:]  # the run's changes are gone: nobody waits for them
+    ok, stored = write_alone(conn, stamp, lambda: record_new_sales(conn, stamp, [items[index][0] for index in fresh]))
+    if not ok:  # the run is rolled back: each sale on its own
         for index in fresh:
             outcomes[index] = _record_alone(conn, stamp, *items[index])
         return

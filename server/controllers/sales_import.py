@@ -37,18 +37,21 @@ def import_together(conn, stamp, batches: list[list[Sale]]) -> list[Outcome]:
     one run of new sales when none is held yet and no sale_id is in two calls (an import's usual case); otherwise each
     call's sales on their own, as if written alone. An outcome is (True, (imported, conflicts)), a conflict naming
     the index of its sale in its call's list."""
+    held_found = False
     if len(batches) > 1:
         every = [sale for batch in batches for sale in batch]
         if len({sale.sale_id for sale in every}) == len(every):
             ok, all_new = write_alone(conn, stamp, lambda: record_if_new(conn, stamp, every))  # a failure: each call alone
             if ok and all_new:
                 return [(True, (len(batch), [])) for batch in batches]
-    return [write_alone(conn, stamp, lambda batch=batch: _import(conn, stamp, batch)) for batch in batches]
+            held_found = ok  # a file run again: each call looks its sales up at once, without trying the insert again
+    return [write_alone(conn, stamp, lambda batch=batch: _import(conn, stamp, batch, not held_found)) for batch in batches]
 
 
-def _import(conn, stamp, sales: list[Sale]) -> tuple[int, list[dict]]:
-    """One call's sales (each sale_id once): (how many were new, the conflicts); the others were already held."""
-    if record_if_new(conn, stamp, sales):
+def _import(conn, stamp, sales: list[Sale], try_insert: bool = True) -> tuple[int, list[dict]]:
+    """One call's sales (each sale_id once): (how many were new, the conflicts); the others were already held.
+    try_insert: first as one insert that stops at a held id (db.sales.record_if_new), the usual case of new sales."""
+    if try_insert and record_if_new(conn, stamp, sales):
         return len(sales), []
     stored = find_sales(conn, [s.sale_id for s in sales])
     new, conflicts = [], []
