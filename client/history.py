@@ -21,8 +21,9 @@ from client import imports, sales_import, views
 from client.api import Api
 from client.commands import IMPORT_FAILOVER_TIMEOUT_S, CommandError, Context, report_refusals, sign_in
 from client.connection import RemoteError, ServerUnreachable
-from client.views import os_error, thousands
+from client.views import os_error
 from models.dates import today_in
+from models.money import thousands
 from runtime.threads import leave_signals_to_the_main_thread
 
 PLAIN_PROGRESS_EVERY_S = 5.0

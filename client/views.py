@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from client.connection import RemoteError
 from models.dates import NOT_A_CALENDAR_DATE, format_br_date
 from models.documents import format_cnpj, format_cpf
-from models.money import format_brl
+from models.money import format_brl, thousands
 from models.people import MIN_AGE_YEARS, OLDEST_BIRTH_YEAR
 from models.records import Total
 
@@ -294,11 +294,6 @@ def period(start: dt.date | None, end: dt.date | None) -> str:
     if end:
         return f"até {date(end)}"
     return "em todo o período"
-
-
-def thousands(number: float) -> str:
-    """1.234.567 (Brazilian thousands separator)."""
-    return f"{number:,.0f}".replace(",", ".")
 
 
 def sales_count(count: int) -> str:

@@ -26,10 +26,9 @@ def period_of(level: str, day: dt.date) -> int:
     month = day.year * 12 + day.month - 1
     if level == "month":
         return month
-    if level == "dekad":
-        return month * 3 + min((day.day - 1) // 10, 2)
-    if level == "pentad":
-        return month * 6 + min((day.day - 1) // 5, 5)
+    parts = _PARTS_OF_MONTH.get(level)
+    if parts:  # the last part of a month runs to its end
+        return month * parts + min((day.day - 1) // (30 // parts), parts - 1)
     if level == "quarter":
         return month // 3
     return day.year

@@ -16,7 +16,7 @@ import datetime as dt
 import sqlite3
 
 from db import codec
-from db.aggregates import add_level_from_days, create_digests, create_totals, rebuild_totals
+from db.aggregates import MIGRATION_6_LEVELS, add_level_from_days, create_digests, create_totals, rebuild_totals
 from models.changes import LEGACY_INCARNATION
 
 MIGRATIONS: list[str] = [
@@ -114,7 +114,7 @@ MIGRATIONS: list[str] = [
     DROP INDEX sales_by_seller_day;
     CREATE INDEX sales_by_day_seller ON sales(day, seller);
     """ + "".join(f"DROP INDEX totals_{who}_{level}_by_key;\n" for who in ("store", "seller")
-                  for level in ("day", "dekad", "month", "quarter", "year")),
+                  for level in MIGRATION_6_LEVELS),
     # 8: totals per pentad (db.periods), so that a range's ends read at most 4 days each, not 9: rankings over a range
     # not aligned to months sort a third fewer rows.
     "migrate_to_pentads",

@@ -74,5 +74,9 @@ def format_brl(cents: int) -> str:
     """The screen form: 123450 -> "R$ 1.234,56"."""
     sign = "-" if cents < 0 else ""
     cents = abs(cents)
-    whole = f"{cents // 100:,}".replace(",", ".")
-    return f"{sign}R$ {whole},{cents % 100:02d}"
+    return f"{sign}R$ {thousands(cents // 100)},{cents % 100:02d}"
+
+
+def thousands(number: float) -> str:
+    """1.234.567 (Brazilian thousands separator), rounded to a whole number."""
+    return f"{number:,.0f}".replace(",", ".")

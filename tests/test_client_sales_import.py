@@ -12,7 +12,8 @@ from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CP
 from client import cli, history, sales_import
 from client.api import Api
 from client.commands import IMPORT_FAILOVER_TIMEOUT_S
-from client.views import cents_of, thousands
+from client.views import cents_of
+from models.money import thousands
 
 MANAGER = {"ONSELL_CPF": DEMO_MANAGER_CPF, "ONSELL_PIN": DEMO_PIN}
 STORE_CNPJ, STORE2_CNPJ = "11223444000102", "11.224.555/0001-33"
