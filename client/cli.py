@@ -63,6 +63,7 @@ EXIT_ERROR = 1        # the server refused the request, or the input was invalid
 EXIT_USAGE = 2        # wrong command line (argparse), or a setting that cannot work (client/config.py; TLS_CA that does not fit)
 EXIT_UNREACHABLE = 3  # no server answered
 EXIT_QUEUED = 4       # `sale`: no server answered; the sale waits in the seller's queue and goes out on a later start
+RANKING_COLUMNS = ("posição", "nome", "id", "total", "vendas")  # `report best-seller/best-store --format csv`, rows or none
 
 REPORTS = {
     "best-store": ("best_store", None),
@@ -356,12 +357,12 @@ def run_report(args, api: Api, out) -> int:
     result = api.report(method, args.start, args.end, **params)
     if needs is None:
         kind = "store" if method == "best_store" else "seller"
-        rows = [{"posição": i, "nome": e[kind]["name"], "id": e[kind]["id"], "total": e["total"], "vendas": e["count"]}
+        rows = [dict(zip(RANKING_COLUMNS, (i, e[kind]["name"], e[kind]["id"], e["total"], e["count"])))
                 for i, e in enumerate(result["ranking"], start=1)]
         if args.format == "table":
             out.write(views.ranking(kind, result["ranking"]) + "\n")
         else:
-            emit(rows, args.format, result, out)
+            emit(rows, args.format, result, out, RANKING_COLUMNS)
     else:
         subject = result[needs]
         rows = [{needs: subject["name"], "id": subject["id"], "de": args.start.isoformat() if args.start else "",

@@ -127,9 +127,10 @@ MASKED_COLUMNS = {"cpf": format_cpf, "cnpj": format_cnpj}
 ID_COLUMN = "id"  # a table for people leaves ids out; csv and json keep them for other programs
 
 
-def emit(rows: list[dict], fmt: str, raw, out) -> None:
+def emit(rows: list[dict], fmt: str, raw, out, columns: tuple[str, ...] = ()) -> None:
     """Print rows as an aligned table, CSV (with header), or the raw JSON result. CPFs and CNPJs are masked in tables
-    and CSV; the `id` column is only in CSV (and the JSON)."""
+    and CSV; the `id` column is only in CSV (and the JSON). columns: the CSV header when there are no rows (without
+    them, no rows print nothing)."""
     if fmt == "json":
         out.write(json.dumps(raw, ensure_ascii=False, indent=2) + "\n")
         return
@@ -137,8 +138,9 @@ def emit(rows: list[dict], fmt: str, raw, out) -> None:
              for key, value in row.items() if fmt == "csv" or key != ID_COLUMN} for row in rows]
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["vazio"], lineterminator="\n")
-        writer.writeheader()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else list(columns), lineterminator="\n")
+        if writer.fieldnames:
+            writer.writeheader()
         writer.writerows(rows)
         out.write(buffer.getvalue())
     else:

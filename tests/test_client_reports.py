@@ -80,6 +80,16 @@ def test_network_total_in_detail_lists_each_store_and_adds_up(fresh_server):
     assert wrong.returncode == 2 and "--detail" in wrong.stderr
 
 
+def test_a_ranking_with_no_sales_as_csv_is_its_header_alone(fresh_server):
+    """A range with no sales: the CSV has the ranking's columns and no row, as a program reading it expects."""
+    server = fresh_server()
+    done = run_client(["report", "best-seller", "--from", "01/01/2020", "--to", "31/12/2020", "--format", "csv"], server.port,
+                      env=MANAGER_ENV)
+    assert done.returncode == 0, done.stderr
+    reader = csv.DictReader(io.StringIO(done.stdout))
+    assert list(reader) == [] and reader.fieldnames == ["posição", "nome", "id", "total", "vendas"]
+
+
 def test_counts_on_screen_have_thousands_separators():
     """A ranking's counts and a total's count read 12.345, as money does, not 12345."""
     entries = [{"seller": {"name": "Ana"}, "total": "123456.78", "count": 12345}]
