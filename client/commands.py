@@ -223,7 +223,7 @@ def add_parsers(commands) -> list[argparse.ArgumentParser]:
                                            "ou 1234.56; data dd/mm/aaaa ou AAAA-MM-DD). Separador ; ou , e cabeçalho na primeira linha.")
     load.add_argument("kind", choices=(*imports.KINDS, imports.SALES), metavar="{stores,users,sales}",
                       help="stores (lojas), users (pessoas) ou sales (histórico de vendas)")
-    load.add_argument("file", metavar="ARQUIVO", type=Path, help="arquivo .csv em UTF-8")
+    load.add_argument("file", metavar="ARQUIVO", type=Path, help="arquivo .csv (UTF-8, ou o CSV do Excel no Windows)")
     return [users]
 
 

@@ -82,6 +82,9 @@ SALES_FIX_HINT = ("para trazê-las, corrija essas linhas em {original} no mesmo 
                   "novo o mesmo arquivo: o que já entrou não entra duas vezes (uma venda sem id é reconhecida pela linha)")
 
 
+ENCODING_SNIFF_BYTES = 1 << 20  # the start of a sales file its encoding is told from (imports.encoding_of)
+
+
 def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
     """Check and send the file; the summary on stdout, refusals on stderr and in FILE.erros.csv; 0 when none was refused."""
     try:
@@ -90,11 +93,13 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
         raise CommandError(f"não foi possível ler {path}: {os_error(exc)}") from None
     with raw:
         total_bytes = path.stat().st_size
-        bom = raw.read(3) == imports.BOM.encode()
+        head = raw.read(ENCODING_SNIFF_BYTES)
         raw.seek(0)
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         today = today_in(ctx.config.timezone, ctx.clock.now())
         try:
+            encoding = imports.encoding_of(head, whole=len(head) < ENCODING_SNIFF_BYTES)
+            bom = imports.errors_file_bom(head, encoding)
+            text = io.TextIOWrapper(raw, encoding=encoding, newline="")
             header, items = sales_import.read_sales(text, today)
         except (imports.ImportFileError, UnicodeDecodeError) as exc:
             raise CommandError(f"{path}: {_file_problem(exc)}") from None
@@ -293,6 +298,6 @@ def _in_background(api: Api, rows: list[dict]) -> Future:
 
 
 def _file_problem(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "o arquivo não está em UTF-8; salve-o como \"CSV UTF-8\""
+    if isinstance(exc, UnicodeDecodeError):  # past the part of the file its encoding was told from
+        return f"o arquivo não está todo em {'UTF-8' if exc.encoding.startswith('utf') else 'uma só codificação'}; {imports.NOT_UTF8_HINT}"
     return str(exc)

@@ -1,12 +1,13 @@
 """Reading catalogue import files (stores, users): pure functions, no sockets, no clock.
 
-A file is UTF-8 (with or without a BOM) with a header row naming its columns in Portuguese or
-English, separated by ';' or ',' (whichever makes the header a known one). Every data line is
-checked here with the rules of models/ so that a bad line is refused with its line number and a
-Portuguese reason and never sent; the good ones become the rows `stores.import` / `users.import`
-take (docs/protocol.md, "Imports"). Sending them is client/commands.py's job.
+A file is UTF-8 (with or without a BOM), or Windows-1252 as Excel saves "CSV" on a Brazilian Windows (encoding_of),
+with a header row naming its columns in Portuguese or English, separated by ';' or ',' (whichever makes the header a
+known one). Every data line is checked here with the rules of models/ so that a bad line is refused with its line
+number and a Portuguese reason and never sent; the good ones become the rows `stores.import` / `users.import` take
+(docs/protocol.md, "Imports"). Sending them is client/commands.py's job.
 """
 
+import codecs
 import csv
 import io
 import re
@@ -105,15 +106,40 @@ class ParsedFile:
 
 # -- the file as a whole ------------------------------------------------------------------
 
-def decode(data: bytes) -> tuple[str, bool]:
-    """The text of a UTF-8 file and whether it began with a BOM (spreadsheets write one)."""
-    bom = data.startswith(BOM.encode())
+UTF8, WINDOWS = "utf-8-sig", "cp1252"  # a file's encodings (Python's names): UTF-8 with or without a BOM, Windows-1252
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")  # a character of two bytes or more as UTF-8 writes it
+NOT_UTF8_HINT = 'salve-o como "CSV UTF-8"'
+
+
+def encoding_of(data: bytes, whole: bool = True) -> str:
+    """UTF8, or WINDOWS for bytes that are not UTF-8 and hold no UTF-8 character of two bytes (Excel's "CSV" on
+    Windows writes "João" as one byte for "ã"); ImportFileError for anything else (UTF-8 with a broken line, or bytes
+    Windows-1252 leaves undefined). `data` may be the first part of a file (whole=False): a character cut at its end
+    is not an error."""
     try:
-        text = data.decode("utf-8-sig")
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
+        return UTF8
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ImportFileError(f"o arquivo não está em UTF-8 (linha {line}); salve-o como \"CSV UTF-8\"") from None
-    return text, bom
+        if _UTF8_SEQUENCE.search(data) is None:
+            try:
+                data.decode(WINDOWS)
+                return WINDOWS
+            except UnicodeDecodeError:
+                pass
+        raise ImportFileError(f"o arquivo não está em UTF-8 (linha {line}); {NOT_UTF8_HINT}") from None
+
+
+def decode(data: bytes) -> tuple[str, bool]:
+    """The text of the file (encoding_of) and whether its errors file should begin with a BOM: when it did (spreadsheets
+    write one), and when it was Windows-1252 (the errors file is UTF-8, which Excel reads right only after a BOM)."""
+    encoding = encoding_of(data)
+    return data.decode(encoding), errors_file_bom(data, encoding)
+
+
+def errors_file_bom(start: bytes, encoding: str) -> bool:
+    """Whether the errors file of a file that starts with these bytes, in this encoding, begins with a BOM."""
+    return encoding == WINDOWS or start.startswith(BOM.encode())
 
 
 def _key(name: str) -> str:

@@ -1,6 +1,6 @@
 """Reading a sales history file for `import sales`, line by line (a file may hold millions of sales): pure, no sockets.
 
-The file is a catalogue-style CSV (client/imports.py: UTF-8 with or without BOM, ';' or ',', Portuguese or English
+The file is a catalogue-style CSV (client/imports.py: UTF-8 with or without BOM or Windows-1252, ';' or ',', Portuguese or English
 headers) with the columns id;cpf;cnpj;valor;data. `id` may be empty or absent: the sale then gets an id derived from
 its content and its line (models.records.imported_sale_id), so running the same file again imports nothing twice.
 `valor` as 1234,56 or 1234.56 (R$ and thousands separators too); `data` as dd/mm/aaaa or AAAA-MM-DD, not after today.

@@ -98,10 +98,31 @@ def test_a_file_without_a_usable_header_is_refused_as_a_whole(text, message):
     assert str(caught.value).startswith(message)
 
 
-def test_a_file_not_in_utf8_names_the_line():
-    data = "rede;loja;cnpj\nREDE;Loja;11222333000181\nREDE;Atacadão;45723174000110\n".encode("latin-1")
+def test_a_file_with_utf8_and_other_bytes_is_refused_naming_the_first_bad_line():
+    """A UTF-8 file with one line saved in another encoding is not read as Windows-1252 (its "ã" would become "Ã£")."""
+    data = "rede;loja;cnpj\nREDE;São Paulo;11222333000181\n".encode("utf-8") + "REDE;Atacadão;45723174000110\n".encode("cp1252")
     with pytest.raises(ImportFileError, match=r"não está em UTF-8 \(linha 3\)"):
         parse_file(STORES, data, YEAR)
+
+
+def test_a_windows_1252_file_as_excel_saves_csv_is_read_with_its_accents_and_its_errors_file_gets_a_bom():
+    data = "Rede;Loja;CNPJ\r\nMAX ATACADÃO;São José;11222333000181\r\nREDE;Ótica;123\r\n".encode("cp1252")
+    parsed = parse_file(STORES, data, YEAR)
+    assert [(row["network"], row["name"]) for row in (g.row for g in parsed.good)] == [("MAX ATACADÃO", "São José")]
+    assert [r.number for r in parsed.refused] == [3] and parsed.bom  # the errors file (UTF-8) opens right in Excel
+
+
+@pytest.mark.parametrize("data", [b"rede;loja;cnpj\nR;Loja \x81;11222333000181\n", b"rede;loja;cnpj\n\x8d\x8f\n"])
+def test_bytes_that_are_neither_utf8_nor_windows_1252_are_refused_whole(data):
+    with pytest.raises(ImportFileError, match=r"não está em UTF-8"):
+        parse_file(STORES, data, YEAR)
+
+
+def test_a_character_cut_at_the_end_of_a_file_s_first_part_is_still_utf8():
+    head = "id;cpf;cnpj;valor;data\n;Conceiçã".encode("utf-8")[:-1]  # "ã" cut in two by the part read
+    assert imports.encoding_of(head, whole=False) == imports.UTF8
+    with pytest.raises(ImportFileError):
+        imports.encoding_of(head, whole=True)
 
 
 # -- lines: masked or bare, blank, bad, repeated ---------------------------------------------

@@ -134,7 +134,8 @@ def test_ctrl_c_while_a_batch_is_at_the_server_waits_for_it_so_the_summary_count
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "vazio"), (b"nome;idade\nx;1\n", "coluna desconhecida"), (b"cpf;cnpj;valor;data\n\xff\xfe;x\n", "UTF-8"),
+    (b"", "vazio"), (b"nome;idade\nx;1\n", "coluna desconhecida"), (b"cpf;cnpj;valor;data\n\x81\x8d;x\n", "UTF-8"),
+    (b"cpf;cnpj;valor;data\n" + "São;x\n".encode() + "Jo\u00e3o;x\n".encode("cp1252"), "UTF-8"),
 ])
 def test_a_file_that_cannot_be_read_is_one_line_and_exit_1(fresh_server, tmp_path, monkeypatch, content, message):
     server = fresh_server()
@@ -142,6 +143,21 @@ def test_a_file_that_cannot_be_read_is_one_line_and_exit_1(fresh_server, tmp_pat
     path.write_bytes(content)
     code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
     assert code == 1 and message in err and "Traceback" not in err
+
+
+def test_a_windows_1252_file_as_excel_saves_csv_is_imported(fresh_server, tmp_path, monkeypatch):
+    """Excel's "CSV" on a Brazilian Windows: Windows-1252 (the header's "Código" is one byte for "ó"), ';', CRLF."""
+    server = fresh_server()
+    old = dt.date.today() - dt.timedelta(days=400)
+    path = tmp_path / "vendas.csv"
+    path.write_bytes((f"Código;CPF;CNPJ;Valor;Data\r\n;{DEMO_SELLER_CPF};{STORE_CNPJ};1.234,56;{old:%d/%m/%Y}\r\n"
+                      f";{DEMO_SELLER_CPF};{STORE_CNPJ};dez reais;{old:%d/%m/%Y}\r\n").encode("cp1252"))
+    before = seller_total(server, DEMO_SELLER_CPF)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert out == "Vendas: 1 importadas, 0 já existiam, 1 recusadas.\n" and code == 1, (out, err)
+    assert seller_total(server, DEMO_SELLER_CPF) == (before[0] + 123456, before[1] + 1)
+    errors = (tmp_path / "vendas.erros.csv").read_text(encoding="utf-8")
+    assert errors.startswith("\ufefflinha;motivo;Código;CPF;CNPJ;Valor;Data"), errors[:80]  # UTF-8 that Excel reads right
 
 
 class Terminal(io.StringIO):
