@@ -60,6 +60,7 @@ _SERVER_REASONS = {
     "not_found": "não encontrado",
     "forbidden": "não permitido",
     "no seller has this id or CPF": "nenhum vendedor tem este CPF",
+    "is a manager's, not a seller's: a sale is recorded for a seller": "este CPF é de um gerente, não de um vendedor",
     "no store has this id or CNPJ": "nenhuma loja tem este CNPJ",
     "already used for a different sale": "este id já é de outra venda",
     "used by another row of this batch with other content": "este id está em outra linha com outros dados",

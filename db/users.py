@@ -90,11 +90,15 @@ class UserRepository:
 
     def seller_ids(self, ids: list[str], cpfs: list[str]) -> dict[str, str]:
         """Which of these ids and CPFs name a standing seller (as list_sellers would find them): each one found -> its id."""
-        def read(c: sqlite3.Connection) -> dict[str, str]:
+        return {key: user_id for key, (user_id, role) in self.roles_of(ids, cpfs).items() if role == SELLER}
+
+    def roles_of(self, ids: list[str], cpfs: list[str]) -> dict[str, tuple[str, str]]:
+        """Which of these ids and CPFs name a standing user, of any role: each one found -> (its id, its role)."""
+        def read(c: sqlite3.Connection) -> dict[str, tuple[str, str]]:
             found = {}
             for column, keys in (("id", ids), ("cpf", cpfs)):
                 sql = f"SELECT {column}, id, role FROM users WHERE merged_into IS NULL AND {column} IN ({{}})"
-                found.update((row[0], row[1]) for row in rows_where_in(c, sql, keys) if row[2] == SELLER)
+                found.update((row[0], (row[1], row[2])) for row in rows_where_in(c, sql, keys))
             return found
         return self.db.read(read)
 

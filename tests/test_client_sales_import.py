@@ -145,6 +145,14 @@ def test_a_file_that_cannot_be_read_is_one_line_and_exit_1(fresh_server, tmp_pat
     assert code == 1 and message in err and "Traceback" not in err
 
 
+def test_a_manager_s_cpf_in_a_sales_file_is_told_as_a_manager_s(fresh_server, tmp_path, monkeypatch):
+    server = fresh_server()
+    path = tmp_path / "vendas.csv"
+    path.write_text(f"cpf;cnpj;valor;data\n{DEMO_MANAGER_CPF};{STORE_CNPJ};10,00;01/03/2025\n", encoding="utf-8")
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
+    assert code == 1 and "linha 2: CPF: este CPF é de um gerente, não de um vendedor (servidor)" in err, err
+
+
 def test_a_windows_1252_file_as_excel_saves_csv_is_imported(fresh_server, tmp_path, monkeypatch):
     """Excel's "CSV" on a Brazilian Windows: Windows-1252 (the header's "Código" is one byte for "ó"), ';', CRLF."""
     server = fresh_server()

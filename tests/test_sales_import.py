@@ -8,6 +8,7 @@ from support import DEMO_MANAGER_CPF, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
 
 from models.documents import cnpj_check_digits, cpf_check_digits, format_cnpj, format_cpf
 from models.records import imported_sale_id
+from server.controllers.sales_import import NOT_A_SELLER
 
 
 def totals(node, token, seller_id) -> tuple[str, int]:
@@ -71,6 +72,8 @@ def test_bad_rows_are_refused_with_their_index_and_field_and_the_good_ones_still
     assert [(r["index"], r["field"]) for r in answer["refused"]] == [
         (0, "sold_on"), (1, "seller"), (2, "store"), (3, "seller"), (4, "amount"), (5, "sale_id"), (6, "vendedor"),
         (8, "sale_id"), (9, "rows")]
+    reasons = {r["index"]: r["reason"] for r in answer["refused"]}
+    assert (reasons[1], reasons[3]) == ("no seller has this id or CPF", NOT_A_SELLER)  # a manager's CPF is told as such
     conflicting = [{**rows[7], "amount": "8.00"}]
     assert call(node, "sales.import", token=manager, rows=conflicting)["refused"] == [
         {"index": 0, "field": "sale_id", "reason": "already used for a different sale"}]

@@ -30,6 +30,7 @@ MAX_SALES_IMPORT_ROWS = 10_000
 ROW_KEYS = {"sale_id", "seller", "store", "amount", "sold_on", "line"}
 KEYS_REMEMBERED_MAX = 100_000  # sellers' and stores' values as written, each kind, normalised once (past it: forgotten)
 ID, DOCUMENT = "id", "document"
+NOT_A_SELLER = "is a manager's, not a seller's: a sale is recorded for a seller"
 
 
 def import_together(conn, stamp, batches: list[list[Sale]]) -> list[Outcome]:
@@ -108,7 +109,8 @@ class _Checks:
         self.sellers = _Lookup("seller", parse_cpf, "must be a seller's id or CPF", "no seller has this id or CPF")
         self.stores = _Lookup("store", parse_cnpj, "must be a store's id or CNPJ", "no store has this id or CNPJ")
         objects = [row for row in rows if isinstance(row, dict)]
-        self.sellers.find([row.get("seller") for row in objects], controller.users.seller_ids, controller.seller_keys)
+        self.sellers.find([row.get("seller") for row in objects], controller.users.seller_ids, controller.seller_keys,
+                          controller.users.roles_of, NOT_A_SELLER)
         self.stores.find([row.get("store") for row in objects], controller.catalogue.store_ids, controller.store_keys)
         self._cents: dict[str, int] = {}  # amount as written -> cents, when within the limits
         self._days: dict[str, dt.date] = {}  # day as written -> the day, when not after today
@@ -177,9 +179,11 @@ class _Lookup:
         self.missing = missing
         self._found: dict[str, tuple[str, str] | str] = {}  # value as written -> (key, id), or the reason it is refused
 
-    def find(self, values: list, ids_of, known_keys: dict[str, tuple[str, str]]) -> None:
+    def find(self, values: list, ids_of, known_keys: dict[str, tuple[str, str]], others_of=None, other: str = "") -> None:
         """Look up each distinct string among `values` with ids_of(ids, documents) -> {id or document: id}.
-        known_keys: value as written -> what _key_of makes of it, kept from call to call (it never changes)."""
+        known_keys: value as written -> what _key_of makes of it, kept from call to call (it never changes).
+        others_of: the same lookup of what ids_of leaves out (a manager's CPF among sellers'), asked only when a key
+        is not found: those are refused with `other` instead of the missing reason."""
         ids, documents = {}, {}  # value as written -> normalised id, or document digits
         for value in {v for v in values if isinstance(v, str)}:
             kind, key = known_keys.get(value) or _remember(known_keys, value, _key_of(value, self.field, self.parse_document))
@@ -191,8 +195,10 @@ class _Lookup:
                 self._found[value] = self.what
         keys = ids | documents
         known = ids_of(sorted(set(ids.values())), sorted(set(documents.values()))) if keys else {}
+        missing = {key for key in keys.values() if key not in known}
+        others = others_of(sorted(missing & set(ids.values())), sorted(missing & set(documents.values()))) if others_of and missing else {}
         for value, key in keys.items():
-            self._found[value] = (key, known[key]) if key in known else self.missing
+            self._found[value] = (key, known[key]) if key in known else other if key in others else self.missing
 
     def get(self, value) -> tuple[str, str]:
         found = self._found.get(value) if isinstance(value, str) else self.what
