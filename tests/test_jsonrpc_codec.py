@@ -31,6 +31,30 @@ def test_decoder_in_odd_chunks_gives_the_same_lines(cuts):
     assert out == LINES
 
 
+class _CountingBuffer(bytearray):
+    """A decoder's buffer that counts the bytes its newline searches read."""
+
+    searched = 0
+
+    def find(self, sub, start=0, *rest):
+        _CountingBuffer.searched += len(self) - start
+        return super().find(sub, start, *rest)
+
+
+def test_a_long_line_sent_a_few_bytes_at_a_time_is_searched_once_not_once_per_piece():
+    """A client dribbling a line (LineDecoder before: every feed searched the whole buffer again, a quadratic CPU cost)."""
+    decoder = LineDecoder(1 << 20)
+    decoder._buffer = _CountingBuffer()
+    _CountingBuffer.searched = 0
+    line = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"' + b"x" * 20_000 + b'"}}'
+    out = []
+    for i in range(0, len(line), 3):
+        out += decoder.feed(line[i:i + 3])
+    out += decoder.feed(b"\n" + line + b"\n")
+    assert out == [line, line]
+    assert _CountingBuffer.searched <= 4 * len(line), _CountingBuffer.searched  # a few times each byte (before: ~len²/6)
+
+
 def test_a_line_over_the_limit_fails_the_decoder_even_before_its_newline():
     decoder = LineDecoder(10)
     assert decoder.feed(b"12345") == []

@@ -93,20 +93,24 @@ class LineDecoder:
     def __init__(self, max_line_bytes: int):
         self.max_line_bytes = max_line_bytes
         self._buffer = bytearray()
+        self._searched = 0  # bytes at the start of the buffer known to hold no newline
         self.failed = False
 
     def feed(self, data: bytes) -> list:
-        """Return the complete lines (bytes) in data, or LineTooLong once over the limit."""
+        """Return the complete lines (bytes) in data, or LineTooLong once over the limit. Each byte is searched for a
+        newline once: a line sent a few bytes at a time costs its length, not its length squared."""
         if self.failed:
             return []
         self._buffer += data
         out: list = []
         while True:
-            end = self._buffer.find(b"\n")
+            end = self._buffer.find(b"\n", self._searched)
             if end < 0:
+                self._searched = len(self._buffer)
                 break
             line = bytes(self._buffer[:end]).removesuffix(b"\r")
             del self._buffer[: end + 1]
+            self._searched = 0
             if len(line) > self.max_line_bytes:
                 return self._fail(out)
             if line.strip():
@@ -118,6 +122,7 @@ class LineDecoder:
     def _fail(self, out: list) -> list:
         self.failed = True
         self._buffer.clear()
+        self._searched = 0
         out.append(LineTooLong(self.max_line_bytes))
         return out
 
