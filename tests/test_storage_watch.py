@@ -2,8 +2,10 @@
 the coordinator's role, and that it tells the election once each way; and the ledger's probe on a real database."""
 
 import sqlite3
+import threading
 
 import pytest
+from support import wait_until
 
 from db.database import Database, DatabaseUnavailable
 from runtime.clock import FakeClock
@@ -73,7 +75,43 @@ def test_the_probe_writes_and_reads_back_and_fails_when_writes_fail(tmp_path):
         probe(1.0)
         database.write(lambda conn: conn.execute("CREATE TEMP TRIGGER no_writes BEFORE UPDATE ON node_state "
                                                  "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"))
+        probe(1.0)  # the trigger's own write committed: that proves the storage worked since the last probe
         with pytest.raises((DatabaseUnavailable, sqlite3.Error)):
             probe(1.0)
     finally:
+        database.close()
+
+
+def test_a_long_write_ahead_of_the_probe_is_not_a_hung_disk_but_a_stuck_writer_is(tmp_path):
+    """A write that holds the writer longer than the probe's timeout (a group of imports at 10 M sales) fails one probe;
+    once it commits, the next probe passes while the writer is held by the next long write (before: it failed every
+    probe, and after STORAGE_FAILURE_STEPDOWN_S the coordinator stepped aside in the middle of an import). With no
+    commit since, the probe fails again."""
+    database = Database(tmp_path / "node.db")
+    gates = [threading.Event(), threading.Event()]
+    held = threading.Event()  # the writer is inside one of the long writes
+    writes: list[threading.Thread] = []
+    try:
+        probe = StorageProbe(database)
+        probe(1.0)
+        writes = [threading.Thread(target=database.write, args=(lambda conn, gate=gate: held.set() or gate.wait(20),),
+                                   daemon=True) for gate in gates]
+        writes[0].start()
+        assert held.wait(5), "the writer never started the first long write"
+        writes[1].start()
+        wait_until(lambda: database._jobs.qsize() == 1, 5, what="the second long write queued")
+        with pytest.raises(DatabaseUnavailable):
+            probe(0.2)  # the writer is held: no commit since the last probe
+        commits = database.commits
+        gates[0].set()
+        wait_until(lambda: database.commits > commits, 5, what="the first long write committed")
+        probe(0.2)  # the writer is held by the second long write, but committed since: the storage works
+        with pytest.raises(DatabaseUnavailable):
+            probe(0.2)
+    finally:
+        for gate in gates:
+            gate.set()
+        for write in writes:
+            if write.is_alive():
+                write.join(10)
         database.close()
