@@ -1,7 +1,7 @@
 """Asking and telling: every question is asked again until the answer is valid.
 
-Input ends (EOF, Ctrl+C) raise Quit, which the client turns into a clean exit.
-PINs are read with getpass on a terminal, and as plain lines from a pipe.
+Input ends (EOF, Ctrl+C) raise Quit, which the client turns into a clean exit; "sair" typed at any question raises
+Leave. PINs are read with getpass on a terminal, and as plain lines from a pipe.
 """
 
 import getpass
@@ -13,6 +13,7 @@ from models.errors import ValidationError
 
 T = TypeVar("T")
 ErrorText = str | Callable[[ValidationError], str]  # a fixed line, or one made from what was wrong
+LEAVE_WORDS = ("sair",)  # typed at any question: Leave
 
 
 class Quit(Exception):
@@ -22,6 +23,11 @@ class Quit(Exception):
 class Back(Quit):
     """Ctrl+C at a prompt: go back one level. The interactive client catches it at each menu; a script, which has no
     menu, ends as on Quit."""
+
+
+class Leave(Back):
+    """"sair" typed at a question: at a menu, that menu's own way out (Sair at the top, Voltar in a submenu); at CPF,
+    close; inside an action, back to the menu as Ctrl+C."""
 
 
 class Console:
@@ -45,7 +51,7 @@ class Console:
             shown = min(first + page, len(body))
             if shown < len(body):
                 answer = self._read(f"-- {shown} de {len(body)} linhas: Enter para ver mais, v para parar -- ")
-                if answer.strip().casefold() in ("v", "voltar", "q"):
+                if answer.strip().casefold() in ("v", "voltar", "q", *LEAVE_WORDS):
                     return
 
     def _read(self, prompt: str, secret: bool = False) -> str:
@@ -68,6 +74,8 @@ class Console:
         """Ask until parse() accepts the answer; `error` (or error(the ValidationError)) is shown after each bad one."""
         while True:
             answer = self._read(prompt, secret).strip()
+            if answer.casefold() in LEAVE_WORDS:
+                raise Leave()
             try:
                 return parse(answer)
             except ValidationError as exc:
