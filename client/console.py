@@ -7,6 +7,7 @@ Leave. PINs are read with getpass on a terminal, and as plain lines from a pipe.
 import getpass
 import shutil
 import sys
+import threading
 from typing import Callable, TypeVar
 
 from models.errors import ValidationError
@@ -34,9 +35,19 @@ class Console:
     def __init__(self, stdin=None, stdout=None):
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
+        self._lock = threading.Lock()  # notice() comes from other threads
+        self._waiting: str | None = None  # the prompt whose answer is being read
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.stdout, flush=True)
+        with self._lock:
+            print(text, file=self.stdout, flush=True)
+
+    def notice(self, text: str) -> None:
+        """A line from another thread (queued sales sent): on lines of its own, and a prompt waiting for its answer is
+        shown again below it."""
+        with self._lock:
+            self.stdout.write(f"\n{text}\n{self._waiting or ''}")
+            self.stdout.flush()
 
     def show_long(self, text: str, header_lines: int = 2) -> None:
         """Say a table; on a terminal, one screenful at a time (its header repeated), Enter for more, v to stop."""
@@ -57,15 +68,20 @@ class Console:
     def _read(self, prompt: str, secret: bool = False) -> str:
         try:
             if secret and self.stdin.isatty():
+                self._waiting = prompt
                 return getpass.getpass(prompt)
-            self.stdout.write(prompt)
-            self.stdout.flush()
+            with self._lock:
+                self.stdout.write(prompt)
+                self.stdout.flush()
+                self._waiting = prompt
             line = self.stdin.readline()
         except KeyboardInterrupt:
             self.stdout.write("\n")
             raise Back() from None
         except EOFError:
             raise Quit() from None
+        finally:
+            self._waiting = None
         if not line:
             raise Quit()
         return line.rstrip("\r\n")

@@ -1,6 +1,7 @@
 """Prompts: Ctrl+C goes back one level (at the top it asks before leaving), Ctrl+D leaves; long tables page on a terminal."""
 
 import io
+import threading
 
 import pytest
 from support import DEMO_PIN, DEMO_SELLER_CPF
@@ -173,3 +174,24 @@ def test_sair_at_the_pager_stops_it(monkeypatch):
     console.show_long("\n".join(["Data  Valor", "----  -----"] + [f"row{n:02d}" for n in range(20)]))
     out = console.stdout.getvalue()
     assert "row06" in out and "row07" not in out and out.count("linhas: Enter para ver mais") == 1
+
+
+def test_queued_sales_sent_while_the_menu_waits_are_said_on_lines_of_their_own_and_the_prompt_comes_again():
+    """The sender thread's notice lands while "Opção: " waits for an answer: it goes below that line, and the prompt is
+    shown again under it, so that what is typed next is seen after a prompt."""
+    screen = session(StandInApi(), [])
+
+    class SentWhileWaiting(io.StringIO):
+        def readline(self, *args):
+            sender = threading.Thread(target=screen.say_sent, args=(2,))
+            sender.start()
+            sender.join()
+            return "7\n"  # Sair
+
+    screen.console.stdin = SentWhileWaiting()
+    with pytest.raises(SignedOut):
+        screen.seller_menu()
+    out = screen.console.stdout.getvalue()
+    assert out.endswith("  7) Sair (trocar de usuário)\nOpção: \n** 2 vendas pendentes enviadas.\nOpção: ")
+    screen.say_sent(1)  # from the session itself, no prompt waiting (the typed 7 is not echoed here): no prompt again
+    assert screen.console.stdout.getvalue().endswith("enviadas.\nOpção: \n** 1 venda pendente enviada.\n")
