@@ -1,18 +1,20 @@
 """Asking and telling: every question is asked again until the answer is valid.
 
-Input ends (EOF, Ctrl+C) raise Quit, which the client turns into a clean exit.
-PINs are read with getpass on a terminal, and as plain lines from a pipe.
+Input ends (EOF, Ctrl+C) raise Quit, which the client turns into a clean exit; "sair" typed at any question raises
+Leave. PINs are read with getpass on a terminal, and as plain lines from a pipe.
 """
 
 import getpass
 import shutil
 import sys
+import threading
 from typing import Callable, TypeVar
 
 from models.errors import ValidationError
 
 T = TypeVar("T")
 ErrorText = str | Callable[[ValidationError], str]  # a fixed line, or one made from what was wrong
+LEAVE_WORDS = ("sair",)  # typed at any question: Leave
 
 
 class Quit(Exception):
@@ -24,13 +26,28 @@ class Back(Quit):
     menu, ends as on Quit."""
 
 
+class Leave(Back):
+    """"sair" typed at a question: at a menu, that menu's own way out (Sair at the top, Voltar in a submenu); at CPF,
+    close; inside an action, back to the menu as Ctrl+C."""
+
+
 class Console:
     def __init__(self, stdin=None, stdout=None):
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
+        self._lock = threading.Lock()  # notice() comes from other threads
+        self._waiting: str | None = None  # the prompt whose answer is being read
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.stdout, flush=True)
+        with self._lock:
+            print(text, file=self.stdout, flush=True)
+
+    def notice(self, text: str) -> None:
+        """A line from another thread (queued sales sent): on lines of its own, and a prompt waiting for its answer is
+        shown again below it."""
+        with self._lock:
+            self.stdout.write(f"\n{text}\n{self._waiting or ''}")
+            self.stdout.flush()
 
     def show_long(self, text: str, header_lines: int = 2) -> None:
         """Say a table; on a terminal, one screenful at a time (its header repeated), Enter for more, v to stop."""
@@ -45,21 +62,26 @@ class Console:
             shown = min(first + page, len(body))
             if shown < len(body):
                 answer = self._read(f"-- {shown} de {len(body)} linhas: Enter para ver mais, v para parar -- ")
-                if answer.strip().casefold() in ("v", "voltar", "q"):
+                if answer.strip().casefold() in ("v", "voltar", "q", *LEAVE_WORDS):
                     return
 
     def _read(self, prompt: str, secret: bool = False) -> str:
         try:
             if secret and self.stdin.isatty():
+                self._waiting = prompt
                 return getpass.getpass(prompt)
-            self.stdout.write(prompt)
-            self.stdout.flush()
+            with self._lock:
+                self.stdout.write(prompt)
+                self.stdout.flush()
+                self._waiting = prompt
             line = self.stdin.readline()
         except KeyboardInterrupt:
             self.stdout.write("\n")
             raise Back() from None
         except EOFError:
             raise Quit() from None
+        finally:
+            self._waiting = None
         if not line:
             raise Quit()
         return line.rstrip("\r\n")
@@ -68,6 +90,8 @@ class Console:
         """Ask until parse() accepts the answer; `error` (or error(the ValidationError)) is shown after each bad one."""
         while True:
             answer = self._read(prompt, secret).strip()
+            if answer.casefold() in LEAVE_WORDS:
+                raise Leave()
             try:
                 return parse(answer)
             except ValidationError as exc:

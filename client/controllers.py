@@ -1,7 +1,8 @@
 """The interactive flows: sign-in (with registration), the seller's menu and the manager's menu
 (whose administration submenus live in client/admin.py). People and stores are chosen with client/pickers.py,
 which searches first when a list is too long for a screen; typed questions go back to the menu on Enter wherever
-an empty answer means nothing else. A seller's stores are asked for again before each sale.
+an empty answer means nothing else, and on "sair" (console.Leave) everywhere, which at a menu is the menu's own way
+out. A seller's stores are asked for again before each sale.
 
 Each menu action runs inside guard(): a server error or an unreachable server
 becomes one Portuguese line and the menu comes back; nothing is lost and no
@@ -15,7 +16,7 @@ from client import views
 from client.admin import Administration
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
-from client.console import Back, Console, Quit
+from client.console import Back, Console, Leave, Quit
 from client.offline import failover_within
 from client.offline_session import OfflineSession
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
@@ -42,7 +43,6 @@ from runtime.clock import SystemClock
 STORE_REFRESH_TIMEOUT_S = 1.5  # a seller's store list is asked again before each sale; with no server, the cached one
 AMOUNT_QUESTION = f"Valor da venda (exemplo: 10,50; {BACK}): "
 AMOUNT_ERROR = "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00), ou Enter para voltar."
-LEAVE_WORDS = ("sair",)  # at the CPF prompt, as Ctrl+D
 TOTAL_AGAIN_AFTER_ROWS = 15  # a list of sales longer than this shows its total above and below it
 
 
@@ -112,13 +112,13 @@ class Interactive(OfflineSession):
         ask = self.console.ask
         self.console.say("(Para sair, digite sair ou tecle Ctrl+D.)")
         try:
-            cpf = ask("CPF: ", parse_sign_in_cpf, views.document_error("CPF"))
+            cpf = ask("CPF: ", parse_cpf, views.document_error("CPF"))
+        except Leave:  # "sair", as Ctrl+D
+            raise Quit() from None
         except Back:
             if self.confirm_or_no("Deseja fechar o onsell?"):
                 raise Quit() from None
             return None
-        if cpf is None:
-            raise Quit()
         try:
             pin = self.console.ask_optional(f"PIN ({BACK}): ", parse_pin, "O PIN tem de 4 a 8 dígitos, ou Enter para voltar.",
                                             secret=True)
@@ -210,6 +210,8 @@ class Interactive(OfflineSession):
             self.console.say("")
             try:
                 choice = self.console.choose("O que deseja fazer?", [label for label, _ in actions], allow_back=False)
+            except Leave:  # "sair": the menu's own Sair, its last entry
+                choice = len(actions) - 1
             except Back:  # Ctrl+C at the top menu: leave the session, once confirmed
                 if self.confirm_or_no("Deseja sair da sessão?"):
                     raise SignedOut() from None
@@ -217,9 +219,11 @@ class Interactive(OfflineSession):
             self.guard(actions[choice][1])
 
     def confirm_or_no(self, question: str) -> bool:
-        """A yes/no where Ctrl+C again means no."""
+        """A yes/no (about leaving) where Ctrl+C again means no, and "sair" yes."""
         try:
             return self.console.confirm(question)
+        except Leave:
+            return True
         except Back:
             return False
 
@@ -570,10 +574,3 @@ class Interactive(OfflineSession):
         role = (SELLER, MANAGER)[role_index]
         user = self.api.create_user(cpf, name, year, pin, role)
         self.console.say(f"Usuário criado: {user['name']} ({views.ROLE_NAMES[user['role']]}), CPF {views.cpf(user['cpf'])}.")
-
-
-def parse_sign_in_cpf(answer: str) -> str | None:
-    """A CPF, or None for "sair"."""
-    if answer.casefold() in LEAVE_WORDS:
-        return None
-    return parse_cpf(answer)

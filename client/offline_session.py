@@ -28,9 +28,9 @@ class OfflineSession:
 
     def say_sent(self, count: int) -> None:
         """Queued sales were recorded (by this session or the sender thread, perhaps while a prompt waits): say how many,
-        on a line of its own."""
+        on a line of its own, with that prompt shown again below it."""
         if count:
-            self.console.say(f"\n** {views.pending_sent(count)}.")
+            self.console.notice(f"** {views.pending_sent(count)}.")
 
     def warn_pending(self, cpf: str | None = None, when: str = "leaving") -> None:
         """How many sales still wait on this till (the seller's, with a CPF), and what sends them (offline.pending_notice)."""

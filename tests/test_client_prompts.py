@@ -1,8 +1,10 @@
 """Prompts: Ctrl+C goes back one level (at the top it asks before leaving), Ctrl+D leaves; long tables page on a terminal."""
 
 import io
+import threading
 
 import pytest
+from support import DEMO_PIN, DEMO_SELLER_CPF
 from test_client_admin import NOW, SAO_PAULO, StandInApi
 
 from client.console import Console
@@ -120,3 +122,76 @@ def test_ctrl_c_while_registering_goes_back_to_the_cpf_and_does_not_close_the_cl
     assert screen.run() == 0  # the input ends at the CPF prompt: Ctrl+D there leaves
     out = screen.console.stdout.getvalue()
     assert out.count("(voltando ao início)") == 2 and out.count("CPF: ") == 3 and out.rstrip().endswith("Até logo!")
+
+
+def test_sair_at_a_menu_is_that_menus_own_way_out_and_at_a_question_goes_back_to_the_menu():
+    """At the top menu "sair" is Sair (no question asked); at a submenu it is 0) Voltar; at a question inside an action
+    (a choice, the ranking's size, the amount of a sale) it goes back to the menu as Ctrl+C, and nothing is sent."""
+    manager = session(manager_api(), [
+        "4", "sair",          # sales over time: "sair" at "Agrupar por" -> back to the manager's menu
+        "2", "", "", "SAIR",  # best store: "sair" at "Quantas posições?" -> back, no report asked for
+        "11", "1", "sair",    # Administração > Redes: "sair" at the Redes menu -> up to Administração
+        "sair",               # "sair" at Administração -> up to the manager's menu
+        "sair",               # "sair" at the top menu: signed out at once, as its Sair entry
+    ])
+    with pytest.raises(SignedOut):
+        manager.manager_menu()
+    out = manager.console.stdout.getvalue()
+    assert out.count("(voltando ao menu)") == 2 and "Melhores lojas" not in out
+    assert out.count("\nAdministração:\n") == 2 and out.count("\nRedes:\n") == 1
+    assert out.count("O que deseja fazer?") == 4 and "Deseja sair da sessão?" not in out
+    seller = session(StandInApi(), ["1", "1", "sair", "sair"])  # a sale: "sair" at the amount, then at the menu
+    with pytest.raises(SignedOut):
+        seller.seller_menu()
+    out = seller.console.stdout.getvalue()
+    assert "Valor da venda" in out and out.count("(voltando ao menu)") == 1 and seller.api.calls == []
+
+
+class SigningInApi(StandInApi):
+    def login(self, cpf, pin):
+        return self.user
+
+    def logout(self):
+        self.calls.append(("logout",))
+
+
+def test_sair_at_the_menu_signs_out_and_sair_at_the_cpf_closes():
+    """The whole client: "sair" at the menu ends the session as 7) Sair does; "sair" at CPF closes; at the question
+    that Ctrl+C asks, "sair" means yes."""
+    screen = session(SigningInApi(), [DEMO_SELLER_CPF, DEMO_PIN, "sair", CTRL_C, "sair"])
+    assert screen.run() == 0
+    out = screen.console.stdout.getvalue()
+    assert out.count("Sessão encerrada.") == 1 and screen.api.calls == [("logout",)]
+    assert "Deseja sair da sessão?" not in out and out.count("Deseja fechar o onsell?") == 1
+    assert out.rstrip().endswith("Até logo!")
+    typed = session(SigningInApi(), ["Sair"])
+    assert typed.run() == 0 and "Deseja fechar" not in typed.console.stdout.getvalue()
+
+
+def test_sair_at_the_pager_stops_it(monkeypatch):
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: __import__("os").terminal_size((80, 12)))
+    console = Console(stdin=TypingTerminal(["sair"]), stdout=Terminal())
+    console.show_long("\n".join(["Data  Valor", "----  -----"] + [f"row{n:02d}" for n in range(20)]))
+    out = console.stdout.getvalue()
+    assert "row06" in out and "row07" not in out and out.count("linhas: Enter para ver mais") == 1
+
+
+def test_queued_sales_sent_while_the_menu_waits_are_said_on_lines_of_their_own_and_the_prompt_comes_again():
+    """The sender thread's notice lands while "Opção: " waits for an answer: it goes below that line, and the prompt is
+    shown again under it, so that what is typed next is seen after a prompt."""
+    screen = session(StandInApi(), [])
+
+    class SentWhileWaiting(io.StringIO):
+        def readline(self, *args):
+            sender = threading.Thread(target=screen.say_sent, args=(2,))
+            sender.start()
+            sender.join()
+            return "7\n"  # Sair
+
+    screen.console.stdin = SentWhileWaiting()
+    with pytest.raises(SignedOut):
+        screen.seller_menu()
+    out = screen.console.stdout.getvalue()
+    assert out.endswith("  7) Sair (trocar de usuário)\nOpção: \n** 2 vendas pendentes enviadas.\nOpção: ")
+    screen.say_sent(1)  # from the session itself, no prompt waiting (the typed 7 is not echoed here): no prompt again
+    assert screen.console.stdout.getvalue().endswith("enviadas.\nOpção: \n** 1 venda pendente enviada.\n")
