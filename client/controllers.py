@@ -17,7 +17,7 @@ from client.admin import Administration
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Back, Console, Leave, Quit
-from client.offline import failover_within
+from client.offline import failover_within, pending_notice
 from client.offline_session import OfflineSession
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
 from client.prompts import (
@@ -344,7 +344,13 @@ class Interactive(OfflineSession):
         self.show_my_sales(start, end)
 
     def show_my_sales(self, start, end) -> None:
-        result = self.api.my_sales(start, end)
+        """The seller's sales in the range from the server, then those of the range still queued on this till (also
+        when no server answers): the server's total leaves them out until they are sent."""
+        try:
+            result = self.api.my_sales(start, end)
+        except ServerUnreachable:
+            self.say_queued(start, end, "unlisted")
+            raise
         names = {s["id"]: s["name"] for s in self.stores()}
         total = views.total_line("Suas vendas", result, start, end)
         self.console.say(total)
@@ -353,6 +359,14 @@ class Interactive(OfflineSession):
             if len(result["sales"]) < result["count"]:
                 self.console.say(f"(mostrando as {len(result['sales'])} mais recentes)")
             self.say_again_below(total, len(result["sales"]))
+        self.say_queued(start, end, "listing")
+
+    def say_queued(self, start: dt.date | None, end: dt.date | None, when: str) -> None:
+        """One line on this seller's sales sold in [start, end] that wait on this till to be sent (not those refused)."""
+        waiting = [p for p in (self.queue.pending(self.api.user["cpf"]) if self.queue is not None and self.api.user else [])
+                   if p.refused is None and (start is None or p.sold_on >= start) and (end is None or p.sold_on <= end)]
+        if waiting:
+            self.console.say(pending_notice(len(waiting), when, sum(p.amount_cents for p in waiting)))
 
     def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
         """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from client import views
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
+from models.money import format_brl
 from models.people import SELLER
 from models.pins import hash_pin, verify_pin
 from runtime import settings
@@ -49,13 +50,19 @@ PENDING_NOTICES = {
                   "(as registradas sem servidor, quando você entrar de novo com ele no ar).",
     "refused": "{Sales} deste CPF {kept} neste caixa: entre com o PIN atual para {send_them}.",
     "signed_in": "Ainda há {sales} deste CPF: {go} assim que o servidor {them} aceitar (veja em Vendas pendentes).",
+    "listing": "Fora deste total: {sales} neste caixa, ainda não {sent} ({amount}): {go} assim que o servidor {them} aceitar "
+               "(veja em Vendas pendentes).",
+    "unlisted": "Neste caixa há {sales} deste período, ainda não {sent} ({amount}): veja em Vendas pendentes.",
 }
 
 
-def pending_notice(count: int, when: str) -> str:
-    """What is said about sales still queued: on leaving the client, signing out, a refused sign-in, or after sign-in."""
+def pending_notice(count: int, when: str, amount_cents: int = 0) -> str:
+    """What is said about sales still queued: on leaving the client, signing out, a refused sign-in, after sign-in, below
+    a list of the seller's sales that leaves them out, or instead of the list when no server answers (their sum:
+    amount_cents)."""
     one = count == 1
     return PENDING_NOTICES[when].format(sales=views.pending_sales(count), Sales=views.pending_sales(count).capitalize(),
+                                        amount=format_brl(amount_cents),
                                         send_them="enviá-la" if one else "enviá-las", them="a" if one else "as",
                                         were="foi" if one else "foram",
                                         sent="enviada" if one else "enviadas", kept="fica guardada" if one else "ficam guardadas",

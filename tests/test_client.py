@@ -265,6 +265,37 @@ def test_an_interactive_sale_kept_in_the_queue_takes_its_id_date_and_time_from_t
     queue.close()
 
 
+class ServerWithNoSalesApi(NoServerApi):
+    """A server that answers, holding none of the seller's sales (those queued here have not been sent yet)."""
+
+    def my_sales(self, start, end, limit: int = 100) -> dict:
+        return {"total": "0.00", "count": 0, "sales": []}
+
+    def stores(self) -> list[dict]:
+        return [STORE]
+
+
+@pytest.mark.parametrize("api, said", [
+    (NoServerApi(), ["Neste caixa há 2 vendas pendentes deste período, ainda não enviadas (R$ 12,50)",
+                     "Não foi possível falar com o servidor"]),
+    (ServerWithNoSalesApi(), ["R$ 0,00 em 0 vendas", "Fora deste total: 2 vendas pendentes neste caixa, ainda não enviadas (R$ 12,50)"]),
+])
+def test_the_seller_s_sales_of_today_tell_the_ones_still_queued_on_this_till(tmp_path, api, said):
+    """Today's list leaves out the sales queued here (the server has not got them): a line says how many and their sum,
+    also when no server answers; a queued sale of another day is not counted."""
+    clock = FakeClock(start=LATE_EVENING)  # 26/11/2026 in São Paulo
+    queue = SaleQueue(tmp_path / "queue.db", clock)
+    console = Console(stdin=io.StringIO(), stdout=io.StringIO())
+    interactive = Interactive(api, console, ZoneInfo("America/Sao_Paulo"), clock=clock, queue=queue)
+    interactive._stores = [STORE]
+    for cents, day in ((1050, dt.date(2026, 11, 26)), (200, dt.date(2026, 11, 26)), (700, dt.date(2026, 11, 20))):
+        queue.add(str(uuid.uuid4()), "12345678909", "token-1", STORE["id"], STORE["name"], cents, day)
+    interactive.guard(interactive.sales_today)
+    out = console.stdout.getvalue()
+    assert all(line in out for line in said), out
+    queue.close()
+
+
 def test_a_script_sale_kept_in_the_queue_takes_its_id_and_date_from_the_clock(tmp_path, capsys):
     clock = FakeClock(start=LATE_EVENING)
     queue = SaleQueue(tmp_path / "queue.db", clock)
