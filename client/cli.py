@@ -64,6 +64,7 @@ EXIT_USAGE = 2        # wrong command line (argparse), or a setting that cannot 
 EXIT_UNREACHABLE = 3  # no server answered
 EXIT_QUEUED = 4       # `sale`: no server answered; the sale waits in the seller's queue and goes out on a later start
 RANKING_COLUMNS = ("posição", "nome", "id", "total", "vendas")  # `report best-seller/best-store --format csv`, rows or none
+SALES_COLUMNS = ("data", "hora", "loja", "valor", "venda")  # `sales --format csv`, rows or none
 
 REPORTS = {
     "best-store": ("best_store", None),
@@ -226,10 +227,10 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
         result = api.seller_sales(find_person(api, args.seller)["id"], start, end, args.limit)
     stores = {s["id"]: s["name"] for s in api.stores()}
     money = views.wire_money if args.format == "table" else str  # csv: "10.50", as the reports' csv
-    rows = [{"data": views.date(s["sold_on"]), "hora": views.recorded_time(s, config.timezone),
-             "loja": stores.get(s["store_id"], s["store_id"]), "valor": money(s["amount"]), "venda": s["sale_id"]}
+    rows = [dict(zip(SALES_COLUMNS, (views.date(s["sold_on"]), views.recorded_time(s, config.timezone),
+                                     stores.get(s["store_id"], s["store_id"]), money(s["amount"]), s["sale_id"])))
             for s in result["sales"]]
-    emit(rows, args.format, result, out)
+    emit(rows, args.format, result, out, SALES_COLUMNS)
     if args.format == "table":
         out.write(f"Total {views.period(start, end)}: {views.total_text(result)}\n")
     return EXIT_OK

@@ -5,8 +5,9 @@ import datetime as dt
 import io
 import json
 
+import pytest
 from conftest import api_for
-from support import DEMO_MANAGER_CPF, DEMO_PIN, run_client
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER_CPF, run_client
 
 from client import views
 from client.cli import build_parser
@@ -80,14 +81,17 @@ def test_network_total_in_detail_lists_each_store_and_adds_up(fresh_server):
     assert wrong.returncode == 2 and "--detail" in wrong.stderr
 
 
-def test_a_ranking_with_no_sales_as_csv_is_its_header_alone(fresh_server):
-    """A range with no sales: the CSV has the ranking's columns and no row, as a program reading it expects."""
+@pytest.mark.parametrize("command, columns", [
+    (["report", "best-seller"], ["posição", "nome", "id", "total", "vendas"]),
+    (["sales", "--seller", DEMO_SELLER_CPF], ["data", "hora", "loja", "valor", "venda"]),
+])
+def test_a_list_with_no_sales_as_csv_is_its_header_alone(fresh_server, command, columns):
+    """A range with no sales: the CSV has the list's columns and no row, as a program reading it expects."""
     server = fresh_server()
-    done = run_client(["report", "best-seller", "--from", "01/01/2020", "--to", "31/12/2020", "--format", "csv"], server.port,
-                      env=MANAGER_ENV)
+    done = run_client([*command, "--from", "01/01/2020", "--to", "31/12/2020", "--format", "csv"], server.port, env=MANAGER_ENV)
     assert done.returncode == 0, done.stderr
     reader = csv.DictReader(io.StringIO(done.stdout))
-    assert list(reader) == [] and reader.fieldnames == ["posição", "nome", "id", "total", "vendas"]
+    assert list(reader) == [] and reader.fieldnames == columns
 
 
 def test_counts_on_screen_have_thousands_separators():
