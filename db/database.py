@@ -133,6 +133,7 @@ class Database:
             self._readers.put(reader)
         self._closed = False
         self.commits = 0
+        self.commits_written = 0  # commits that changed a row (one of nothing but failed or idle writes writes no page)
         self._clock = SystemClock()
         self._recent_writers: tuple[set[int], set[int]] = (set(), set())  # the callers of the last two batches
         self._last_commit_s = 0.0
@@ -289,11 +290,14 @@ class Database:
         outcomes: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            wrote = False  # a row changed by a write that stays: the commit then writes to the disk
             for job in batch:
                 conn.execute("SAVEPOINT job")
                 try:
+                    changes = conn.total_changes
                     outcomes.append((job, True, job.fn(conn)))
                     conn.execute("RELEASE job")
+                    wrote = wrote or conn.total_changes != changes
                 except Exception as exc:  # one bad write must not sink the others
                     if isinstance(exc, sqlite3.DatabaseError):
                         self._report(exc)
@@ -303,6 +307,7 @@ class Database:
             conn.execute("COMMIT")
             self._tell_watchers()
             self.commits += 1
+            self.commits_written += wrote
             for observe in self.after_batch:
                 observe(len(batch))
             for listener in self.after_commit:  # before anyone is answered: what they wrote is visible

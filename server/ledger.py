@@ -14,8 +14,8 @@ commit: the first request of a group submits it, and requests that arrive before
 a burst of sales is stored by one call (one run of positions, one set of totals' upserts) instead of one each.
 
 StorageProbe is the smallest real write (a row of node_state, never replicated) read back: the storage
-watch (server/storage_watch.py) runs it to learn whether this node can still write. A commit of any write since the
-last probe is proof enough, so a long write ahead of the probe's in the queue is not taken for a hung disk.
+watch (server/storage_watch.py) runs it to learn whether this node can still write. A commit that changed a row since
+the last probe is proof enough, so a long write ahead of the probe's in the queue is not taken for a hung disk.
 """
 
 import itertools
@@ -226,14 +226,15 @@ class StorageProbe:
     def __init__(self, database: Database):
         self.db = database
         self._values = itertools.count(1)
-        self._commits_seen: int | None = None  # the writer's commits when the last probe passed
+        self._commits_seen: int | None = None  # the writer's commits_written when the last probe passed
 
     def __call__(self, timeout_s: float) -> None:
-        """Pass at once if the writer committed since the last probe passed (a group of imports can take longer than
-        timeout_s to commit at ten million sales: the probe's write, queued behind it, would time out on a working
-        disk). Else write a new value durably and read it back; DatabaseUnavailable (or sqlite3.Error) when storage
-        fails, or when a write ahead of the probe's does not commit in time (a hung disk)."""
-        commits = self.db.commits
+        """Pass at once if the writer committed a changed row since the last probe passed (a group of imports can take
+        longer than timeout_s to commit at ten million sales: the probe's write, queued behind it, would time out on a
+        working disk; a commit of nothing but failed or idle writes writes no page, and proves nothing). Else write a
+        new value durably and read it back; DatabaseUnavailable (or sqlite3.Error) when storage fails, or when a write
+        ahead of the probe's does not commit in time (a hung disk)."""
+        commits = self.db.commits_written
         if self._commits_seen is not None and commits != self._commits_seen:
             self._commits_seen = commits
             return
@@ -244,4 +245,4 @@ class StorageProbe:
         row = self.db.read(lambda conn: conn.execute("SELECT value FROM node_state WHERE key = ?", (PROBE_KEY,)).fetchone())
         if row is None or row[0] != value:
             raise DatabaseUnavailable("the storage probe read back another value")
-        self._commits_seen = self.db.commits
+        self._commits_seen = self.db.commits_written

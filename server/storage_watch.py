@@ -2,9 +2,10 @@
 
 StorageHealth is the rule, pure (time comes in as `now`, in ms): storage counts as failing from the first failed write
 after a success; once it has failed for stepdown_ms with no success in between, the node is unfit for the coordinator's
-role, until the next successful write. StorageWatch is the thread around it: every PROBE_MS it makes a small write and
-reads it back (server.ledger.probe_storage), feeds the outcome in, tells the election (set_unfit("storage") when unfit,
-set_unfit(None) when it works again) and logs one line each way.
+role, until the next successful write. StorageWatch is the thread around it: every PROBE_MS it runs the probe
+(server.ledger.StorageProbe: a small write read back, or a commit that changed a row since the last probe), feeds the
+outcome in, tells the election (set_unfit("storage") when unfit, set_unfit(None) when it works again) and logs one
+line each way.
 """
 
 import logging

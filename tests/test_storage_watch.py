@@ -75,9 +75,12 @@ def test_the_probe_writes_and_reads_back_and_fails_when_writes_fail(tmp_path):
         probe(1.0)
         database.write(lambda conn: conn.execute("CREATE TEMP TRIGGER no_writes BEFORE UPDATE ON node_state "
                                                  "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"))
-        probe(1.0)  # the trigger's own write committed: that proves the storage worked since the last probe
-        with pytest.raises((DatabaseUnavailable, sqlite3.Error)):
-            probe(1.0)
+        for _ in range(3):  # commits that change no row (a write that fails, one that finds nothing to do) prove nothing
+            with pytest.raises(sqlite3.IntegrityError):
+                database.write(lambda conn: conn.execute("INSERT INTO node_state (key, value) VALUES ('x', NULL)"))
+            database.write(lambda conn: conn.execute("SELECT 1").fetchall())
+            with pytest.raises((DatabaseUnavailable, sqlite3.Error)):
+                probe(1.0)
     finally:
         database.close()
 
@@ -94,17 +97,21 @@ def test_a_long_write_ahead_of_the_probe_is_not_a_hung_disk_but_a_stuck_writer_i
     try:
         probe = StorageProbe(database)
         probe(1.0)
-        writes = [threading.Thread(target=database.write, args=(lambda conn, gate=gate: held.set() or gate.wait(20),),
-                                   daemon=True) for gate in gates]
+        def long_write(conn, gate: threading.Event) -> None:
+            conn.execute("INSERT INTO node_state (key, value) VALUES (?, 1)", (f"long write {id(gate)}",))
+            held.set()
+            gate.wait(20)
+        writes = [threading.Thread(target=database.write, args=(lambda conn, gate=gate: long_write(conn, gate),), daemon=True)
+                  for gate in gates]
         writes[0].start()
         assert held.wait(5), "the writer never started the first long write"
         writes[1].start()
         wait_until(lambda: database._jobs.qsize() == 1, 5, what="the second long write queued")
         with pytest.raises(DatabaseUnavailable):
             probe(0.2)  # the writer is held: no commit since the last probe
-        commits = database.commits
+        commits = database.commits_written
         gates[0].set()
-        wait_until(lambda: database.commits > commits, 5, what="the first long write committed")
+        wait_until(lambda: database.commits_written > commits, 5, what="the first long write committed")
         probe(0.2)  # the writer is held by the second long write, but committed since: the storage works
         with pytest.raises(DatabaseUnavailable):
             probe(0.2)
