@@ -82,7 +82,10 @@ SALES_FIX_HINT = ("para trazê-las, corrija essas linhas em {original} no mesmo 
                   "novo o mesmo arquivo: o que já entrou não entra duas vezes (uma venda sem id é reconhecida pela linha)")
 
 
-ENCODING_SNIFF_BYTES = 1 << 20  # the start of a sales file its encoding is told from (imports.encoding_of)
+# The start of a sales file its encoding is told from (imports.encoding_of). Past it, a byte the encoding cannot read
+# stops the import there (what went before is in: running the file again, fixed, brings the rest); UTF-8 met in a file
+# told Windows-1252 reads as other letters, which only a sale's id could hold, and an id is refused unless a UUID.
+ENCODING_SNIFF_BYTES = 1 << 20
 
 
 def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
@@ -299,5 +302,6 @@ def _in_background(api: Api, rows: list[dict]) -> Future:
 
 def _file_problem(exc: Exception) -> str:
     if isinstance(exc, UnicodeDecodeError):  # past the part of the file its encoding was told from
-        return f"o arquivo não está todo em {'UTF-8' if exc.encoding.startswith('utf') else 'uma só codificação'}; {imports.NOT_UTF8_HINT}"
+        where = "não está todo em UTF-8" if exc.encoding.startswith("utf") else "tem bytes que não são texto do Windows-1252"
+        return f"o arquivo {where}; {imports.NOT_UTF8_HINT}"
     return str(exc)

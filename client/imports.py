@@ -108,7 +108,8 @@ class ParsedFile:
 # -- the file as a whole ------------------------------------------------------------------
 
 UTF8, WINDOWS = "utf-8-sig", "cp1252"  # a file's encodings (Python's names): UTF-8 with or without a BOM, Windows-1252
-_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")  # a character of two bytes or more as UTF-8 writes it
+# A whole character of two to four bytes as UTF-8 writes it (not a Windows-1252 "é" before a non-breaking space or "º").
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 NOT_UTF8_HINT = 'salve-o como "CSV UTF-8"'
 
 

@@ -92,6 +92,10 @@ class UserRepository:
         """Which of these ids and CPFs name a standing seller (as list_sellers would find them): each one found -> its id."""
         return {key: user_id for key, (user_id, role) in self.roles_of(ids, cpfs).items() if role == SELLER}
 
+    def non_sellers(self, ids: list[str], cpfs: list[str]) -> dict[str, str]:
+        """Which of these ids and CPFs name a standing user who is not a seller (a manager): each one found -> its id."""
+        return {key: user_id for key, (user_id, role) in self.roles_of(ids, cpfs).items() if role != SELLER}
+
     def roles_of(self, ids: list[str], cpfs: list[str]) -> dict[str, tuple[str, str]]:
         """Which of these ids and CPFs name a standing user, of any role: each one found -> (its id, its role)."""
         def read(c: sqlite3.Connection) -> dict[str, tuple[str, str]]:

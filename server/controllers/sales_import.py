@@ -110,7 +110,7 @@ class _Checks:
         self.stores = _Lookup("store", parse_cnpj, "must be a store's id or CNPJ", "no store has this id or CNPJ")
         objects = [row for row in rows if isinstance(row, dict)]
         self.sellers.find([row.get("seller") for row in objects], controller.users.seller_ids, controller.seller_keys,
-                          controller.users.roles_of, NOT_A_SELLER)
+                          controller.users.non_sellers, NOT_A_SELLER)
         self.stores.find([row.get("store") for row in objects], controller.catalogue.store_ids, controller.store_keys)
         self._cents: dict[str, int] = {}  # amount as written -> cents, when within the limits
         self._days: dict[str, dt.date] = {}  # day as written -> the day, when not after today
