@@ -31,6 +31,11 @@ class Leave(Back):
     close; inside an action, back to the menu as Ctrl+C."""
 
 
+class SignedOut(Exception):
+    """The session ended (sign-out, expired token, or the server refused the PIN once back): back to the sign-in
+    screen."""
+
+
 class Console:
     def __init__(self, stdin=None, stdout=None):
         self.stdin = stdin or sys.stdin

@@ -16,7 +16,7 @@ from client import views
 from client.admin import Administration
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
-from client.console import Back, Console, Leave, Quit
+from client.console import Back, Console, Leave, Quit, SignedOut
 from client.offline import failover_within, pending_notice
 from client.offline_session import OfflineSession
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
@@ -44,10 +44,6 @@ STORE_REFRESH_TIMEOUT_S = 1.5  # a seller's store list is asked again before eac
 AMOUNT_QUESTION = f"Valor da venda (exemplo: 10,50; {BACK}): "
 AMOUNT_ERROR = "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00), ou Enter para voltar."
 TOTAL_AGAIN_AFTER_ROWS = 15  # a list of sales longer than this shows its total above and below it
-
-
-class SignedOut(Exception):
-    """The session ended (sign-out or expired token): back to the sign-in screen."""
 
 
 class Interactive(OfflineSession):

@@ -8,6 +8,7 @@ It expects of the class it is mixed into: console, api, queue, _stores and signe
 
 from client import views
 from client.connection import RemoteError
+from client.console import SignedOut
 from client.offline import OfflineRefused, TillApi, pending_notice
 
 
@@ -42,10 +43,10 @@ class OfflineSession:
         """A session begun with no server, not yet signed in with one."""
         return isinstance(self.api, TillApi) and self.api.offline
 
-    def back_online(self) -> bool:
-        """Before each menu of a session begun with no server: sign in for real once a server answers (the queued sales
-        then go out). False when a server refuses the CPF and PIN now (changed meanwhile): the caller ends the session;
-        the sales stay."""
+    def back_online(self, quiet: bool = False) -> bool:
+        """Before each menu of a session begun with no server, and before an option that needs one: sign in for real
+        once a server answers (the queued sales then go out). False when a server refuses the CPF and PIN now (changed
+        meanwhile): the caller ends the session; the sales stay. quiet: say nothing when there is still no server."""
         if not self.offline():
             return True
         try:
@@ -56,15 +57,19 @@ class OfflineSession:
             self.console.say(f"O servidor voltou e recusou a sua entrada: {views.remote_error(error)} Entre de novo (com o PIN atual).")
             return False
         if user is None:
-            self.console.say("(sem servidor: as vendas ficam guardadas neste caixa)")
+            if not quiet:
+                self.console.say("(sem servidor: as vendas ficam guardadas neste caixa)")
             return True
         self.console.say("Servidor de volta: sua sessão agora está conectada.")
         self.signed_in(user)
         return True
 
     def needs_server(self, action):
-        """A menu action that needs a server: with none (a session begun offline) it says so instead."""
+        """A menu action that needs a server: in a session begun offline, it first looks for one again (it may have come
+        back since the menu was drawn); with none it says so instead."""
         def run() -> None:
+            if not self.back_online(quiet=True):
+                raise SignedOut()
             if self.offline():
                 self.console.say("Sem servidor no momento: esta opção precisa dele. Registrar venda funciona "
                                  "(a venda fica guardada neste caixa).")

@@ -102,6 +102,25 @@ def test_with_every_node_down_a_seller_who_signed_in_here_sells_into_the_queue_a
     assert server_sales(server)["rows"] == before["rows"] + 2
 
 
+def test_an_option_that_needs_the_server_chosen_after_it_came_back_signs_in_and_runs(fresh_server, tmp_path):
+    """A session begun with no server, the menu drawn before the server came back: "Minhas vendas de hoje" signs in for
+    real and shows the sales (it said there was no server, and the seller had to choose again)."""
+    server = fresh_server()
+    queue = tmp_path / "till" / "queue.db"
+    sign_in_and_leave(server, queue)
+    server.kill9()
+    client = InteractiveClient(server.cluster, queue, env=QUICK)
+    client.type(DEMO_SELLER_CPF, DEMO_PIN)
+    client.wait_for("Entrada conferida neste caixa, sem servidor")
+    client.wait_for("O que deseja fazer?")
+    server.start()
+    client.type("2")
+    screen = client.wait_for("Suas vendas em")
+    assert "Servidor de volta" in screen and "Sem servidor no momento" not in screen, screen
+    client.type("7", "sair")
+    assert client.finish() == 0
+
+
 def test_leaving_with_sales_pending_says_how_many_and_the_next_start_says_they_were_sent(fresh_server, tmp_path):
     server = fresh_server()
     queue = tmp_path / "till" / "queue.db"
