@@ -12,6 +12,11 @@ from typing import Callable, TypeVar
 
 from models.errors import ValidationError
 
+try:
+    import termios
+except ImportError:  # not POSIX: a notice leaves what was typed as it is
+    termios = None
+
 T = TypeVar("T")
 ErrorText = str | Callable[[ValidationError], str]  # a fixed line, or one made from what was wrong
 LEAVE_WORDS = ("sair",)  # typed at any question: Leave
@@ -49,10 +54,21 @@ class Console:
 
     def notice(self, text: str) -> None:
         """A line from another thread (queued sales sent): on lines of its own, and a prompt waiting for its answer is
-        shown again below it."""
+        shown again below it, empty: what was typed on the terminal before it (shown above, no longer on the prompt's
+        line) is dropped, so that the answer is what the seller sees typed after the prompt."""
         with self._lock:
             self.stdout.write(f"\n{text}\n{self._waiting or ''}")
             self.stdout.flush()
+            if self._waiting:
+                self._drop_typed()
+
+    def _drop_typed(self) -> None:
+        """Discard the terminal's unfinished input line (nothing when the input is not a terminal: a pipe is data)."""
+        try:
+            if termios is not None and self.stdin.isatty():
+                termios.tcflush(self.stdin.fileno(), termios.TCIFLUSH)
+        except (OSError, ValueError):
+            pass
 
     def show_long(self, text: str, header_lines: int = 2) -> None:
         """Say a table; on a terminal, one screenful at a time (its header repeated), Enter for more, v to stop."""

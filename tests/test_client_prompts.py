@@ -1,10 +1,13 @@
 """Prompts: Ctrl+C goes back one level (at the top it asks before leaving), Ctrl+D leaves; long tables page on a terminal."""
 
 import io
+import os
+import select
 import threading
+import time
 
 import pytest
-from support import DEMO_PIN, DEMO_SELLER_CPF
+from support import DEMO_PIN, DEMO_SELLER_CPF, wait_until
 from test_client_admin import NOW, SAO_PAULO, StandInApi
 
 from client.console import Console
@@ -195,3 +198,32 @@ def test_queued_sales_sent_while_the_menu_waits_are_said_on_lines_of_their_own_a
     assert out.endswith("  7) Sair (trocar de usuário)\nOpção: \n** 2 vendas pendentes enviadas.\nOpção: ")
     screen.say_sent(1)  # from the session itself, no prompt waiting (the typed 7 is not echoed here): no prompt again
     assert screen.console.stdout.getvalue().endswith("enviadas.\nOpção: \n** 1 venda pendente enviada.\n")
+
+
+def test_on_a_terminal_what_was_typed_before_a_notice_is_dropped_with_the_line_it_was_on():
+    """A seller types 7,7 at "Valor:" and a notice redraws the prompt, empty: the 7,7 (left on the line above) must not
+    still count, prefixed to what is typed next (before: Enter alone gave R$ 7,70). A real terminal (a pty)."""
+    master, slave = os.openpty()
+    terminal = os.fdopen(slave, "r", buffering=1)
+    console = Console(stdin=terminal, stdout=io.StringIO())
+    answers: list[str] = []
+    reader = threading.Thread(target=lambda: answers.append(console._read("Valor: ")), daemon=True)
+    try:
+        reader.start()
+        wait_until(lambda: console._waiting is not None, 5, what="the prompt waiting")
+        os.write(master, b"7,7")
+        echoed = b""
+        deadline = time.monotonic() + 5
+        while b"7,7" not in echoed:  # the terminal echoes what its line holds: the typing has landed
+            assert time.monotonic() < deadline, f"no echo of the typing: {echoed!r}"
+            if select.select([master], [], [], 0.1)[0]:
+                echoed += os.read(master, 100)
+        console.notice("** 1 venda pendente enviada.")
+        os.write(master, b"5\n")
+        reader.join(5)
+        assert answers == ["5"], answers
+        assert console.stdout.getvalue().endswith("Valor: \n** 1 venda pendente enviada.\nValor: ")
+    finally:
+        os.close(master)
+        terminal.close()
+
