@@ -105,7 +105,8 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
             text = io.TextIOWrapper(raw, encoding=encoding, newline="")
             header, items = sales_import.read_sales(text, today)
         except (imports.ImportFileError, UnicodeDecodeError) as exc:
-            raise CommandError(f"{path}: {_file_problem(exc)}") from None
+            line = imports.first_undecodable_line(path, encoding) if isinstance(exc, UnicodeDecodeError) else None
+            raise CommandError(f"{path}: {_file_problem(exc, line)}") from None
         counts = {key: 0 for key in COUNTED}
         refused: list[imports.Refused] = []
         progress = Progress(err, total_bytes, ctx.clock)
@@ -119,8 +120,8 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
                     progress.show(counts["imported"] + counts["duplicates"] + len(refused), sender.told_bytes)
             for _ in sender.finish():
                 progress.show(counts["imported"] + counts["duplicates"] + len(refused), sender.told_bytes)
-        except UnicodeDecodeError as exc:
-            interrupted = CommandError(f"{path}: {_file_problem(exc)}")
+        except UnicodeDecodeError as exc:  # past the start the encoding was told from: the import stops at that line
+            interrupted = EncodingStop(f"{path}: {_file_problem(exc, imports.first_undecodable_line(path, encoding))}")
         except (RemoteError, ServerUnreachable, CommandError, KeyboardInterrupt) as exc:
             interrupted = exc
         finally:
@@ -140,7 +141,8 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
     if interrupted is not None:
         if untold:
             err.write(f"onsell: {thousands(untold)} linhas enviadas ficaram sem resposta: podem ter entrado\n")
-        err.write("onsell: importação interrompida; rode de novo o mesmo arquivo: o que já entrou não entra duas vezes\n")
+        again = "corrija o arquivo e rode-o de novo" if isinstance(interrupted, EncodingStop) else "rode de novo o mesmo arquivo"
+        err.write(f"onsell: importação interrompida; {again}: o que já entrou não entra duas vezes\n")
         if isinstance(interrupted, KeyboardInterrupt):
             return 1
         raise interrupted
@@ -300,8 +302,12 @@ def _in_background(api: Api, rows: list[dict]) -> Future:
     return answer
 
 
-def _file_problem(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):  # past the part of the file its encoding was told from
-        where = "não está todo em UTF-8" if exc.encoding.startswith("utf") else "tem bytes que não são texto do Windows-1252"
-        return f"o arquivo {where}; {imports.NOT_UTF8_HINT}"
+class EncodingStop(CommandError):
+    """A sales file stopped at a line its encoding (told from its start) cannot read."""
+
+
+def _file_problem(exc: Exception, line: int | None = None) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        what = "UTF-8, como o começo do arquivo" if exc.encoding.startswith("utf") else "Windows-1252, como o começo do arquivo"
+        return f"{f'a linha {line}' if line else 'uma linha'} não está em {what}; {imports.NOT_UTF8_HINT}"
     return str(exc)

@@ -122,14 +122,35 @@ def encoding_of(data: bytes, whole: bool = True) -> str:
         codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
         return UTF8
     except UnicodeDecodeError as exc:
+        other = data[:exc.start].count(b"\n") + 1
+    utf8 = _UTF8_SEQUENCE.search(data)
+    if utf8 is not None:
+        line = data[:utf8.start()].count(b"\n") + 1
+        raise ImportFileError(f"o arquivo mistura UTF-8 (linha {line}) com outra codificação (linha {other}); "
+                              f"salve-o de novo, todo como \"CSV UTF-8\"")
+    try:
+        data.decode(WINDOWS)
+        return WINDOWS
+    except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        if _UTF8_SEQUENCE.search(data) is None:
+        raise ImportFileError(f"o arquivo não está em UTF-8 nem em Windows-1252 (linha {line}); {NOT_UTF8_HINT}") from None
+
+
+def first_undecodable_line(path: Path, encoding: str, chunk_bytes: int = 1 << 16) -> int | None:
+    """The number of the first line of the file that `encoding` cannot read (None if it reads it all): read again from
+    the start, as a stream decoded in pieces does not tell where it stopped."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with path.open("rb") as data:
+        while True:
+            piece = data.read(chunk_bytes)
             try:
-                data.decode(WINDOWS)
-                return WINDOWS
-            except UnicodeDecodeError:
-                pass
-        raise ImportFileError(f"o arquivo não está em UTF-8 (linha {line}); {NOT_UTF8_HINT}") from None
+                decoder.decode(piece, final=not piece)
+            except UnicodeDecodeError as exc:
+                return line + piece[:exc.start].count(b"\n")
+            if not piece:
+                return None
+            line += piece.count(b"\n")
 
 
 def decode(data: bytes) -> tuple[str, bool]:

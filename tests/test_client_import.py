@@ -101,8 +101,11 @@ def test_a_file_without_a_usable_header_is_refused_as_a_whole(text, message):
 def test_a_file_with_utf8_and_other_bytes_is_refused_naming_the_first_bad_line():
     """A UTF-8 file with one line saved in another encoding is not read as Windows-1252 (its "ã" would become "Ã£")."""
     data = "rede;loja;cnpj\nREDE;São Paulo;11222333000181\n".encode("utf-8") + "REDE;Atacadão;45723174000110\n".encode("cp1252")
-    with pytest.raises(ImportFileError, match=r"não está em UTF-8 \(linha 3\)"):
+    with pytest.raises(ImportFileError, match=r"mistura UTF-8 \(linha 2\) com outra codificação \(linha 3\)"):
         parse_file(STORES, data, YEAR)
+    data = "rede;loja;cnpj\nREDE;Atacadão;45723174000110\n".encode("cp1252") + "REDE;São Paulo;11222333000181\n".encode("utf-8")
+    with pytest.raises(ImportFileError, match=r"mistura UTF-8 \(linha 3\) com outra codificação \(linha 2\)"):
+        parse_file(STORES, data, YEAR)  # Windows-1252 first, one line of UTF-8 after: both lines named
 
 
 def test_a_windows_1252_file_as_excel_saves_csv_is_read_with_its_accents_and_its_errors_file_gets_a_bom():
@@ -114,7 +117,7 @@ def test_a_windows_1252_file_as_excel_saves_csv_is_read_with_its_accents_and_its
 
 @pytest.mark.parametrize("data", [b"rede;loja;cnpj\nR;Loja \x81;11222333000181\n", b"rede;loja;cnpj\n\x8d\x8f\n"])
 def test_bytes_that_are_neither_utf8_nor_windows_1252_are_refused_whole(data):
-    with pytest.raises(ImportFileError, match=r"não está em UTF-8"):
+    with pytest.raises(ImportFileError, match=r"não está em UTF-8 nem em Windows-1252 \(linha 2\)"):
         parse_file(STORES, data, YEAR)
 
 

@@ -145,6 +145,22 @@ def test_a_file_that_cannot_be_read_is_one_line_and_exit_1(fresh_server, tmp_pat
     assert code == 1 and message in err and "Traceback" not in err
 
 
+def test_a_line_past_the_start_in_another_encoding_stops_the_import_naming_it(fresh_server, tmp_path, monkeypatch):
+    """The encoding is told from the file's start (ENCODING_SNIFF_BYTES, made small here): a later line it cannot read
+    stops the import, and the message names that line and says to fix the file (running it again as it is would stop
+    there again)."""
+    monkeypatch.setattr(history, "ENCODING_SNIFF_BYTES", 256)
+    old = dt.date.today() - dt.timedelta(days=30)
+    rows = [f";{DEMO_SELLER_CPF};{STORE_CNPJ};{n},00;{old:%d/%m/%Y}" for n in range(1, 301)]  # past what is read at once
+    path = tmp_path / "vendas.csv"
+    path.write_bytes(("cpf;cnpj;valor;data\n" + "\n".join(r.lstrip(";") for r in rows) + "\n").encode()
+                     + f"{DEMO_SELLER_CPF};{STORE_CNPJ};5,00;{old:%d/%m/%Y};Conceição\n".encode("cp1252")
+                     + f"{DEMO_SELLER_CPF};{STORE_CNPJ};6,00;{old:%d/%m/%Y}\n".encode())
+    code, out, err = run(fresh_server(), tmp_path, str(path), monkeypatch=monkeypatch)
+    assert code == 1 and "a linha 302 não está em UTF-8, como o começo do arquivo" in err, err
+    assert "corrija o arquivo e rode-o de novo" in err and "Traceback" not in err, err
+
+
 def test_a_manager_s_cpf_in_a_sales_file_is_told_as_a_manager_s(fresh_server, tmp_path, monkeypatch):
     server = fresh_server()
     path = tmp_path / "vendas.csv"
