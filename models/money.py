@@ -35,7 +35,7 @@ def parse_amount(value: object, field: str = "amount") -> int:
 
 
 def parse_typed_amount(text: str, field: str = "amount") -> int:
-    """Cents from what a person types: "10,50", "10.50", "R$ 1.234,56", "1234"."""
+    """Cents from what a person types: "10,50", "10.50", "R$ 1.234,56" (its spaces may be non-breaking), "1234"."""
     plain = _PLAIN_TYPED_AMOUNT.fullmatch(text)
     if plain:  # no R$, spaces or thousands separator (what a file mostly holds): _typed_amount says the same, slower
         whole, fraction = plain.groups()
@@ -45,7 +45,7 @@ def parse_typed_amount(text: str, field: str = "amount") -> int:
 
 def _typed_amount(text: str, field: str) -> int:
     """parse_typed_amount's rules, for every form."""
-    cleaned = text.strip().upper().removeprefix("R$").replace(" ", "")
+    cleaned = "".join(text.split()).upper().removeprefix("R$")  # every space, also the non-breaking one a spreadsheet writes
     if not re.fullmatch(r"[0-9.,]+", cleaned):
         raise ValidationError(field, "not an amount")
     separators = [c for c in cleaned if c in ".,"]

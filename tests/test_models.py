@@ -72,7 +72,7 @@ def test_wire_amount_round_trips(cents):
 
 @pytest.mark.parametrize("text,cents", [("10,50", 1050), ("10.50", 1050), ("R$ 10,50", 1050), ("r$10,5", 1050),
                                         ("1.234,56", 123456), ("1,234.56", 123456), ("1.234", 123400), ("1234", 123400),
-                                        ("1.000.000,00", MAX_SALE_CENTS)])
+                                        ("1.000.000,00", MAX_SALE_CENTS), ("R$\xa01.234,56", 123456), ("1\u202f234,56", 123456)])
 def test_typed_amounts(text, cents):
     assert parse_typed_amount(text) == cents
 
