@@ -9,7 +9,7 @@ from client.connection import RemoteError
 from models.dates import NOT_A_CALENDAR_DATE, format_br_date
 from models.documents import format_cnpj, format_cpf
 from models.money import format_brl, thousands
-from models.people import MIN_AGE_YEARS, OLDEST_BIRTH_YEAR
+from models.people import MANAGER, MIN_AGE_YEARS, OLDEST_BIRTH_YEAR, SELLER
 from models.records import Total
 
 BAR_WIDTH = 30
@@ -165,6 +165,8 @@ FORBIDDEN_REASONS = {
     "own_account": "Você não pode desativar a sua própria conta: peça a outro gerente.",
 }
 FORBIDDEN_STORE = "Você não está autorizado a vender nesta loja."
+ROLE_ONLY = {SELLER: "Você não tem permissão: só vendedores fazem isto (uma venda é registrada por quem vendeu).",
+             MANAGER: "Você não tem permissão: só gerentes fazem isto."}  # a method of the other role (data.required_role)
 TAKEN_FIELDS = {
     "cnpj": "Já existe uma loja com este CNPJ.",
     "name": "Já existe uma rede com este nome.",
@@ -230,7 +232,9 @@ def remote_error(error: RemoteError) -> str:
             return FORBIDDEN_REASONS[error.reason]
         if field == "store_id":
             return FORBIDDEN_STORE
-        return REASON_MESSAGES["forbidden"]  # wrong role, or a reason newer than this client
+        if data.get("required_role") in ROLE_ONLY:
+            return ROLE_ONLY[data["required_role"]]
+        return REASON_MESSAGES["forbidden"]  # a reason newer than this client
     if error.code == BAD_CREDENTIALS and data.get("pin_not_set"):
         return PIN_NOT_SET
     if error.code == ALREADY_EXISTS and field in TAKEN_FIELDS:
