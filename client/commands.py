@@ -19,6 +19,7 @@ from client.api import Api
 from client.config import ClientConfig
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Console, Quit
+from client.pickers import fold
 from client.sale_queue import SaleQueue
 from client.views import os_error
 from models.documents import format_cnpj, format_cpf, parse_cnpj, parse_cpf
@@ -89,12 +90,12 @@ def program_name() -> str:
 
 
 def find_store(api: Api, key: str, stores: list[dict] | None = None) -> dict:
-    """A store by id, CNPJ (masked or bare) or name (ignoring case; refused when two stores share it)."""
+    """A store by id, CNPJ (masked or bare) or name (ignoring case and accents; refused when two stores share it)."""
     stores = stores if stores is not None else api.stores()
     for store in stores:
         if key in (store["id"], store["cnpj"]) or digits(key) == store["cnpj"]:
             return store
-    named = [s for s in stores if s["name"].casefold() == key.strip().casefold()]
+    named = named_as(stores, key)
     if len(named) == 1:
         return named[0]
     if named:
@@ -103,11 +104,24 @@ def find_store(api: Api, key: str, stores: list[dict] | None = None) -> dict:
 
 
 def find_network(api: Api, key: str) -> dict:
-    """A network by id or name (ignoring case)."""
-    for network in api.networks():
-        if key == network["id"] or key.casefold() == network["name"].casefold():
+    """A network by id or name (ignoring case and accents)."""
+    networks = api.networks()
+    for network in networks:
+        if key == network["id"]:
             return network
+    named = named_as(networks, key)
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise CommandError(f"há {len(named)} redes chamadas {key}: informe o id (veja '{program_name()} networks')")
     raise CommandError(f"rede não encontrada: {key} (veja '{program_name()} networks')")
+
+
+def named_as(items: list[dict], key: str) -> list[dict]:
+    """The items whose name is `key` ignoring case; if none, ignoring accents and spaces too ("atacadao" for
+    "ATACADÃO", as the menus' search finds it)."""
+    exact = [item for item in items if item["name"].casefold() == key.strip().casefold()]
+    return exact or [item for item in items if fold(item["name"]) == fold(key)]
 
 
 def find_person(api: Api, key: str) -> dict:

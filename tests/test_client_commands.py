@@ -6,9 +6,11 @@ import io
 import json
 import re
 
+import pytest
 from conftest import api_for
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF, free_port, run_client
 
+from client.commands import CommandError, find_network, find_store
 from client.connection import RemoteError
 from models.documents import format_cnpj, format_cpf
 
@@ -215,3 +217,24 @@ def test_exit_statuses_of_the_administration_commands(fresh_server):
     forbidden = client(server, "network", "create", "Rede X", env=SELLER)
     assert forbidden.returncode == 1 and "permissão" in forbidden.stderr
     assert "Rede X" not in {n["name"] for n in listed(server, "networks")}
+
+
+class _Catalogue:
+    """An Api stand-in that only lists networks and stores."""
+
+    def networks(self) -> list[dict]:
+        return [{"id": "n1", "name": "ATACADÃO"}, {"id": "n2", "name": "São João"}, {"id": "n3", "name": "Sao Joao"}]
+
+    def stores(self) -> list[dict]:
+        return [{"id": "s1", "name": "Loja Maringá", "cnpj": "11222333000181"}]
+
+
+def test_names_on_the_command_line_are_found_without_their_accents_as_the_menus_find_them():
+    """`--network ATACADAO` finds ATACADÃO, `--store "loja maringa"` Loja Maringá; a name written exactly wins over one
+    that matches only without accents, and two that match only so are refused as ambiguous."""
+    catalogue = _Catalogue()
+    assert find_network(catalogue, "atacadao")["id"] == "n1"
+    assert find_store(catalogue, "loja  maringa")["id"] == "s1"
+    assert find_network(catalogue, "sao joao")["id"] == "n3"
+    with pytest.raises(CommandError, match="há 2 redes chamadas"):
+        find_network(catalogue, "SÃO JOAO")
