@@ -3,12 +3,14 @@
 The file is a catalogue-style CSV (client/imports.py: UTF-8 with or without BOM or Windows-1252, ';' or ',', Portuguese or English
 headers) with the columns id;cpf;cnpj;valor;data. `id` may be empty or absent: the sale then gets an id derived from
 its content and its line (models.records.imported_sale_id), so running the same file again imports nothing twice.
-`valor` as 1234,56 or 1234.56 (R$ and thousands separators too); `data` as dd/mm/aaaa or AAAA-MM-DD, not after today.
+`valor` as 1234,56 or 1234.56 (R$ and thousands separators too); `data` as dd/mm/aaaa or AAAA-MM-DD (a time after it is
+left out), not after today.
 Each line becomes a row of `sales.import` or a refusal with its line number and a Portuguese reason.
 """
 
 import csv
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -98,11 +100,17 @@ def _amount(text: str) -> tuple[int, str]:
     return cents, format_cents(cents)
 
 
+# A time after the day, as a spreadsheet exports a date-and-time cell ("10/11/2026 14:30", "2026-11-10T14:30:00"): the
+# day is what counts; a time with a zone is not taken (its day could be another here).
+_TIME_AFTER_DAY = re.compile(r"(\S+?)[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?")
+
+
 def _day(text: str, today: dt.date) -> str:
     if not text:
         raise RowError("data em branco")
+    timed = _TIME_AFTER_DAY.fullmatch(text)
     try:
-        day = parse_day(text)
+        day = parse_day(timed.group(1) if timed else text)
     except ValidationError as exc:
         if exc.reason == NOT_A_CALENDAR_DATE:
             raise RowError(f"data inexistente: {text!r}") from None
