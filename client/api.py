@@ -10,6 +10,7 @@ from typing import Any
 
 from client.connection import Connection
 from models.money import format_cents
+from models.names import name_order
 
 REPORTS_PREFIX = "reports."  # every method under it only reads (docs/protocol.md): a follower in sync may answer it
 
@@ -62,13 +63,15 @@ class Api:
         return self._authed("users.create", cpf=cpf, name=name, birth_year=birth_year, pin=pin, role=role)["user"]
 
     def stores(self) -> list[dict]:
-        return self._call("stores.list")["stores"]
+        """Every store, by network, then by name, in a reader's order (models.names)."""
+        stores = self._call("stores.list")["stores"]
+        return sorted(stores, key=lambda s: (name_order(s["network"]["name"]), name_order(s["name"]), s["id"]))
 
     def networks(self) -> list[dict]:
-        return self._call("networks.list")["networks"]
+        return by_name(self._call("networks.list")["networks"])
 
     def sellers(self) -> list[dict]:
-        return self._authed("sellers.list")["sellers"]
+        return by_name(self._authed("sellers.list")["sellers"])
 
     def record_sale(self, sale_id: str, store_id: str, amount_cents: int, sold_on: dt.date | None = None) -> dict:
         params = {"sale_id": sale_id, "store_id": store_id, "amount": format_cents(amount_cents)}
@@ -131,7 +134,7 @@ class Api:
         return self._authed("stores.reopen", store_id=store_id)["store"]
 
     def users(self, role: str | None = None) -> list[dict]:
-        return self._authed("users.list", **({"role": role} if role else {}))["users"]
+        return by_name(self._authed("users.list", **({"role": role} if role else {}))["users"])
 
     def deactivate_user(self, user_id: str) -> dict:
         return self._authed("users.deactivate", user_id=user_id)["user"]
@@ -152,3 +155,9 @@ class Api:
     def import_rows(self, kind: str, rows: list[dict]) -> list[dict]:
         """kind 'stores' or 'users': one result per row ({status, field?, reason?, ...}), in order."""
         return self._authed(f"{kind}.import", rows=rows)["results"]
+
+
+def by_name(items: list[dict]) -> list[dict]:
+    """People or networks in a reader's order of their names (models.names: the server's is the bytes' order, which puts
+    "José" before "João" and "Loja 187" before "Loja 57")."""
+    return sorted(items, key=lambda item: (name_order(item["name"]), item["id"]))

@@ -19,11 +19,11 @@ from client.api import Api
 from client.config import ClientConfig
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Console, Quit
-from client.pickers import fold
 from client.sale_queue import SaleQueue
 from client.views import os_error
 from models.documents import format_cnpj, format_cpf, parse_cnpj, parse_cpf
 from models.errors import ValidationError
+from models.names import fold
 from models.people import ROLE_WORDS, SELLER, is_weak_pin, parse_name, parse_pin
 from models.records import MAX_VOID_REASON, MIN_VOID_REASON, parse_uuid, parse_void_reason
 

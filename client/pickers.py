@@ -7,7 +7,6 @@ to the menu.
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,16 +14,11 @@ from client import views
 from client.console import Console
 from models.documents import parse_cnpj, parse_cpf
 from models.errors import ValidationError
+from models.names import fold
 
 LIST_LIMIT = 15  # a numbered list longer than this scrolls off a till's screen
 MATCHES_SHOWN = 15
 _PARSERS = {"CPF": parse_cpf, "CNPJ": parse_cnpj}
-
-
-def fold(text: str) -> str:
-    """Lower case, without accents, spaces folded: "  São  JOÃO" -> "sao joao"."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
 
 
 def person_label(user: dict) -> str:

@@ -26,9 +26,10 @@ from test_client_admin import STORES, Screen, StandInApi, answer, find, interact
 from client import views
 from client.console import Console
 from client.controllers import SignedOut
-from client.pickers import LIST_LIMIT, MATCHES_SHOWN, PERSON, STORE, fold, pick
+from client.pickers import LIST_LIMIT, MATCHES_SHOWN, PERSON, STORE, pick
 from client.sale_queue import SaleQueue
 from models.documents import format_cpf
+from models.names import fold
 from runtime.clock import FakeClock
 
 SAMPLES = ROOT / "docs" / "samples"

@@ -13,6 +13,7 @@ from models.dates import check_range, check_sale_date, parse_br_date, parse_iso_
 from models.documents import cnpj_check_digits, cpf_check_digits, format_cnpj, format_cpf, parse_cnpj, parse_cpf
 from models.errors import ValidationError
 from models.money import MAX_SALE_CENTS, _typed_amount, format_brl, format_cents, parse_amount, parse_typed_amount
+from models.names import name_order
 from models.people import parse_birth_year, parse_name, parse_pin, parse_role
 from models.records import _CATALOGUE_NAMESPACE, imported_sale_id
 
@@ -160,3 +161,10 @@ def test_cluster_lists():
     for bad in ("", "1=127.0.0.1", "x=h:1", "1=h:1,1=h:2", "0=h:1", "1=h:70000", "1=h:1,2=h:1"):  # the last: one address twice
         with pytest.raises(ValidationError):
             parse_cluster(bad)
+
+
+def test_names_are_ordered_as_a_reader_expects():
+    """Case and accents do not count, numbers count by value: João beside Joao and before José, Loja 57 before 187."""
+    names = ["José Antônio", "Loja 187", "Márcia", "João", "ATAKADAO", "Atacadão do Povo", "Loja 57", "Maria", "joão"]
+    assert sorted(names, key=name_order) == ["Atacadão do Povo", "ATAKADAO", "João", "joão", "José Antônio", "Loja 57",
+                                             "Loja 187", "Márcia", "Maria"]
