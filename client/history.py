@@ -24,6 +24,7 @@ from client.connection import RemoteError, ServerUnreachable
 from client.views import os_error
 from models.dates import today_in
 from models.money import thousands
+from models.people import MANAGER
 from runtime.threads import leave_signals_to_the_main_thread
 
 PLAIN_PROGRESS_EVERY_S = 5.0
@@ -89,7 +90,11 @@ ENCODING_SNIFF_BYTES = 1 << 20
 
 
 def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
-    """Check and send the file; the summary on stdout, refusals on stderr and in FILE.erros.csv; 0 when none was refused."""
+    """Check and send the file; the summary on stdout, refusals on stderr and in FILE.erros.csv; 0 when none was refused.
+    Signs in first: a seller is refused before the file is read (its lines checked, an errors file written again)."""
+    user, _ = sign_in(ctx.api, ctx.config, ctx.queue)
+    if user["role"] != MANAGER:
+        raise CommandError(views.ROLE_ONLY[MANAGER])
     try:
         raw = path.open("rb")
     except OSError as exc:
@@ -257,8 +262,7 @@ class _Sender:
 
     def _lane(self) -> Api:
         """The connection for the next batch: the one the batch `depth` sends ago used (it has been told), or a new one."""
-        if not self.lanes:
-            sign_in(self.ctx.api, self.ctx.config, self.ctx.queue)
+        if not self.lanes:  # signed in by run_sales_import
             self.lanes.append(self.ctx.api)
             self.saved_timeouts_s = (self.ctx.api.connection.failover_timeout_s, self.ctx.api.connection.call_timeout_s)
         index = self.sent % self.depth

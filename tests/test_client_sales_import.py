@@ -300,13 +300,20 @@ def test_batches_in_flight_come_from_the_settings_table_and_a_bad_value_is_one_p
 
 
 def test_a_seller_importing_is_told_only_that_it_is_not_allowed(fresh_server, tmp_path, monkeypatch):
-    """A seller's import is refused by the server: the refusal alone, with no summary and no advice to run it again."""
+    """A seller's import is refused before the file is read: the refusal alone, with no summary, no line refused, no
+    advice to run it again, and the manager's errors file beside it left as it was (before: a file with a bad line
+    was checked, its errors file written again, and the refusal came last)."""
     server = fresh_server()
     path = tmp_path / "vendas.csv"
-    path.write_text(f"cpf;cnpj;valor;data\n{DEMO_SELLER_CPF};{STORE_CNPJ};10,00;01/03/2025\n", encoding="utf-8")
-    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch, who={"ONSELL_CPF": DEMO_SELLER_CPF, "ONSELL_PIN": DEMO_PIN})
-    assert code != 0 and "permissão" in out + err, (out, err)
-    assert "Vendas:" not in out and "rode de novo" not in err, (out, err)
+    path.write_text(f"cpf;cnpj;valor;data\n{DEMO_SELLER_CPF};{STORE_CNPJ};10,00;01/03/2025\n{DEMO_SELLER_CPF};x;y;z\n",
+                    encoding="utf-8")
+    errors = tmp_path / "vendas.erros.csv"
+    errors.write_text("what a manager's run left\n", encoding="utf-8")
+    for file in (str(path), "/dev/null"):
+        code, out, err = run(server, tmp_path, file, monkeypatch=monkeypatch, who={"ONSELL_CPF": DEMO_SELLER_CPF, "ONSELL_PIN": DEMO_PIN})
+        assert code != 0 and "só gerentes" in out + err, (out, err)
+        assert "Vendas:" not in out and "rode de novo" not in err and "linha" not in err, (out, err)
+    assert errors.read_text(encoding="utf-8") == "what a manager's run left\n"
 
 
 def test_a_date_with_a_time_after_it_counts_as_its_day_and_a_time_with_a_zone_is_refused():
