@@ -192,8 +192,8 @@ class Interactive(OfflineSession):
             raise SignedOut()
         return [
             ("Registrar venda", self.record_sale),
-            ("Minhas vendas de hoje", self.needs_server(self.sales_today)),
-            ("Minhas vendas por período", self.needs_server(self.sales_in_period)),
+            ("Minhas vendas de hoje", self.needs_server(self.sales_today, meanwhile=self.show_pending)),
+            ("Minhas vendas por período", self.needs_server(self.sales_in_period, meanwhile=self.show_pending)),
             (f"Vendas pendentes ({self.pending_count()})", self.show_pending),
             ("Cancelar venda", self.needs_server(self.void_my_sale)),
             ("Trocar meu PIN", self.needs_server(self.change_my_pin)),

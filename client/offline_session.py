@@ -64,15 +64,18 @@ class OfflineSession:
         self.signed_in(user)
         return True
 
-    def needs_server(self, action):
+    def needs_server(self, action, meanwhile=None):
         """A menu action that needs a server: in a session begun offline, it first looks for one again (it may have come
-        back since the menu was drawn); with none it says so instead."""
+        back since the menu was drawn); with none it says so instead, then runs `meanwhile` if given (what the till
+        itself can show: a seller's queued sales)."""
         def run() -> None:
             if not self.back_online(quiet=True):
                 raise SignedOut()
             if self.offline():
                 self.console.say("Sem servidor no momento: esta opção precisa dele. Registrar venda funciona "
                                  "(a venda fica guardada neste caixa).")
+                if meanwhile is not None:
+                    meanwhile()
                 return
             action()
         return run

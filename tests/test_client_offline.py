@@ -85,6 +85,9 @@ def test_with_every_node_down_a_seller_who_signed_in_here_sells_into_the_queue_a
     assert "(2 pendentes)" in screen
     queued = queued_sale_ids(queue)
     assert len(queued) == 2
+    client.type("2")  # today's sales with no server: said so, and the sales waiting on this till are listed
+    screen = client.wait_for("aguardando envio", count=2)
+    assert "Sem servidor no momento" in screen and "R$ 25,00" in screen and "R$ 3,10" in screen, screen
 
     server.start()  # the server is back: the session signs in for real before its next menu and sends the sales
     client.type("4")
