@@ -125,14 +125,21 @@ def named_as(items: list[dict], key: str) -> list[dict]:
 
 
 def find_person(api: Api, key: str) -> dict:
-    """A person by id or CPF (masked or bare), from users.list."""
+    """A person by id, CPF (masked or bare) or whole name (ignoring case and accents; refused when two people share
+    it), from users.list."""
     try:
         cpf = parse_cpf(key.strip())
     except ValidationError:
         cpf = None
-    for user in api.users():
+    users = api.users()
+    for user in users:
         if key.strip() == user["id"] or cpf == user["cpf"]:
             return user
+    named = [] if cpf else named_as(users, key)
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise CommandError(f"há {len(named)} pessoas chamadas {key}: informe o CPF (veja '{program_name()} users')")
     shown = format_cpf(cpf) if cpf else key
     raise CommandError(f"pessoa não encontrada: {shown} (veja '{program_name()} users')")
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import api_for
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF, free_port, run_client
 
-from client.commands import CommandError, find_network, find_store
+from client.commands import CommandError, find_network, find_person, find_store
 from client.connection import RemoteError
 from models.documents import format_cnpj, format_cpf
 
@@ -228,13 +228,21 @@ class _Catalogue:
     def stores(self) -> list[dict]:
         return [{"id": "s1", "name": "Loja Maringá", "cnpj": "11222333000181"}]
 
+    def users(self) -> list[dict]:
+        return [{"id": "u1", "name": "João de Alencar", "cpf": "12345678909"}, {"id": "u2", "name": "Maria", "cpf": "52998224725"},
+                {"id": "u3", "name": "Mariá", "cpf": "11144477735"}]
+
 
 def test_names_on_the_command_line_are_found_without_their_accents_as_the_menus_find_them():
-    """`--network ATACADAO` finds ATACADÃO, `--store "loja maringa"` Loja Maringá; a name written exactly wins over one
-    that matches only without accents, and two that match only so are refused as ambiguous."""
+    """`--network ATACADAO` finds ATACADÃO, `--store "loja maringa"` Loja Maringá, `--seller "joao de alencar"` João; a
+    name written exactly wins over one that matches only without accents, and two that match only so are refused as
+    ambiguous."""
     catalogue = _Catalogue()
     assert find_network(catalogue, "atacadao")["id"] == "n1"
     assert find_store(catalogue, "loja  maringa")["id"] == "s1"
     assert find_network(catalogue, "sao joao")["id"] == "n3"
     with pytest.raises(CommandError, match="há 2 redes chamadas"):
         find_network(catalogue, "SÃO JOAO")
+    assert find_person(catalogue, "joao de alencar")["id"] == "u1" and find_person(catalogue, "Maria")["id"] == "u2"
+    with pytest.raises(CommandError, match="há 2 pessoas chamadas"):
+        find_person(catalogue, "maría")
