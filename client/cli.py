@@ -45,7 +45,7 @@ from client.console import Console
 from client.controllers import Interactive
 from client.history import run_sales_import
 from client.imports import SALES
-from client.offline import OfflineRefused, Till, TillApi, offline_path, pending_notice, signin_window_hours
+from client.offline import OfflineRefused, Till, TillApi, offline_path, pending_notice, queued_notice, signin_window_hours
 from client.prompts import parse_day
 from client.sale_queue import QueueSender, SaleQueue
 from models.dates import NOT_A_CALENDAR_DATE, check_range, today_in
@@ -201,7 +201,7 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     if args.command == "report" and args.name == VOIDS_REPORT:
         return admin_commands.run_voids_report(args, context)
     if args.command == "sales":
-        return list_sales(args, api, out, config, clock)
+        return list_sales(args, api, out, config, clock, queue)
     if args.command == "report" and args.name == OVER_TIME_REPORT:
         return run_over_time(args, api, out)
     if args.command == "sellers":
@@ -211,7 +211,7 @@ def run_command(args, api: Api, out, queue: SaleQueue | None, config: ClientConf
     return run_report(args, api, out)
 
 
-def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
+def list_sales(args, api: Api, out, config: ClientConfig, clock, queue: SaleQueue | None = None) -> int:
     """`sales`: a seller's own sales, or (a manager, --seller) one seller's: to find a sale's code before voiding it."""
     today = today_in(config.timezone, clock.now())
     start = args.start or today
@@ -233,6 +233,8 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock) -> int:
     emit(rows, args.format, result, out, SALES_COLUMNS)
     if args.format == "table":
         out.write(f"Total {views.period(start, end)}: {views.total_text(result)}\n")
+        queued = queued_notice(queue, api.user["cpf"], start, end, "listing") if api.user["role"] == SELLER else ""
+        out.write(queued + "\n" if queued else "")
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from client.admin import Administration
 from client.api import Api
 from client.connection import RemoteError, ServerUnreachable
 from client.console import Back, Console, Leave, Quit, SignedOut
-from client.offline import failover_within, pending_notice
+from client.offline import failover_within, queued_notice
 from client.offline_session import OfflineSession
 from client.pickers import LISTED_SELLER, SALE_STORE, pick
 from client.prompts import (
@@ -359,10 +359,9 @@ class Interactive(OfflineSession):
 
     def say_queued(self, start: dt.date | None, end: dt.date | None, when: str) -> None:
         """One line on this seller's sales sold in [start, end] that wait on this till to be sent (not those refused)."""
-        waiting = [p for p in (self.queue.pending(self.api.user["cpf"]) if self.queue is not None and self.api.user else [])
-                   if p.refused is None and (start is None or p.sold_on >= start) and (end is None or p.sold_on <= end)]
-        if waiting:
-            self.console.say(pending_notice(len(waiting), when, sum(p.amount_cents for p in waiting)))
+        line = queued_notice(self.queue, self.api.user["cpf"], start, end, when) if self.api.user else ""
+        if line:
+            self.console.say(line)
 
     def ask_period(self, open_start: str = "sem início", open_end: str = "sem fim") -> tuple[dt.date | None, dt.date | None]:
         """A range typed as two days (dd/mm/aaaa or AAAA-MM-DD); Enter leaves an end open (the prompts say what that means)."""

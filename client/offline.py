@@ -17,6 +17,7 @@ Rules:
   owner: it holds PIN hashes. Nothing here talks to a server; TillApi does, through Api.
 """
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -67,6 +68,13 @@ def pending_notice(count: int, when: str, amount_cents: int = 0) -> str:
                                         were="foi" if one else "foram",
                                         sent="enviada" if one else "enviadas", kept="fica guardada" if one else "ficam guardadas",
                                         go="vai" if one else "vão")
+
+
+def queued_notice(queue, seller_cpf: str, start: dt.date | None, end: dt.date | None, when: str) -> str:
+    """The line on a seller's sales of [start, end] still waiting on this till (pending_notice's `listing` below a list
+    that leaves them out, `unlisted` when there is no list); "" when none waits."""
+    waiting = queue.waiting(seller_cpf, start, end) if queue is not None else []
+    return pending_notice(len(waiting), when, sum(sale.amount_cents for sale in waiting)) if waiting else ""
 
 
 def offline_path(queue_path: Path) -> Path:

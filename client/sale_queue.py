@@ -85,6 +85,11 @@ class SaleQueue:
     def count(self, seller_cpf: str | None = None) -> int:
         return sum(1 for sale in self.pending(seller_cpf) if sale.refused is None)
 
+    def waiting(self, seller_cpf: str, start: dt.date | None, end: dt.date | None) -> list[QueuedSale]:
+        """The seller's queued sales sold in [start, end] (either end open) that still wait to be sent (not refused)."""
+        return [sale for sale in self.pending(seller_cpf) if sale.refused is None
+                and (start is None or sale.sold_on >= start) and (end is None or sale.sold_on <= end)]
+
     def renew_token(self, seller_cpf: str, token: str) -> None:
         """A seller signed in again: their queued sales go out with the new token."""
         with self._lock:

@@ -12,7 +12,7 @@ import pytest
 from conftest import api_for
 from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, closing_listener, free_port, run_client
 
-from client.cli import EXIT_QUEUED, build_parser, record_sale
+from client.cli import EXIT_QUEUED, build_parser, list_sales, record_sale
 from client.config import load_client_config
 from client.connection import ALL_REFUSED_ROUNDS, RETRY_JITTER, RETRY_PAUSE_S, Connection, ServerUnreachable
 from client.console import Console
@@ -293,6 +293,22 @@ def test_the_seller_s_sales_of_today_tell_the_ones_still_queued_on_this_till(tmp
     interactive.guard(interactive.sales_today)
     out = console.stdout.getvalue()
     assert all(line in out for line in said), out
+    queue.close()
+
+
+def test_the_script_s_sales_of_today_tell_the_ones_still_queued_on_this_till(tmp_path):
+    """`sales` (a table) says below its total how many of the range's sales wait on this till, as the menu does."""
+    clock = FakeClock(start=LATE_EVENING)  # 26/11/2026 in São Paulo
+    queue = SaleQueue(tmp_path / "queue.db", clock)
+    queue.add(str(uuid.uuid4()), "12345678909", "token-1", STORE["id"], STORE["name"], 1050, dt.date(2026, 11, 26))
+    queue.add(str(uuid.uuid4()), "12345678909", "token-1", STORE["id"], STORE["name"], 700, dt.date(2026, 11, 20))
+    config = load_client_config({"TIMEZONE": "America/Sao_Paulo"})
+    out = io.StringIO()
+    assert list_sales(build_parser().parse_args(["sales"]), ServerWithNoSalesApi(), out, config, clock, queue) == 0
+    assert out.getvalue().splitlines()[-2:] == [
+        "Total em 26/11/2026: R$ 0,00 em 0 vendas",
+        "Fora deste total: 1 venda pendente neste caixa, ainda não enviada (R$ 10,50): vai assim que o servidor a aceitar "
+        "(veja em Vendas pendentes)."], out.getvalue()
     queue.close()
 
 
