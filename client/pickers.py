@@ -68,7 +68,7 @@ def pick(console: Console, title: str, items: list[dict], kind: Kind, enter: str
         shown = matches[:MATCHES_SHOWN]
         heading = f'{len(matches)} {"resultado" if len(matches) == 1 else "resultados"} para "{query}"'
         if len(matches) > len(shown):
-            heading += f" (os {len(shown)} primeiros: digite mais do nome para ver outros)"
+            heading += f"; os {len(shown)} primeiros, digite mais do nome para ver outros"
         index = console.choose(f"{heading} (0 volta à busca):", [kind.label(item) for item in shown])
         if index is not None:
             return shown[index]

@@ -99,7 +99,7 @@ def test_part_of_a_number_finds_by_document_and_too_many_matches_are_cut_with_a_
     assert by_digits is PEOPLE[0]
     chosen, out = picking(PEOPLE, ["genérico", "0", ""])
     assert chosen is None
-    assert f'20 resultados para "genérico" (os {MATCHES_SHOWN} primeiros: digite mais do nome para ver outros)' in out
+    assert f'20 resultados para "genérico"; os {MATCHES_SHOWN} primeiros, digite mais do nome para ver outros (0 volta' in out
     assert f"  {MATCHES_SHOWN}) " in out and f"  {MATCHES_SHOWN + 1}) " not in out
 
 
