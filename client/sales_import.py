@@ -103,11 +103,14 @@ def _amount(text: str) -> tuple[int, str]:
 # A time after the day, as a spreadsheet exports a date-and-time cell ("10/11/2026 14:30", "2026-11-10T14:30:00"): the
 # day is what counts; a time with a zone is not taken (its day could be another here).
 _TIME_AFTER_DAY = re.compile(r"(\S+?)[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?")
+_ZONE_AFTER_TIME = re.compile(r"\S+?[ T]\d{1,2}:\d{2}\S*\s*(?:Z|[+-]\d{2}:?\d{2})")
 
 
 def _day(text: str, today: dt.date) -> str:
     if not text:
         raise RowError("data em branco")
+    if _ZONE_AFTER_TIME.fullmatch(text):
+        raise RowError(f"data com fuso horário: {text!r} (informe só a data: dd/mm/aaaa ou AAAA-MM-DD)")
     timed = _TIME_AFTER_DAY.fullmatch(text)
     try:
         day = parse_day(timed.group(1) if timed else text)
