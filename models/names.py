@@ -16,5 +16,5 @@ def fold(text: str) -> str:
 def name_order(name: str) -> tuple:
     """The key that puts names in the order a Brazilian reader expects: folded, its numbers by value, and the name as
     written last (so that names equal once folded keep one order)."""
-    parts = _NUMBERS.split(fold(name))
-    return (*(int(part) if i % 2 else part for i, part in enumerate(parts)), name)
+    parts = _NUMBERS.split(fold(name))  # text, number, text, ...: a number meets a number, text meets text
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), name

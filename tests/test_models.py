@@ -165,6 +165,14 @@ def test_cluster_lists():
 
 def test_names_are_ordered_as_a_reader_expects():
     """Case and accents do not count, numbers count by value: João beside Joao and before José, Loja 57 before 187."""
-    names = ["José Antônio", "Loja 187", "Márcia", "João", "ATAKADAO", "Atacadão do Povo", "Loja 57", "Maria", "joão"]
-    assert sorted(names, key=name_order) == ["Atacadão do Povo", "ATAKADAO", "João", "joão", "José Antônio", "Loja 57",
-                                             "Loja 187", "Márcia", "Maria"]
+    names = ["José Antônio", "Loja 187", "Márcia", "João", "ATAKADAO", "Atacadão do Povo", "Loja 57", "Maria", "joão",
+             "Loja", "Loja1", "2ª Loja", "Loja 2"]
+    assert sorted(names, key=name_order) == ["2ª Loja", "Atacadão do Povo", "ATAKADAO", "João", "joão", "José Antônio", "Loja",
+                                             "Loja1", "Loja 2", "Loja 57", "Loja 187", "Márcia", "Maria"]
+
+
+@given(st.lists(st.text(alphabet="aAãÃ 0123456789ºª-", max_size=12), max_size=20))
+def test_any_names_can_be_ordered(names):
+    """Whatever the names (one another's prefix, digits anywhere), ordering them never compares text with a number."""
+    ordered = sorted(names, key=name_order)
+    assert sorted(ordered) == sorted(names)
