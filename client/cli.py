@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("name", metavar="RELATÓRIO", choices=sorted([*REPORTS, VOIDS_REPORT, OVER_TIME_REPORT]),
                         help=", ".join(REPORTS) + f", {OVER_TIME_REPORT} (vendas por dia, semana ou mês) ou {VOIDS_REPORT} "
                         "(vendas canceladas)")
-    report.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (seller-total; over-time)")
+    report.add_argument("--seller", metavar="VENDEDOR", help="CPF, id ou nome do vendedor (seller-total; over-time)")
     report.add_argument("--store", metavar="LOJA", help="id ou CNPJ da loja (store-total; over-time)")
     report.add_argument("--network", metavar="REDE", help="id ou nome da rede (network-total; over-time)")
     report.add_argument("--detail", action="store_true", help="network-total e seller-total: o total de cada loja também")
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"posições no ranking (1 a {MAX_RANKING_LIMIT}, padrão: {DEFAULT_RANKING_SIZE}); "
                         f"voids: vendas (1 a {MAX_LIST_LIMIT}, padrão: {DEFAULT_LIST_SIZE})")
     sales = commands.add_parser("sales", help="lista vendas: as suas (vendedor) ou as de um vendedor (gerente, com --seller)")
-    sales.add_argument("--seller", metavar="VENDEDOR", help="CPF ou id do vendedor (gerente)")
+    sales.add_argument("--seller", metavar="VENDEDOR", help="CPF, id ou nome do vendedor (gerente)")
     sales.add_argument("--from", dest="start", type=_date, metavar="DATA", help="data inicial (padrão: hoje)")
     sales.add_argument("--to", dest="end", type=_date, metavar="DATA", help="data final (padrão: hoje)")
     sales.add_argument("--limit", type=_limit, default=DEFAULT_LIST_SIZE, metavar="N",
@@ -223,7 +223,7 @@ def list_sales(args, api: Api, out, config: ClientConfig, clock, queue: SaleQueu
         result = api.my_sales(start, end, args.limit)
     else:
         if not args.seller:
-            raise UsageError(f"informe --seller (CPF ou id; veja '{program_name()} sellers').")
+            raise UsageError(f"informe --seller (CPF, id ou nome; veja '{program_name()} sellers').")
         result = api.seller_sales(find_person(api, args.seller)["id"], start, end, args.limit)
     stores = {s["id"]: s["name"] for s in api.stores()}
     money = views.wire_money if args.format == "table" else str  # csv: "10.50", as the reports' csv
@@ -340,7 +340,7 @@ def check_report_args(args) -> None:
     needs = REPORTS.get(args.name, (None, None))[1]
     if needs is not None and not getattr(args, needs):
         listing = "sellers" if needs == "seller" else f"{needs}s"
-        what = {"seller": "CPF ou id do vendedor", "store": "id, CNPJ ou nome da loja", "network": "id ou nome da rede"}[needs]
+        what = {"seller": "CPF, id ou nome do vendedor", "store": "id, CNPJ ou nome da loja", "network": "id ou nome da rede"}[needs]
         raise UsageError(f"informe --{needs}: {what} (veja '{program_name()} {listing}').")
 
 

@@ -227,7 +227,7 @@ def add_parsers(commands) -> list[argparse.ArgumentParser]:
                          ("reset-pin", "define um novo PIN (de ONSELL_NEW_PIN, ou perguntado duas vezes)"),
                          ("assign-stores", "lojas onde um vendedor pode vender (nenhuma: qualquer loja)")):
         sub = actions.add_parser(action, help=text)
-        sub.add_argument("person", metavar="PESSOA", help="CPF (com ou sem pontuação) ou id")
+        sub.add_argument("person", metavar="PESSOA", help="CPF (com ou sem pontuação), id ou nome completo")
         if action == "assign-stores":
             sub.add_argument("stores", metavar="LOJA", nargs="*", help="id ou CNPJ de cada loja")
 

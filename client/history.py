@@ -91,10 +91,8 @@ ENCODING_SNIFF_BYTES = 1 << 20
 
 def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
     """Check and send the file; the summary on stdout, refusals on stderr and in FILE.erros.csv; 0 when none was refused.
-    Signs in first: a seller is refused before the file is read (its lines checked, an errors file written again)."""
-    user, _ = sign_in(ctx.api, ctx.config, ctx.queue)
-    if user["role"] != MANAGER:
-        raise CommandError(views.ROLE_ONLY[MANAGER])
+    Signs in once the file opens and its header is read: a seller is refused before its lines are checked (and an
+    errors file written again); a missing file or a wrong header is said with no server."""
     try:
         raw = path.open("rb")
     except OSError as exc:
@@ -112,6 +110,9 @@ def run_sales_import(path: Path, ctx: Context, err: TextIO) -> int:
         except (imports.ImportFileError, UnicodeDecodeError) as exc:
             line = imports.first_undecodable_line(path, encoding) if isinstance(exc, UnicodeDecodeError) else None
             raise CommandError(f"{path}: {_file_problem(exc, line)}") from None
+        user, _ = sign_in(ctx.api, ctx.config, ctx.queue)
+        if user["role"] != MANAGER:  # the server refuses it too: said here before a line is checked
+            raise CommandError(views.ROLE_ONLY[MANAGER])
         counts = {key: 0 for key in COUNTED}
         refused: list[imports.Refused] = []
         progress = Progress(err, total_bytes, ctx.clock)

@@ -136,21 +136,17 @@ def encoding_of(data: bytes, whole: bool = True) -> str:
         raise ImportFileError(f"o arquivo não está em UTF-8 nem em Windows-1252 (linha {line}); {NOT_UTF8_HINT}") from None
 
 
-def first_undecodable_line(path: Path, encoding: str, chunk_bytes: int = 1 << 16) -> int | None:
+def first_undecodable_line(path: Path, encoding: str) -> int | None:
     """The number of the first line of the file that `encoding` cannot read (None if it reads it all): read again from
-    the start, as a stream decoded in pieces does not tell where it stopped."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
+    the start, line by line (a stream decoded in pieces does not tell where it stopped; a newline byte is never part of
+    a character in UTF-8 or Windows-1252)."""
     with path.open("rb") as data:
-        while True:
-            piece = data.read(chunk_bytes)
+        for number, line in enumerate(data, start=1):
             try:
-                decoder.decode(piece, final=not piece)
-            except UnicodeDecodeError as exc:
-                return line + piece[:exc.start].count(b"\n")
-            if not piece:
-                return None
-            line += piece.count(b"\n")
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def decode(data: bytes) -> tuple[str, bool]:

@@ -102,7 +102,7 @@ def _amount(text: str) -> tuple[int, str]:
 
 # A time after the day, as a spreadsheet exports a date-and-time cell ("10/11/2026 14:30", "2026-11-10T14:30:00"): the
 # day is what counts; a time with a zone is not taken (its day could be another here).
-_TIME_AFTER_DAY = re.compile(r"(\S+?)[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?")
+_TIME_AFTER_DAY = re.compile(r"(\S+?)[ T](?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?")  # a time that can be
 _ZONE_AFTER_TIME = re.compile(r"\S+?[ T]\d{1,2}:\d{2}\S*\s*(?:Z|[+-]\d{2}:?\d{2})")
 
 

@@ -513,3 +513,11 @@ def test_an_import_cut_short_reports_what_went_in_then_fails(tmp_path):
     assert "importação interrompida depois de 1000 de 1500 linhas" in err.getvalue()
     assert (tmp_path / "lojas.erros.csv").read_text(encoding="utf-8").splitlines()[1].startswith("1502;")
     assert api.connection.failover_timeout_s == 5.0
+
+
+def test_the_first_line_an_encoding_cannot_read_is_found_past_a_bom_and_crlf(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(imports.BOM.encode() + "cpf;cnpj\r\n1;Conceição\r\n".encode() + b"\xff\r\nz\r\n")
+    assert imports.first_undecodable_line(path, imports.UTF8) == 3
+    path.write_bytes("cpf;cnpj\r\n1;Conceição\r\n".encode())
+    assert imports.first_undecodable_line(path, imports.UTF8) is None

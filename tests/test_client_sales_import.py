@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from conftest import api_for
-from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF
+from support import DEMO_MANAGER_CPF, DEMO_PIN, DEMO_SELLER2_CPF, DEMO_SELLER_CPF, free_port
 
 from client import cli, history, sales_import
 from client.api import Api
@@ -309,19 +309,27 @@ def test_a_seller_importing_is_told_only_that_it_is_not_allowed(fresh_server, tm
                     encoding="utf-8")
     errors = tmp_path / "vendas.erros.csv"
     errors.write_text("what a manager's run left\n", encoding="utf-8")
-    for file in (str(path), "/dev/null"):
-        code, out, err = run(server, tmp_path, file, monkeypatch=monkeypatch, who={"ONSELL_CPF": DEMO_SELLER_CPF, "ONSELL_PIN": DEMO_PIN})
-        assert code != 0 and "só gerentes" in out + err, (out, err)
-        assert "Vendas:" not in out and "rode de novo" not in err and "linha" not in err, (out, err)
+    code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch, who={"ONSELL_CPF": DEMO_SELLER_CPF, "ONSELL_PIN": DEMO_PIN})
+    assert code != 0 and "só gerentes" in out + err, (out, err)
+    assert "Vendas:" not in out and "rode de novo" not in err and "linha" not in err, (out, err)
     assert errors.read_text(encoding="utf-8") == "what a manager's run left\n"
+
+
+def test_a_missing_file_is_said_as_such_with_no_server_to_ask(tmp_path, monkeypatch):
+    """The file is opened and its header read before signing in: a wrong path is exit 1 and says so, server or not."""
+    class NoServer:
+        port = free_port()
+    code, out, err = run(NoServer(), tmp_path, str(tmp_path / "nao_existe.csv"), monkeypatch=monkeypatch)
+    assert code == 1 and "não foi possível ler" in err and "servidor" not in err, (out, err)
 
 
 def test_a_date_with_a_time_after_it_counts_as_its_day_and_a_time_with_a_zone_is_refused():
     """A spreadsheet's date-and-time cell: "10/11/2025 14:30", "2025-11-10T14:30:00" are 10/11/2025; with a zone
-    ("...Z") its day could be another here, so the line is refused."""
+    ("...Z") its day could be another here, so the line is refused; so is a time that cannot be (a corrupt cell)."""
     text = io.StringIO("cpf;cnpj;valor;data\n" + "".join(f"{DEMO_SELLER_CPF};{STORE_CNPJ};1,00;{day}\n" for day in (
-        "10/11/2025 14:30", "2025-11-10T14:30:00", "10/11/2025 9:05:59", "2025-11-10T14:30:00Z", "13/11/2025 14:30 -03:00")))
+        "10/11/2025 14:30", "2025-11-10T14:30:00", "10/11/2025 9:05:59", "2025-11-10T14:30:00Z", "13/11/2025 14:30 -03:00",
+        "10/11/2025 99:99", "10/11/2025 24:00")))
     _, items = sales_import.read_sales(text, dt.date(2026, 11, 28))
     items = list(items)
     assert [item.row["sold_on"] for item in items[:3]] == ["2025-11-10"] * 3
-    assert [item.reason.split(":")[0] for item in items[3:]] == ["data com fuso horário"] * 2, items[3:]
+    assert [item.reason.split(":")[0] for item in items[3:]] == ["data com fuso horário"] * 2 + ["data inválida"] * 2, items[3:]
