@@ -95,11 +95,9 @@ def find_store(api: Api, key: str, stores: list[dict] | None = None) -> dict:
     for store in stores:
         if key in (store["id"], store["cnpj"]) or digits(key) == store["cnpj"]:
             return store
-    named = named_as(stores, key)
-    if len(named) == 1:
-        return named[0]
-    if named:
-        raise CommandError(f"há {len(named)} lojas chamadas {key}: informe o CNPJ (veja '{program_name()} stores')")
+    named = one_named(stores, key, f"lojas chamadas {key}: informe o CNPJ (veja '{program_name()} stores')")
+    if named is not None:
+        return named
     raise CommandError(f"loja não encontrada: {key} (veja '{program_name()} stores')")
 
 
@@ -109,19 +107,21 @@ def find_network(api: Api, key: str) -> dict:
     for network in networks:
         if key == network["id"]:
             return network
-    named = named_as(networks, key)
-    if len(named) == 1:
-        return named[0]
-    if named:
-        raise CommandError(f"há {len(named)} redes chamadas {key}: informe o id (veja '{program_name()} networks')")
+    named = one_named(networks, key, f"redes chamadas {key}: informe o id (veja '{program_name()} networks')")
+    if named is not None:
+        return named
     raise CommandError(f"rede não encontrada: {key} (veja '{program_name()} networks')")
 
 
-def named_as(items: list[dict], key: str) -> list[dict]:
-    """The items whose name is `key` ignoring case; if none, ignoring accents and spaces too ("atacadao" for
-    "ATACADÃO", as the menus' search finds it)."""
-    exact = [item for item in items if item["name"].casefold() == key.strip().casefold()]
-    return exact or [item for item in items if fold(item["name"]) == fold(key)]
+def one_named(items: list[dict], key: str, several: str) -> dict | None:
+    """The item whose name is `key` ignoring case; if none, ignoring accents and spaces too ("atacadao" for
+    "ATACADÃO", as the menus' search finds it). None when no item has it; CommandError "há N {several}" when more
+    than one does."""
+    named = [item for item in items if item["name"].casefold() == key.strip().casefold()]
+    named = named or [item for item in items if fold(item["name"]) == fold(key)]
+    if len(named) > 1:
+        raise CommandError(f"há {len(named)} {several}")
+    return named[0] if named else None
 
 
 def find_person(api: Api, key: str) -> dict:
@@ -135,11 +135,9 @@ def find_person(api: Api, key: str) -> dict:
     for user in users:
         if key.strip() == user["id"] or cpf == user["cpf"]:
             return user
-    named = [] if cpf else named_as(users, key)
-    if len(named) == 1:
-        return named[0]
-    if named:
-        raise CommandError(f"há {len(named)} pessoas chamadas {key}: informe o CPF (veja '{program_name()} users')")
+    named = None if cpf else one_named(users, key, f"pessoas chamadas {key}: informe o CPF (veja '{program_name()} users')")
+    if named is not None:
+        return named
     shown = format_cpf(cpf) if cpf else key
     raise CommandError(f"pessoa não encontrada: {shown} (veja '{program_name()} users')")
 

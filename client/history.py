@@ -313,6 +313,6 @@ class EncodingStop(CommandError):
 
 def _file_problem(exc: Exception, line: int | None = None) -> str:
     if isinstance(exc, UnicodeDecodeError):
-        what = "UTF-8, como o começo do arquivo" if exc.encoding.startswith("utf") else "Windows-1252, como o começo do arquivo"
-        return f"{f'a linha {line}' if line else 'uma linha'} não está em {what}; {imports.NOT_UTF8_HINT}"
+        name = "UTF-8" if exc.encoding.startswith("utf") else "Windows-1252"
+        return f"{f'a linha {line}' if line else 'uma linha'} não está em {name}, como o começo do arquivo; {imports.NOT_UTF8_HINT}"
     return str(exc)

@@ -11,12 +11,12 @@ import codecs
 import csv
 import io
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.documents import parse_cnpj, parse_cpf
 from models.errors import ValidationError
+from models.names import fold
 from models.people import (
     MAX_NAME_LENGTH,
     MIN_AGE_YEARS,
@@ -163,8 +163,7 @@ def errors_file_bom(start: bytes, encoding: str) -> bool:
 
 def _key(name: str) -> str:
     """A header cell compared without case, accents, spaces or hyphens: 'Ano de nascimento' -> 'ano_de_nascimento'."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-    return re.sub(r"[\s\-]+", "_", plain.strip().casefold())
+    return re.sub(r"[\s\-]+", "_", fold(name))
 
 
 def _cells(line: str, separator: str) -> list[str]:

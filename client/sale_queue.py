@@ -83,10 +83,11 @@ class SaleQueue:
         return [QueuedSale(r[0], r[1], r[2], r[3], r[4], dt.date.fromisoformat(r[5]), r[6], r[7], bool(r[8])) for r in rows]
 
     def count(self, seller_cpf: str | None = None) -> int:
-        return sum(1 for sale in self.pending(seller_cpf) if sale.refused is None)
+        return len(self.waiting(seller_cpf))
 
-    def waiting(self, seller_cpf: str, start: dt.date | None, end: dt.date | None) -> list[QueuedSale]:
-        """The seller's queued sales sold in [start, end] (either end open) that still wait to be sent (not refused)."""
+    def waiting(self, seller_cpf: str | None = None, start: dt.date | None = None, end: dt.date | None = None) -> list[QueuedSale]:
+        """Queued sales (a seller's, or every one) sold in [start, end] (either end open) that still wait to be sent (not
+        refused)."""
         return [sale for sale in self.pending(seller_cpf) if sale.refused is None
                 and (start is None or sale.sold_on >= start) and (end is None or sale.sold_on <= end)]
 
