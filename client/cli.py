@@ -377,7 +377,8 @@ def run_report(args, api: Api, out) -> int:
             line = views.total_line(subject["name"], result, args.start, args.end)
             out.write(line + "\n")
             if "stores" in result:
-                out.write(views.ranking("store", result["stores"]) + "\n" + line + "\n")
+                again = views.total_again_below(len(result["stores"]))
+                out.write(views.ranking("store", result["stores"]) + "\n" + (line + "\n" if again else ""))
         else:
             emit(rows, args.format, result, out)
     return EXIT_OK

@@ -43,7 +43,6 @@ from runtime.clock import SystemClock
 STORE_REFRESH_TIMEOUT_S = 1.5  # a seller's store list is asked again before each sale; with no server, the cached one
 AMOUNT_QUESTION = f"Valor da venda (exemplo: 10,50; {BACK}): "
 AMOUNT_ERROR = "Valor inválido: use, por exemplo, 10,50 (de R$ 0,01 a R$ 1.000.000,00), ou Enter para voltar."
-TOTAL_AGAIN_AFTER_ROWS = 15  # a list of sales longer than this shows its total above and below it
 
 
 class Interactive(OfflineSession):
@@ -504,7 +503,7 @@ class Interactive(OfflineSession):
 
     def say_again_below(self, total: str, rows: int) -> None:
         """A total shown above a list again below it when the list is long, where the eye ends."""
-        if rows > TOTAL_AGAIN_AFTER_ROWS:
+        if views.total_again_below(rows):
             self.console.say(total)
 
     def _ranking(self, method: str, kind: str, title: str) -> None:

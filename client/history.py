@@ -29,7 +29,7 @@ from runtime.threads import leave_signals_to_the_main_thread
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 BAR_WIDTH = 24
-COUNTED = {"imported": "importadas", "duplicates": "já existiam", "refused": "recusadas"}
+COUNTED = {"imported": ("importada", "importadas"), "duplicates": ("já existia", "já existiam"), "refused": ("recusada", "recusadas")}
 
 
 def duration(seconds: float) -> str:
@@ -74,7 +74,7 @@ class Progress:
 
 
 def summary(counts: dict[str, int]) -> str:
-    return "Vendas: " + ", ".join(f"{thousands(counts[key])} {words}" for key, words in COUNTED.items()) + "."
+    return "Vendas: " + ", ".join(views.counted(counts[key], *words) for key, words in COUNTED.items()) + "."
 
 
 # A sale without an id is known by its content and its line: fixed in place, the file can run again; with lines deleted

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client import views
 from models.documents import parse_cnpj, parse_cpf
 from models.errors import ValidationError
 from models.names import fold
@@ -49,7 +50,7 @@ COLUMNS = {
 }
 REQUIRED = {STORES: ("network", "name", "cnpj"), USERS: ("cpf", "name", "birth_year", "role"), SALES: ("cpf", "cnpj", "amount", "date")}
 EXPECTED_HEADER = {STORES: "rede;loja;cnpj", USERS: "cpf;nome;ano_nascimento;perfil;pin", SALES: "id;cpf;cnpj;valor;data"}
-COUNTED = {"created": "criados", "exists": "já existiam", "refused": "recusados"}
+COUNTED = {"created": ("criado", "criados"), "exists": ("já existia", "já existiam"), "refused": ("recusado", "recusados")}
 
 _FIELD_NAMES = {"network": "rede", "name": "nome", "cnpj": "CNPJ", "cpf": "CPF", "birth_year": "ano de nascimento",
                 "role": "perfil", "pin": "PIN", "rows": "linha", "seller": "CPF", "store": "CNPJ", "amount": "valor",
@@ -361,8 +362,8 @@ def server_reason(result: dict) -> str:
 
 
 def summary(counts: dict[str, int]) -> str:
-    """'N criados, M já existiam, K recusados'."""
-    return ", ".join(f"{counts.get(status, 0)} {words}" for status, words in COUNTED.items())
+    """'N criados, M já existiam, K recusados' (a count of 1 in the singular, thousands separated)."""
+    return ", ".join(views.counted(counts.get(status, 0), *words) for status, words in COUNTED.items())
 
 
 def errors_path(path: Path) -> Path:

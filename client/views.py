@@ -302,7 +302,12 @@ def period(start: dt.date | None, end: dt.date | None) -> str:
 
 def sales_count(count: int) -> str:
     """"1 venda", "12.345 vendas"."""
-    return f"{thousands(count)} venda{'' if count == 1 else 's'}"
+    return counted(count, "venda", "vendas")
+
+
+def counted(count: int, one: str, many: str) -> str:
+    """A count and its word as it agrees with it: "1 criado", "12.345 já existiam"."""
+    return f"{thousands(count)} {one if count == 1 else many}"
 
 
 def total_text(result: dict) -> str:
@@ -310,6 +315,13 @@ def total_text(result: dict) -> str:
     total = Total(cents_of(result["total"]), result["count"])
     text = f"{money(total.total_cents)} em {sales_count(total.count)}"
     return text + (f", ticket médio {money(total.average_cents)}" if total.count else "")
+
+
+TOTAL_AGAIN_AFTER_ROWS = 15  # a list longer than this shows its total above and below it, where the eye ends
+
+
+def total_again_below(rows: int) -> bool:
+    return rows > TOTAL_AGAIN_AFTER_ROWS
 
 
 def total_line(what: str, result: dict, start, end) -> str:

@@ -256,7 +256,7 @@ def test_server_refusals_and_the_summary_are_portuguese():
         "CNPJ: dígitos verificadores inválidos (servidor)"
     assert imports.server_reason({"status": "refused", "field": "network", "reason": "something new"}) == "rede: something new (servidor)"
     assert imports.server_reason({"status": "refused"}) == "recusado (servidor)"
-    assert imports.summary({"created": 3, "exists": 2, "refused": 1}) == "3 criados, 2 já existiam, 1 recusados"
+    assert imports.summary({"created": 3, "exists": 2, "refused": 1}) == "3 criados, 2 já existiam, 1 recusado"
     assert imports.summary({}) == "0 criados, 0 já existiam, 0 recusados"
 
 
@@ -343,7 +343,7 @@ def test_an_import_run_counts_reports_writes_the_errors_file_and_is_idempotent(t
     assert run_import(STORES, path, context(api, out), err) == 1
     assert [(kind, size) for kind, size, _ in api.calls] == [("stores", 1000), ("stores", 200)]
     assert all(timeout >= 60 for _, _, timeout in api.calls) and api.connection.failover_timeout_s == 5.0  # restored
-    assert out.getvalue() == "1199 criados, 0 já existiam, 2 recusados\n"
+    assert out.getvalue() == "1.199 criados, 0 já existiam, 2 recusados\n"
     assert err.getvalue().splitlines()[:2] == ["linha 8: CNPJ: já existe com outro registro (servidor)",
                                                "linha 1202: CNPJ inválido: deve ter 14 dígitos"]
     errors = (tmp_path / "lojas.erros.csv").read_text(encoding="utf-8").splitlines()
@@ -353,11 +353,11 @@ def test_an_import_run_counts_reports_writes_the_errors_file_and_is_idempotent(t
     api.refuse.clear()
     out = io.StringIO()
     assert run_import(STORES, path, context(api, out), io.StringIO()) == 0
-    assert out.getvalue().startswith("1 criados, 1199 já existiam, 0 recusados")
+    assert out.getvalue().startswith("1 criado, 1.199 já existiam, 0 recusados")
     assert not (tmp_path / "lojas.erros.csv").exists()  # stale: removed
     out = io.StringIO()
     assert run_import(STORES, path, context(api, out), io.StringIO()) == 0
-    assert out.getvalue().startswith("0 criados, 1200 já existiam, 0 recusados")
+    assert out.getvalue().startswith("0 criados, 1.200 já existiam, 0 recusados")
 
 
 def test_a_file_with_only_bad_lines_never_signs_in_nor_sends(tmp_path):
@@ -367,7 +367,7 @@ def test_a_file_with_only_bad_lines_never_signs_in_nor_sends(tmp_path):
     api.login = None  # would fail if called
     out, err = io.StringIO(), io.StringIO()
     assert run_import(USERS, path, context(api, out), err) == 1 and api.calls == []
-    assert out.getvalue().startswith("0 criados, 0 já existiam, 1 recusados")
+    assert out.getvalue().startswith("0 criados, 0 já existiam, 1 recusado")
     assert "linha 2: CPF inválido: deve ter 11 dígitos" in err.getvalue()
 
 
@@ -435,7 +435,7 @@ def test_the_5000_people_sample_imports_within_the_deadline(fresh_server, tmp_pa
     elapsed = time.monotonic() - started
     print(f"\nimport of 5,000 people: {elapsed:.2f} s (the client process included)")
     assert first.returncode == 0, first.stderr
-    assert first.stdout == "5000 criados, 0 já existiam, 0 recusados\n"
+    assert first.stdout == "5.000 criados, 0 já existiam, 0 recusados\n"
     assert elapsed < USERS_DEADLINE_S
     people = {u["cpf"]: u for u in listed(server, "users")}
     rows = parse_file(USERS, path.read_bytes(), YEAR).good
@@ -453,7 +453,7 @@ def test_the_5000_people_sample_imports_within_the_deadline(fresh_server, tmp_pa
     started = time.monotonic()
     second = import_file(server, USERS, path)
     print(f"second run: {time.monotonic() - started:.2f} s")
-    assert second.returncode == 0 and second.stdout == "0 criados, 5000 já existiam, 0 recusados\n"
+    assert second.returncode == 0 and second.stdout == "0 criados, 5.000 já existiam, 0 recusados\n"
 
 
 def test_bad_lines_are_refused_locally_reported_written_and_the_stale_errors_file_removed(fresh_server, tmp_path):
@@ -466,7 +466,7 @@ def test_bad_lines_are_refused_locally_reported_written_and_the_stale_errors_fil
                      .encode("utf-8"))
     first = import_file(server, USERS, path)
     assert first.returncode == 1
-    assert first.stdout.startswith("2 criados, 1 já existiam, 2 recusados")
+    assert first.stdout.startswith("2 criados, 1 já existia, 2 recusados")
     assert first.stderr.splitlines()[:2] == ["linha 4: CPF inválido", "linha 6: perfil inválido: 'chefe' (use vendedor ou gerente)"]
     errors = (tmp_path / "pessoas.erros.csv").read_bytes().decode("utf-8")
     assert errors.splitlines() == [
@@ -479,7 +479,7 @@ def test_bad_lines_are_refused_locally_reported_written_and_the_stale_errors_fil
 
     path.write_text("cpf;nome;ano_nascimento;perfil\n" + f"{CPF_C};Carla Nunes;1990;vendedor\n", encoding="utf-8")
     fixed = import_file(server, USERS, path)
-    assert fixed.returncode == 0 and fixed.stdout.startswith("1 criados, 0 já existiam, 0 recusados")
+    assert fixed.returncode == 0 and fixed.stdout.startswith("1 criado, 0 já existiam, 0 recusados")
     assert not (tmp_path / "pessoas.erros.csv").exists()
 
 
@@ -509,7 +509,7 @@ def test_an_import_cut_short_reports_what_went_in_then_fails(tmp_path):
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(ServerUnreachable):
         run_import(STORES, path, context(api, out), err)
-    assert out.getvalue().startswith("1000 criados, 0 já existiam, 1 recusados")
+    assert out.getvalue().startswith("1.000 criados, 0 já existiam, 1 recusado")
     assert "importação interrompida depois de 1000 de 1500 linhas" in err.getvalue()
     assert (tmp_path / "lojas.erros.csv").read_text(encoding="utf-8").splitlines()[1].startswith("1502;")
     assert api.connection.failover_timeout_s == 5.0

@@ -67,12 +67,14 @@ def test_the_change_against_the_previous_period_is_said_with_an_arrow():
 
 
 def test_network_total_in_detail_lists_each_store_and_adds_up(fresh_server):
-    """--detail: a table of the network's stores with the total above and below; as CSV one row per store adding up."""
+    """--detail: a table of the network's stores with the total above (and below only when the list is long, as in the
+    menu); as CSV one row per store adding up."""
     server = fresh_server()
     table = run_client(["report", "network-total", "--network", "max atacado", "--detail"], server.port, env=MANAGER_ENV)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].startswith("MAX ATACADO em todo o período: R$") and lines[-1] == lines[0] and "Ticket médio" in table.stdout
+    assert lines[0].startswith("MAX ATACADO em todo o período: R$") and "Ticket médio" in table.stdout
+    assert lines.count(lines[0]) == 1 and len(lines) < 15, table.stdout  # the demo network's few stores: the total once
     as_csv = run_client(["report", "network-total", "--network", "max atacado", "--detail", "--format", "csv"], server.port,
                         env=MANAGER_ENV)
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))

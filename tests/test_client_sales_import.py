@@ -71,7 +71,7 @@ def test_a_history_file_goes_in_once_with_its_bad_lines_refused_and_listed(fresh
     lines[6] = f";{DEMO_SELLER_CPF};{STORE_CNPJ};5,00;{old:%d/%m/%Y}"  # line 7 fixed in place, as the hint says
     path.write_text("\n".join(lines), encoding="utf-8")
     code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
-    assert out == "Vendas: 1 importadas, 3 já existiam, 4 recusadas.\n", (out, err)
+    assert out == "Vendas: 1 importada, 3 já existiam, 4 recusadas.\n", (out, err)
     assert seller_total(server, DEMO_SELLER_CPF) == (after[0] + 500, after[1] + 1)
 
 
@@ -178,7 +178,7 @@ def test_a_windows_1252_file_as_excel_saves_csv_is_imported(fresh_server, tmp_pa
                       f";{DEMO_SELLER_CPF};{STORE_CNPJ};dez reais;{old:%d/%m/%Y}\r\n").encode("cp1252"))
     before = seller_total(server, DEMO_SELLER_CPF)
     code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
-    assert out == "Vendas: 1 importadas, 0 já existiam, 1 recusadas.\n" and code == 1, (out, err)
+    assert out == "Vendas: 1 importada, 0 já existiam, 1 recusada.\n" and code == 1, (out, err)
     assert seller_total(server, DEMO_SELLER_CPF) == (before[0] + 123456, before[1] + 1)
     errors = (tmp_path / "vendas.erros.csv").read_text(encoding="utf-8")
     assert errors.startswith("\ufefflinha;motivo;Código;CPF;CNPJ;Valor;Data"), errors[:80]  # UTF-8 that Excel reads right
@@ -282,7 +282,7 @@ def test_the_next_batch_is_at_the_server_while_the_previous_one_is(fresh_server,
     code, out, err = run(server, tmp_path, str(path), monkeypatch=monkeypatch)
     assert seen == [True, True] and len(connections) >= 2, (seen, connections)
     assert min(waits) >= IMPORT_FAILOVER_TIMEOUT_S, waits
-    assert code == 1 and out == "Vendas: 5 importadas, 0 já existiam, 1 recusadas.\n", (out, err)
+    assert code == 1 and out == "Vendas: 5 importadas, 0 já existiam, 1 recusada.\n", (out, err)
     assert "linha 5: id: este id já é de outra venda (servidor)" in err, err
     assert seller_total(server, DEMO_SELLER2_CPF) == (before[0] + 1700, before[1] + 5)
 
